@@ -1,0 +1,334 @@
+//! The `vendorwall` command line.
+//!
+//! Every subcommand that reads the configuration or the store takes `--config FILE`
+//! (default `./vendorwall.toml`). Output meant for people goes to stdout; logs to stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::{self, Config};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{DestinationState, Store, now_ms};
+
+#[derive(Parser)]
+#[command(name = "vendorwall", version, about = "A data firewall between your apps and your analytics vendors")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ConfigArg {
+    /// The configuration file.
+    #[arg(long, default_value = "vendorwall.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: ingest, outbox, delivery.
+    Serve {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Validate a configuration file and report every problem in it.
+    CheckConfig {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Inspect destinations and flip their kill switch.
+    Destination {
+        #[command(subcommand)]
+        action: DestinationAction,
+    },
+    /// Inspect, retry and purge dead letters.
+    Outbox {
+        #[command(subcommand)]
+        action: OutboxAction,
+    },
+    /// Run the built-in Mixpanel ingestion emulator (for trials and benchmarks).
+    Emulate {
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        project_token: String,
+        /// Accepted as the Basic username on /import (read from this environment variable).
+        #[arg(long)]
+        api_secret_env: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DestinationAction {
+    /// Each destination's state, queue depth, oldest record and dead letters.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Stop delivering to a destination; records keep queueing durably.
+    Suspend {
+        name: String,
+        /// Discard new records for this destination instead of queueing them (counted).
+        #[arg(long)]
+        drop: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Deliver again.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Dead letters: records a vendor refused for good.
+    List {
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Queue dead letters for delivery again.
+    Retry {
+        #[arg(long)]
+        destination: Option<String>,
+        /// Only these dead letters (default: all, or all of --destination).
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Delete dead letters.
+    Purge {
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+/// Parses the command line, runs the command, maps the result to an exit code
+/// (0 success, 1 failure, 2 usage or configuration error).
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    crate::telemetry::init_logging();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(errors) = e.downcast_ref::<config::ConfigErrors>() {
+                eprint!("{errors}");
+                return ExitCode::from(2);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load(path: &Path) -> Result<Config> {
+    Ok(config::load(path)?)
+}
+
+fn load_admin(path: &Path) -> Result<Config> {
+    Ok(config::load_for_admin(path)?)
+}
+
+fn open_store(cfg: &Config) -> Result<SqliteStore> {
+    SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Serve { config } => {
+            let cfg = load(&config.config)?;
+            runtime()?.block_on(serve(cfg))?;
+        }
+        Command::CheckConfig { config } => {
+            let cfg = load(&config.config)?;
+            println!(
+                "{}: ok ({} source{}, {} destination{})",
+                config.config.display(),
+                cfg.sources.len(),
+                if cfg.sources.len() == 1 { "" } else { "s" },
+                cfg.destinations.len(),
+                if cfg.destinations.len() == 1 { "" } else { "s" },
+            );
+        }
+        Command::Destination { action } => destination(action)?,
+        Command::Outbox { action } => outbox(action)?,
+        Command::Emulate {
+            listen,
+            project_token,
+            api_secret_env,
+        } => {
+            let api_secret = match api_secret_env {
+                Some(var) => Some(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?),
+                None => None,
+            };
+            runtime()?.block_on(crate::emulator::run_forever(crate::emulator::EmulatorConfig {
+                listen,
+                project_token,
+                api_secret,
+            }))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(cfg: Config) -> Result<()> {
+    let gateway = crate::server::Gateway::start(cfg).await?;
+    // The first stdout line tells scripts and tests where we listen.
+    println!("listening on {}", gateway.base_url());
+    tracing::info!(addr = %gateway.addr, scheme = gateway.scheme, "vendorwall serving");
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn fmt_ms(ms: i64) -> String {
+    if ms <= 0 {
+        return "-".into();
+    }
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms as u64))
+}
+
+fn destination(action: DestinationAction) -> Result<()> {
+    match action {
+        DestinationAction::List { config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let statuses = store.destination_statuses()?;
+            println!("{:<20} {:<10} {:>10} {:>12} {:>9}  oldest queued", "DESTINATION", "STATE", "QUEUED", "DEAD-LETTERS", "DROPPED");
+            for d in &cfg.destinations {
+                let st = statuses.iter().find(|s| s.name == d.name);
+                let q = store.queue_stats(&d.name)?;
+                let dead = store.dead_letters(Some(&d.name), usize::MAX >> 1)?.len();
+                println!(
+                    "{:<20} {:<10} {:>10} {:>12} {:>9}  {}",
+                    d.name,
+                    st.map_or("active", |s| s.state.as_str()),
+                    q.depth,
+                    dead,
+                    st.map_or(0, |s| s.dropped),
+                    q.oldest_enqueued_at_ms.map_or("-".into(), fmt_ms)
+                );
+            }
+        }
+        DestinationAction::Suspend { name, drop, config } => {
+            let cfg = load_admin(&config.config)?;
+            if cfg.destination(&name).is_none() {
+                bail!("no destination named `{name}` in {}", config.config.display());
+            }
+            let state = if drop { DestinationState::Dropping } else { DestinationState::Suspended };
+            open_store(&cfg)?.set_destination_state(&name, state, now_ms())?;
+            if drop {
+                println!("{name}: suspended; new records for it are discarded (running servers apply this within a second)");
+            } else {
+                println!("{name}: suspended; records keep queueing durably (running servers apply this within a second)");
+            }
+        }
+        DestinationAction::Resume { name, config } => {
+            let cfg = load_admin(&config.config)?;
+            if cfg.destination(&name).is_none() {
+                bail!("no destination named `{name}` in {}", config.config.display());
+            }
+            open_store(&cfg)?.set_destination_state(&name, DestinationState::Active, now_ms())?;
+            println!("{name}: active");
+        }
+    }
+    Ok(())
+}
+
+fn outbox(action: OutboxAction) -> Result<()> {
+    match action {
+        OutboxAction::List {
+            destination,
+            limit,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let dead = store.dead_letters(destination.as_deref(), limit)?;
+            if dead.is_empty() {
+                println!("no dead letters");
+                return Ok(());
+            }
+            println!("{:>8} {:<16} {:<8} {:>8} {:>6}  {:<29}  reason", "ID", "DESTINATION", "KIND", "BYTES", "TRIES", "FAILED AT");
+            for d in dead {
+                println!(
+                    "{:>8} {:<16} {:<8} {:>8} {:>6}  {:<29}  {}",
+                    d.id,
+                    d.destination,
+                    d.kind.as_str(),
+                    d.payload_bytes,
+                    d.attempts,
+                    fmt_ms(d.failed_at_ms),
+                    d.reason
+                );
+            }
+        }
+        OutboxAction::Retry {
+            destination,
+            ids,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            let n = open_store(&cfg)?.retry_dead_letters(destination.as_deref(), &ids, now_ms())?;
+            println!("{n} dead letter{} queued for delivery again", if n == 1 { "" } else { "s" });
+        }
+        OutboxAction::Purge {
+            destination,
+            ids,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            let n = open_store(&cfg)?.purge_dead_letters(destination.as_deref(), &ids)?;
+            println!("{n} dead letter{} deleted", if n == 1 { "" } else { "s" });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,593 @@
+//! Configuration: one TOML file, `version = 1`, validated once into runtime types.
+//!
+//! [`parse`] runs the same code at start-up and in `vendorwall check-config`. It reports every
+//! error it can find at once, each with the key path and the line and column it refers to.
+//! Secrets may be written as `"${ENV_VAR}"`; they become [`Secret`]s, which never print.
+
+mod raw;
+mod secret;
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+pub use secret::{Secret, constant_time_eq};
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub store: Store,
+    pub limits: Limits,
+    pub sources: Vec<Source>,
+    pub destinations: Vec<Destination>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub tls: Option<Tls>,
+    pub cors_allowed_origins: Vec<String>,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub path: PathBuf,
+    pub group_commit_max_records: usize,
+}
+
+/// Limits on what one request may make vendorwall do. Defaults follow Mixpanel's own limits
+/// where it has them, so nothing the vendor would accept is refused here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_decompressed_bytes: usize,
+    pub max_records_per_request: usize,
+    pub max_depth: usize,
+    pub max_properties: usize,
+    pub max_string_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 10 << 20,
+            max_decompressed_bytes: 20 << 20,
+            max_records_per_request: 2000,
+            max_depth: 16,
+            max_properties: 255,
+            max_string_bytes: 256 << 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Mixpanel,
+}
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub protocol: Protocol,
+    pub tokens: Vec<Secret>,
+    pub import_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationKind {
+    Mixpanel,
+}
+
+#[derive(Debug, Clone)]
+pub struct Destination {
+    pub name: String,
+    pub kind: DestinationKind,
+    /// Base URL without a trailing slash.
+    pub endpoint: String,
+    pub project_token: Secret,
+    pub api_secret: Option<Secret>,
+    pub project_id: Option<String>,
+    /// Indexes into [`Config::sources`].
+    pub sources: Vec<usize>,
+    pub batch_max_records: usize,
+    pub batch_max_bytes: usize,
+    pub request_timeout: Duration,
+    pub retry_initial_backoff: Duration,
+    pub retry_max_backoff: Duration,
+    /// Past this many queued records, ingest answers 503 so SDKs retry later.
+    pub max_queue_records: u64,
+}
+
+/// One configuration problem, with where it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "line {l}, column {c}: ")?,
+            (Some(l), None) => write!(f, "line {l}: ")?,
+            _ => {}
+        }
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "{n} configuration error{}:", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and validates a configuration file, taking secrets from the process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            path: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read {}: {e}", path.display()),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base, &|k| std::env::var(k).ok())
+}
+
+/// Like [`load`], for commands that read the store but never talk to a vendor (`destination`,
+/// `outbox`): secrets whose environment variables are unset do not stop them.
+pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            path: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read {}: {e}", path.display()),
+        }])
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, base, &|k| Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned())))
+}
+
+/// Validates configuration text. Relative paths in it are taken relative to `base`.
+pub fn parse(
+    text: &str,
+    base: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut v = Validator {
+        text,
+        errors: Vec::new(),
+    };
+    let root = match DeTable::parse(text) {
+        Ok(root) => root,
+        Err(e) => {
+            v.at_span("", e.span(), e.message().to_owned());
+            return Err(ConfigErrors(v.errors));
+        }
+    };
+    let root_span = root.span();
+    let root = root.into_inner();
+
+    let mut seen = BTreeSet::new();
+    for (key, value) in root.iter() {
+        let name = key.get_ref().as_ref();
+        seen.insert(name.to_owned());
+        if !matches!(
+            name,
+            "version" | "server" | "store" | "limits" | "sources" | "destinations"
+        ) {
+            v.at_span(
+                name,
+                Some(key.span()),
+                format!("unknown key `{name}` (expected one of version, server, store, limits, sources, destinations)"),
+            );
+        }
+        let _ = value;
+    }
+    match root.get("version").map(|s| (s.get_ref(), s.span())) {
+        Some((DeValue::Integer(i), _)) if i.as_str() == "1" => {}
+        Some((_, span)) => v.at_span("version", Some(span), "only `version = 1` is supported".into()),
+        None => v.at_span("version", Some(root_span.start..root_span.start), "missing `version = 1`".into()),
+    }
+
+    let server: raw::ServerConfig = v.section(&root, "server").unwrap_or_default();
+    let store: raw::StoreConfig = v.section(&root, "store").unwrap_or_default();
+    let limits: raw::LimitsConfig = v.section(&root, "limits").unwrap_or_default();
+    let sources: Vec<(raw::SourceConfig, Span)> = v.entries(&root, "sources");
+    let destinations: Vec<(raw::DestinationConfig, Span)> = v.entries(&root, "destinations");
+
+    let server = v.server(server, base);
+    let store = Store {
+        path: base.join(store.path.as_deref().unwrap_or("var/vendorwall")),
+        group_commit_max_records: v.positive(
+            "store.group_commit_max_records",
+            store.group_commit_max_records,
+            20_000,
+        ),
+    };
+    let limits = v.limits(limits);
+
+    let mut source_index = HashMap::new();
+    let mut token_owner: HashMap<String, String> = HashMap::new();
+    let mut out_sources = Vec::new();
+    for (i, (s, span)) in sources.into_iter().enumerate() {
+        let path = format!("sources[{i}]");
+        if s.name.is_empty() {
+            v.at_span(&path, Some(span.clone()), "name must not be empty".into());
+        }
+        if source_index.insert(s.name.clone(), out_sources.len()).is_some() {
+            v.at_span(&path, Some(span.clone()), format!("duplicate source name `{}`", s.name));
+        }
+        let protocol = match s.protocol.as_str() {
+            "mixpanel" => Protocol::Mixpanel,
+            other => {
+                v.at_span(&path, Some(span.clone()), format!("protocol `{other}` is not supported (supported: mixpanel)"));
+                Protocol::Mixpanel
+            }
+        };
+        if s.tokens.is_empty() {
+            v.at_span(&path, Some(span.clone()), "tokens must list at least one token".into());
+        }
+        let mut tokens = Vec::new();
+        for (j, t) in s.tokens.iter().enumerate() {
+            if let Some(t) = v.secret(&format!("{path}.tokens[{j}]"), &span, t, env) {
+                if let Some(other) = token_owner.insert(t.expose().to_owned(), s.name.clone()) {
+                    v.at_span(&format!("{path}.tokens[{j}]"), Some(span.clone()), format!("token is also used by source `{other}`"));
+                }
+                tokens.push(t);
+            }
+        }
+        let import_secret = s
+            .import_secret
+            .as_deref()
+            .and_then(|x| v.secret(&format!("{path}.import_secret"), &span, x, env));
+        out_sources.push(Source {
+            name: s.name,
+            protocol,
+            tokens,
+            import_secret,
+        });
+    }
+
+    let mut out_destinations = Vec::new();
+    let mut dest_names = BTreeSet::new();
+    for (i, (d, span)) in destinations.into_iter().enumerate() {
+        let path = format!("destinations[{i}]");
+        let err = |v: &mut Validator, msg: String| v.at_span(&path, Some(span.clone()), msg);
+        if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            err(&mut v, "name must be non-empty and use only letters, digits, `-` and `_`".into());
+        }
+        if !dest_names.insert(d.name.clone()) {
+            err(&mut v, format!("duplicate destination name `{}`", d.name));
+        }
+        let kind = match d.kind.as_str() {
+            "mixpanel" => DestinationKind::Mixpanel,
+            other => {
+                err(&mut v, format!("type `{other}` is not supported (supported: mixpanel)"));
+                DestinationKind::Mixpanel
+            }
+        };
+        let endpoint = d
+            .endpoint
+            .unwrap_or_else(|| "https://api.mixpanel.com".to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            err(&mut v, "endpoint must be an http:// or https:// URL".into());
+        }
+        let project_token = v.secret(&format!("{path}.project_token"), &span, &d.project_token, env);
+        let api_secret = d
+            .api_secret
+            .as_deref()
+            .and_then(|x| v.secret(&format!("{path}.api_secret"), &span, x, env));
+        let mut srcs = Vec::new();
+        if d.sources.is_empty() {
+            err(&mut v, "sources must name at least one source".into());
+        }
+        for s in &d.sources {
+            match source_index.get(s) {
+                Some(&ix) => srcs.push(ix),
+                None => err(&mut v, format!("sources names `{s}`, which is not a configured source")),
+            }
+        }
+        let batch_max_records = d.batch_max_records.unwrap_or(2000);
+        if !(1..=2000).contains(&batch_max_records) {
+            err(&mut v, "batch_max_records must be between 1 and 2000 (Mixpanel's limit)".into());
+        }
+        let batch_max_bytes = d.batch_max_bytes.unwrap_or(8 << 20);
+        if !(1024..=(10 << 20)).contains(&batch_max_bytes) {
+            err(&mut v, "batch_max_bytes must be between 1024 and 10485760".into());
+        }
+        out_destinations.push(Destination {
+            name: d.name,
+            kind,
+            endpoint,
+            project_token: project_token.unwrap_or_else(|| Secret::new("")),
+            api_secret,
+            project_id: d.project_id,
+            sources: srcs,
+            batch_max_records,
+            batch_max_bytes,
+            request_timeout: Duration::from_secs(v.positive(&format!("{path}.request_timeout_secs"), d.request_timeout_secs, 30)),
+            retry_initial_backoff: Duration::from_millis(v.positive(&format!("{path}.retry_initial_backoff_ms"), d.retry_initial_backoff_ms, 1000)),
+            retry_max_backoff: Duration::from_secs(v.positive(&format!("{path}.retry_max_backoff_secs"), d.retry_max_backoff_secs, 60)),
+            max_queue_records: v.positive(&format!("{path}.max_queue_records"), d.max_queue_records, 5_000_000),
+        });
+    }
+    if out_sources.is_empty() && !seen.contains("sources") {
+        v.at_span("sources", None, "at least one [[sources]] entry is required".into());
+    }
+
+    if v.errors.is_empty() {
+        Ok(Config {
+            server,
+            store,
+            limits,
+            sources: out_sources,
+            destinations: out_destinations,
+        })
+    } else {
+        Err(ConfigErrors(v.errors))
+    }
+}
+
+type Span = std::ops::Range<usize>;
+
+struct Validator<'a> {
+    text: &'a str,
+    errors: Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn at_span(&mut self, path: &str, span: Option<Span>, message: String) {
+        let (line, column) = match span {
+            Some(s) => {
+                let before = &self.text[..s.start.min(self.text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        self.errors.push(ConfigError {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        });
+    }
+
+    fn deserialize<T: for<'de> Deserialize<'de>>(&mut self, path: &str, value: &Spanned<DeValue<'_>>) -> Option<T> {
+        let span = value.span();
+        let de = ValueDeserializer::from(Spanned::new(span.clone(), value.get_ref().clone()));
+        match T::deserialize(de) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let s = e.span().unwrap_or(span);
+                self.at_span(path, Some(s), e.message().trim().to_owned());
+                None
+            }
+        }
+    }
+
+    fn section<T: for<'de> Deserialize<'de>>(&mut self, root: &DeTable<'_>, key: &str) -> Option<T> {
+        let value = root.get(key)?;
+        if !value.get_ref().is_table() {
+            self.at_span(key, Some(value.span()), format!("`{key}` must be a table ([{key}])"));
+            return None;
+        }
+        self.deserialize(key, value)
+    }
+
+    fn entries<T: for<'de> Deserialize<'de>>(&mut self, root: &DeTable<'_>, key: &str) -> Vec<(T, Span)> {
+        let Some(value) = root.get(key) else {
+            return Vec::new();
+        };
+        let Some(items) = value.get_ref().as_array() else {
+            self.at_span(key, Some(value.span()), format!("`{key}` must be an array of tables ([[{key}]])"));
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(t) = self.deserialize(&format!("{key}[{i}]"), item) {
+                out.push((t, item.span()));
+            }
+        }
+        out
+    }
+
+    fn secret(&mut self, path: &str, span: &Span, raw: &str, env: &dyn Fn(&str) -> Option<String>) -> Option<Secret> {
+        match secret::resolve(raw, env) {
+            Ok(s) if s.expose().is_empty() => {
+                self.at_span(path, Some(span.clone()), "must not be empty".into());
+                None
+            }
+            Ok(s) => Some(s),
+            Err(msg) => {
+                self.at_span(path, Some(span.clone()), msg);
+                None
+            }
+        }
+    }
+
+    fn positive<T: Copy + PartialOrd + Default>(&mut self, path: &str, value: Option<T>, default: T) -> T {
+        match value {
+            Some(v) if v <= T::default() => {
+                self.at_span(path, None, "must be greater than zero".into());
+                default
+            }
+            Some(v) => v,
+            None => default,
+        }
+    }
+
+    fn server(&mut self, s: raw::ServerConfig, base: &Path) -> Server {
+        let listen_text = s.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen_text.parse().unwrap_or_else(|_| {
+            self.at_span("server.listen", None, "must be an address such as 127.0.0.1:8080".into());
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let tls = match (s.tls_cert_path, s.tls_key_path) {
+            (Some(c), Some(k)) => Some(Tls {
+                cert_path: base.join(c),
+                key_path: base.join(k),
+            }),
+            (None, None) => None,
+            _ => {
+                self.at_span("server", None, "tls_cert_path and tls_key_path must be set together".into());
+                None
+            }
+        };
+        let cors_allowed_origins = s.cors_allowed_origins.unwrap_or_default();
+        for (i, o) in cors_allowed_origins.iter().enumerate() {
+            if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
+                self.at_span(
+                    &format!("server.cors_allowed_origins[{i}]"),
+                    None,
+                    "must be an exact origin such as https://app.example.com (browser SDKs send credentials, so `*` cannot work)".into(),
+                );
+            }
+        }
+        Server {
+            listen,
+            tls,
+            cors_allowed_origins,
+            request_timeout: Duration::from_secs(self.positive("server.request_timeout_secs", s.request_timeout_secs, 30)),
+        }
+    }
+
+    fn limits(&mut self, l: raw::LimitsConfig) -> Limits {
+        let d = Limits::default();
+        Limits {
+            max_body_bytes: self.positive("limits.max_body_bytes", l.max_body_bytes, d.max_body_bytes),
+            max_decompressed_bytes: self.positive("limits.max_decompressed_bytes", l.max_decompressed_bytes, d.max_decompressed_bytes),
+            max_records_per_request: self.positive("limits.max_records_per_request", l.max_records_per_request, d.max_records_per_request),
+            max_depth: self.positive("limits.max_depth", l.max_depth, d.max_depth),
+            max_properties: self.positive("limits.max_properties", l.max_properties, d.max_properties),
+            max_string_bytes: self.positive("limits.max_string_bytes", l.max_string_bytes, d.max_string_bytes),
+        }
+    }
+}
+
+impl Config {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    pub fn destination(&self, name: &str) -> Option<&Destination> {
+        self.destinations.iter().find(|d| d.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+version = 1
+[server]
+listen = "127.0.0.1:8080"
+[store]
+path = "var/vendorwall"
+[[sources]]
+name = "web"
+protocol = "mixpanel"
+tokens = ["app-side-token"]
+[[destinations]]
+name = "mixpanel"
+type = "mixpanel"
+endpoint = "https://api.mixpanel.com"
+project_token = "real-project-token"
+api_secret = "${MIXPANEL_API_SECRET}"
+sources = ["web"]
+"#;
+
+    fn env(k: &str) -> Option<String> {
+        (k == "MIXPANEL_API_SECRET").then(|| "s3cr3t".to_owned())
+    }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let c = parse(EXAMPLE, Path::new("/etc/vw"), &env).unwrap();
+        assert_eq!(c.store.path, Path::new("/etc/vw/var/vendorwall"));
+        assert_eq!(c.destinations[0].api_secret.as_ref().unwrap().expose(), "s3cr3t");
+        assert_eq!(c.destinations[0].sources, vec![0]);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn reports_every_error_with_its_location() {
+        let text = EXAMPLE
+            .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:8080\"\nlisten_port = 1")
+            .replace("sources = [\"web\"]", "sources = [\"app\"]\ncolour = \"red\"")
+            .replace("protocol = \"mixpanel\"", "protocol = \"amplitude\"");
+        let errs = parse(&text, Path::new("."), &|_| None).unwrap_err().0;
+        let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let joined = msgs.join("\n");
+        assert!(joined.contains("listen_port"), "{joined}");
+        assert!(joined.contains("colour"), "{joined}");
+        assert!(joined.contains("amplitude"), "{joined}");
+        assert!(errs.iter().all(|e| e.line.is_some()), "{joined}");
+        let listen_port = errs.iter().find(|e| e.message.contains("listen_port")).unwrap();
+        assert_eq!(listen_port.line, Some(5));
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported() {
+        let text = EXAMPLE.replace("sources = [\"web\"]", "sources = [\"app\"]\nbatch_max_records = 5000");
+        let errs = parse(&text, Path::new("."), &|_| None).unwrap_err().0;
+        let joined: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        let joined = joined.join("\n");
+        assert!(joined.contains("MIXPANEL_API_SECRET is not set"), "{joined}");
+        assert!(joined.contains("`app`"), "{joined}");
+        assert!(joined.contains("batch_max_records"), "{joined}");
+        assert!(!joined.contains("s3cr3t"));
+    }
+
+    #[test]
+    fn rejects_wrong_version_and_syntax() {
+        let errs = parse("version = 2", Path::new("."), &|_| None).unwrap_err().0;
+        assert!(errs[0].message.contains("version = 1"));
+        let errs = parse("version = = 1", Path::new("."), &|_| None).unwrap_err().0;
+        assert_eq!(errs[0].line, Some(1));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = parse(EXAMPLE, Path::new("."), &env).unwrap();
+        let dump = format!("{c:?}");
+        assert!(!dump.contains("s3cr3t") && !dump.contains("app-side-token") && !dump.contains("real-project-token"));
+    }
+}

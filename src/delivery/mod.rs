@@ -1,0 +1,393 @@
+//! Delivery: one worker per destination, draining its outbox queue to the vendor.
+//!
+//! A worker leases the oldest rows of its destination (up to `batch_max_records`), splits
+//! them by endpoint and by `batch_max_bytes`, and sends each batch:
+//!
+//! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
+//!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
+//!   updates to `/groups` (form `data=` with `verbose=1&ip=0`);
+//! - on success, [`Store::complete`](crate::store::Store::complete) removes the rows;
+//! - on a partial `/import` failure, exactly the refused records are dead-lettered with the
+//!   vendor's reason and the rest count as delivered;
+//! - on a timeout, a connection error, 408, 429 or 5xx, the same batch is sent again after an
+//!   exponential backoff with jitter, never sooner than the vendor's `Retry-After`; the
+//!   records keep their `$insert_id`, so a retry of a request the vendor had already applied
+//!   deduplicates;
+//! - on 401/403 the configuration is wrong, not the records: they stay queued and the worker
+//!   retries at the longest backoff;
+//! - on 413 the batch is halved (a single record that is still too large is dead-lettered).
+//!
+//! A suspended destination's worker sends nothing; its queue keeps growing durably.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use tokio::sync::watch;
+
+use crate::config::Destination;
+use crate::outbox::Outbox;
+use crate::pipeline::Pipeline;
+use crate::protocol::mixpanel::Endpoint;
+use crate::protocol::mixpanel::encode::{endpoint_for, form_body, gzip, json_array};
+use crate::protocol::mixpanel::response::{VendorVerdict, classify_vendor_answer};
+use crate::store::{DestinationState, OutboxRow, StoreError, now_ms};
+use crate::telemetry::Metrics;
+
+/// Exponential backoff with jitter: attempt n waits a random time between half and all of
+/// `initial · 2ⁿ` (capped at `max`), and never less than the vendor's `Retry-After`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    rng: u64,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration, seed: u64) -> Backoff {
+        Backoff {
+            initial,
+            max,
+            rng: seed | 1,
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: jitter needs spread, not cryptographic strength.
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn delay(&mut self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self.initial.saturating_mul(1u32 << attempt.min(20)).min(self.max);
+        let half = exp / 2;
+        let jitter = if half.is_zero() {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(self.next_random() % (half.as_nanos() as u64 + 1))
+        };
+        let d = half + jitter;
+        match retry_after {
+            // Honour the vendor, but not beyond an hour: a broken header must not stall us.
+            Some(ra) => d.max(ra.min(Duration::from_secs(3600))),
+            None => d,
+        }
+    }
+}
+
+/// Why a send attempt did not get an answer.
+fn transport_verdict(e: &reqwest::Error) -> VendorVerdict {
+    let reason = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "transport error"
+    };
+    VendorVerdict::Retry {
+        after: None,
+        reason: reason.to_owned(),
+        // A timed-out request may have been applied; the unchanged $insert_id makes the
+        // retry a duplicate the vendor drops.
+        maybe_applied: e.is_timeout(),
+    }
+}
+
+pub struct Worker {
+    index: usize,
+    dest: Destination,
+    outbox: Arc<Outbox>,
+    pipeline: Arc<Pipeline>,
+    metrics: Arc<Metrics>,
+    client: reqwest::Client,
+    shutdown: watch::Receiver<bool>,
+    backoff: Backoff,
+}
+
+enum Sent {
+    Done,
+    /// Shutting down or suspended: the rows stay queued.
+    Stopped,
+}
+
+impl Worker {
+    pub fn new(
+        index: usize,
+        dest: Destination,
+        outbox: Arc<Outbox>,
+        pipeline: Arc<Pipeline>,
+        metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Worker, reqwest::Error> {
+        crate::init_crypto();
+        let client = reqwest::Client::builder()
+            .timeout(dest.request_timeout)
+            .connect_timeout(dest.request_timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        let seed = now_ms() as u64 ^ ((index as u64 + 1) << 32);
+        let backoff = Backoff::new(dest.retry_initial_backoff, dest.retry_max_backoff, seed);
+        Ok(Worker {
+            index,
+            dest,
+            outbox,
+            pipeline,
+            metrics,
+            client,
+            shutdown,
+            backoff,
+        })
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    fn active(&self) -> bool {
+        self.pipeline.destination_state(self.index) == DestinationState::Active
+    }
+
+    /// Sleeps, returning early (false) on shutdown.
+    async fn pause(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.shutdown.changed() => false,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let wake = self.outbox.wake_handle(self.index);
+        tracing::info!(destination = %self.dest.name, "delivery worker started");
+        while !self.stopping() {
+            if !self.active() {
+                self.pause(Duration::from_secs(1)).await;
+                continue;
+            }
+            let store = self.outbox.store().clone();
+            let name = self.dest.name.clone();
+            let limit = self.dest.batch_max_records;
+            let leased = tokio::task::spawn_blocking(move || store.lease(&name, limit)).await;
+            let rows = match leased {
+                Ok(Ok(rows)) => rows,
+                Ok(Err(e)) => {
+                    tracing::error!(destination = %self.dest.name, error = %e, "cannot read the outbox");
+                    self.pause(Duration::from_secs(1)).await;
+                    continue;
+                }
+                Err(_) => return,
+            };
+            if rows.is_empty() {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+                continue;
+            }
+            for batch in self.split(rows) {
+                if let Sent::Stopped = self.send(batch).await {
+                    break;
+                }
+            }
+        }
+        tracing::info!(destination = %self.dest.name, "delivery worker stopped");
+    }
+
+    /// Splits leased rows into batches of one endpoint each, in order, within the byte cap.
+    fn split(&self, rows: Vec<OutboxRow>) -> Vec<(Endpoint, Vec<OutboxRow>)> {
+        let use_import = self.dest.api_secret.is_some();
+        let mut out: Vec<(Endpoint, Vec<OutboxRow>)> = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let ep = endpoint_for(row.kind, use_import);
+            match out.last_mut() {
+                Some((last, batch)) if *last == ep && bytes + row.payload.len() < self.dest.batch_max_bytes => {
+                    bytes += row.payload.len() + 1;
+                    batch.push(row);
+                }
+                _ => {
+                    bytes = row.payload.len() + 1;
+                    out.push((ep, vec![row]));
+                }
+            }
+        }
+        out
+    }
+
+    async fn send(&mut self, (endpoint, batch): (Endpoint, Vec<OutboxRow>)) -> Sent {
+        let mut attempt = 0u32;
+        loop {
+            let started = Instant::now();
+            let verdict = self.attempt(endpoint, &batch).await;
+            self.metrics.destination(self.index).attempt_latency.observe(started.elapsed());
+            match verdict {
+                VendorVerdict::Delivered => {
+                    let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+                    return self.complete(ids, Vec::new()).await;
+                }
+                VendorVerdict::Partial { failed } => {
+                    let mut dead = Vec::new();
+                    let mut failed_ix = vec![false; batch.len()];
+                    for (i, reason) in failed {
+                        if let Some(row) = batch.get(i)
+                            && !failed_ix[i]
+                        {
+                            failed_ix[i] = true;
+                            dead.push((row.id, format!("vendor refused: {reason}")));
+                        }
+                    }
+                    let ok = batch
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !failed_ix[*i])
+                        .map(|(_, r)| r.id)
+                        .collect();
+                    return self.complete(ok, dead).await;
+                }
+                VendorVerdict::Rejected { reason } => {
+                    let dead = batch
+                        .iter()
+                        .map(|r| (r.id, format!("vendor refused: {reason}")))
+                        .collect();
+                    return self.complete(Vec::new(), dead).await;
+                }
+                VendorVerdict::TooLarge if batch.len() == 1 => {
+                    let dead = vec![(batch[0].id, "vendor refused: record too large".to_owned())];
+                    return self.complete(Vec::new(), dead).await;
+                }
+                VendorVerdict::TooLarge => {
+                    let mut first = batch;
+                    let second = first.split_off(first.len() / 2);
+                    for half in [first, second] {
+                        if let Sent::Stopped = Box::pin(self.send((endpoint, half))).await {
+                            return Sent::Stopped;
+                        }
+                    }
+                    return Sent::Done;
+                }
+                VendorVerdict::Retry { after, reason, .. } => {
+                    let delay = self.backoff.delay(attempt, after);
+                    tracing::warn!(destination = %self.dest.name, endpoint = endpoint.as_str(), records = batch.len(),
+                        attempt, reason = %reason, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
+                    if !self.retry_after(&batch, delay).await {
+                        return Sent::Stopped;
+                    }
+                }
+                VendorVerdict::Misconfigured { .. } => {
+                    let delay = self.backoff.delay(attempt.max(30), None);
+                    tracing::error!(destination = %self.dest.name, endpoint = endpoint.as_str(),
+                        "vendor refused vendorwall's credentials; check project_token / api_secret");
+                    if !self.retry_after(&batch, delay).await {
+                        return Sent::Stopped;
+                    }
+                }
+            }
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Counts a failed attempt and waits; false if the worker should stop instead.
+    async fn retry_after(&mut self, batch: &[OutboxRow], delay: Duration) -> bool {
+        self.metrics.destination(self.index).retried.fetch_add(1, Relaxed);
+        let store = self.outbox.store().clone();
+        let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
+        let _ = tokio::task::spawn_blocking(move || store.note_attempt(&ids)).await;
+        self.pause(delay).await && self.active()
+    }
+
+    async fn complete(&mut self, delivered: Vec<i64>, dead: Vec<(i64, String)>) -> Sent {
+        let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
+        loop {
+            let store = self.outbox.store().clone();
+            let name = self.dest.name.clone();
+            let (d, x) = (delivered.clone(), dead.clone());
+            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
+            match result {
+                Ok(Ok(())) => break,
+                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {
+                    // The vendor has the records; until the store takes the acknowledgement
+                    // they would be sent again (deduplicated by $insert_id), so keep trying.
+                    tracing::error!(destination = %self.dest.name, error = %e, "cannot record delivery; retrying");
+                    if !self.pause(Duration::from_millis(200)).await {
+                        return Sent::Stopped;
+                    }
+                }
+                Err(_) => return Sent::Stopped,
+            }
+        }
+        let m = self.metrics.destination(self.index);
+        m.delivered.fetch_add(n_ok, Relaxed);
+        m.dead_lettered.fetch_add(n_dead, Relaxed);
+        self.outbox.removed(self.index, n_ok + n_dead);
+        if n_dead > 0 {
+            tracing::warn!(destination = %self.dest.name, records = n_dead, "vendor refused records; dead-lettered");
+        }
+        Sent::Done
+    }
+
+    async fn attempt(&self, endpoint: Endpoint, batch: &[OutboxRow]) -> VendorVerdict {
+        let payloads: Vec<&[u8]> = batch.iter().map(|r| r.payload.as_slice()).collect();
+        let json = json_array(&payloads);
+        let base = &self.dest.endpoint;
+        let request = match (endpoint, &self.dest.api_secret) {
+            (Endpoint::Import, Some(secret)) => {
+                let mut url = format!("{base}/import?strict=1");
+                if let Some(p) = &self.dest.project_id {
+                    url.push_str("&project_id=");
+                    url.extend(form_urlencoded::byte_serialize(p.as_bytes()));
+                }
+                let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:", secret.expose()));
+                self.client
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .header("Content-Encoding", "gzip")
+                    .header("Authorization", format!("Basic {auth}"))
+                    .body(gzip(&json))
+            }
+            _ => self
+                .client
+                .post(format!("{base}/{}", endpoint.as_str()))
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(form_body(&json)),
+        };
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return transport_verdict(&e),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return transport_verdict(&e),
+        };
+        classify_vendor_answer(endpoint, status, retry_after.as_deref(), &body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_honours_retry_after() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 42);
+        for attempt in 0..8 {
+            let exp = (Duration::from_millis(100) * (1 << attempt)).min(Duration::from_secs(2));
+            for _ in 0..50 {
+                let d = b.delay(attempt, None);
+                assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} vs {exp:?}");
+            }
+        }
+        assert!(b.delay(0, Some(Duration::from_secs(7))) >= Duration::from_secs(7));
+        assert_eq!(b.delay(0, Some(Duration::from_secs(99_999))), Duration::from_secs(3600));
+        let distinct: std::collections::HashSet<_> = (0..20).map(|_| b.delay(5, None)).collect();
+        assert!(distinct.len() > 10, "jitter should spread delays");
+    }
+}

@@ -1,0 +1,644 @@
+//! A Mixpanel ingestion emulator: a loopback HTTP/1 server that answers like
+//! `api.mixpanel.com`, records what it accepted, and fails on demand.
+//!
+//! Tests, `vendorwall demo` and the benchmarks point the gateway's Mixpanel destination at
+//! [`MixpanelEmulator::base_url`] instead of the real vendor. The rules below come from
+//! `shared/reference/protocols.md` section 1 and Mixpanel's ingestion reference.
+//!
+//! # Endpoints
+//!
+//! * `POST /import` — body a JSON array or NDJSON, optionally `Content-Encoding: gzip`.
+//!   Auth is HTTP Basic with the project token or the legacy API secret as username and an
+//!   empty password; anything else is 401 `{"code":401,"error":..,"status":"Unauthorized"}`.
+//!   More than 10 MiB uncompressed is 413; more than 2000 events, or a body that is not JSON,
+//!   is 400 and nothing is ingested. With `strict=1` every event is validated: `event` a
+//!   non-empty string, `properties` an object with fewer than 255 entries, `properties.time`
+//!   in seconds or milliseconds between 1971-01-01 and one hour from now, `distinct_id` a
+//!   string that is not one of the documented placeholders (`anon`, `null`, `0`, `-1`, `[]`,
+//!   the all-zero UUID, ...; the empty string is allowed), `$insert_id` 1–36 bytes of
+//!   `[A-Za-z0-9-]` and not a placeholder, nested values at most 3 deep with fewer than 255
+//!   entries, the event under 1 MiB. If all pass: 200
+//!   `{"code":200,"num_records_imported":N,"status":"OK"}`. If some fail: 400 with
+//!   `failed_records[{index,$insert_id,field,message}]` (first problem of each event) and
+//!   `num_records_imported`, **and the valid events are ingested** (trap 11). Without
+//!   `strict=1` invalid events are dropped silently and the answer is 200. A form body
+//!   (`data=...`, how the python SDK posts `/import`) is accepted too and answered in the
+//!   `/track` dialect, which is what that SDK parses.
+//! * `/track`, `/engage`, `/groups`, with or without trailing slash, GET or POST. `data` in
+//!   the form body or the query, raw JSON or base64 (with `+` turned into a space tolerated),
+//!   an object or an array; a form labelled `text/plain` (beacon) or a bare JSON body also
+//!   works. `verbose`, `ip`, `img`, `callback` are read from the query or the form body. Each
+//!   record needs the project token (`properties.token`, or `$token` for profiles); `/track`
+//!   refuses events older than 5 days; `/engage` needs `$distinct_id` and known operations
+//!   (`$unset` a list); `/groups` needs `$group_key`/`$group_id` and refuses `$add`/`$append`.
+//!   Answer: HTTP 200 with `1`/`0` as text/plain (`1` when at least one record was valid), or
+//!   `{"status":1,"error":null}` / `{"status":0,"error":".."}` with `verbose=1`; `img=1` gets a
+//!   GIF and `callback=fn` gets `fn(...)` JavaScript. Valid records are ingested even when
+//!   others in the batch are not.
+//!
+//! # What is recorded
+//!
+//! Every accepted record, byte-for-byte as parsed (key order kept), request by request, with
+//! the sequence number of its request: [`MixpanelEmulator::received`]. Every request that got
+//! as far as a handler, faulted or not, in [`MixpanelEmulator::requests`], with its status
+//! (0 when the connection was dropped instead of answered), the `ip` parameter it carried,
+//! whether it was gzipped and which Basic username it used. Nothing is ever deduplicated:
+//! a retried batch shows up twice, which is how tests detect duplicates (by `$insert_id`).
+//!
+//! # Fault injection
+//!
+//! [`MixpanelEmulator::set_fault`] switches behaviour for all later requests;
+//! [`MixpanelEmulator::fail_next`] queues one-shot faults that take precedence.
+//! * [`Fault::Unreachable`] closes the listening socket (new connections are refused) and
+//!   resets every open connection, keep-alive ones included; leaving it binds the same port
+//!   again (`SO_REUSEADDR`). As a one-shot it resets the connection the request came on,
+//!   without an answer and without recording.
+//! * [`Fault::Status`] answers that status with a `{code,error,status}` JSON body.
+//! * [`Fault::RateLimited`] answers 429 with `Retry-After`.
+//! * [`Fault::Delay`] waits, then handles the request normally **and records it**, as a vendor
+//!   that applied a request the client already gave up on would.
+//!
+//! Bodies are always read in full before a fault is applied, so a client sees the fault's
+//! answer rather than a reset caused by an unread body.
+//!
+//! # Deliberately not emulated
+//!
+//! Deduplication, geolocation (`ip` is recorded, not acted on; properties are not
+//! rewritten), string truncation to 255 chars, replacing future `/track` times, session
+//! replay (`/record`), feature flags (`/flags`), remote settings, service accounts and
+//! `project_id` checks, rate limiting by volume, CORS, and the EU/India hosts. Divergence on
+//! purpose: a wrong but well-formed token on `/track`-style endpoints counts as invalid
+//! (`0`), where real Mixpanel answers `1` and drops the data later, so mistakes are visible.
+
+mod conn;
+mod ingest;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use self::conn::{ConnHandle, KillableListener};
+use self::ingest::{BasicCredentials, Incoming, Params, Project, Reply};
+
+/// Largest request body read off the wire. Above the 10 MiB uncompressed limit so that an
+/// oversized body still gets its 413 instead of a reset.
+const MAX_WIRE_BODY_BYTES: usize = 4 * ingest::MAX_UNCOMPRESSED_BODY_BYTES;
+/// How long going unreachable waits for open connections to close.
+const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the emulated Mixpanel project accepts.
+#[derive(Clone)]
+pub struct EmulatorConfig {
+    /// `127.0.0.1:0` for an ephemeral port.
+    pub listen: SocketAddr,
+    /// Expected in `properties.token` / `$token`, and accepted as `/import` Basic username.
+    pub project_token: String,
+    /// The legacy API secret, accepted as `/import` Basic username (empty password).
+    pub api_secret: Option<String>,
+}
+
+impl EmulatorConfig {
+    /// Loopback, ephemeral port, no API secret.
+    pub fn new(project_token: impl Into<String>) -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            project_token: project_token.into(),
+            api_secret: None,
+        }
+    }
+
+    pub fn with_api_secret(mut self, api_secret: impl Into<String>) -> Self {
+        self.api_secret = Some(api_secret.into());
+        self
+    }
+}
+
+impl fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field("project_token", &"[redacted]")
+            .field(
+                "api_secret",
+                &self.api_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// How the emulator misbehaves; see the module documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    None,
+    Unreachable,
+    Status(u16),
+    RateLimited { retry_after_secs: u64 },
+    Delay(Duration),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Track,
+    Engage,
+    Groups,
+    Import,
+}
+
+impl Endpoint {
+    /// The endpoint a request path addresses; trailing slash optional.
+    pub fn from_path(path: &str) -> Option<Self> {
+        match path.strip_suffix('/').unwrap_or(path) {
+            "/track" => Some(Self::Track),
+            "/engage" => Some(Self::Engage),
+            "/groups" => Some(Self::Groups),
+            "/import" => Some(Self::Import),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Track => "track",
+            Self::Engage => "engage",
+            Self::Groups => "groups",
+            Self::Import => "import",
+        }
+    }
+}
+
+/// One accepted event or profile update.
+#[derive(Clone, Debug)]
+pub struct ReceivedRecord {
+    pub endpoint: Endpoint,
+    /// The record exactly as received (after base64/gzip decoding).
+    pub record: Value,
+    pub received_at: SystemTime,
+    /// [`RequestLog::seq`] of the request that carried it.
+    pub request_seq: u64,
+}
+
+impl ReceivedRecord {
+    /// `properties.$insert_id` of an event, if it is a string.
+    pub fn insert_id(&self) -> Option<&str> {
+        self.record.get("properties")?.get("$insert_id")?.as_str()
+    }
+
+    /// The `event` name of an event record.
+    pub fn event_name(&self) -> Option<&str> {
+        self.record.get("event")?.as_str()
+    }
+}
+
+/// One HTTP request that reached the emulator.
+#[derive(Clone, Debug)]
+pub struct RequestLog {
+    /// Arrival order, from 1; never reset by [`MixpanelEmulator::clear`].
+    pub seq: u64,
+    pub at: Instant,
+    /// `None` for a path that is not an ingestion endpoint (answered 404).
+    pub endpoint: Option<Endpoint>,
+    /// The status answered; 0 when the connection was dropped instead.
+    pub status: u16,
+    /// Records accepted (and recorded) from this request.
+    pub records: usize,
+    /// Records refused by validation.
+    pub rejected: usize,
+    /// The `ip` parameter as sent, from the query or the form body.
+    pub ip_param: Option<String>,
+    pub gzip: bool,
+    /// The HTTP Basic username, as sent (for tests checking which credential was used).
+    pub basic_user: Option<String>,
+    pub method: String,
+    pub path: String,
+}
+
+struct Recorded {
+    fault: Fault,
+    one_shot: VecDeque<Fault>,
+    received: Vec<ReceivedRecord>,
+    requests: Vec<RequestLog>,
+}
+
+/// State shared by the handle, the accept loop, every connection and every handler.
+struct Shared {
+    project_token: String,
+    api_secret: Option<String>,
+    state: Mutex<Recorded>,
+    /// `received.len()`, for [`MixpanelEmulator::wait_for_records`].
+    record_count: watch::Sender<usize>,
+    /// Bumped to reset every open connection (see `conn`).
+    kills: watch::Sender<u64>,
+    live_connections: watch::Sender<usize>,
+    next_seq: AtomicU64,
+    log_requests: AtomicBool,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, Recorded> {
+        // A panic while holding the lock cannot leave the plain vectors inconsistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn kill_all_connections(&self) {
+        self.kills.send_modify(|generation| *generation += 1);
+    }
+
+    fn take_fault(&self) -> Fault {
+        let mut state = self.state();
+        match state.one_shot.pop_front() {
+            Some(fault) => fault,
+            None => state.fault.clone(),
+        }
+    }
+
+    /// Records the accepted records and the request, then logs a summary (counts only).
+    fn finish(&self, mut log: RequestLog, status: u16, accepted: Vec<Value>, rejected: usize) {
+        log.status = status;
+        log.records = accepted.len();
+        log.rejected = rejected;
+        let elapsed_ms = log.at.elapsed().as_millis();
+        if self.log_requests.load(Ordering::Relaxed) {
+            tracing::info!(
+                seq = log.seq,
+                endpoint = log.endpoint.map_or("unknown", Endpoint::as_str),
+                status,
+                records = log.records,
+                rejected,
+                gzip = log.gzip,
+                elapsed_ms,
+                "mixpanel emulator request"
+            );
+        } else {
+            tracing::debug!(
+                seq = log.seq,
+                endpoint = log.endpoint.map_or("unknown", Endpoint::as_str),
+                status,
+                records = log.records,
+                rejected,
+                "mixpanel emulator request"
+            );
+        }
+        let mut state = self.state();
+        if let Some(endpoint) = log.endpoint {
+            let received_at = SystemTime::now();
+            state
+                .received
+                .extend(accepted.into_iter().map(|record| ReceivedRecord {
+                    endpoint,
+                    record,
+                    received_at,
+                    request_seq: log.seq,
+                }));
+        }
+        state.requests.push(log);
+        self.record_count.send_replace(state.received.len());
+    }
+}
+
+/// A running emulator. Dropping it stops it (use [`MixpanelEmulator::shutdown`] to wait).
+pub struct MixpanelEmulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    /// The accept loop, `None` while unreachable.
+    serving: Mutex<Option<JoinHandle<()>>>,
+    /// Serialises listen/unlisten transitions.
+    transition: tokio::sync::Mutex<()>,
+}
+
+impl MixpanelEmulator {
+    /// Binds `cfg.listen` and starts serving.
+    pub async fn start(cfg: EmulatorConfig) -> io::Result<MixpanelEmulator> {
+        let listener = conn::bind_reusable(cfg.listen)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            project_token: cfg.project_token,
+            api_secret: cfg.api_secret,
+            state: Mutex::new(Recorded {
+                fault: Fault::None,
+                one_shot: VecDeque::new(),
+                received: Vec::new(),
+                requests: Vec::new(),
+            }),
+            record_count: watch::Sender::new(0),
+            kills: watch::Sender::new(0),
+            live_connections: watch::Sender::new(0),
+            next_seq: AtomicU64::new(1),
+            log_requests: AtomicBool::new(false),
+        });
+        let emulator = MixpanelEmulator {
+            shared,
+            addr,
+            serving: Mutex::new(None),
+            transition: tokio::sync::Mutex::new(()),
+        };
+        emulator.serve(listener);
+        Ok(emulator)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, no trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Switches the behaviour for later requests. Entering [`Fault::Unreachable`] returns once
+    /// the port is closed and open connections are reset; leaving it returns once the port
+    /// listens again. A failure to re-bind is logged; use [`Self::try_set_fault`] to see it.
+    pub async fn set_fault(&self, fault: Fault) {
+        if let Err(error) = self.try_set_fault(fault).await {
+            tracing::error!(%error, addr = %self.addr, "mixpanel emulator: cannot listen again");
+        }
+    }
+
+    /// [`Self::set_fault`], reporting a failure to bind the port again.
+    pub async fn try_set_fault(&self, fault: Fault) -> io::Result<()> {
+        let _transition = self.transition.lock().await;
+        let unreachable = fault == Fault::Unreachable;
+        self.shared.state().fault = fault;
+        if unreachable {
+            self.stop_serving().await;
+        } else if !self.is_serving() {
+            self.serve(conn::bind_reusable(self.addr)?);
+        }
+        Ok(())
+    }
+
+    /// The fault currently set with [`Self::set_fault`].
+    pub fn fault(&self) -> Fault {
+        self.shared.state().fault.clone()
+    }
+
+    /// Makes the next `n` requests fail with `fault`, ahead of the one set with
+    /// [`Self::set_fault`]. A one-shot [`Fault::Unreachable`] resets the request's connection.
+    pub fn fail_next(&self, n: usize, fault: Fault) {
+        let mut state = self.shared.state();
+        state.one_shot.extend(std::iter::repeat_n(fault, n));
+    }
+
+    /// Accepted records, in the order their requests finished (within a request, as sent).
+    pub fn received(&self) -> Vec<ReceivedRecord> {
+        self.shared.state().received.clone()
+    }
+
+    /// Requests that reached a handler, in completion order (see [`RequestLog::seq`]).
+    pub fn requests(&self) -> Vec<RequestLog> {
+        self.shared.state().requests.clone()
+    }
+
+    /// Forgets received records, logged requests and queued one-shot faults; keeps the fault.
+    pub fn clear(&self) {
+        let mut state = self.shared.state();
+        state.received.clear();
+        state.requests.clear();
+        state.one_shot.clear();
+        self.shared.record_count.send_replace(0);
+    }
+
+    /// Waits until at least `n` records have been received; false on timeout.
+    pub async fn wait_for_records(&self, n: usize, timeout: Duration) -> bool {
+        let mut count = self.shared.record_count.subscribe();
+        matches!(
+            tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Logs a one-line summary of every request at `info` (counts only, never payloads).
+    pub fn set_request_logging(&self, enabled: bool) {
+        self.shared.log_requests.store(enabled, Ordering::Relaxed);
+    }
+
+    /// Stops listening, resets open connections and waits for them to close.
+    pub async fn shutdown(self) {
+        let _transition = self.transition.lock().await;
+        self.stop_serving().await;
+    }
+
+    fn is_serving(&self) -> bool {
+        self.serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let router = Router::new()
+            .fallback(handle_request)
+            .with_state(self.shared.clone());
+        let listener = KillableListener::new(listener, self.shared.clone());
+        let task = tokio::spawn(async move {
+            let service = router.into_make_service_with_connect_info::<ConnHandle>();
+            if let Err(error) = axum::serve(listener, service).await {
+                tracing::error!(%error, "mixpanel emulator: server stopped");
+            }
+        });
+        *self.serving.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+
+    async fn stop_serving(&self) {
+        let task = self
+            .serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+            // Returns once the task is gone, and the listening socket with it.
+            let _ = task.await;
+        }
+        // After the accept loop is gone, so that no connection escapes the kill.
+        self.shared.kill_all_connections();
+        let mut live = self.shared.live_connections.subscribe();
+        let drained = tokio::time::timeout(CONNECTION_DRAIN_TIMEOUT, live.wait_for(|n| *n == 0));
+        if drained.await.is_err() {
+            tracing::warn!("mixpanel emulator: connections still open after reset");
+        }
+    }
+}
+
+impl Drop for MixpanelEmulator {
+    fn drop(&mut self) {
+        let task = self
+            .serving
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+        self.shared.kill_all_connections();
+    }
+}
+
+/// Serves until ctrl-c, logging one line per request (counts only). For `vendorwall emulate`.
+pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
+    let emulator = MixpanelEmulator::start(cfg).await?;
+    emulator.set_request_logging(true);
+    tracing::info!(
+        addr = %emulator.addr(),
+        "mixpanel emulator listening; /import, /track, /engage, /groups"
+    );
+    let signal = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    tracing::info!("mixpanel emulator stopped");
+    signal
+}
+
+async fn handle_request(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(connection): ConnectInfo<ConnHandle>,
+    request: Request,
+) -> Response {
+    let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = request.into_parts();
+    let endpoint = Endpoint::from_path(parts.uri.path());
+    let basic = BasicCredentials::from_headers(&parts.headers);
+    let pending = PendingRequest {
+        shared: shared.clone(),
+        log: Some(RequestLog {
+            seq,
+            at: Instant::now(),
+            endpoint,
+            status: 0,
+            records: 0,
+            rejected: 0,
+            ip_param: None,
+            gzip: ingest::is_gzip(&parts.headers),
+            basic_user: basic.as_ref().map(|b| b.user.clone()),
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+        }),
+    };
+
+    let Ok(body) = axum::body::to_bytes(body, MAX_WIRE_BODY_BYTES).await else {
+        return pending.respond(Reply::json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!(
+                "request exceeds max limit of {} bytes",
+                ingest::MAX_UNCOMPRESSED_BODY_BYTES
+            ),
+        ));
+    };
+    // Handled in its own task: a client that gives up (times out, disconnects) must not
+    // cancel the handling, since a real vendor may well apply a request nobody waits for.
+    let handling = tokio::spawn(handle_read_request(
+        shared, connection, pending, parts, body, basic,
+    ));
+    handling
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn handle_read_request(
+    shared: Arc<Shared>,
+    connection: ConnHandle,
+    mut pending: PendingRequest,
+    parts: axum::http::request::Parts,
+    body: bytes::Bytes,
+    basic: Option<BasicCredentials>,
+) -> Response {
+    let params = Params::new(parts.uri.query(), &parts.headers, &body);
+    if let Some(log) = pending.log.as_mut() {
+        log.ip_param = params.any("ip").map(str::to_owned);
+    }
+
+    match shared.take_fault() {
+        Fault::None => {}
+        Fault::Unreachable => {
+            // Only reachable as a one-shot, or in the instant before the listener closes.
+            connection.reset();
+            return pending.dropped();
+        }
+        Fault::Status(code) => return pending.respond(Reply::injected_status(code)),
+        Fault::RateLimited { retry_after_secs } => {
+            return pending.respond(Reply::rate_limited(retry_after_secs));
+        }
+        Fault::Delay(delay) => {
+            let mut kills = shared.kills.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                // Went unreachable meanwhile: the answer would never be written.
+                _ = kills.changed() => return pending.dropped(),
+            }
+        }
+    }
+
+    let Some(endpoint) = Endpoint::from_path(parts.uri.path()) else {
+        return pending.respond(Reply::json_error(StatusCode::NOT_FOUND, "unknown endpoint"));
+    };
+    let project = Project {
+        token: &shared.project_token,
+        api_secret: shared.api_secret.as_deref(),
+    };
+    let incoming = Incoming {
+        method: &parts.method,
+        endpoint,
+        headers: &parts.headers,
+        params: &params,
+        body: &body,
+        basic: basic.as_ref(),
+        now: SystemTime::now(),
+    };
+    pending.respond(ingest::handle(&project, &incoming))
+}
+
+/// A request being handled. If hyper drops the handler (the connection died mid-request), the
+/// request is still logged, with status 0.
+struct PendingRequest {
+    shared: Arc<Shared>,
+    log: Option<RequestLog>,
+}
+
+impl PendingRequest {
+    fn respond(mut self, reply: Reply) -> Response {
+        let Reply {
+            status,
+            content_type,
+            body,
+            retry_after_secs,
+            accepted,
+            rejected,
+        } = reply;
+        if let Some(log) = self.log.take() {
+            self.shared.finish(log, status.as_u16(), accepted, rejected);
+        }
+        let mut response = (status, Body::from(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(secs) = retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+
+    /// For a connection that is being reset: logged with status 0; the response is never sent.
+    fn dropped(self) -> Response {
+        StatusCode::SERVICE_UNAVAILABLE.into_response()
+    }
+}
+
+impl Drop for PendingRequest {
+    fn drop(&mut self) {
+        if let Some(log) = self.log.take() {
+            self.shared.finish(log, 0, Vec::new(), 0);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! vendorwall: a self-hosted data firewall between an organisation's apps and its vendors.
+//!
+//! Layout and dependency direction (see `docs/ARCHITECTURE.md`):
+//!
+//! ```text
+//! event → protocol → policy → outbox → delivery
+//!                               ↑          ↑
+//!                             store ───────┘
+//! server, cli on top; config feeds all; telemetry beside.
+//! ```
+//!
+//! - [`config`]: the TOML file, validated once into runtime types.
+//! - [`event`]: the canonical event model every protocol decodes into.
+//! - [`protocol`]: one module per vendor wire format (decode, encode, answers).
+//! - [`policy`]: per-destination transformation of events; pure.
+//! - [`store`]: the `Store` trait and its embedded SQLite backend.
+//! - [`outbox`]: durable per-destination queue with group commit and backpressure.
+//! - [`delivery`]: one worker per destination: batching, retries, dead letters.
+//! - [`pipeline`]: ingest → policy → outbox for one decoded request.
+//! - [`server`]: HTTP ingest routes, health and metrics.
+//! - [`emulator`]: a faithful Mixpanel ingestion emulator for tests, demo and benchmarks.
+//! - [`telemetry`]: logging setup and Prometheus metrics.
+//! - [`cli`]: the `vendorwall` subcommands.
+
+pub mod cli;
+pub mod config;
+pub mod delivery;
+pub mod emulator;
+pub mod event;
+pub mod outbox;
+pub mod pipeline;
+pub mod policy;
+pub mod protocol;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+
+/// Installs ring as rustls's process-wide crypto provider (TLS for the server and for
+/// delivery). Idempotent; every entry point that builds a TLS client or server calls it.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,348 @@
+//! One decoded request through the pipeline: authenticate → canonical events → policy per
+//! destination → vendor records → outbox (group commit) → the outcome the SDK is told.
+//!
+//! Records fail one by one: a bad record is counted and reported, its neighbours go on. The
+//! request is refused as a whole only for backpressure or a storage failure (503, so SDKs
+//! retry), or a missing `/import` credential (401).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Config, Secret};
+use crate::event::{Caps, EventTime, Kind, RecordError, Reject};
+use crate::outbox::Outbox;
+use crate::policy::{Decision, Policy};
+use crate::protocol::mixpanel::Endpoint;
+use crate::protocol::mixpanel::decode::{Inbound, decode_record};
+use crate::protocol::mixpanel::encode::encode_record;
+use crate::protocol::mixpanel::response::{FailedRecord, Outcome};
+use crate::store::{DestinationState, NewRow, StoreError, now_ms};
+use crate::telemetry::Metrics;
+
+struct SourceRoute {
+    name: String,
+    import_secret: Option<Secret>,
+    tokens: Vec<Secret>,
+    /// Indexes of destinations fed by this source.
+    destinations: Vec<usize>,
+}
+
+struct DestinationRoute {
+    name: String,
+    token: Secret,
+    policy: Policy,
+    max_queue_records: u64,
+    /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
+    uses_import: bool,
+}
+
+pub struct Pipeline {
+    sources: Vec<SourceRoute>,
+    by_token: HashMap<String, usize>,
+    destinations: Vec<DestinationRoute>,
+    states: RwLock<Vec<DestinationState>>,
+    pending_dropped: Vec<AtomicU64>,
+    caps: Caps,
+    outbox: Arc<Outbox>,
+    metrics: Arc<Metrics>,
+}
+
+/// HTTP Basic credentials from an `/import` request.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: String,
+}
+
+impl BasicAuth {
+    /// Parses an `Authorization: Basic …` header value.
+    pub fn parse(header: &str) -> Option<BasicAuth> {
+        let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+        let text = String::from_utf8(raw).ok()?;
+        let (user, password) = text.split_once(':').unwrap_or((&text, ""));
+        Some(BasicAuth {
+            user: user.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+}
+
+impl Pipeline {
+    pub fn new(config: &Config, outbox: Arc<Outbox>, metrics: Arc<Metrics>) -> Pipeline {
+        let mut by_token = HashMap::new();
+        let sources = config
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                for t in &s.tokens {
+                    by_token.insert(t.expose().to_owned(), i);
+                }
+                SourceRoute {
+                    name: s.name.clone(),
+                    import_secret: s.import_secret.clone(),
+                    tokens: s.tokens.clone(),
+                    destinations: config
+                        .destinations
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| d.sources.contains(&i))
+                        .map(|(j, _)| j)
+                        .collect(),
+                }
+            })
+            .collect();
+        let destinations = config
+            .destinations
+            .iter()
+            .map(|d| DestinationRoute {
+                name: d.name.clone(),
+                token: d.project_token.clone(),
+                policy: Policy::Passthrough,
+                max_queue_records: d.max_queue_records,
+                uses_import: d.api_secret.is_some(),
+            })
+            .collect::<Vec<_>>();
+        Pipeline {
+            states: RwLock::new(vec![DestinationState::Active; destinations.len()]),
+            pending_dropped: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
+            sources,
+            by_token,
+            destinations,
+            caps: Caps::from(&config.limits),
+            outbox,
+            metrics,
+        }
+    }
+
+    /// The source an `/import` credential belongs to: the app-side token or the source's
+    /// import secret as the Basic username, or the import secret as the password (service
+    /// account form). Never the vendor's real secret.
+    pub fn import_source(&self, auth: Option<&BasicAuth>) -> Option<usize> {
+        let auth = auth?;
+        self.sources.iter().position(|s| {
+            let user = auth.user.as_bytes();
+            s.tokens.iter().any(|t| t.matches(user))
+                || s.import_secret
+                    .as_ref()
+                    .is_some_and(|secret| secret.matches(user) || secret.matches(auth.password.as_bytes()))
+        })
+    }
+
+    /// Takes one decoded request through policy into the outbox.
+    pub async fn ingest(
+        &self,
+        endpoint: Endpoint,
+        inbound: Inbound,
+        auth: Option<&BasicAuth>,
+        client_ip: Option<IpAddr>,
+    ) -> Outcome {
+        let import_source = if endpoint == Endpoint::Import {
+            match self.import_source(auth) {
+                Some(s) => Some(s),
+                None => {
+                    self.metrics.reject_request("unauthorized");
+                    return Outcome::Unauthorized;
+                }
+            }
+        } else {
+            None
+        };
+        let geolocate_client = inbound.params.ip == Some(true);
+        let received_at = now_ms();
+        let states = self.states.read().map(|s| s.clone()).unwrap_or_default();
+
+        let mut failed = Vec::new();
+        let mut rows = Vec::new();
+        let mut accepted = 0usize;
+        let mut dropped = vec![0u64; self.destinations.len()];
+        let mut touched = vec![false; self.destinations.len()];
+        self.metrics.received.fetch_add(inbound.records.len() as u64, Relaxed);
+
+        for (index, record) in inbound.records.into_iter().enumerate() {
+            let insert_id_hint = record
+                .as_ref()
+                .ok()
+                .and_then(|r| r.pointer("/properties/$insert_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            let fail = |error: RecordError, failed: &mut Vec<FailedRecord>| {
+                self.metrics.reject_record(error.reason);
+                failed.push(FailedRecord {
+                    index,
+                    insert_id: insert_id_hint.clone(),
+                    error,
+                });
+            };
+            let decoded = match record.and_then(|r| decode_record(endpoint, r, &self.caps)) {
+                Ok(d) => d,
+                Err(e) => {
+                    fail(e, &mut failed);
+                    continue;
+                }
+            };
+            let source = match (import_source, decoded.token.as_deref()) {
+                (Some(s), _) => s,
+                (None, None) => {
+                    fail(RecordError::new(Reject::MissingToken, "token", "project token is missing"), &mut failed);
+                    continue;
+                }
+                (None, Some(t)) => match self.by_token.get(t) {
+                    Some(&s) => s,
+                    None => {
+                        fail(RecordError::new(Reject::UnknownToken, "token", "project token is not configured"), &mut failed);
+                        continue;
+                    }
+                },
+            };
+            let mut event = decoded.event;
+            if geolocate_client {
+                event.context.client_ip = client_ip;
+            }
+            if event.kind == Kind::Track {
+                if event.insert_id.is_none() {
+                    event.insert_id = Some(derive_insert_id(&self.sources[source].name, &event));
+                }
+                if event.time.is_none() {
+                    event.time = Some(EventTime::from_millis(received_at));
+                }
+            }
+            accepted += 1;
+            for &d in &self.sources[source].destinations {
+                let dest = &self.destinations[d];
+                if states.get(d) == Some(&DestinationState::Dropping) {
+                    dropped[d] += 1;
+                    continue;
+                }
+                match dest.policy.apply(&event) {
+                    Decision::Block => {}
+                    Decision::Send(mut out) => {
+                        if dest.uses_import && out.kind == Kind::Track && out.ids.distinct_id.is_none() {
+                            out.ids.distinct_id = Some(String::new());
+                        }
+                        let payload = encode_record(&out, dest.token.expose()).to_string().into_bytes();
+                        touched[d] = true;
+                        rows.push(NewRow {
+                            destination: dest.name.clone(),
+                            kind: out.kind,
+                            payload,
+                            enqueued_at_ms: received_at,
+                        });
+                    }
+                }
+            }
+        }
+
+        if let Some(d) = (0..self.destinations.len())
+            .find(|&d| touched[d] && self.outbox.over_limit(d, self.destinations[d].max_queue_records))
+        {
+            tracing::warn!(destination = %self.destinations[d].name, "outbox over its bound; answering 503");
+            self.metrics.reject_request("backpressure");
+            return Outcome::Busy;
+        }
+        if self.outbox.enqueue(rows).await.is_err() {
+            self.metrics.reject_request("store_unavailable");
+            return Outcome::Busy;
+        }
+        for (d, n) in dropped.into_iter().enumerate() {
+            if n > 0 {
+                self.metrics.destination(d).dropped.fetch_add(n, Relaxed);
+                self.pending_dropped[d].fetch_add(n, Relaxed);
+            }
+        }
+        self.metrics.accepted.fetch_add(accepted as u64, Relaxed);
+        Outcome::Accepted { accepted, failed }
+    }
+
+    /// Reloads kill-switch states from the store and persists drop counts. Called every second.
+    pub fn sync_destination_states(&self) -> Result<(), StoreError> {
+        let store = self.outbox.store();
+        let statuses = store.destination_statuses()?;
+        let states: Vec<DestinationState> = self
+            .destinations
+            .iter()
+            .map(|d| {
+                statuses
+                    .iter()
+                    .find(|s| s.name == d.name)
+                    .map_or(DestinationState::Active, |s| s.state)
+            })
+            .collect();
+        if let Ok(mut s) = self.states.write() {
+            *s = states;
+        }
+        for (d, pending) in self.pending_dropped.iter().enumerate() {
+            let n = pending.swap(0, Relaxed);
+            if n > 0
+                && let Err(e) = store.add_dropped(&self.destinations[d].name, n)
+            {
+                pending.fetch_add(n, Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn destination_state(&self, index: usize) -> DestinationState {
+        self.states
+            .read()
+            .ok()
+            .and_then(|s| s.get(index).copied())
+            .unwrap_or(DestinationState::Active)
+    }
+}
+
+/// A stable `$insert_id` for an event the SDK sent without one (the node SDK never sets
+/// it): a digest of the source and the event as received, so a client's retry of the same
+/// event, or vendorwall's own redelivery, deduplicates at the vendor. 32 hex characters,
+/// within Mixpanel's 36 of `[A-Za-z0-9-]`.
+pub fn derive_insert_id(source: &str, event: &crate::event::Event) -> String {
+    let mut h = Sha256::new();
+    h.update(b"vendorwall insert_id v1\0");
+    h.update(source.as_bytes());
+    h.update(b"\0");
+    h.update(encode_record(event, "").to_string().as_bytes());
+    let digest = h.finalize();
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Event;
+
+    #[test]
+    fn derived_insert_ids_are_stable_and_distinct() {
+        let mut a = Event::new(Kind::Track);
+        a.name = Some("Signup".into());
+        a.properties.insert("plan".into(), Value::from("pro"));
+        let id = derive_insert_id("web", &a);
+        assert_eq!(id.len(), 32);
+        assert!(crate::protocol::mixpanel::decode::valid_insert_id(&id));
+        assert_eq!(id, derive_insert_id("web", &a.clone()));
+        assert_ne!(id, derive_insert_id("ios", &a));
+        let mut b = a.clone();
+        b.properties.insert("plan".into(), Value::from("free"));
+        assert_ne!(id, derive_insert_id("web", &b));
+    }
+
+    #[test]
+    fn basic_auth_parses() {
+        let h = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("secret:"));
+        let a = BasicAuth::parse(&h).unwrap();
+        assert_eq!((a.user.as_str(), a.password.as_str()), ("secret", ""));
+        assert!(BasicAuth::parse("Bearer x").is_none());
+        assert!(BasicAuth::parse("Basic !!!").is_none());
+    }
+}

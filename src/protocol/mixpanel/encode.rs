@@ -1,0 +1,183 @@
+//! Canonical events → Mixpanel records and request bodies.
+//!
+//! [`encode_record`] is the inverse of [`decode_record`](super::decode::decode_record): with
+//! the same token, `encode(decode(r))` equals `r` field for field (numeric ids become strings,
+//! as Mixpanel itself stores them). The token is always the destination's real project token.
+
+use std::io::Write;
+
+use serde_json::{Map, Value};
+
+use super::Endpoint;
+use crate::event::{Event, Kind};
+
+/// The endpoint a record of this kind is delivered to.
+pub fn endpoint_for(kind: Kind, use_import: bool) -> Endpoint {
+    match kind {
+        Kind::Track if use_import => Endpoint::Import,
+        Kind::Track => Endpoint::Track,
+        Kind::Profile => Endpoint::Engage,
+        Kind::Group => Endpoint::Groups,
+    }
+}
+
+/// Encodes one event as the Mixpanel record for its endpoint.
+pub fn encode_record(event: &Event, token: &str) -> Value {
+    match event.kind {
+        Kind::Track => encode_track(event, token),
+        Kind::Profile | Kind::Group => encode_update(event, token),
+    }
+}
+
+fn encode_track(e: &Event, token: &str) -> Value {
+    let mut props = Map::with_capacity(e.properties.len() + 8);
+    props.insert("token".into(), Value::String(token.to_owned()));
+    if let Some(t) = &e.time {
+        props.insert("time".into(), Value::Number(t.0.clone()));
+    }
+    if let Some(d) = &e.ids.distinct_id {
+        props.insert("distinct_id".into(), Value::String(d.clone()));
+    }
+    if let Some(d) = &e.ids.device_id {
+        props.insert("$device_id".into(), Value::String(d.clone()));
+    }
+    if let Some(u) = &e.ids.user_id {
+        props.insert("$user_id".into(), Value::String(u.clone()));
+    }
+    if let Some(i) = &e.insert_id {
+        props.insert("$insert_id".into(), Value::String(i.clone()));
+    }
+    if let Some(ip) = ip_value(e) {
+        props.insert("ip".into(), ip);
+    }
+    for (k, v) in &e.properties {
+        props.insert(k.clone(), v.clone());
+    }
+    let mut rec = Map::with_capacity(2);
+    rec.insert("event".into(), Value::String(e.name.clone().unwrap_or_default()));
+    rec.insert("properties".into(), Value::Object(props));
+    Value::Object(rec)
+}
+
+fn encode_update(e: &Event, token: &str) -> Value {
+    let mut rec = Map::with_capacity(e.properties.len() + e.operations.len() + 6);
+    rec.insert("$token".into(), Value::String(token.to_owned()));
+    if let Some(g) = &e.ids.group {
+        rec.insert("$group_key".into(), Value::String(g.key.clone()));
+        rec.insert("$group_id".into(), g.id.clone());
+    }
+    if let Some(d) = &e.ids.distinct_id {
+        rec.insert("$distinct_id".into(), Value::String(d.clone()));
+    }
+    if let Some(d) = &e.ids.device_id {
+        rec.insert("$device_id".into(), Value::String(d.clone()));
+    }
+    if let Some(u) = &e.ids.user_id {
+        rec.insert("$user_id".into(), Value::String(u.clone()));
+    }
+    if let Some(t) = &e.time {
+        rec.insert("$time".into(), Value::Number(t.0.clone()));
+    }
+    if let Some(ip) = ip_value(e) {
+        rec.insert("$ip".into(), ip);
+    }
+    for (k, v) in &e.properties {
+        rec.insert(k.clone(), v.clone());
+    }
+    for (op, v) in &e.operations {
+        rec.insert(op.clone(), v.clone());
+    }
+    Value::Object(rec)
+}
+
+/// The IP the vendor may geolocate from: one the SDK put in the record, else the connecting
+/// client's address when the SDK asked for geolocation (and the policy kept it).
+fn ip_value(e: &Event) -> Option<Value> {
+    e.context
+        .ip
+        .clone()
+        .or_else(|| e.context.client_ip.map(|ip| Value::String(ip.to_string())))
+}
+
+/// A JSON array of already-encoded records.
+pub fn json_array(records: &[&[u8]]) -> Vec<u8> {
+    let len = records.iter().map(|r| r.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r);
+    }
+    out.push(b']');
+    out
+}
+
+/// Gzip for `/import` bodies.
+pub fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// A `data=` form body (for `/track`, `/engage`, `/groups`) with `verbose=1` so the answer
+/// says whether the records were taken, and `ip=0` so Mixpanel does not geolocate
+/// vendorwall's own address.
+pub fn form_body(json: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(json.len() * 3 / 2 + 24);
+    out.extend_from_slice(b"data=");
+    out.extend(form_urlencoded::byte_serialize(json).flat_map(str::bytes));
+    out.extend_from_slice(b"&verbose=1&ip=0");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Caps;
+    use crate::protocol::mixpanel::decode::decode_record;
+    use serde_json::json;
+
+    fn caps() -> Caps {
+        (&crate::config::Limits::default()).into()
+    }
+
+    #[test]
+    fn round_trips_each_kind() {
+        let cases = vec![
+            (Endpoint::Track, json!({"event": "Signup", "properties": {"token": "t", "distinct_id": "u", "$device_id": "d",
+                "time": 1700000000.123, "$insert_id": "a-1", "ip": "1.2.3.4", "nested": {"a": [1, {"b": null}]}, "s": "Zürich"}})),
+            (Endpoint::Engage, json!({"$token": "t", "$distinct_id": "u", "$time": 17e11, "$ip": "0", "$ignore_time": true,
+                "$set": {"plan": "pro"}, "$unset": ["a"], "$delete": "u"})),
+            (Endpoint::Groups, json!({"$token": "t", "$group_key": "company", "$group_id": "acme", "$set_once": {"n": 1}})),
+        ];
+        for (ep, rec) in cases {
+            let d = decode_record(ep, rec.clone(), &caps()).unwrap();
+            assert_eq!(encode_record(&d.event, "t"), rec);
+        }
+    }
+
+    #[test]
+    fn replaces_the_token_and_forwards_a_kept_client_ip() {
+        let mut d = decode_record(Endpoint::Track, json!({"event": "a", "properties": {"token": "app"}}), &caps()).unwrap();
+        d.event.context.client_ip = Some("203.0.113.9".parse().unwrap());
+        assert_eq!(encode_record(&d.event, "real"), json!({"event": "a", "properties": {"token": "real", "ip": "203.0.113.9"}}));
+    }
+
+    #[test]
+    fn bodies() {
+        assert_eq!(json_array(&[b"{}", b"[1]"]), b"[{},[1]]");
+        assert_eq!(json_array(&[]), b"[]");
+        let form = String::from_utf8(form_body(br#"[{"a":"b c&"}]"#)).unwrap();
+        let parsed: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+        assert_eq!(parsed[0], ("data".into(), r#"[{"a":"b c&"}]"#.into()));
+        assert_eq!(parsed[1], ("verbose".into(), "1".into()));
+        assert_eq!(parsed[2], ("ip".into(), "0".into()));
+        let gz = gzip(b"hello");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
+        assert_eq!(out, "hello");
+    }
+}

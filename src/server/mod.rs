@@ -1,0 +1,326 @@
+//! The HTTP server: Mixpanel ingest routes, health, readiness and metrics.
+//!
+//! Routes: `/track`, `/engage`, `/groups`, `/import`, each with and without a trailing slash,
+//! GET and POST, plus OPTIONS for CORS preflights; `GET /healthz` (the process is up),
+//! `GET /readyz` (the store answers), `GET /metrics` (Prometheus).
+//!
+//! CORS: mixpanel-browser sends credentials, so an allowed origin is echoed exactly with
+//! `Access-Control-Allow-Credentials: true` (never `*`); other origins get no CORS headers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+
+use crate::config::Limits;
+use crate::pipeline::{BasicAuth, Pipeline};
+use crate::protocol::mixpanel::Endpoint;
+use crate::protocol::mixpanel::decode::{
+    BodyShape, RawRequest, RequestError, RequestLimits, decode_request, query_params,
+};
+use crate::protocol::mixpanel::response::{Answer, Outcome, answer};
+use crate::store::{Store, now_ms};
+use crate::telemetry::Metrics;
+
+/// Bodies above this are decoded on the blocking pool, not on a request thread.
+const INLINE_DECODE_BYTES: usize = 256 << 10;
+
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+    pub cors_allowed_origins: Vec<String>,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut r = Router::new();
+    for (path, ep) in [
+        ("/track", Endpoint::Track),
+        ("/engage", Endpoint::Engage),
+        ("/groups", Endpoint::Groups),
+        ("/import", Endpoint::Import),
+    ] {
+        let handler = move |s: State<Arc<AppState>>,
+                            ci: ConnectInfo<SocketAddr>,
+                            m: Method,
+                            u: Uri,
+                            h: HeaderMap,
+                            b: Body| ingest(s, ci, m, u, h, b, ep);
+        r = r.route(path, any(handler.clone())).route(&format!("{path}/"), any(handler));
+    }
+    r.route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let store = app.store.clone();
+    match tokio::task::spawn_blocking(move || store.destination_statuses()).await {
+        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.metrics.render(now_ms()),
+    )
+        .into_response()
+}
+
+fn cors(app: &AppState, req_headers: &HeaderMap, resp: &mut HeaderMap) {
+    let Some(origin) = req_headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return;
+    };
+    if app.cors_allowed_origins.iter().any(|o| o == origin)
+        && let Ok(v) = HeaderValue::from_str(origin)
+    {
+        resp.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        resp.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+    resp.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+fn preflight(app: &AppState, headers: &HeaderMap) -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    cors(app, headers, resp.headers_mut());
+    let h = resp.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| HeaderValue::from_static("content-type, authorization"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    resp
+}
+
+fn to_response(a: Answer) -> Response {
+    let mut resp = Response::new(Body::from(a.body));
+    *resp.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(a.content_type));
+    if let Some(s) = a.retry_after_secs {
+        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    resp
+}
+
+fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn ingest(
+    State(app): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+    endpoint: Endpoint,
+) -> Response {
+    if method == Method::OPTIONS {
+        return preflight(&app, &headers);
+    }
+    let started = Instant::now();
+    let query = uri.query().unwrap_or("").to_owned();
+    let mut resp = if method != Method::GET && method != Method::POST {
+        app.metrics.reject_request("method_not_allowed");
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, "{\"status\":0,\"error\":\"use GET or POST\"}").into_response();
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+        r
+    } else {
+        handle(&app, endpoint, &query, &headers, body, peer).await
+    };
+    cors(&app, &headers, resp.headers_mut());
+    app.metrics.observe_request(endpoint.as_str(), started.elapsed());
+    resp
+}
+
+async fn handle(app: &AppState, endpoint: Endpoint, query: &str, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Response {
+    let refuse = |e: RequestError| {
+        app.metrics.reject_request(e.reason());
+        let shape = if endpoint == Endpoint::Import
+            && !header_str(headers, header::CONTENT_TYPE).is_some_and(|c| c.contains("form"))
+        {
+            BodyShape::Json
+        } else {
+            BodyShape::Data
+        };
+        to_response(answer(endpoint, &query_params(query), shape, &Outcome::Malformed(e)))
+    };
+    let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return refuse(RequestError::BodyTooLarge),
+    };
+    let limits = RequestLimits {
+        max_decompressed_bytes: app.limits.max_decompressed_bytes,
+        max_records: app.limits.max_records_per_request,
+    };
+    let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_owned);
+    let content_encoding = header_str(headers, header::CONTENT_ENCODING).map(str::to_owned);
+    let decode = {
+        let query = query.to_owned();
+        move || {
+            decode_request(
+                RawRequest {
+                    query: &query,
+                    content_type: content_type.as_deref(),
+                    content_encoding: content_encoding.as_deref(),
+                    body: &bytes,
+                },
+                limits,
+            )
+        }
+    };
+    let decoded = if app.limits.max_body_bytes > INLINE_DECODE_BYTES && header_len(headers) > INLINE_DECODE_BYTES {
+        match tokio::task::spawn_blocking(decode).await {
+            Ok(r) => r,
+            Err(_) => Err(RequestError::BadEncoding),
+        }
+    } else {
+        decode()
+    };
+    let inbound = match decoded {
+        Ok(i) => i,
+        Err(e) => return refuse(e),
+    };
+    let params = inbound.params.clone();
+    let shape = inbound.shape;
+    let auth = header_str(headers, header::AUTHORIZATION).and_then(BasicAuth::parse);
+    let outcome = app.pipeline.ingest(endpoint, inbound, auth.as_ref(), Some(peer.ip())).await;
+    to_response(answer(endpoint, &params, shape, &outcome))
+}
+
+fn header_len(h: &HeaderMap) -> usize {
+    header_str(h, header::CONTENT_LENGTH)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// A running gateway: HTTP server, committer, delivery workers and the stats loop.
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub scheme: &'static str,
+    handle: axum_server::Handle<SocketAddr>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Opens the store and starts everything. Returns once the listener is bound.
+    pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
+        use anyhow::Context;
+        crate::init_crypto();
+        let store: Arc<dyn Store> = Arc::new(
+            crate::store::sqlite::SqliteStore::open(&config.store.path)
+                .with_context(|| format!("opening the store at {}", config.store.path.display()))?,
+        );
+        let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+        let metrics = Arc::new(Metrics::new(&names));
+        let outbox = crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
+        let pipeline = Arc::new(Pipeline::new(&config, outbox.clone(), metrics.clone()));
+        pipeline.sync_destination_states()?;
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+
+        let mut tasks = Vec::new();
+        for (i, d) in config.destinations.iter().enumerate() {
+            let worker = crate::delivery::Worker::new(
+                i,
+                d.clone(),
+                outbox.clone(),
+                pipeline.clone(),
+                metrics.clone(),
+                shutdown_rx.clone(),
+            )
+            .context("building the HTTP client")?;
+            tasks.push(tokio::spawn(worker.run()));
+        }
+        {
+            let (pipeline, outbox, mut stop) = (pipeline.clone(), outbox.clone(), shutdown_rx.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.changed() => return,
+                    }
+                    let (p, o) = (pipeline.clone(), outbox.clone());
+                    let r = tokio::task::spawn_blocking(move || {
+                        p.sync_destination_states()?;
+                        o.refresh_stats()
+                    })
+                    .await;
+                    if let Ok(Err(e)) = r {
+                        tracing::warn!(error = %e, "cannot refresh destination state");
+                    }
+                }
+            }));
+        }
+
+        let state = Arc::new(AppState {
+            pipeline,
+            store,
+            metrics,
+            limits: config.limits.clone(),
+            cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+        });
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let handle = axum_server::Handle::new();
+        let listener = std::net::TcpListener::bind(config.server.listen)
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let scheme = match &config.server.tls {
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
+                    .await
+                    .context("loading the TLS certificate and key")?;
+                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!(error = %e, "server stopped");
+                    }
+                }));
+                "https"
+            }
+            None => {
+                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
+                tasks.push(tokio::spawn(async move {
+                    if let Err(e) = server.serve(app).await {
+                        tracing::error!(error = %e, "server stopped");
+                    }
+                }));
+                "http"
+            }
+        };
+        Ok(Gateway {
+            addr,
+            scheme,
+            handle,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, stops the workers.
+    pub async fn shutdown(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Durable state behind one trait: the outbox, dead letters and destination control state.
+//!
+//! # Invariants
+//!
+//! - [`Store::append`] returns only after its rows are durable (committed and synced). The
+//!   outbox calls it once per group commit, never per request.
+//! - A row leaves the outbox only through [`Store::complete`], which in one transaction
+//!   deletes the delivered rows and moves the refused ones to the dead-letter table. A crash
+//!   before it leaves the rows in place (they are delivered again, under the same
+//!   idempotency key); a crash after it leaves nothing to redo.
+//! - Rows of one destination are leased in the order they were appended.
+//! - Destination control state (`active`, `suspended`, `dropping`) lives here, so the CLI
+//!   can change it while `serve` runs; `serve` polls it.
+//!
+//! # Operations
+//!
+//! | operation | what it does |
+//! |---|---|
+//! | `append` | insert rows for any destinations, one transaction, durable on return |
+//! | `lease` | the oldest rows of one destination (no lock: one worker per destination) |
+//! | `complete` | delete delivered rows, dead-letter refused ones, one transaction |
+//! | `note_attempt` | count a failed delivery attempt on rows |
+//! | `queue_stats` | depth and oldest enqueue time of one destination |
+//! | `dead_letters` / `retry_dead_letters` / `purge_dead_letters` | operator tools |
+//! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
+//!
+//! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
+//! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
+//! planned; errors are backend-neutral so one conformance suite covers both.
+
+pub mod sqlite;
+
+use crate::event::Kind;
+
+/// A row to append to a destination's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRow {
+    pub destination: String,
+    pub kind: Kind,
+    /// The record exactly as it will be sent to the vendor (after the policy stage).
+    pub payload: Vec<u8>,
+    pub enqueued_at_ms: i64,
+}
+
+/// A queued row as leased by a delivery worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: Kind,
+    pub payload: Vec<u8>,
+    pub enqueued_at_ms: i64,
+    pub attempts: i64,
+}
+
+/// A record the vendor refused for good (or that could never be encoded).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub destination: String,
+    pub kind: Kind,
+    pub reason: String,
+    pub enqueued_at_ms: i64,
+    pub failed_at_ms: i64,
+    pub attempts: i64,
+    pub payload_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationState {
+    /// Deliver normally.
+    Active,
+    /// Kill switch: keep queueing durably, deliver nothing.
+    Suspended,
+    /// Kill switch with `--drop`: discard new records for this destination (counted).
+    Dropping,
+}
+
+impl DestinationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationState::Active => "active",
+            DestinationState::Suspended => "suspended",
+            DestinationState::Dropping => "dropping",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(DestinationState::Active),
+            "suspended" => Some(DestinationState::Suspended),
+            "dropping" => Some(DestinationState::Dropping),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DestinationStatus {
+    pub name: String,
+    pub state: DestinationState,
+    /// Records discarded while `dropping`, over the store's lifetime.
+    pub dropped: u64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QueueStats {
+    pub depth: u64,
+    pub oldest_enqueued_at_ms: Option<i64>,
+}
+
+/// Backend-neutral storage errors. Messages never contain stored values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Temporarily unable (locked, busy, I/O): the caller may retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The store's files are unusable or from an unknown schema.
+    #[error("store corrupt or incompatible: {0}")]
+    Corrupt(String),
+}
+
+pub trait Store: Send + Sync + 'static {
+    fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
+    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    fn complete(&self, destination: &str, delivered: &[i64], dead: &[(i64, String)], now_ms: i64)
+    -> Result<(), StoreError>;
+    fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError>;
+    fn queue_stats(&self, destination: &str) -> Result<QueueStats, StoreError>;
+    fn dead_letters(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
+    /// Moves dead letters back into the outbox (all of the destination's, or just `ids`).
+    fn retry_dead_letters(&self, destination: Option<&str>, ids: &[i64], now_ms: i64) -> Result<usize, StoreError>;
+    fn purge_dead_letters(&self, destination: Option<&str>, ids: &[i64]) -> Result<usize, StoreError>;
+    fn destination_statuses(&self) -> Result<Vec<DestinationStatus>, StoreError>;
+    fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError>;
+    fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

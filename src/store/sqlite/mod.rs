@@ -1,0 +1,352 @@
+//! The embedded store: one SQLite database in WAL mode.
+//!
+//! On-disk layout: `<store.path>/vendorwall.db` (plus SQLite's `-wal` and `-shm` files).
+//!
+//! ```sql
+//! outbox(id INTEGER PRIMARY KEY, destination TEXT, kind INTEGER, payload BLOB,
+//!        enqueued_at INTEGER, attempts INTEGER)            -- index (destination, id)
+//! dead_letters(id INTEGER PRIMARY KEY, destination TEXT, kind INTEGER, payload BLOB,
+//!        enqueued_at INTEGER, attempts INTEGER, reason TEXT, failed_at INTEGER)
+//! destinations(name TEXT PRIMARY KEY, state TEXT, dropped INTEGER, updated_at INTEGER)
+//! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
+//! ```
+//!
+//! `synchronous=FULL`: a commit is fsynced before `append` returns, so an acknowledged record
+//! survives an OS crash, not only a process crash. Group commit keeps that affordable.
+//! Writes go through one connection, reads through another (WAL lets them overlap).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError,
+};
+use crate::event::Kind;
+
+const SCHEMA_VERSION: &str = "1";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_by_destination ON outbox (destination, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    kind INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    enqueued_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    failed_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, id);
+CREATE TABLE IF NOT EXISTS destinations (
+    name TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    dropped INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL
+);
+";
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves the connection usable: SQLite rolls back an
+    // unfinished transaction when the next one begins.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in directory `dir`.
+    pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
+        let path = dir.join("vendorwall.db");
+        let writer = Self::connect(&path)?;
+        writer.execute_batch(SCHEMA).map_err(err)?;
+        let version: Option<String> = writer
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+            .optional()
+            .map_err(err)?;
+        match version.as_deref() {
+            None => {
+                writer
+                    .execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])
+                    .map_err(err)?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(other) => {
+                return Err(StoreError::Corrupt(format!(
+                    "schema version {other} is not supported by this build (expects {SCHEMA_VERSION})"
+                )));
+            }
+        }
+        let reader = Self::connect(&path)?;
+        Ok(SqliteStore {
+            path,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn connect(path: &Path) -> Result<Connection, StoreError> {
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
+        conn.pragma_update(None, "temp_store", "MEMORY").map_err(err)?;
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn kind_of(code: i64) -> Kind {
+    Kind::from_code(code).unwrap_or(Kind::Track)
+}
+
+fn id_list(ids: &[i64]) -> String {
+    let mut s = String::with_capacity(ids.len() * 8);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s
+}
+
+impl Store for SqliteStore {
+    fn append(&self, rows: &[NewRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached("INSERT INTO outbox (destination, kind, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(err)?;
+            for r in rows {
+                stmt.execute(params![r.destination, r.kind.code(), r.payload, r.enqueued_at_ms])
+                    .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, payload, enqueued_at, attempts FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![destination, limit as i64], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    kind: kind_of(r.get(1)?),
+                    payload: r.get(2)?,
+                    enqueued_at_ms: r.get(3)?,
+                    attempts: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn complete(
+        &self,
+        destination: &str,
+        delivered: &[i64],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut move_dead = tx
+                .prepare_cached(
+                    "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at)
+                     SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3 FROM outbox
+                     WHERE id = ?1 AND destination = ?4",
+                )
+                .map_err(err)?;
+            for (id, reason) in dead {
+                move_dead.execute(params![id, reason, now_ms, destination]).map_err(err)?;
+            }
+            let mut delete = tx
+                .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND destination = ?2")
+                .map_err(err)?;
+            for id in delivered.iter().chain(dead.iter().map(|(id, _)| id)) {
+                delete.execute(params![id, destination]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let conn = lock(&self.writer);
+        conn.execute(
+            &format!("UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})", id_list(ids)),
+            [],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn queue_stats(&self, destination: &str) -> Result<QueueStats, StoreError> {
+        let conn = lock(&self.reader);
+        let depth: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE destination = ?1")
+            .and_then(|mut s| s.query_row([destination], |r| r.get(0)))
+            .map_err(err)?;
+        let oldest: Option<i64> = conn
+            .prepare_cached("SELECT enqueued_at FROM outbox WHERE destination = ?1 ORDER BY id LIMIT 1")
+            .and_then(|mut s| s.query_row([destination], |r| r.get(0)).optional())
+            .map_err(err)?;
+        Ok(QueueStats {
+            depth: depth as u64,
+            oldest_enqueued_at_ms: oldest,
+        })
+    }
+
+    fn dead_letters(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, destination, kind, reason, enqueued_at, failed_at, attempts, length(payload)
+                 FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![destination, limit as i64], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    destination: r.get(1)?,
+                    kind: kind_of(r.get(2)?),
+                    reason: r.get(3)?,
+                    enqueued_at_ms: r.get(4)?,
+                    failed_at_ms: r.get(5)?,
+                    attempts: r.get(6)?,
+                    payload_bytes: r.get::<_, i64>(7)? as usize,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn retry_dead_letters(&self, destination: Option<&str>, ids: &[i64], now_ms: i64) -> Result<usize, StoreError> {
+        let filter = dead_letter_filter(ids);
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        let n = tx
+            .execute(
+                &format!(
+                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, attempts)
+                     SELECT destination, kind, payload, ?2, 0 FROM dead_letters
+                     WHERE (?1 IS NULL OR destination = ?1) {filter} ORDER BY id"
+                ),
+                params![destination, now_ms],
+            )
+            .map_err(err)?;
+        tx.execute(
+            &format!("DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {filter}"),
+            params![destination],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+
+    fn purge_dead_letters(&self, destination: Option<&str>, ids: &[i64]) -> Result<usize, StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            &format!(
+                "DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {}",
+                dead_letter_filter(ids)
+            ),
+            params![destination],
+        )
+        .map_err(err)
+    }
+
+    fn destination_statuses(&self) -> Result<Vec<DestinationStatus>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached("SELECT name, state, dropped, updated_at FROM destinations ORDER BY name")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state: String = r.get(1)?;
+                Ok(DestinationStatus {
+                    name: r.get(0)?,
+                    state: DestinationState::parse(&state).unwrap_or(DestinationState::Active),
+                    dropped: r.get::<_, i64>(2)? as u64,
+                    updated_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            params![name, state.as_str(), now_ms],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, 'dropping', ?2, 0)
+             ON CONFLICT (name) DO UPDATE SET dropped = dropped + excluded.dropped",
+            params![name, n as i64],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+fn dead_letter_filter(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!("AND id IN ({})", id_list(ids))
+    }
+}
+
+#[cfg(test)]
+mod tests;

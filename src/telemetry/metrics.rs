@@ -1,0 +1,251 @@
+//! Prometheus metrics, rendered in the text exposition format at `/metrics`.
+//!
+//! Names follow `vendorwall_<subsystem>_<name>_<unit>`. Labels come only from bounded sets:
+//! destination names from the configuration, endpoint names, and the closed sets of
+//! rejection reasons. Never a user id, event name, token or IP.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::event::Reject;
+use crate::protocol::mixpanel::decode::RequestError;
+
+/// Reasons a whole request is refused: the decoder's, plus the gateway's own.
+pub const REQUEST_REJECT_REASONS: [&str; 13] = [
+    RequestError::REASONS[0],
+    RequestError::REASONS[1],
+    RequestError::REASONS[2],
+    RequestError::REASONS[3],
+    RequestError::REASONS[4],
+    RequestError::REASONS[5],
+    RequestError::REASONS[6],
+    RequestError::REASONS[7],
+    RequestError::REASONS[8],
+    "unauthorized",
+    "backpressure",
+    "store_unavailable",
+    "method_not_allowed",
+];
+
+pub const ENDPOINTS: [&str; 4] = ["track", "engage", "groups", "import"];
+
+/// Latency buckets in seconds: 0.5 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.buckets[i].fetch_add(1, Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_micros.fetch_add(d.as_micros() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}", self.buckets[i].load(Relaxed));
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Per-destination counters and gauges.
+pub struct DestinationMetrics {
+    pub name: String,
+    pub enqueued: AtomicU64,
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub dropped: AtomicU64,
+    pub depth: AtomicU64,
+    /// Enqueue time of the oldest queued record, ms since the epoch; 0 when empty.
+    pub oldest_enqueued_at_ms: AtomicI64,
+    pub attempt_latency: Histogram,
+}
+
+pub struct Metrics {
+    pub received: AtomicU64,
+    pub accepted: AtomicU64,
+    rejected_records: [AtomicU64; Reject::ALL.len()],
+    rejected_requests: [AtomicU64; REQUEST_REJECT_REASONS.len()],
+    request_latency: [Histogram; ENDPOINTS.len()],
+    pub commit_latency: Histogram,
+    pub commits: AtomicU64,
+    pub committed_records: AtomicU64,
+    pub destinations: Vec<DestinationMetrics>,
+}
+
+impl Metrics {
+    pub fn new(destinations: &[String]) -> Metrics {
+        Metrics {
+            received: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
+            rejected_records: Default::default(),
+            rejected_requests: Default::default(),
+            request_latency: Default::default(),
+            commit_latency: Histogram::default(),
+            commits: AtomicU64::new(0),
+            committed_records: AtomicU64::new(0),
+            destinations: destinations
+                .iter()
+                .map(|n| DestinationMetrics {
+                    name: n.clone(),
+                    enqueued: AtomicU64::new(0),
+                    delivered: AtomicU64::new(0),
+                    retried: AtomicU64::new(0),
+                    dead_lettered: AtomicU64::new(0),
+                    dropped: AtomicU64::new(0),
+                    depth: AtomicU64::new(0),
+                    oldest_enqueued_at_ms: AtomicI64::new(0),
+                    attempt_latency: Histogram::default(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn reject_record(&self, reason: Reject) {
+        if let Some(i) = Reject::ALL.iter().position(|r| *r == reason) {
+            self.rejected_records[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn reject_request(&self, reason: &str) {
+        if let Some(i) = REQUEST_REJECT_REASONS.iter().position(|r| *r == reason) {
+            self.rejected_requests[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn rejected_requests(&self, reason: &str) -> u64 {
+        REQUEST_REJECT_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.rejected_requests[i].load(Relaxed))
+    }
+
+    pub fn observe_request(&self, endpoint: &str, d: Duration) {
+        if let Some(i) = ENDPOINTS.iter().position(|e| *e == endpoint) {
+            self.request_latency[i].observe(d);
+        }
+    }
+
+    pub fn destination(&self, index: usize) -> &DestinationMetrics {
+        &self.destinations[index]
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self, now_ms: i64) -> String {
+        let mut o = String::with_capacity(8192);
+        let counter = |o: &mut String, name: &str, help: &str| {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+        };
+        counter(&mut o, "vendorwall_ingest_received_records_total", "Records decoded from SDK requests.");
+        let _ = writeln!(o, "vendorwall_ingest_received_records_total {}", self.received.load(Relaxed));
+        counter(&mut o, "vendorwall_ingest_accepted_records_total", "Records durably queued for at least one destination, or dropped by a kill switch.");
+        let _ = writeln!(o, "vendorwall_ingest_accepted_records_total {}", self.accepted.load(Relaxed));
+        counter(&mut o, "vendorwall_ingest_rejected_records_total", "Records refused one by one, by reason.");
+        for (i, r) in Reject::ALL.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "vendorwall_ingest_rejected_records_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.rejected_records[i].load(Relaxed)
+            );
+        }
+        counter(&mut o, "vendorwall_ingest_rejected_requests_total", "Requests refused as a whole, by reason.");
+        for (i, r) in REQUEST_REJECT_REASONS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "vendorwall_ingest_rejected_requests_total{{reason=\"{r}\"}} {}",
+                self.rejected_requests[i].load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_ingest_request_duration_seconds Time from request to acknowledgement.\n# TYPE vendorwall_ingest_request_duration_seconds histogram"
+        );
+        for (i, e) in ENDPOINTS.iter().enumerate() {
+            self.request_latency[i].render(&mut o, "vendorwall_ingest_request_duration_seconds", &format!("endpoint=\"{e}\""));
+        }
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_outbox_commit_duration_seconds Duration of one group commit.\n# TYPE vendorwall_outbox_commit_duration_seconds histogram"
+        );
+        self.commit_latency.render(&mut o, "vendorwall_outbox_commit_duration_seconds", "");
+        counter(&mut o, "vendorwall_outbox_commits_total", "Group commits.");
+        let _ = writeln!(o, "vendorwall_outbox_commits_total {}", self.commits.load(Relaxed));
+        counter(&mut o, "vendorwall_outbox_committed_records_total", "Records written by group commits.");
+        let _ = writeln!(o, "vendorwall_outbox_committed_records_total {}", self.committed_records.load(Relaxed));
+
+        let per_dest: [(&str, &str, &str, fn(&DestinationMetrics) -> u64); 5] = [
+            ("vendorwall_outbox_enqueued_records_total", "counter", "Records queued for the destination.", |d| d.enqueued.load(Relaxed)),
+            ("vendorwall_delivery_delivered_records_total", "counter", "Records the vendor acknowledged.", |d| d.delivered.load(Relaxed)),
+            ("vendorwall_delivery_retries_total", "counter", "Delivery attempts that will be retried.", |d| d.retried.load(Relaxed)),
+            ("vendorwall_delivery_dead_lettered_records_total", "counter", "Records the vendor refused for good.", |d| d.dead_lettered.load(Relaxed)),
+            ("vendorwall_delivery_dropped_records_total", "counter", "Records discarded by `destination suspend --drop`.", |d| d.dropped.load(Relaxed)),
+        ];
+        for (name, kind, help, get) in per_dest {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for d in &self.destinations {
+                let _ = writeln!(o, "{name}{{destination=\"{}\"}} {}", d.name, get(d));
+            }
+        }
+        let _ = writeln!(o, "# HELP vendorwall_outbox_depth_records Records queued per destination.\n# TYPE vendorwall_outbox_depth_records gauge");
+        for d in &self.destinations {
+            let _ = writeln!(o, "vendorwall_outbox_depth_records{{destination=\"{}\"}} {}", d.name, d.depth.load(Relaxed));
+        }
+        let _ = writeln!(o, "# HELP vendorwall_outbox_oldest_age_seconds Age of the oldest queued record per destination.\n# TYPE vendorwall_outbox_oldest_age_seconds gauge");
+        for d in &self.destinations {
+            let oldest = d.oldest_enqueued_at_ms.load(Relaxed);
+            let age = if oldest > 0 { (now_ms - oldest).max(0) as f64 / 1000.0 } else { 0.0 };
+            let _ = writeln!(o, "vendorwall_outbox_oldest_age_seconds{{destination=\"{}\"}} {age}", d.name);
+        }
+        let _ = writeln!(o, "# HELP vendorwall_delivery_attempt_duration_seconds Duration of one delivery request.\n# TYPE vendorwall_delivery_attempt_duration_seconds histogram");
+        for d in &self.destinations {
+            d.attempt_latency.render(&mut o, "vendorwall_delivery_attempt_duration_seconds", &format!("destination=\"{}\"", d.name));
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_gauges_and_histograms() {
+        let m = Metrics::new(&["mixpanel".to_owned()]);
+        m.received.fetch_add(3, Relaxed);
+        m.reject_record(Reject::UnknownToken);
+        m.reject_request("backpressure");
+        m.observe_request("track", Duration::from_millis(3));
+        m.destination(0).depth.store(7, Relaxed);
+        m.destination(0).oldest_enqueued_at_ms.store(1_000, Relaxed);
+        let text = m.render(6_000);
+        assert!(text.contains("vendorwall_ingest_received_records_total 3"));
+        assert!(text.contains("vendorwall_ingest_rejected_records_total{reason=\"unknown_token\"} 1"));
+        assert!(text.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1"));
+        assert!(text.contains("vendorwall_ingest_request_duration_seconds_bucket{endpoint=\"track\",le=\"0.0025\"} 0"));
+        assert!(text.contains("vendorwall_ingest_request_duration_seconds_bucket{endpoint=\"track\",le=\"0.005\"} 1"));
+        assert!(text.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 7"));
+        assert!(text.contains("vendorwall_outbox_oldest_age_seconds{destination=\"mixpanel\"} 5"));
+        assert_eq!(m.rejected_requests("backpressure"), 1);
+    }
+}

@@ -1,0 +1,143 @@
+//! Crash safety: `serve` under continuous load is killed with SIGKILL at random points,
+//! several times. After a restart every event an SDK was told was taken is delivered, and
+//! no event is delivered under two different `$insert_id`s.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// One request a client keeps sending until it is acknowledged, as SDKs do.
+#[derive(Clone)]
+struct Pending {
+    seqs: Vec<u64>,
+    body: String,
+}
+
+fn request(first_seq: u64, n: u64) -> Pending {
+    let events: Vec<Value> = (first_seq..first_seq + n)
+        .map(|s| {
+            // Half the events carry an $insert_id (browser, python), half none (node).
+            let mut props = json!({"token": APP_TOKEN, "distinct_id": format!("user-{}", s % 97), "seq": s, "payload": "x".repeat(200)});
+            if s % 2 == 0 {
+                props["$insert_id"] = json!(format!("ins-{s}"));
+                props["time"] = json!(1_763_000_000 + s);
+            }
+            json!({"event": "Load", "properties": props})
+        })
+        .collect();
+    Pending {
+        seqs: (first_seq..first_seq + n).collect(),
+        body: format!("data={}", form_encode(&b64(&json!(events)))),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_nothing_acknowledged() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("crash");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let acked: Arc<Mutex<BTreeSet<u64>>> = Arc::default();
+    let next_seq = Arc::new(Mutex::new(0u64));
+    let mut unacked: Vec<Pending> = Vec::new();
+    let mut rng = rand_u64();
+
+    for round in 0..5 {
+        let server = Server::start(&cfg);
+        let base = server.base_url.clone();
+        let retry = Arc::new(Mutex::new(std::mem::take(&mut unacked)));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            let (base, acked, next_seq, retry, stop) = (base.clone(), acked.clone(), next_seq.clone(), retry.clone(), stop.clone());
+            clients.push(tokio::spawn(async move {
+                let http = client();
+                let mut failed = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let req = retry.lock().unwrap().pop().unwrap_or_else(|| {
+                        let mut n = next_seq.lock().unwrap();
+                        let r = request(*n, 10);
+                        *n += 10;
+                        r
+                    });
+                    let ok = match http
+                        .post(format!("{base}/track/?verbose=1"))
+                        .header("Content-Type", "application/x-www-form-urlencoded")
+                        .body(req.body.clone())
+                        .send()
+                        .await
+                    {
+                        Ok(r) if r.status() == 200 => r.text().await.map(|t| t == r#"{"status":1,"error":null}"#).unwrap_or(false),
+                        _ => false,
+                    };
+                    if ok {
+                        acked.lock().unwrap().extend(req.seqs.iter().copied());
+                    } else {
+                        failed.push(req);
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                failed
+            }));
+        }
+        // Kill at a random point of the load.
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let kill_after = Duration::from_millis(300 + rng % 900);
+        tokio::time::sleep(kill_after).await;
+        let mut server = server;
+        server.kill();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for c in clients {
+            unacked.extend(c.await.unwrap());
+        }
+        unacked.extend(retry.lock().unwrap().drain(..));
+        eprintln!("round {round}: killed after {kill_after:?}, {} acknowledged so far, {} requests to resend", acked.lock().unwrap().len(), unacked.len());
+    }
+
+    // Restart once more; clients resend what was never acknowledged.
+    let server = Server::start(&cfg);
+    for req in unacked.drain(..) {
+        let r = client()
+            .post(format!("{}/track/?verbose=1", server.base_url))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(req.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        acked.lock().unwrap().extend(req.seqs);
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 200, "the load should have got through: {}", acked.len());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut ids: HashMap<u64, BTreeSet<String>> = HashMap::new();
+    loop {
+        ids.clear();
+        for r in vendor.received() {
+            if let Some(seq) = r.record["properties"]["seq"].as_u64() {
+                ids.entry(seq).or_default().insert(r.insert_id().unwrap_or("").to_owned());
+            }
+        }
+        if acked.iter().all(|s| ids.contains_key(s)) || std::time::Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let missing: Vec<_> = acked.iter().filter(|s| !ids.contains_key(s)).take(10).collect();
+    assert!(missing.is_empty(), "acknowledged but never delivered: {missing:?} (of {})", acked.len());
+    for (seq, set) in &ids {
+        assert_eq!(set.len(), 1, "event {seq} delivered under several $insert_ids: {set:?}");
+        if seq % 2 == 0 {
+            assert!(set.contains(&format!("ins-{seq}")), "event {seq} lost its own $insert_id: {set:?}");
+        }
+    }
+}

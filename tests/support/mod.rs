@@ -1,0 +1,267 @@
+//! Shared test harness: a vendor emulator in-process, `vendorwall serve` as a child process.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use vendorwall::emulator::{EmulatorConfig, MixpanelEmulator};
+
+pub const APP_TOKEN: &str = "app-token-123";
+pub const IMPORT_SECRET: &str = "import-secret-456";
+pub const PROJECT_TOKEN: &str = "real-project-token";
+pub const API_SECRET: &str = "real-api-secret-789";
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A fresh directory under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("vwt-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn emulator() -> MixpanelEmulator {
+    MixpanelEmulator::start(EmulatorConfig::new(PROJECT_TOKEN).with_api_secret(API_SECRET))
+        .await
+        .expect("start emulator")
+}
+
+/// Options for a test gateway configuration.
+#[derive(Clone)]
+pub struct Options {
+    pub api_secret: bool,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub cors: Vec<String>,
+    pub extra_destination: String,
+    pub max_queue_records: u64,
+    pub request_timeout_secs: u64,
+    pub limits: String,
+    pub listen: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            api_secret: true,
+            tls: None,
+            cors: vec![],
+            extra_destination: String::new(),
+            max_queue_records: 1_000_000,
+            request_timeout_secs: 2,
+            limits: String::new(),
+            listen: "127.0.0.1:0".into(),
+        }
+    }
+}
+
+/// Writes `vendorwall.toml` into `dir` for a gateway delivering to `vendor_url`.
+pub fn write_config(dir: &Path, vendor_url: &str, o: &Options) -> PathBuf {
+    let tls = o
+        .tls
+        .as_ref()
+        .map(|(c, k)| format!("tls_cert_path = \"{}\"\ntls_key_path = \"{}\"\n", c.display(), k.display()))
+        .unwrap_or_default();
+    let cors = o.cors.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+    let secret = if o.api_secret { "api_secret = \"${VW_TEST_MP_SECRET}\"\n" } else { "" };
+    let text = format!(
+        r#"version = 1
+[server]
+listen = "{listen}"
+cors_allowed_origins = [{cors}]
+{tls}
+[store]
+path = "store"
+{limits}
+[[sources]]
+name = "web"
+protocol = "mixpanel"
+tokens = ["{APP_TOKEN}"]
+import_secret = "{IMPORT_SECRET}"
+
+[[destinations]]
+name = "mixpanel"
+type = "mixpanel"
+endpoint = "{vendor_url}"
+project_token = "{PROJECT_TOKEN}"
+{secret}sources = ["web"]
+request_timeout_secs = {timeout}
+retry_initial_backoff_ms = 50
+retry_max_backoff_secs = 1
+max_queue_records = {maxq}
+{extra}
+"#,
+        listen = o.listen,
+        limits = o.limits,
+        timeout = o.request_timeout_secs,
+        maxq = o.max_queue_records,
+        extra = o.extra_destination,
+    );
+    let path = dir.join("vendorwall.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vendorwall")
+}
+
+/// A `vendorwall serve` child process.
+pub struct Server {
+    pub child: Child,
+    pub base_url: String,
+    pub stderr_log: PathBuf,
+}
+
+impl Server {
+    pub fn start(config: &Path) -> Server {
+        let dir = config.parent().expect("config dir");
+        let stderr_log = dir.join(format!("serve-{}.log", rand_u64()));
+        let log = std::fs::File::create(&stderr_log).expect("log file");
+        let mut child = Command::new(bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("VW_TEST_MP_SECRET", API_SECRET)
+            .env("VENDORWALL_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn vendorwall serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        let base_url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(&stderr_log).unwrap_or_default();
+                panic!("serve did not start: {line:?}\n{log}")
+            })
+            .to_owned();
+        Server {
+            child,
+            base_url,
+            stderr_log,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base_url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait: a graceful stop.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.finish()
+}
+
+/// A self-signed certificate for 127.0.0.1 (openssl from the OS).
+pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl failed");
+    (cert, key)
+}
+
+pub fn client() -> reqwest::Client {
+    vendorwall::init_crypto();
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+}
+
+/// Polls `f` until it returns true or the timeout passes.
+pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f()
+}
+
+/// Runs the CLI and returns (exit code, stdout, stderr).
+pub fn cli(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .env("VW_TEST_MP_SECRET", API_SECRET)
+        .output()
+        .expect("run vendorwall");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// base64 of a JSON value, as mixpanel-browser sends behind a proxy.
+pub fn b64(v: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(v).expect("json"))
+}
+
+pub fn form_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
