@@ -52,7 +52,13 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut clients = Vec::new();
         for _ in 0..4 {
-            let (base, acked, next_seq, retry, stop) = (base.clone(), acked.clone(), next_seq.clone(), retry.clone(), stop.clone());
+            let (base, acked, next_seq, retry, stop) = (
+                base.clone(),
+                acked.clone(),
+                next_seq.clone(),
+                retry.clone(),
+                stop.clone(),
+            );
             clients.push(tokio::spawn(async move {
                 let http = client();
                 let mut failed = Vec::new();
@@ -70,7 +76,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
                         .send()
                         .await
                     {
-                        Ok(r) if r.status() == 200 => r.text().await.map(|t| t == r#"{"status":1,"error":null}"#).unwrap_or(false),
+                        Ok(r) if r.status() == 200 => r
+                            .text()
+                            .await
+                            .map(|t| t == r#"{"status":1,"error":null}"#)
+                            .unwrap_or(false),
                         _ => false,
                     };
                     if ok {
@@ -99,7 +109,11 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
             unacked.extend(c.await.unwrap());
         }
         unacked.extend(retry.lock().unwrap().drain(..));
-        eprintln!("round {round}: killed after {kill_after:?}, {} acknowledged so far, {} requests to resend", acked.lock().unwrap().len(), unacked.len());
+        eprintln!(
+            "round {round}: killed after {kill_after:?}, {} acknowledged so far, {} requests to resend",
+            acked.lock().unwrap().len(),
+            unacked.len()
+        );
     }
 
     // Restart once more; clients resend what was never acknowledged.
@@ -124,7 +138,9 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         ids.clear();
         for r in vendor.received() {
             if let Some(seq) = r.record["properties"]["seq"].as_u64() {
-                ids.entry(seq).or_default().insert(r.insert_id().unwrap_or("").to_owned());
+                ids.entry(seq)
+                    .or_default()
+                    .insert(r.insert_id().unwrap_or("").to_owned());
             }
         }
         if acked.iter().all(|s| ids.contains_key(s)) || std::time::Instant::now() > deadline {
@@ -133,11 +149,18 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let missing: Vec<_> = acked.iter().filter(|s| !ids.contains_key(s)).take(10).collect();
-    assert!(missing.is_empty(), "acknowledged but never delivered: {missing:?} (of {})", acked.len());
+    assert!(
+        missing.is_empty(),
+        "acknowledged but never delivered: {missing:?} (of {})",
+        acked.len()
+    );
     for (seq, set) in &ids {
         assert_eq!(set.len(), 1, "event {seq} delivered under several $insert_ids: {set:?}");
         if seq % 2 == 0 {
-            assert!(set.contains(&format!("ins-{seq}")), "event {seq} lost its own $insert_id: {set:?}");
+            assert!(
+                set.contains(&format!("ins-{seq}")),
+                "event {seq} lost its own $insert_id: {set:?}"
+            );
         }
     }
 }

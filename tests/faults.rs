@@ -30,17 +30,26 @@ fn assert_all_delivered(vendor: &MixpanelEmulator, prefix: &str, n: usize) {
     let mut ids: HashMap<String, Vec<String>> = HashMap::new();
     for r in vendor.received() {
         if let Some(name) = r.event_name().filter(|e| e.starts_with(prefix)) {
-            ids.entry(name.to_owned()).or_default().push(r.insert_id().unwrap_or("").to_owned());
+            ids.entry(name.to_owned())
+                .or_default()
+                .push(r.insert_id().unwrap_or("").to_owned());
         }
     }
     assert_eq!(ids.len(), n, "delivered {:?}", ids.keys());
     for (name, copies) in ids {
-        assert!(copies.iter().all(|c| c == &copies[0] && !c.is_empty()), "{name} delivered under several ids: {copies:?}");
+        assert!(
+            copies.iter().all(|c| c == &copies[0] && !c.is_empty()),
+            "{name} delivered under several ids: {copies:?}"
+        );
     }
 }
 
 fn import_attempts(vendor: &MixpanelEmulator) -> Vec<RequestLog> {
-    vendor.requests().into_iter().filter(|r| matches!(r.endpoint, Some(Endpoint::Import))).collect()
+    vendor
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r.endpoint, Some(Endpoint::Import)))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,9 +61,22 @@ async fn vendor_unreachable_then_back() {
     send_events(&server.base_url, "down", 20).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(vendor.received().is_empty());
-    let metrics = client().get(format!("{}/metrics", server.base_url)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 20"), "{metrics}");
-    assert!(!metrics.contains("vendorwall_delivery_retries_total{destination=\"mixpanel\"} 0"), "{metrics}");
+    let metrics = client()
+        .get(format!("{}/metrics", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 20"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("vendorwall_delivery_retries_total{destination=\"mixpanel\"} 0"),
+        "{metrics}"
+    );
     vendor.set_fault(Fault::None).await;
     assert!(vendor.wait_for_records(20, WAIT).await);
     assert_all_delivered(&vendor, "down", 20);
@@ -98,7 +120,10 @@ async fn rate_limits_honour_retry_after() {
     for w in attempts.windows(2) {
         if w[0].status == 429 {
             let gap = w[1].at - w[0].at;
-            assert!(gap >= Duration::from_millis(1950), "retried {gap:?} after a 429 with Retry-After: 2");
+            assert!(
+                gap >= Duration::from_millis(1950),
+                "retried {gap:?} after a 429 with Retry-After: 2"
+            );
         }
     }
 }
@@ -118,13 +143,24 @@ async fn vendor_slower_than_the_timeout() {
     // share their $insert_id, so the vendor deduplicates them.
     assert!(drained(&server.base_url).await);
     assert_all_delivered(&vendor, "slow", 5);
-    assert!(server.log().contains("timeout"), "the timeout should be logged:\n{}", server.log());
+    assert!(
+        server.log().contains("timeout"),
+        "the timeout should be logged:\n{}",
+        server.log()
+    );
 }
 
 /// Waits until the outbox of `mixpanel` is empty.
 pub async fn drained(base: &str) -> bool {
     for _ in 0..600 {
-        let m = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let m = client()
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if m.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 0") {
             return true;
         }

@@ -33,17 +33,30 @@ async fn every_dialect_reaches_the_vendor_with_the_real_token() {
         {"event": "Page Viewed", "properties": {"token": APP_TOKEN, "distinct_id": "$device:abc", "$insert_id": "b36insertid00001", "time": 1_764_000_000.5, "plan": "pro"}},
         {"event": "Clicked", "properties": {"token": APP_TOKEN, "distinct_id": "$device:abc", "$insert_id": "b36insertid00002", "time": 1_764_000_001.25, "nested": {"a": [1, 2]}}}
     ]);
-    let (status, body) = post_form(&format!("{base}/track/?verbose=1&ip=1&_=1"), format!("data={}", form_encode(&b64(&batch)))).await;
+    let (status, body) = post_form(
+        &format!("{base}/track/?verbose=1&ip=1&_=1"),
+        format!("data={}", form_encode(&b64(&batch))),
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, r#"{"status":1,"error":null}"#));
 
     // node GET: base64 object in the query, no insert_id, no time
-    let node = json!({"event": "Node Event", "properties": {"token": APP_TOKEN, "distinct_id": "u-1", "mp_lib": "node"}});
-    let r = client().get(format!("{base}/track?ip=0&verbose=0&data={}", form_encode(&b64(&node)))).send().await.unwrap();
+    let node =
+        json!({"event": "Node Event", "properties": {"token": APP_TOKEN, "distinct_id": "u-1", "mp_lib": "node"}});
+    let r = client()
+        .get(format!("{base}/track?ip=0&verbose=0&data={}", form_encode(&b64(&node))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "1");
 
     // python: raw JSON form with verbose in the body
     let py = json!({"event": "Py Event", "properties": {"token": APP_TOKEN, "distinct_id": "u-2", "time": 1_764_000_002.0, "$insert_id": "0123456789abcdef0123456789abcdef"}});
-    let (_, body) = post_form(&format!("{base}/track"), format!("data={}&verbose=1&ip=0", form_encode(&py.to_string()))).await;
+    let (_, body) = post_form(
+        &format!("{base}/track"),
+        format!("data={}&verbose=1&ip=0", form_encode(&py.to_string())),
+    )
+    .await;
     assert_eq!(body, r#"{"status":1,"error":null}"#);
 
     // beacon: text/plain form
@@ -59,10 +72,18 @@ async fn every_dialect_reaches_the_vendor_with_the_real_token() {
 
     // profile and group updates
     let engage = json!([{"$token": APP_TOKEN, "$distinct_id": "u-1", "$set": {"plan": "pro"}}, {"$token": APP_TOKEN, "$distinct_id": "u-1", "$unset": ["old"]}]);
-    let (_, body) = post_form(&format!("{base}/engage/?verbose=1"), format!("data={}", form_encode(&b64(&engage)))).await;
+    let (_, body) = post_form(
+        &format!("{base}/engage/?verbose=1"),
+        format!("data={}", form_encode(&b64(&engage))),
+    )
+    .await;
     assert_eq!(body, r#"{"status":1,"error":null}"#);
     let groups = json!({"$token": APP_TOKEN, "$group_key": "company", "$group_id": "acme", "$set": {"size": 10}});
-    let r = client().get(format!("{base}/groups?data={}", form_encode(&b64(&groups)))).send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/groups?data={}", form_encode(&b64(&groups))))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "1");
 
     // /import from an app: JSON body, gzip, the import secret as Basic username
@@ -78,24 +99,41 @@ async fn every_dialect_reaches_the_vendor_with_the_real_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<Value>().await.unwrap(), json!({"code": 200, "num_records_imported": 1, "status": "OK"}));
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"code": 200, "num_records_imported": 1, "status": "OK"})
+    );
 
     assert!(
         vendor.wait_for_records(9, WAIT).await,
         "vendor got {:?}; dead letters: {}",
-        vendor.received().iter().map(|r| r.record.to_string()).collect::<Vec<_>>(),
+        vendor
+            .received()
+            .iter()
+            .map(|r| r.record.to_string())
+            .collect::<Vec<_>>(),
         cli(&["outbox", "list", "--config", cfg.to_str().unwrap()]).1
     );
     let got = vendor.received();
     assert_eq!(got.len(), 9);
-    let by_name = |n: &str| got.iter().find(|r| r.event_name() == Some(n)).unwrap_or_else(|| panic!("{n} missing"));
+    let by_name = |n: &str| {
+        got.iter()
+            .find(|r| r.event_name() == Some(n))
+            .unwrap_or_else(|| panic!("{n} missing"))
+    };
 
     // events go to /import (api_secret set), with the real token and the vendor's secret
     for r in got.iter().filter(|r| r.record.get("event").is_some()) {
         assert!(matches!(r.endpoint, Endpoint::Import));
         assert_eq!(r.record["properties"]["token"], PROJECT_TOKEN);
     }
-    assert!(vendor.requests().iter().filter(|r| matches!(r.endpoint, Some(Endpoint::Import))).all(|r| r.basic_user.as_deref() == Some(API_SECRET) && r.gzip));
+    assert!(
+        vendor
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.endpoint, Some(Endpoint::Import)))
+            .all(|r| r.basic_user.as_deref() == Some(API_SECRET) && r.gzip)
+    );
     // ids and times byte for byte
     let pv = by_name("Page Viewed");
     assert_eq!(pv.record["properties"]["$insert_id"], "b36insertid00001");
@@ -110,27 +148,58 @@ async fn every_dialect_reaches_the_vendor_with_the_real_token() {
     assert_eq!(id.len(), 32);
     assert!(ne.record["properties"]["time"].as_i64().unwrap() > 1_700_000_000_000);
     assert!(ne.record["properties"].get("ip").is_none());
-    assert_eq!(by_name("Py Event").record["properties"]["$insert_id"], "0123456789abcdef0123456789abcdef");
+    assert_eq!(
+        by_name("Py Event").record["properties"]["$insert_id"],
+        "0123456789abcdef0123456789abcdef"
+    );
     assert_eq!(by_name("Imported").record["properties"]["$insert_id"], "imp-1");
     // profiles and groups
-    let engage: Vec<&Value> = got.iter().filter(|r| matches!(r.endpoint, Endpoint::Engage)).map(|r| &r.record).collect();
+    let engage: Vec<&Value> = got
+        .iter()
+        .filter(|r| matches!(r.endpoint, Endpoint::Engage))
+        .map(|r| &r.record)
+        .collect();
     assert_eq!(engage.len(), 2);
-    assert!(engage.iter().all(|r| r["$token"] == PROJECT_TOKEN && r["$distinct_id"] == "u-1"));
+    assert!(
+        engage
+            .iter()
+            .all(|r| r["$token"] == PROJECT_TOKEN && r["$distinct_id"] == "u-1")
+    );
     assert!(engage.iter().any(|r| r["$unset"] == json!(["old"])));
     let group = got.iter().find(|r| matches!(r.endpoint, Endpoint::Groups)).unwrap();
-    assert_eq!(group.record, json!({"$token": PROJECT_TOKEN, "$group_key": "company", "$group_id": "acme", "$set": {"size": 10}}));
+    assert_eq!(
+        group.record,
+        json!({"$token": PROJECT_TOKEN, "$group_key": "company", "$group_id": "acme", "$set": {"size": 10}})
+    );
     // vendorwall tells the vendor not to geolocate its own address
-    assert!(vendor.requests().iter().filter(|r| matches!(r.endpoint, Some(Endpoint::Engage | Endpoint::Groups))).all(|r| r.ip_param.as_deref() == Some("0")));
+    assert!(
+        vendor
+            .requests()
+            .iter()
+            .filter(|r| matches!(r.endpoint, Some(Endpoint::Engage | Endpoint::Groups)))
+            .all(|r| r.ip_param.as_deref() == Some("0"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_api_secret_events_go_to_track() {
     let vendor = emulator().await;
     let dir = TempDir::new("track");
-    let cfg = write_config(dir.path(), &vendor.base_url(), &Options { api_secret: false, ..Options::default() });
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            api_secret: false,
+            ..Options::default()
+        },
+    );
     let server = Server::start(&cfg);
     let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": "u"}});
-    let (_, body) = post_form(&format!("{}/track", server.base_url), format!("data={}", form_encode(&ev.to_string()))).await;
+    let (_, body) = post_form(
+        &format!("{}/track", server.base_url),
+        format!("data={}", form_encode(&ev.to_string())),
+    )
+    .await;
     assert_eq!(body, "1");
     assert!(vendor.wait_for_records(1, WAIT).await);
     let r = &vendor.received()[0];
@@ -144,7 +213,9 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     let vendor = emulator().await;
     let dir = TempDir::new("bad");
     let opts = Options {
-        limits: "[limits]\nmax_body_bytes = 65536\nmax_decompressed_bytes = 262144\nmax_depth = 4\nmax_properties = 20\n".into(),
+        limits:
+            "[limits]\nmax_body_bytes = 65536\nmax_decompressed_bytes = 262144\nmax_depth = 4\nmax_properties = 20\n"
+                .into(),
         ..Options::default()
     };
     let cfg = write_config(dir.path(), &vendor.base_url(), &opts);
@@ -176,11 +247,22 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     for i in 0..30 {
         props.insert(format!("p{i}"), i.into());
     }
-    let (_, got) = post_form(&format!("{base}/track?verbose=1"), format!("data={}", form_encode(&json!({"event": "x", "properties": props}).to_string()))).await;
+    let (_, got) = post_form(
+        &format!("{base}/track?verbose=1"),
+        format!(
+            "data={}",
+            form_encode(&json!({"event": "x", "properties": props}).to_string())
+        ),
+    )
+    .await;
     assert_eq!(got, r#"{"status":0,"error":"properties: too many properties"}"#);
 
     // oversize body → 413 (the browser SDK halves its batch)
-    let (status, _) = post_form(&format!("{base}/track?verbose=1"), format!("data={}", "A".repeat(70_000))).await;
+    let (status, _) = post_form(
+        &format!("{base}/track?verbose=1"),
+        format!("data={}", "A".repeat(70_000)),
+    )
+    .await;
     assert_eq!(status, 413);
     // decompression bomb → 413
     let bomb = vendorwall::protocol::mixpanel::encode::gzip(&vec![b' '; 1 << 20]);
@@ -196,7 +278,10 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     assert_eq!(r.status(), 413);
     // /import without or with the wrong credential, or with the vendor's real secret
     for auth in [None, Some("nope"), Some(API_SECRET)] {
-        let mut req = client().post(format!("{base}/import?strict=1")).header("Content-Type", "application/json").body("[]");
+        let mut req = client()
+            .post(format!("{base}/import?strict=1"))
+            .header("Content-Type", "application/json")
+            .body("[]");
         if let Some(a) = auth {
             req = req.basic_auth(a, Some(""));
         }
@@ -221,9 +306,13 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["num_records_imported"], 2);
-    assert_eq!(v["failed_records"], json!([{"index": 1, "$insert_id": "b1", "field": "properties.time", "message": "time is required"}]));
+    assert_eq!(
+        v["failed_records"],
+        json!([{"index": 1, "$insert_id": "b1", "field": "properties.time", "message": "time is required"}])
+    );
     // a track batch with a bad record still answers 1 and delivers the good one
-    let batch = json!([{"event": "ok", "properties": {"token": APP_TOKEN}}, {"event": "nope", "properties": {"token": "bad"}}]);
+    let batch =
+        json!([{"event": "ok", "properties": {"token": APP_TOKEN}}, {"event": "nope", "properties": {"token": "bad"}}]);
     let (_, got) = post_form(&format!("{base}/track"), format!("data={}", form_encode(&b64(&batch)))).await;
     assert_eq!(got, "1");
 
@@ -232,14 +321,25 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     assert_eq!(r.status(), 405);
 
     assert!(vendor.wait_for_records(3, WAIT).await);
-    let names: Vec<String> = vendor.received().iter().filter_map(|r| r.event_name().map(str::to_owned)).collect();
+    let names: Vec<String> = vendor
+        .received()
+        .iter()
+        .filter_map(|r| r.event_name().map(str::to_owned))
+        .collect();
     assert_eq!(names.len(), 3, "{names:?}");
     for n in ["good-1", "good-2", "ok"] {
         assert!(names.iter().any(|x| x == n), "{n} missing from {names:?}");
     }
 
     // counted by reason, and still healthy
-    let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for line in [
         "vendorwall_ingest_rejected_requests_total{reason=\"bad_encoding\"} 1",
         "vendorwall_ingest_rejected_requests_total{reason=\"bad_json\"} 1",
@@ -265,7 +365,14 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
 
     // the log never carries values, tokens or secrets
     let log = server.log();
-    for s in [secret_value, APP_TOKEN, API_SECRET, PROJECT_TOKEN, IMPORT_SECRET, "wrong-token"] {
+    for s in [
+        secret_value,
+        APP_TOKEN,
+        API_SECRET,
+        PROJECT_TOKEN,
+        IMPORT_SECRET,
+        "wrong-token",
+    ] {
         assert!(!log.contains(s), "log leaks `{s}`:\n{log}");
     }
 }
@@ -283,17 +390,40 @@ async fn answers_img_jsonp_and_cors() {
     let base = &server.base_url;
     let ev = form_encode(&b64(&json!({"event": "img", "properties": {"token": APP_TOKEN}})));
 
-    let r = client().get(format!("{base}/track?img=1&data={ev}")).send().await.unwrap();
+    let r = client()
+        .get(format!("{base}/track?img=1&data={ev}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/gif");
     assert!(r.bytes().await.unwrap().starts_with(b"GIF89a"));
-    let r = client().get(format!("{base}/track/?callback=mixpanel._jsc.x1&verbose=1&data={ev}")).send().await.unwrap();
-    assert_eq!(r.text().await.unwrap(), r#"mixpanel._jsc.x1({"status":1,"error":null});"#);
+    let r = client()
+        .get(format!("{base}/track/?callback=mixpanel._jsc.x1&verbose=1&data={ev}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.text().await.unwrap(),
+        r#"mixpanel._jsc.x1({"status":1,"error":null});"#
+    );
 
     // allowed origin echoed exactly, with credentials; others get no CORS headers
-    let r = client().post(format!("{base}/track/")).header("Origin", "http://app.test").body(format!("data={ev}")).send().await.unwrap();
+    let r = client()
+        .post(format!("{base}/track/"))
+        .header("Origin", "http://app.test")
+        .body(format!("data={ev}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "http://app.test");
     assert_eq!(r.headers()["access-control-allow-credentials"], "true");
-    let r = client().post(format!("{base}/track/")).header("Origin", "http://evil.test").body(format!("data={ev}")).send().await.unwrap();
+    let r = client()
+        .post(format!("{base}/track/"))
+        .header("Origin", "http://evil.test")
+        .body(format!("data={ev}"))
+        .send()
+        .await
+        .unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
     let r = client()
         .request(reqwest::Method::OPTIONS, format!("{base}/engage/"))
@@ -313,7 +443,14 @@ async fn answers_img_jsonp_and_cors() {
 async fn kill_switch_dead_letters_and_backpressure() {
     let vendor = emulator().await;
     let dir = TempDir::new("switch");
-    let cfg = write_config(dir.path(), &vendor.base_url(), &Options { max_queue_records: 5, ..Options::default() });
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            max_queue_records: 5,
+            ..Options::default()
+        },
+    );
     let cfg_s = cfg.to_str().unwrap();
     let server = Server::start(&cfg);
     let base = server.base_url.clone();
@@ -321,8 +458,18 @@ async fn kill_switch_dead_letters_and_backpressure() {
         let base = base.clone();
         async move {
             let mut props = json!({"token": APP_TOKEN, "distinct_id": "u", "time": 1_763_000_000});
-            props.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-            post_form(&format!("{base}/track?verbose=1"), format!("data={}", form_encode(&json!({"event": name, "properties": props}).to_string()))).await
+            props
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            post_form(
+                &format!("{base}/track?verbose=1"),
+                format!(
+                    "data={}",
+                    form_encode(&json!({"event": name, "properties": props}).to_string())
+                ),
+            )
+            .await
         }
     };
 
@@ -331,7 +478,10 @@ async fn kill_switch_dead_letters_and_backpressure() {
     assert_eq!(code, 0, "{out}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for i in 0..5 {
-        assert_eq!(send(format!("held-{i}"), json!({})).await.1, r#"{"status":1,"error":null}"#);
+        assert_eq!(
+            send(format!("held-{i}"), json!({})).await.1,
+            r#"{"status":1,"error":null}"#
+        );
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(vendor.received().is_empty());
@@ -349,10 +499,23 @@ async fn kill_switch_dead_letters_and_backpressure() {
     // suspend --drop: new records are discarded and counted
     cli(&["destination", "suspend", "mixpanel", "--drop", "--config", cfg_s]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(send("dropped".into(), json!({})).await.1, r#"{"status":1,"error":null}"#);
+    assert_eq!(
+        send("dropped".into(), json!({})).await.1,
+        r#"{"status":1,"error":null}"#
+    );
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("vendorwall_delivery_dropped_records_total{destination=\"mixpanel\"} 1"), "{metrics}");
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vendorwall_delivery_dropped_records_total{destination=\"mixpanel\"} 1"),
+        "{metrics}"
+    );
     let (_, out, _) = cli(&["destination", "list", "--config", cfg_s]);
     assert!(out.contains("dropping"), "{out}");
     cli(&["destination", "resume", "mixpanel", "--config", cfg_s]);
@@ -363,11 +526,32 @@ async fn kill_switch_dead_letters_and_backpressure() {
     let fine = json!({"event": "fine", "properties": {"token": APP_TOKEN, "distinct_id": "u", "time": 1_763_000_000}});
     cli(&["destination", "suspend", "mixpanel", "--config", cfg_s]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    post_form(&format!("{base}/track"), format!("data={}", form_encode(&json!([old, fine]).to_string()))).await;
+    post_form(
+        &format!("{base}/track"),
+        format!("data={}", form_encode(&json!([old, fine]).to_string())),
+    )
+    .await;
     cli(&["destination", "resume", "mixpanel", "--config", cfg_s]);
     assert!(vendor.wait_for_records(6, WAIT).await);
-    let refused = eventually(WAIT, || std::process::Command::new(bin()).args(["outbox", "list", "--config", cfg_s]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("vendor refused")).unwrap_or(false)).await;
-    assert!(refused, "{:?}\n{:?}\n{}", vendor.requests(), vendor.received().iter().map(|r| r.record.to_string()).collect::<Vec<_>>(), server.log());
+    let refused = eventually(WAIT, || {
+        std::process::Command::new(bin())
+            .args(["outbox", "list", "--config", cfg_s])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("vendor refused"))
+            .unwrap_or(false)
+    })
+    .await;
+    assert!(
+        refused,
+        "{:?}\n{:?}\n{}",
+        vendor.requests(),
+        vendor
+            .received()
+            .iter()
+            .map(|r| r.record.to_string())
+            .collect::<Vec<_>>(),
+        server.log()
+    );
     let (_, out, _) = cli(&["outbox", "list", "--config", cfg_s]);
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.contains("mixpanel") && out.contains("track"), "{out}");
@@ -376,14 +560,34 @@ async fn kill_switch_dead_letters_and_backpressure() {
     // retry puts it back (it fails again), purge removes it
     let (_, out, _) = cli(&["outbox", "retry", "--config", cfg_s]);
     assert!(out.starts_with("1 dead letter"), "{out}");
-    assert!(eventually(WAIT, || std::process::Command::new(bin()).args(["outbox", "list", "--config", cfg_s]).output().map(|o| String::from_utf8_lossy(&o.stdout).contains("vendor refused")).unwrap_or(false)).await);
+    assert!(
+        eventually(WAIT, || std::process::Command::new(bin())
+            .args(["outbox", "list", "--config", cfg_s])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("vendor refused"))
+            .unwrap_or(false))
+        .await
+    );
     let (_, out, _) = cli(&["outbox", "purge", "--destination", "mixpanel", "--config", cfg_s]);
     assert!(out.starts_with("1 dead letter"), "{out}");
     let (_, out, _) = cli(&["outbox", "list", "--config", cfg_s]);
     assert_eq!(out.trim(), "no dead letters");
-    let metrics = client().get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("vendorwall_delivery_dead_lettered_records_total{destination=\"mixpanel\"} 2"), "{metrics}");
-    assert!(metrics.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1"), "{metrics}");
+    let metrics = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vendorwall_delivery_dead_lettered_records_total{destination=\"mixpanel\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -393,12 +597,22 @@ fn check_config_reports_every_error() {
     let (code, out, _) = cli(&["check-config", "--config", good.to_str().unwrap()]);
     assert_eq!(code, 0);
     assert!(out.contains("ok (1 source, 1 destination)"), "{out}");
-    let text = std::fs::read_to_string(&good).unwrap().replace("protocol = \"mixpanel\"", "protocol = \"mixpanel\"\nfoo = 1").replace("sources = [\"web\"]", "sources = [\"nope\"]");
+    let text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replace("protocol = \"mixpanel\"", "protocol = \"mixpanel\"\nfoo = 1")
+        .replace("sources = [\"web\"]", "sources = [\"nope\"]");
     std::fs::write(&good, text).unwrap();
-    let out = std::process::Command::new(bin()).args(["check-config", "--config", good.to_str().unwrap()]).env_remove("VW_TEST_MP_SECRET").output().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["check-config", "--config", good.to_str().unwrap()])
+        .env_remove("VW_TEST_MP_SECRET")
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("3 configuration errors"), "{err}");
-    assert!(err.contains("unknown field `foo`") && err.contains("VW_TEST_MP_SECRET is not set") && err.contains("`nope`"), "{err}");
+    assert!(
+        err.contains("unknown field `foo`") && err.contains("VW_TEST_MP_SECRET is not set") && err.contains("`nope`"),
+        "{err}"
+    );
     assert!(err.lines().skip(1).all(|l| l.contains("line ")), "{err}");
 }

@@ -1,7 +1,10 @@
 //! The one integration-test binary: modules per area, a shared harness in `support`.
 
+#![allow(clippy::unwrap_used, reason = "a panic in a test is a failed test")]
+
 mod support;
 
 mod crash;
 mod faults;
 mod gateway;
+mod sdk;

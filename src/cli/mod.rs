@@ -14,7 +14,11 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::{DestinationState, Store, now_ms};
 
 #[derive(Parser)]
-#[command(name = "vendorwall", version, about = "A data firewall between your apps and your analytics vendors")]
+#[command(
+    name = "vendorwall",
+    version,
+    about = "A data firewall between your apps and your analytics vendors"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -124,7 +128,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     crate::telemetry::init_logging();
@@ -185,7 +193,9 @@ fn run(command: Command) -> Result<ExitCode> {
             api_secret_env,
         } => {
             let api_secret = match api_secret_env {
-                Some(var) => Some(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?),
+                Some(var) => {
+                    Some(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?)
+                }
                 None => None,
             };
             runtime()?.block_on(crate::emulator::run_forever(crate::emulator::EmulatorConfig {
@@ -242,7 +252,10 @@ fn destination(action: DestinationAction) -> Result<()> {
             let cfg = load_admin(&config.config)?;
             let store = open_store(&cfg)?;
             let statuses = store.destination_statuses()?;
-            println!("{:<20} {:<10} {:>10} {:>12} {:>9}  oldest queued", "DESTINATION", "STATE", "QUEUED", "DEAD-LETTERS", "DROPPED");
+            println!(
+                "{:<20} {:<10} {:>10} {:>12} {:>9}  oldest queued",
+                "DESTINATION", "STATE", "QUEUED", "DEAD-LETTERS", "DROPPED"
+            );
             for d in &cfg.destinations {
                 let st = statuses.iter().find(|s| s.name == d.name);
                 let q = store.queue_stats(&d.name)?;
@@ -263,12 +276,20 @@ fn destination(action: DestinationAction) -> Result<()> {
             if cfg.destination(&name).is_none() {
                 bail!("no destination named `{name}` in {}", config.config.display());
             }
-            let state = if drop { DestinationState::Dropping } else { DestinationState::Suspended };
+            let state = if drop {
+                DestinationState::Dropping
+            } else {
+                DestinationState::Suspended
+            };
             open_store(&cfg)?.set_destination_state(&name, state, now_ms())?;
             if drop {
-                println!("{name}: suspended; new records for it are discarded (running servers apply this within a second)");
+                println!(
+                    "{name}: suspended; new records for it are discarded (running servers apply this within a second)"
+                );
             } else {
-                println!("{name}: suspended; records keep queueing durably (running servers apply this within a second)");
+                println!(
+                    "{name}: suspended; records keep queueing durably (running servers apply this within a second)"
+                );
             }
         }
         DestinationAction::Resume { name, config } => {
@@ -297,7 +318,10 @@ fn outbox(action: OutboxAction) -> Result<()> {
                 println!("no dead letters");
                 return Ok(());
             }
-            println!("{:>8} {:<16} {:<8} {:>8} {:>6}  {:<29}  reason", "ID", "DESTINATION", "KIND", "BYTES", "TRIES", "FAILED AT");
+            println!(
+                "{:>8} {:<16} {:<8} {:>8} {:>6}  {:<29}  reason",
+                "ID", "DESTINATION", "KIND", "BYTES", "TRIES", "FAILED AT"
+            );
             for d in dead {
                 println!(
                     "{:>8} {:<16} {:<8} {:>8} {:>6}  {:<29}  {}",
@@ -318,7 +342,10 @@ fn outbox(action: OutboxAction) -> Result<()> {
         } => {
             let cfg = load_admin(&config.config)?;
             let n = open_store(&cfg)?.retry_dead_letters(destination.as_deref(), &ids, now_ms())?;
-            println!("{n} dead letter{} queued for delivery again", if n == 1 { "" } else { "s" });
+            println!(
+                "{n} dead letter{} queued for delivery again",
+                if n == 1 { "" } else { "s" }
+            );
         }
         OutboxAction::Purge {
             destination,

@@ -177,15 +177,13 @@ pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
         }])
     })?;
     let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base, &|k| Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned())))
+    parse(&text, base, &|k| {
+        Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned()))
+    })
 }
 
 /// Validates configuration text. Relative paths in it are taken relative to `base`.
-pub fn parse(
-    text: &str,
-    base: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
+pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let mut v = Validator {
         text,
         errors: Vec::new(),
@@ -219,7 +217,11 @@ pub fn parse(
     match root.get("version").map(|s| (s.get_ref(), s.span())) {
         Some((DeValue::Integer(i), _)) if i.as_str() == "1" => {}
         Some((_, span)) => v.at_span("version", Some(span), "only `version = 1` is supported".into()),
-        None => v.at_span("version", Some(root_span.start..root_span.start), "missing `version = 1`".into()),
+        None => v.at_span(
+            "version",
+            Some(root_span.start..root_span.start),
+            "missing `version = 1`".into(),
+        ),
     }
 
     let server: raw::ServerConfig = v.section(&root, "server").unwrap_or_default();
@@ -231,11 +233,7 @@ pub fn parse(
     let server = v.server(server, base);
     let store = Store {
         path: base.join(store.path.as_deref().unwrap_or("var/vendorwall")),
-        group_commit_max_records: v.positive(
-            "store.group_commit_max_records",
-            store.group_commit_max_records,
-            20_000,
-        ),
+        group_commit_max_records: v.positive("store.group_commit_max_records", store.group_commit_max_records, 20_000),
     };
     let limits = v.limits(limits);
 
@@ -253,7 +251,11 @@ pub fn parse(
         let protocol = match s.protocol.as_str() {
             "mixpanel" => Protocol::Mixpanel,
             other => {
-                v.at_span(&path, Some(span.clone()), format!("protocol `{other}` is not supported (supported: mixpanel)"));
+                v.at_span(
+                    &path,
+                    Some(span.clone()),
+                    format!("protocol `{other}` is not supported (supported: mixpanel)"),
+                );
                 Protocol::Mixpanel
             }
         };
@@ -264,7 +266,11 @@ pub fn parse(
         for (j, t) in s.tokens.iter().enumerate() {
             if let Some(t) = v.secret(&format!("{path}.tokens[{j}]"), &span, t, env) {
                 if let Some(other) = token_owner.insert(t.expose().to_owned(), s.name.clone()) {
-                    v.at_span(&format!("{path}.tokens[{j}]"), Some(span.clone()), format!("token is also used by source `{other}`"));
+                    v.at_span(
+                        &format!("{path}.tokens[{j}]"),
+                        Some(span.clone()),
+                        format!("token is also used by source `{other}`"),
+                    );
                 }
                 tokens.push(t);
             }
@@ -286,8 +292,16 @@ pub fn parse(
     for (i, (d, span)) in destinations.into_iter().enumerate() {
         let path = format!("destinations[{i}]");
         let err = |v: &mut Validator, msg: String| v.at_span(&path, Some(span.clone()), msg);
-        if d.name.is_empty() || !d.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            err(&mut v, "name must be non-empty and use only letters, digits, `-` and `_`".into());
+        if d.name.is_empty()
+            || !d
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            err(
+                &mut v,
+                "name must be non-empty and use only letters, digits, `-` and `_`".into(),
+            );
         }
         if !dest_names.insert(d.name.clone()) {
             err(&mut v, format!("duplicate destination name `{}`", d.name));
@@ -324,7 +338,10 @@ pub fn parse(
         }
         let batch_max_records = d.batch_max_records.unwrap_or(2000);
         if !(1..=2000).contains(&batch_max_records) {
-            err(&mut v, "batch_max_records must be between 1 and 2000 (Mixpanel's limit)".into());
+            err(
+                &mut v,
+                "batch_max_records must be between 1 and 2000 (Mixpanel's limit)".into(),
+            );
         }
         let batch_max_bytes = d.batch_max_bytes.unwrap_or(8 << 20);
         if !(1024..=(10 << 20)).contains(&batch_max_bytes) {
@@ -340,9 +357,21 @@ pub fn parse(
             sources: srcs,
             batch_max_records,
             batch_max_bytes,
-            request_timeout: Duration::from_secs(v.positive(&format!("{path}.request_timeout_secs"), d.request_timeout_secs, 30)),
-            retry_initial_backoff: Duration::from_millis(v.positive(&format!("{path}.retry_initial_backoff_ms"), d.retry_initial_backoff_ms, 1000)),
-            retry_max_backoff: Duration::from_secs(v.positive(&format!("{path}.retry_max_backoff_secs"), d.retry_max_backoff_secs, 60)),
+            request_timeout: Duration::from_secs(v.positive(
+                &format!("{path}.request_timeout_secs"),
+                d.request_timeout_secs,
+                30,
+            )),
+            retry_initial_backoff: Duration::from_millis(v.positive(
+                &format!("{path}.retry_initial_backoff_ms"),
+                d.retry_initial_backoff_ms,
+                1000,
+            )),
+            retry_max_backoff: Duration::from_secs(v.positive(
+                &format!("{path}.retry_max_backoff_secs"),
+                d.retry_max_backoff_secs,
+                60,
+            )),
             max_queue_records: v.positive(&format!("{path}.max_queue_records"), d.max_queue_records, 5_000_000),
         });
     }
@@ -416,7 +445,11 @@ impl Validator<'_> {
             return Vec::new();
         };
         let Some(items) = value.get_ref().as_array() else {
-            self.at_span(key, Some(value.span()), format!("`{key}` must be an array of tables ([[{key}]])"));
+            self.at_span(
+                key,
+                Some(value.span()),
+                format!("`{key}` must be an array of tables ([[{key}]])"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -456,7 +489,11 @@ impl Validator<'_> {
     fn server(&mut self, s: raw::ServerConfig, base: &Path) -> Server {
         let listen_text = s.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen = listen_text.parse().unwrap_or_else(|_| {
-            self.at_span("server.listen", None, "must be an address such as 127.0.0.1:8080".into());
+            self.at_span(
+                "server.listen",
+                None,
+                "must be an address such as 127.0.0.1:8080".into(),
+            );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
         let tls = match (s.tls_cert_path, s.tls_key_path) {
@@ -466,7 +503,11 @@ impl Validator<'_> {
             }),
             (None, None) => None,
             _ => {
-                self.at_span("server", None, "tls_cert_path and tls_key_path must be set together".into());
+                self.at_span(
+                    "server",
+                    None,
+                    "tls_cert_path and tls_key_path must be set together".into(),
+                );
                 None
             }
         };
@@ -484,7 +525,11 @@ impl Validator<'_> {
             listen,
             tls,
             cors_allowed_origins,
-            request_timeout: Duration::from_secs(self.positive("server.request_timeout_secs", s.request_timeout_secs, 30)),
+            request_timeout: Duration::from_secs(self.positive(
+                "server.request_timeout_secs",
+                s.request_timeout_secs,
+                30,
+            )),
         }
     }
 
@@ -492,8 +537,16 @@ impl Validator<'_> {
         let d = Limits::default();
         Limits {
             max_body_bytes: self.positive("limits.max_body_bytes", l.max_body_bytes, d.max_body_bytes),
-            max_decompressed_bytes: self.positive("limits.max_decompressed_bytes", l.max_decompressed_bytes, d.max_decompressed_bytes),
-            max_records_per_request: self.positive("limits.max_records_per_request", l.max_records_per_request, d.max_records_per_request),
+            max_decompressed_bytes: self.positive(
+                "limits.max_decompressed_bytes",
+                l.max_decompressed_bytes,
+                d.max_decompressed_bytes,
+            ),
+            max_records_per_request: self.positive(
+                "limits.max_records_per_request",
+                l.max_records_per_request,
+                d.max_records_per_request,
+            ),
             max_depth: self.positive("limits.max_depth", l.max_depth, d.max_depth),
             max_properties: self.positive("limits.max_properties", l.max_properties, d.max_properties),
             max_string_bytes: self.positive("limits.max_string_bytes", l.max_string_bytes, d.max_string_bytes),
@@ -550,7 +603,10 @@ sources = ["web"]
     #[test]
     fn reports_every_error_with_its_location() {
         let text = EXAMPLE
-            .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:8080\"\nlisten_port = 1")
+            .replace(
+                "listen = \"127.0.0.1:8080\"",
+                "listen = \"127.0.0.1:8080\"\nlisten_port = 1",
+            )
             .replace("sources = [\"web\"]", "sources = [\"app\"]\ncolour = \"red\"")
             .replace("protocol = \"mixpanel\"", "protocol = \"amplitude\"");
         let errs = parse(&text, Path::new("."), &|_| None).unwrap_err().0;

@@ -222,7 +222,10 @@ impl Worker {
         loop {
             let started = Instant::now();
             let verdict = self.attempt(endpoint, &batch).await;
-            self.metrics.destination(self.index).attempt_latency.observe(started.elapsed());
+            self.metrics
+                .destination(self.index)
+                .attempt_latency
+                .observe(started.elapsed());
             match verdict {
                 VendorVerdict::Delivered => {
                     let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();

@@ -66,20 +66,13 @@ const ENGAGE_OPERATIONS: &[&str] = &[
     "$unset",
     "$delete",
 ];
-const GROUP_OPERATIONS: &[&str] = &[
-    "$set",
-    "$set_once",
-    "$union",
-    "$remove",
-    "$unset",
-    "$delete",
-];
+const GROUP_OPERATIONS: &[&str] = &["$set", "$set_once", "$union", "$remove", "$unset", "$delete"];
 
 /// A 1x1 transparent GIF, the answer to `img=1`.
 const PIXEL_GIF: &[u8] = &[
-    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
-    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
-    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff,
+    0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x02,
+    0x02, 0x44, 0x01, 0x00, 0x3b,
 ];
 
 /// Credentials from an `Authorization: Basic` header.
@@ -117,9 +110,7 @@ impl Params {
     /// Query parameters, plus the body's when it is form-shaped. Python sends `verbose` and
     /// `ip` in the form body, node and the browser in the query (protocols.md, trap 5).
     pub(super) fn new(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Self {
-        let query = query
-            .map(|q| parse_urlencoded(q.as_bytes()))
-            .unwrap_or_default();
+        let query = query.map(|q| parse_urlencoded(q.as_bytes())).unwrap_or_default();
         let form = if is_form_body(headers, body) {
             parse_urlencoded(body)
         } else {
@@ -148,10 +139,7 @@ impl Params {
 }
 
 fn lookup<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 pub(super) fn is_gzip(headers: &HeaderMap) -> bool {
@@ -207,15 +195,13 @@ fn percent_decode(input: &[u8]) -> String {
     while i < input.len() {
         match input[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < input.len() => {
-                match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(hi << 4 | lo);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < input.len() => match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             other => out.push(other),
         }
         i += 1;
@@ -346,10 +332,7 @@ fn import(project: &Project<'_>, req: &Incoming<'_>) -> Reply {
         }
     };
     if records.len() > MAX_RECORDS_PER_REQUEST {
-        return Reply::json_error(
-            StatusCode::BAD_REQUEST,
-            "request contains more than 2000 events",
-        );
+        return Reply::json_error(StatusCode::BAD_REQUEST, "request contains more than 2000 events");
     }
 
     let strict = req.params.any("strict") == Some("1");
@@ -369,8 +352,7 @@ fn import(project: &Project<'_>, req: &Incoming<'_>) -> Reply {
     let rejected = failed.len();
 
     let mut reply = if form_dialect {
-        let error =
-            (!failed.is_empty()).then_some("some data points in the request failed validation");
+        let error = (!failed.is_empty()).then_some("some data points in the request failed validation");
         form_reply(req.params, !accepted.is_empty() || failed.is_empty(), error)
     } else if failed.is_empty() || !strict {
         Reply::json(
@@ -394,14 +376,9 @@ fn import(project: &Project<'_>, req: &Incoming<'_>) -> Reply {
     reply
 }
 
-fn check_import_credentials(
-    project: &Project<'_>,
-    basic: Option<&BasicCredentials>,
-) -> Result<(), &'static str> {
+fn check_import_credentials(project: &Project<'_>, basic: Option<&BasicCredentials>) -> Result<(), &'static str> {
     let Some(basic) = basic else {
-        return Err(
-            "missing Basic authentication: use the project token or API secret as the username",
-        );
+        return Err("missing Basic authentication: use the project token or API secret as the username");
     };
     // Both accepted forms carry an empty password; a non-empty one would be a service account,
     // which the emulator does not have.
@@ -446,8 +423,9 @@ fn uncompressed_body(req: &Incoming<'_>) -> Result<Vec<u8>, Reply> {
 fn parse_json_records(body: &[u8]) -> Result<Vec<Value>, &'static str> {
     match first_non_whitespace(body) {
         None => Err("request body is empty"),
-        Some(b'[') => serde_json::from_slice::<Vec<Value>>(body)
-            .map_err(|_| "unable to parse request body as a JSON array"),
+        Some(b'[') => {
+            serde_json::from_slice::<Vec<Value>>(body).map_err(|_| "unable to parse request body as a JSON array")
+        }
         Some(_) => serde_json::Deserializer::from_slice(body)
             .into_iter::<Value>()
             .collect::<Result<Vec<_>, _>>()
@@ -480,9 +458,7 @@ fn insert_id_of(record: &Value) -> Option<String> {
 }
 
 fn is_invalid_id(value: &str) -> bool {
-    INVALID_IDS
-        .iter()
-        .any(|bad| bad.eq_ignore_ascii_case(value))
+    INVALID_IDS.iter().any(|bad| bad.eq_ignore_ascii_case(value))
 }
 
 /// The `/import` rules (reference "import-events"): reports the first problem only.
@@ -493,10 +469,7 @@ pub(super) fn validate_import_event(record: &Value, now: SystemTime) -> Result<(
     match event.get("event") {
         Some(Value::String(name)) if !name.is_empty() => {}
         _ => {
-            return Err(Failure::new(
-                "event",
-                "'event' is invalid: must be a non-empty string",
-            ));
+            return Err(Failure::new("event", "'event' is invalid: must be a non-empty string"));
         }
     }
     let Some(props) = event.get("properties").and_then(Value::as_object) else {
@@ -508,10 +481,7 @@ pub(super) fn validate_import_event(record: &Value, now: SystemTime) -> Result<(
 
     match props.get("time") {
         None | Some(Value::Null) => {
-            return Err(Failure::new(
-                "properties.time",
-                "'properties.time' is required",
-            ));
+            return Err(Failure::new("properties.time", "'properties.time' is required"));
         }
         Some(time) => {
             let Some(secs) = time_in_seconds(time) else {
@@ -633,9 +603,7 @@ fn time_in_seconds(time: &Value) -> Option<f64> {
 }
 
 fn unix_secs(now: SystemTime) -> f64 {
-    now.duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs_f64()
+    now.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -653,8 +621,7 @@ fn form_endpoint(project: &Project<'_>, req: &Incoming<'_>) -> Reply {
     }
     let params = req.params;
     // The OpenAPI also shows a bare JSON body; forms carry `data=` (body first, then query).
-    let decoded = if req.method == Method::POST && is_json_content_type(&content_type(req.headers))
-    {
+    let decoded = if req.method == Method::POST && is_json_content_type(&content_type(req.headers)) {
         parse_json_records(req.body).map_err(|_| "data, not valid JSON")
     } else {
         match params.body_first("data") {
@@ -730,11 +697,7 @@ pub(super) fn decode_data(data: &str) -> Result<Vec<Value>, &'static str> {
 }
 
 /// `/track`: token in `properties.token`, a name, and no `time` older than 5 days.
-pub(super) fn validate_track_event(
-    record: &Value,
-    token: &str,
-    now: SystemTime,
-) -> Result<(), &'static str> {
+pub(super) fn validate_track_event(record: &Value, token: &str, now: SystemTime) -> Result<(), &'static str> {
     let event = record.as_object().ok_or("event, must be a JSON object")?;
     match event.get("event") {
         Some(Value::String(name)) if !name.is_empty() => {}
@@ -762,11 +725,7 @@ pub(super) fn validate_track_event(
 }
 
 /// `/engage` and `/groups` updates: `$token`, the profile's id, and known operations.
-pub(super) fn validate_profile_update(
-    record: &Value,
-    token: &str,
-    group: bool,
-) -> Result<(), &'static str> {
+pub(super) fn validate_profile_update(record: &Value, token: &str, group: bool) -> Result<(), &'static str> {
     let update = record.as_object().ok_or("update, must be a JSON object")?;
     check_token(update.get("$token"), token)?;
     if group {
@@ -780,11 +739,7 @@ pub(super) fn validate_profile_update(
     } else if !is_present_id(update.get("$distinct_id")) {
         return Err("$distinct_id, missing or empty");
     }
-    let allowed = if group {
-        GROUP_OPERATIONS
-    } else {
-        ENGAGE_OPERATIONS
-    };
+    let allowed = if group { GROUP_OPERATIONS } else { ENGAGE_OPERATIONS };
     let mut operations = 0;
     for (key, value) in update {
         if ENGAGE_OPERATIONS.contains(&key.as_str()) && !allowed.contains(&key.as_str()) {
@@ -862,10 +817,7 @@ fn form_reply(params: &Params, ok: bool, error: Option<&str>) -> Reply {
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '$'))
             .collect();
-        (
-            "text/javascript",
-            format!("{callback}({payload});").into_bytes(),
-        )
+        ("text/javascript", format!("{callback}({payload});").into_bytes())
     } else if params.flag("img") {
         ("image/gif", PIXEL_GIF.to_vec())
     } else if verbose {
@@ -921,16 +873,10 @@ mod tests {
         let json = r#"[{"event":"a","properties":{"token":"t"}}]"#;
         assert_eq!(decode_data(json).map(|r| r.len()), Ok(1));
         let b64 = STANDARD_PAD_INDIFFERENT.encode(r#"{"event":">>>","properties":{}}"#);
-        assert!(
-            b64.contains('+') && b64.ends_with('='),
-            "want '+' and padding in {b64}"
-        );
+        assert!(b64.contains('+') && b64.ends_with('='), "want '+' and padding in {b64}");
         assert_eq!(decode_data(&b64).map(|r| r.len()), Ok(1));
         assert_eq!(decode_data(&b64.replace('+', " ")).map(|r| r.len()), Ok(1));
-        assert_eq!(
-            decode_data(b64.trim_end_matches('=')).map(|r| r.len()),
-            Ok(1)
-        );
+        assert_eq!(decode_data(b64.trim_end_matches('=')).map(|r| r.len()), Ok(1));
         assert!(decode_data("").is_err());
         assert!(decode_data("!!!").is_err());
         assert!(decode_data("\"just a string\"").is_err());
@@ -962,56 +908,32 @@ mod tests {
             (without("time"), Some("properties.time")),
             (with("distinct_id", json!("")), None),
             (with("distinct_id", json!("$device:abc")), None),
-            (
-                with("distinct_id", json!("anon")),
-                Some("properties.distinct_id"),
-            ),
-            (
-                with("distinct_id", json!("NULL")),
-                Some("properties.distinct_id"),
-            ),
-            (
-                with("distinct_id", json!("-1")),
-                Some("properties.distinct_id"),
-            ),
-            (
-                with("distinct_id", json!("{}")),
-                Some("properties.distinct_id"),
-            ),
+            (with("distinct_id", json!("anon")), Some("properties.distinct_id")),
+            (with("distinct_id", json!("NULL")), Some("properties.distinct_id")),
+            (with("distinct_id", json!("-1")), Some("properties.distinct_id")),
+            (with("distinct_id", json!("{}")), Some("properties.distinct_id")),
             (
                 with("distinct_id", json!("00000000-0000-0000-0000-000000000000")),
                 Some("properties.distinct_id"),
             ),
-            (
-                with("distinct_id", json!(42)),
-                Some("properties.distinct_id"),
-            ),
+            (with("distinct_id", json!(42)), Some("properties.distinct_id")),
             (without("distinct_id"), Some("properties.distinct_id")),
             (without("$insert_id"), Some("properties.$insert_id")),
             (with("$insert_id", json!("")), Some("properties.$insert_id")),
             (with("$insert_id", json!("a".repeat(36))), None),
-            (
-                with("$insert_id", json!("a".repeat(37))),
-                Some("properties.$insert_id"),
-            ),
+            (with("$insert_id", json!("a".repeat(37))), Some("properties.$insert_id")),
             (
                 with("$insert_id", json!("has_underscore")),
                 Some("properties.$insert_id"),
             ),
-            (
-                with("$insert_id", json!("undefined")),
-                Some("properties.$insert_id"),
-            ),
+            (with("$insert_id", json!("undefined")), Some("properties.$insert_id")),
             (with("deep", json!({"a": {"b": {"c": 1}}})), None),
             (
                 with("deep", json!({"a": {"b": {"c": {"d": 1}}}})),
                 Some("properties.deep"),
             ),
             (with("list", json!(vec![1; 255])), Some("properties.list")),
-            (
-                json!({"event": "", "properties": good.clone()}),
-                Some("event"),
-            ),
+            (json!({"event": "", "properties": good.clone()}), Some("event")),
             (json!({"properties": good.clone()}), Some("event")),
             (json!({"event": "x", "properties": []}), Some("properties")),
             (json!("not an object"), Some("event")),
@@ -1035,16 +957,11 @@ mod tests {
         let ok = |props: Value| validate_track_event(&event(props), "tok", now());
         assert_eq!(ok(json!({"token": "tok"})), Ok(()));
         assert_eq!(ok(json!({"token": "tok", "time": secs_ago(3600)})), Ok(()));
-        assert_eq!(
-            ok(json!({"token": "tok", "time": secs_ago(3600) * 1000})),
-            Ok(())
-        );
+        assert_eq!(ok(json!({"token": "tok", "time": secs_ago(3600) * 1000})), Ok(()));
         assert!(ok(json!({"token": "tok", "time": secs_ago(6 * 24 * 3600)})).is_err());
         assert!(ok(json!({"token": "other"})).is_err());
         assert!(ok(json!({})).is_err());
-        assert!(
-            validate_track_event(&json!({"properties": {"token": "tok"}}), "tok", now()).is_err()
-        );
+        assert!(validate_track_event(&json!({"properties": {"token": "tok"}}), "tok", now()).is_err());
     }
 
     #[test]
@@ -1068,13 +985,9 @@ mod tests {
         assert!(engage(json!({"$token": "bad", "$distinct_id": "u", "$set": {}})).is_err());
         assert!(engage(json!({"$token": "tok", "$set": {}})).is_err());
         assert!(engage(json!({"$token": "tok", "$distinct_id": "u"})).is_err());
-        let group =
-            json!({"$token": "tok", "$group_key": "company", "$group_id": 7, "$set": {"a": 1}});
+        let group = json!({"$token": "tok", "$group_key": "company", "$group_id": 7, "$set": {"a": 1}});
         assert_eq!(groups(group), Ok(()));
-        assert!(
-            groups(json!({"$token": "tok", "$group_key": "c", "$group_id": "x", "$add": {"n": 1}}))
-                .is_err()
-        );
+        assert!(groups(json!({"$token": "tok", "$group_key": "c", "$group_id": "x", "$add": {"n": 1}})).is_err());
         assert!(groups(json!({"$token": "tok", "$group_id": "x", "$set": {}})).is_err());
     }
 
@@ -1093,27 +1006,15 @@ mod tests {
                 password: String::new()
             })
         );
-        headers.insert(
-            header::AUTHORIZATION,
-            "Bearer x".parse().expect("valid header"),
-        );
+        headers.insert(header::AUTHORIZATION, "Bearer x".parse().expect("valid header"));
         assert_eq!(BasicCredentials::from_headers(&headers), None);
     }
 
     #[test]
     fn ndjson_and_arrays_parse() {
-        assert_eq!(
-            parse_json_records(b"[{\"a\":1},{\"a\":2}]").map(|v| v.len()),
-            Ok(2)
-        );
-        assert_eq!(
-            parse_json_records(b"{\"a\":1}\n{\"a\":2}\n").map(|v| v.len()),
-            Ok(2)
-        );
-        assert_eq!(
-            parse_json_records(b"{\n  \"a\": 1\n}\n").map(|v| v.len()),
-            Ok(1)
-        );
+        assert_eq!(parse_json_records(b"[{\"a\":1},{\"a\":2}]").map(|v| v.len()), Ok(2));
+        assert_eq!(parse_json_records(b"{\"a\":1}\n{\"a\":2}\n").map(|v| v.len()), Ok(2));
+        assert_eq!(parse_json_records(b"{\n  \"a\": 1\n}\n").map(|v| v.len()), Ok(1));
         assert!(parse_json_records(b"{\"a\":1}\n{oops").is_err());
         assert!(parse_json_records(b"  ").is_err());
     }

@@ -133,10 +133,7 @@ impl fmt::Debug for EmulatorConfig {
         f.debug_struct("EmulatorConfig")
             .field("listen", &self.listen)
             .field("project_token", &"[redacted]")
-            .field(
-                "api_secret",
-                &self.api_secret.as_ref().map(|_| "[redacted]"),
-            )
+            .field("api_secret", &self.api_secret.as_ref().map(|_| "[redacted]"))
             .finish()
     }
 }
@@ -296,14 +293,12 @@ impl Shared {
         let mut state = self.state();
         if let Some(endpoint) = log.endpoint {
             let received_at = SystemTime::now();
-            state
-                .received
-                .extend(accepted.into_iter().map(|record| ReceivedRecord {
-                    endpoint,
-                    record,
-                    received_at,
-                    request_seq: log.seq,
-                }));
+            state.received.extend(accepted.into_iter().map(|record| ReceivedRecord {
+                endpoint,
+                record,
+                received_at,
+                request_seq: log.seq,
+            }));
         }
         state.requests.push(log);
         self.record_count.send_replace(state.received.len());
@@ -433,16 +428,11 @@ impl MixpanelEmulator {
     }
 
     fn is_serving(&self) -> bool {
-        self.serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
+        self.serving.lock().unwrap_or_else(PoisonError::into_inner).is_some()
     }
 
     fn serve(&self, listener: tokio::net::TcpListener) {
-        let router = Router::new()
-            .fallback(handle_request)
-            .with_state(self.shared.clone());
+        let router = Router::new().fallback(handle_request).with_state(self.shared.clone());
         let listener = KillableListener::new(listener, self.shared.clone());
         let task = tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<ConnHandle>();
@@ -454,11 +444,7 @@ impl MixpanelEmulator {
     }
 
     async fn stop_serving(&self) {
-        let task = self
-            .serving
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let task = self.serving.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(task) = task {
             task.abort();
             // Returns once the task is gone, and the listening socket with it.
@@ -476,11 +462,7 @@ impl MixpanelEmulator {
 
 impl Drop for MixpanelEmulator {
     fn drop(&mut self) {
-        let task = self
-            .serving
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let task = self.serving.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(task) = task {
             task.abort();
         }
@@ -539,9 +521,7 @@ async fn handle_request(
     };
     // Handled in its own task: a client that gives up (times out, disconnects) must not
     // cancel the handling, since a real vendor may well apply a request nobody waits for.
-    let handling = tokio::spawn(handle_read_request(
-        shared, connection, pending, parts, body, basic,
-    ));
+    let handling = tokio::spawn(handle_read_request(shared, connection, pending, parts, body, basic));
     handling
         .await
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())

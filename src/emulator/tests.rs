@@ -61,19 +61,13 @@ fn track_event(name: &str) -> Value {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
 }
 
-async fn post_import(
-    emu: &MixpanelEmulator,
-    user: Option<&str>,
-    body: impl Into<reqwest::Body>,
-) -> (u16, Value) {
+async fn post_import(emu: &MixpanelEmulator, user: Option<&str>, body: impl Into<reqwest::Body>) -> (u16, Value) {
     let mut req = client()
         .post(format!("{}/import?strict=1", emu.base_url()))
         .header("content-type", "application/json")
@@ -95,10 +89,7 @@ async fn post_form(emu: &MixpanelEmulator, path_and_query: &str, form: String) -
         .send()
         .await
         .expect("request completes");
-    (
-        resp.status().as_u16(),
-        resp.text().await.expect("text body"),
-    )
+    (resp.status().as_u16(), resp.text().await.expect("text body"))
 }
 
 /// One HTTP/1.1 request on an existing connection; returns status and body.
@@ -171,11 +162,7 @@ async fn import_all_valid_is_recorded_as_sent() {
     let requests = emu.requests();
     assert_eq!(requests.len(), 1);
     let log = &requests[0];
-    assert_eq!(
-        (log.status, log.records, log.gzip),
-        (200, 2, false),
-        "{log:?}"
-    );
+    assert_eq!((log.status, log.records, log.gzip), (200, 2, false), "{log:?}");
     assert_eq!(log.basic_user.as_deref(), Some(TOKEN));
     assert_eq!(received[0].request_seq, log.seq);
     emu.shutdown().await;
@@ -186,10 +173,7 @@ async fn import_ndjson_with_api_secret() {
     let emu = emulator().await;
     let body = format!("{}\n{}\n", import_event("a1"), import_event("a2"));
     let (status, resp) = post_import(&emu, Some(SECRET), body).await;
-    assert_eq!(
-        (status, resp["num_records_imported"].as_u64()),
-        (200, Some(2))
-    );
+    assert_eq!((status, resp["num_records_imported"].as_u64()), (200, Some(2)));
     assert_eq!(emu.requests()[0].basic_user.as_deref(), Some(SECRET));
 }
 
@@ -212,10 +196,7 @@ async fn import_partial_failure_ingests_the_valid_rows() {
     assert_eq!(status, 400);
     assert_eq!(body["code"], 400);
     assert_eq!(body["status"], "Bad Request");
-    assert_eq!(
-        body["error"],
-        "some data points in the request failed validation"
-    );
+    assert_eq!(body["error"], "some data points in the request failed validation");
     assert_eq!(body["num_records_imported"], 2);
     let failed = body["failed_records"].as_array().expect("failed_records");
     let summary: Vec<(u64, &str, &str)> = failed
@@ -275,15 +256,9 @@ async fn import_refuses_bad_credentials() {
 #[tokio::test]
 async fn import_gzip_body() {
     let emu = emulator().await;
-    let batch = json!([
-        import_event("gz-1"),
-        import_event("gz-2"),
-        import_event("gz-3")
-    ]);
+    let batch = json!([import_event("gz-1"), import_event("gz-2"), import_event("gz-3")]);
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(batch.to_string().as_bytes())
-        .expect("gzip in memory");
+    encoder.write_all(batch.to_string().as_bytes()).expect("gzip in memory");
     let compressed = encoder.finish().expect("gzip in memory");
     let resp = client()
         .post(format!("{}/import?strict=1", emu.base_url()))
@@ -316,8 +291,7 @@ async fn import_limits() {
         .await
         .expect("request completes");
     assert_eq!(resp.status().as_u16(), 413);
-    let body: Value =
-        serde_json::from_slice(&resp.bytes().await.expect("body")).expect("JSON body");
+    let body: Value = serde_json::from_slice(&resp.bytes().await.expect("body")).expect("JSON body");
     assert_eq!(
         (body["code"].as_u64(), body["status"].as_str()),
         (Some(413), Some("Request Entity Too Large"))
@@ -348,10 +322,7 @@ async fn import_python_form_dialect() {
         .await
         .expect("request completes");
     assert_eq!(resp.status().as_u16(), 200);
-    assert_eq!(
-        resp.text().await.expect("body"),
-        r#"{"status":1,"error":null}"#
-    );
+    assert_eq!(resp.text().await.expect("body"), r#"{"status":1,"error":null}"#);
     assert_eq!(emu.received().len(), 1);
     assert_eq!(emu.requests()[0].ip_param.as_deref(), Some("0"));
 }
@@ -367,10 +338,7 @@ async fn track_base64_form_with_verbose_in_query() {
         format!("data={}", urlencode(&data)),
     )
     .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (200, r#"{"status":1,"error":null}"#)
-    );
+    assert_eq!((status, body.as_str()), (200, r#"{"status":1,"error":null}"#));
     let received = emu.received();
     assert_eq!(received.len(), 2);
     assert_eq!(received[1].record, batch[1]);
@@ -388,15 +356,9 @@ async fn track_base64_form_with_verbose_in_query() {
 async fn track_raw_json_object_python_and_node_styles() {
     let emu = emulator().await;
     // Python: one raw JSON object, `verbose` and `ip` in the form body.
-    let form = format!(
-        "data={}&verbose=1&ip=0",
-        urlencode(&track_event("Py").to_string())
-    );
+    let form = format!("data={}&verbose=1&ip=0", urlencode(&track_event("Py").to_string()));
     let (status, body) = post_form(&emu, "/track", form).await;
-    assert_eq!(
-        (status, body.as_str()),
-        (200, r#"{"status":1,"error":null}"#)
-    );
+    assert_eq!((status, body.as_str()), (200, r#"{"status":1,"error":null}"#));
     assert_eq!(emu.requests()[0].ip_param.as_deref(), Some("0"));
 
     // Node: GET with base64 `data` in the query, plain `1` back.
@@ -411,9 +373,7 @@ async fn track_raw_json_object_python_and_node_styles() {
         .await
         .expect("request completes");
     assert_eq!(
-        resp.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("text/plain")
     );
     assert_eq!(resp.text().await.expect("body"), "1");
@@ -464,19 +424,11 @@ async fn track_refusals() {
         assert!(body["error"].is_string());
     }
     let (_, body) = post_form(&emu, "/track", "verbose=1".to_owned()).await;
-    assert_eq!(
-        serde_json::from_str::<Value>(&body).expect("verbose JSON")["status"],
-        0
-    );
+    assert_eq!(serde_json::from_str::<Value>(&body).expect("verbose JSON")["status"], 0);
 
     // One good, one bad: `1`, and only the good one is recorded.
     let batch = json!([track_event("Good"), wrong_token]);
-    let (_, body) = post_form(
-        &emu,
-        "/track",
-        format!("data={}", urlencode(&batch.to_string())),
-    )
-    .await;
+    let (_, body) = post_form(&emu, "/track", format!("data={}", urlencode(&batch.to_string()))).await;
     assert_eq!(body, "1");
     assert_eq!(emu.received().len(), 1);
     assert_eq!(emu.requests().last().map(|r| r.rejected), Some(1));
@@ -487,10 +439,8 @@ async fn engage_and_groups_check_the_token() {
     let emu = emulator().await;
     let profile = json!({"$token": TOKEN, "$distinct_id": "u1", "$set": {"plan": "pro"}});
     let bad_profile = json!({"$token": "nope", "$distinct_id": "u1", "$set": {"plan": "pro"}});
-    let group =
-        json!({"$token": TOKEN, "$group_key": "company", "$group_id": "acme", "$set": {"n": 1}});
-    let bad_group =
-        json!({"$token": TOKEN, "$group_key": "company", "$group_id": "acme", "$add": {"n": 1}});
+    let group = json!({"$token": TOKEN, "$group_key": "company", "$group_id": "acme", "$set": {"n": 1}});
+    let bad_group = json!({"$token": TOKEN, "$group_key": "company", "$group_id": "acme", "$add": {"n": 1}});
     let cases = [
         ("/engage", &profile, "1"),
         ("/engage/", &bad_profile, "0"),
@@ -510,18 +460,11 @@ async fn engage_and_groups_check_the_token() {
     // GET works too (node SDK).
     let data = STANDARD.encode(profile.to_string());
     let resp = client()
-        .get(format!(
-            "{}/engage?data={}&verbose=1",
-            emu.base_url(),
-            urlencode(&data)
-        ))
+        .get(format!("{}/engage?data={}&verbose=1", emu.base_url(), urlencode(&data)))
         .send()
         .await
         .expect("request completes");
-    assert_eq!(
-        resp.text().await.expect("body"),
-        r#"{"status":1,"error":null}"#
-    );
+    assert_eq!(resp.text().await.expect("body"), r#"{"status":1,"error":null}"#);
 }
 
 #[tokio::test]
@@ -565,10 +508,7 @@ async fn status_fault_answers_json_and_records_nothing() {
 #[tokio::test]
 async fn rate_limited_fault_sets_retry_after() {
     let emu = emulator().await;
-    emu.set_fault(Fault::RateLimited {
-        retry_after_secs: 7,
-    })
-    .await;
+    emu.set_fault(Fault::RateLimited { retry_after_secs: 7 }).await;
     let resp = client()
         .post(format!("{}/import?strict=1", emu.base_url()))
         .basic_auth(TOKEN, None::<&str>)
@@ -578,9 +518,7 @@ async fn rate_limited_fault_sets_retry_after() {
         .expect("request completes");
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(
-        resp.headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("7")
     );
     assert_eq!(
@@ -593,8 +531,7 @@ async fn rate_limited_fault_sets_retry_after() {
 #[tokio::test]
 async fn delay_fault_still_records_after_the_client_gave_up() {
     let emu = emulator().await;
-    emu.set_fault(Fault::Delay(Duration::from_millis(400)))
-        .await;
+    emu.set_fault(Fault::Delay(Duration::from_millis(400))).await;
     let impatient = client_with_timeout(Duration::from_millis(100));
     let result = impatient
         .post(format!("{}/import?strict=1", emu.base_url()))
@@ -609,12 +546,7 @@ async fn delay_fault_still_records_after_the_client_gave_up() {
 
     // A patient client gets the normal answer.
     let started = std::time::Instant::now();
-    let (status, _) = post_import(
-        &emu,
-        Some(TOKEN),
-        json!([import_event("patient")]).to_string(),
-    )
-    .await;
+    let (status, _) = post_import(&emu, Some(TOKEN), json!([import_event("patient")]).to_string()).await;
     assert_eq!(status, 200);
     assert!(started.elapsed() >= Duration::from_millis(400));
 }
@@ -626,12 +558,9 @@ async fn unreachable_refuses_resets_keepalive_and_comes_back_on_the_same_port() 
 
     // A keep-alive connection that has already been used.
     let mut kept = TcpStream::connect(addr).await.expect("connects");
-    let (status, _) = raw_request(
-        &mut kept,
-        &raw_import(&json!([import_event("k1")]).to_string()),
-    )
-    .await
-    .expect("first request");
+    let (status, _) = raw_request(&mut kept, &raw_import(&json!([import_event("k1")]).to_string()))
+        .await
+        .expect("first request");
     assert_eq!(status, 200);
     // And a pooled reqwest connection.
     let pooled = client();
@@ -649,15 +578,8 @@ async fn unreachable_refuses_resets_keepalive_and_comes_back_on_the_same_port() 
     assert_eq!(emu.fault(), Fault::Unreachable);
 
     // The kept connection is dead: the next request on it fails.
-    let reused = raw_request(
-        &mut kept,
-        &raw_import(&json!([import_event("k2")]).to_string()),
-    )
-    .await;
-    assert!(
-        reused.is_err(),
-        "keep-alive connection must be closed: {reused:?}"
-    );
+    let reused = raw_request(&mut kept, &raw_import(&json!([import_event("k2")]).to_string())).await;
+    assert!(reused.is_err(), "keep-alive connection must be closed: {reused:?}");
     // New connections are refused.
     let refused = TcpStream::connect(addr).await;
     assert_eq!(
@@ -672,23 +594,14 @@ async fn unreachable_refuses_resets_keepalive_and_comes_back_on_the_same_port() 
         .send()
         .await;
     assert!(pooled_again.is_err(), "{pooled_again:?}");
-    assert_eq!(
-        emu.received().len(),
-        2,
-        "nothing recorded while unreachable"
-    );
+    assert_eq!(emu.received().len(), 2, "nothing recorded while unreachable");
 
-    emu.try_set_fault(Fault::None)
-        .await
-        .expect("binds the same port again");
+    emu.try_set_fault(Fault::None).await.expect("binds the same port again");
     assert_eq!(emu.addr(), addr);
     let mut fresh = TcpStream::connect(addr).await.expect("listening again");
-    let (status, _) = raw_request(
-        &mut fresh,
-        &raw_import(&json!([import_event("k3")]).to_string()),
-    )
-    .await
-    .expect("request after recovery");
+    let (status, _) = raw_request(&mut fresh, &raw_import(&json!([import_event("k3")]).to_string()))
+        .await
+        .expect("request after recovery");
     assert_eq!(status, 200);
     let back = pooled
         .post(&url)
@@ -718,13 +631,8 @@ async fn unreachable_cuts_a_delayed_request_without_recording_it() {
     let emu = emulator().await;
     emu.set_fault(Fault::Delay(Duration::from_secs(30))).await;
     let mut conn = TcpStream::connect(emu.addr()).await.expect("connects");
-    let pending = tokio::spawn(async move {
-        raw_request(
-            &mut conn,
-            &raw_import(&json!([import_event("d")]).to_string()),
-        )
-        .await
-    });
+    let pending =
+        tokio::spawn(async move { raw_request(&mut conn, &raw_import(&json!([import_event("d")]).to_string())).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     emu.set_fault(Fault::Unreachable).await;
     let outcome = tokio::time::timeout(Duration::from_secs(5), pending)
@@ -747,10 +655,7 @@ async fn one_shot_faults_take_precedence_then_expire() {
 
     let mut conn = TcpStream::connect(emu.addr()).await.expect("connects");
     let reset = raw_request(&mut conn, &raw_import(&batch)).await;
-    assert!(
-        reset.is_err(),
-        "one-shot unreachable drops the connection: {reset:?}"
-    );
+    assert!(reset.is_err(), "one-shot unreachable drops the connection: {reset:?}");
 
     assert_eq!(post_import(&emu, Some(TOKEN), batch).await.0, 200);
     assert_eq!(emu.received().len(), 1);
@@ -777,12 +682,9 @@ async fn shutdown_closes_the_port_and_connections() {
     let emu = emulator().await;
     let addr = emu.addr();
     let mut kept = TcpStream::connect(addr).await.expect("connects");
-    raw_request(
-        &mut kept,
-        &raw_import(&json!([import_event("s")]).to_string()),
-    )
-    .await
-    .expect("request");
+    raw_request(&mut kept, &raw_import(&json!([import_event("s")]).to_string()))
+        .await
+        .expect("request");
     emu.shutdown().await;
     assert!(TcpStream::connect(addr).await.is_err());
     let mut buf = [0u8; 16];
@@ -800,10 +702,7 @@ fn emulator_can_be_shared_between_tasks() {
 fn config_debug_redacts_secrets() {
     let cfg = EmulatorConfig::new("the-token").with_api_secret("the-secret");
     let shown = format!("{cfg:?}");
-    assert!(
-        !shown.contains("the-token") && !shown.contains("the-secret"),
-        "{shown}"
-    );
+    assert!(!shown.contains("the-token") && !shown.contains("the-secret"), "{shown}");
 }
 
 #[test]

@@ -199,11 +199,7 @@ pub struct RecordError {
 
 impl RecordError {
     pub fn new(reason: Reject, field: &'static str, message: &'static str) -> Self {
-        RecordError {
-            reason,
-            field,
-            message,
-        }
+        RecordError { reason, field, message }
     }
 }
 
@@ -229,7 +225,11 @@ impl Caps {
     /// Checks a property bag: its key count, and the depth and string sizes of every value.
     pub fn check(&self, field: &'static str, map: &Map<String, Value>) -> Result<(), RecordError> {
         if map.len() > self.max_properties {
-            return Err(RecordError::new(Reject::TooManyProperties, field, "too many properties"));
+            return Err(RecordError::new(
+                Reject::TooManyProperties,
+                field,
+                "too many properties",
+            ));
         }
         for (k, v) in map {
             if k.len() > self.max_string_bytes {
@@ -256,7 +256,11 @@ impl Caps {
             }
             Value::Object(m) => {
                 if m.len() > self.max_properties {
-                    return Err(RecordError::new(Reject::TooManyProperties, field, "too many properties"));
+                    return Err(RecordError::new(
+                        Reject::TooManyProperties,
+                        field,
+                        "too many properties",
+                    ));
                 }
                 m.values().try_for_each(|i| self.check_value(field, i, depth + 1))
             }
@@ -286,11 +290,20 @@ mod tests {
             max_string_bytes: 4,
         };
         let deep = json!({"a": {"b": {"c": {"d": 1}}}});
-        assert_eq!(caps.check("properties", deep.as_object().unwrap()).unwrap_err().reason, Reject::TooDeep);
+        assert_eq!(
+            caps.check("properties", deep.as_object().unwrap()).unwrap_err().reason,
+            Reject::TooDeep
+        );
         let wide = json!({"a": 1, "b": 2, "c": 3});
-        assert_eq!(caps.check("properties", wide.as_object().unwrap()).unwrap_err().reason, Reject::TooManyProperties);
+        assert_eq!(
+            caps.check("properties", wide.as_object().unwrap()).unwrap_err().reason,
+            Reject::TooManyProperties
+        );
         let long = json!({"a": "12345"});
-        assert_eq!(caps.check("properties", long.as_object().unwrap()).unwrap_err().reason, Reject::StringTooLong);
+        assert_eq!(
+            caps.check("properties", long.as_object().unwrap()).unwrap_err().reason,
+            Reject::StringTooLong
+        );
         let ok = json!({"a": {"b": "1234"}, "c": [1, 2]});
         assert!(caps.check("properties", ok.as_object().unwrap()).is_ok());
     }

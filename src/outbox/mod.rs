@@ -129,7 +129,8 @@ impl Outbox {
         for d in &self.metrics.destinations {
             let stats = self.store.queue_stats(&d.name)?;
             d.depth.store(stats.depth, Relaxed);
-            d.oldest_enqueued_at_ms.store(stats.oldest_enqueued_at_ms.unwrap_or(0), Relaxed);
+            d.oldest_enqueued_at_ms
+                .store(stats.oldest_enqueued_at_ms.unwrap_or(0), Relaxed);
         }
         Ok(())
     }
@@ -199,7 +200,11 @@ mod tests {
     use crate::store::sqlite::SqliteStore;
 
     fn tmp() -> std::path::PathBuf {
-        let p = std::env::temp_dir().join(format!("vw-outbox-{}-{:?}", std::process::id(), std::thread::current().id()));
+        let p = std::env::temp_dir().join(format!(
+            "vw-outbox-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let _ = std::fs::remove_dir_all(&p);
         p
     }
@@ -233,7 +238,10 @@ mod tests {
         assert_eq!(metrics.destination(0).depth.load(Relaxed), 600);
         assert_eq!(metrics.committed_records.load(Relaxed), 1000);
         let commits = metrics.commits.load(Relaxed);
-        assert!(commits < 200, "requests should share commits, got {commits} commits for 200 requests");
+        assert!(
+            commits < 200,
+            "requests should share commits, got {commits} commits for 200 requests"
+        );
         assert!(outbox.over_limit(0, 600) && !outbox.over_limit(1, 600));
         outbox.removed(0, 1000);
         assert_eq!(metrics.destination(0).depth.load(Relaxed), 0);

@@ -63,7 +63,9 @@ pub struct BasicAuth {
 impl BasicAuth {
     /// Parses an `Authorization: Basic …` header value.
     pub fn parse(header: &str) -> Option<BasicAuth> {
-        let b64 = header.strip_prefix("Basic ").or_else(|| header.strip_prefix("basic "))?;
+        let b64 = header
+            .strip_prefix("Basic ")
+            .or_else(|| header.strip_prefix("basic "))?;
         let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
         let text = String::from_utf8(raw).ok()?;
         let (user, password) = text.split_once(':').unwrap_or((&text, ""));
@@ -191,13 +193,19 @@ impl Pipeline {
             let source = match (import_source, decoded.token.as_deref()) {
                 (Some(s), _) => s,
                 (None, None) => {
-                    fail(RecordError::new(Reject::MissingToken, "token", "project token is missing"), &mut failed);
+                    fail(
+                        RecordError::new(Reject::MissingToken, "token", "project token is missing"),
+                        &mut failed,
+                    );
                     continue;
                 }
                 (None, Some(t)) => match self.by_token.get(t) {
                     Some(&s) => s,
                     None => {
-                        fail(RecordError::new(Reject::UnknownToken, "token", "project token is not configured"), &mut failed);
+                        fail(
+                            RecordError::new(Reject::UnknownToken, "token", "project token is not configured"),
+                            &mut failed,
+                        );
                         continue;
                     }
                 },

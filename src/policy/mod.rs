@@ -16,6 +16,10 @@ pub enum Policy {
 
 /// What the policy decided for one event and one destination.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "returned by value once per event; a Box would add an allocation"
+)]
 pub enum Decision {
     Send(Event),
     /// The destination must not receive this event at all.

@@ -47,13 +47,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         ("/groups", Endpoint::Groups),
         ("/import", Endpoint::Import),
     ] {
-        let handler = move |s: State<Arc<AppState>>,
-                            ci: ConnectInfo<SocketAddr>,
-                            m: Method,
-                            u: Uri,
-                            h: HeaderMap,
-                            b: Body| ingest(s, ci, m, u, h, b, ep);
-        r = r.route(path, any(handler.clone())).route(&format!("{path}/"), any(handler));
+        let handler =
+            move |s: State<Arc<AppState>>, ci: ConnectInfo<SocketAddr>, m: Method, u: Uri, h: HeaderMap, b: Body| {
+                ingest(s, ci, m, u, h, b, ep)
+            };
+        r = r.route(path, any(handler)).route(&format!("{path}/"), any(handler));
     }
     r.route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -85,7 +83,10 @@ fn cors(app: &AppState, req_headers: &HeaderMap, resp: &mut HeaderMap) {
         && let Ok(v) = HeaderValue::from_str(origin)
     {
         resp.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        resp.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        resp.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
     }
     resp.append(header::VARY, HeaderValue::from_static("Origin"));
 }
@@ -94,7 +95,10 @@ fn preflight(app: &AppState, headers: &HeaderMap) -> Response {
     let mut resp = StatusCode::NO_CONTENT.into_response();
     cors(app, headers, resp.headers_mut());
     let h = resp.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
     let requested = headers
         .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
         .cloned()
@@ -115,7 +119,7 @@ fn to_response(a: Answer) -> Response {
     resp
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -135,8 +139,13 @@ async fn ingest(
     let query = uri.query().unwrap_or("").to_owned();
     let mut resp = if method != Method::GET && method != Method::POST {
         app.metrics.reject_request("method_not_allowed");
-        let mut r = (StatusCode::METHOD_NOT_ALLOWED, "{\"status\":0,\"error\":\"use GET or POST\"}").into_response();
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
+        let mut r = (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{\"status\":0,\"error\":\"use GET or POST\"}",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
         r
     } else {
         handle(&app, endpoint, &query, &headers, body, peer).await
@@ -146,7 +155,14 @@ async fn ingest(
     resp
 }
 
-async fn handle(app: &AppState, endpoint: Endpoint, query: &str, headers: &HeaderMap, body: Body, peer: SocketAddr) -> Response {
+async fn handle(
+    app: &AppState,
+    endpoint: Endpoint,
+    query: &str,
+    headers: &HeaderMap,
+    body: Body,
+    peer: SocketAddr,
+) -> Response {
     let refuse = |e: RequestError| {
         app.metrics.reject_request(e.reason());
         let shape = if endpoint == Endpoint::Import
@@ -197,7 +213,10 @@ async fn handle(app: &AppState, endpoint: Endpoint, query: &str, headers: &Heade
     let params = inbound.params.clone();
     let shape = inbound.shape;
     let auth = header_str(headers, header::AUTHORIZATION).and_then(BasicAuth::parse);
-    let outcome = app.pipeline.ingest(endpoint, inbound, auth.as_ref(), Some(peer.ip())).await;
+    let outcome = app
+        .pipeline
+        .ingest(endpoint, inbound, auth.as_ref(), Some(peer.ip()))
+        .await;
     to_response(answer(endpoint, &params, shape, &outcome))
 }
 
@@ -227,7 +246,8 @@ impl Gateway {
         );
         let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
         let metrics = Arc::new(Metrics::new(&names));
-        let outbox = crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
+        let outbox =
+            crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
         let pipeline = Arc::new(Pipeline::new(&config, outbox.clone(), metrics.clone()));
         pipeline.sync_destination_states()?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);

@@ -123,8 +123,13 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
     fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
-    fn complete(&self, destination: &str, delivered: &[i64], dead: &[(i64, String)], now_ms: i64)
-    -> Result<(), StoreError>;
+    fn complete(
+        &self,
+        destination: &str,
+        delivered: &[i64],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
     fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError>;
     fn queue_stats(&self, destination: &str) -> Result<QueueStats, StoreError>;
     fn dead_letters(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;

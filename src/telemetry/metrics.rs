@@ -57,11 +57,19 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (i, b) in LATENCY_BUCKETS.iter().enumerate() {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}", self.buckets[i].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {}",
+                self.buckets[i].load(Relaxed)
+            );
         }
         let count = self.count.load(Relaxed);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_micros.load(Relaxed) as f64 / 1e6);
         let _ = writeln!(out, "{name}_count{braces} {count}");
     }
@@ -156,11 +164,31 @@ impl Metrics {
         let counter = |o: &mut String, name: &str, help: &str| {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
         };
-        counter(&mut o, "vendorwall_ingest_received_records_total", "Records decoded from SDK requests.");
-        let _ = writeln!(o, "vendorwall_ingest_received_records_total {}", self.received.load(Relaxed));
-        counter(&mut o, "vendorwall_ingest_accepted_records_total", "Records durably queued for at least one destination, or dropped by a kill switch.");
-        let _ = writeln!(o, "vendorwall_ingest_accepted_records_total {}", self.accepted.load(Relaxed));
-        counter(&mut o, "vendorwall_ingest_rejected_records_total", "Records refused one by one, by reason.");
+        counter(
+            &mut o,
+            "vendorwall_ingest_received_records_total",
+            "Records decoded from SDK requests.",
+        );
+        let _ = writeln!(
+            o,
+            "vendorwall_ingest_received_records_total {}",
+            self.received.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "vendorwall_ingest_accepted_records_total",
+            "Records durably queued for at least one destination, or dropped by a kill switch.",
+        );
+        let _ = writeln!(
+            o,
+            "vendorwall_ingest_accepted_records_total {}",
+            self.accepted.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "vendorwall_ingest_rejected_records_total",
+            "Records refused one by one, by reason.",
+        );
         for (i, r) in Reject::ALL.iter().enumerate() {
             let _ = writeln!(
                 o,
@@ -169,7 +197,11 @@ impl Metrics {
                 self.rejected_records[i].load(Relaxed)
             );
         }
-        counter(&mut o, "vendorwall_ingest_rejected_requests_total", "Requests refused as a whole, by reason.");
+        counter(
+            &mut o,
+            "vendorwall_ingest_rejected_requests_total",
+            "Requests refused as a whole, by reason.",
+        );
         for (i, r) in REQUEST_REJECT_REASONS.iter().enumerate() {
             let _ = writeln!(
                 o,
@@ -182,24 +214,63 @@ impl Metrics {
             "# HELP vendorwall_ingest_request_duration_seconds Time from request to acknowledgement.\n# TYPE vendorwall_ingest_request_duration_seconds histogram"
         );
         for (i, e) in ENDPOINTS.iter().enumerate() {
-            self.request_latency[i].render(&mut o, "vendorwall_ingest_request_duration_seconds", &format!("endpoint=\"{e}\""));
+            self.request_latency[i].render(
+                &mut o,
+                "vendorwall_ingest_request_duration_seconds",
+                &format!("endpoint=\"{e}\""),
+            );
         }
         let _ = writeln!(
             o,
             "# HELP vendorwall_outbox_commit_duration_seconds Duration of one group commit.\n# TYPE vendorwall_outbox_commit_duration_seconds histogram"
         );
-        self.commit_latency.render(&mut o, "vendorwall_outbox_commit_duration_seconds", "");
+        self.commit_latency
+            .render(&mut o, "vendorwall_outbox_commit_duration_seconds", "");
         counter(&mut o, "vendorwall_outbox_commits_total", "Group commits.");
         let _ = writeln!(o, "vendorwall_outbox_commits_total {}", self.commits.load(Relaxed));
-        counter(&mut o, "vendorwall_outbox_committed_records_total", "Records written by group commits.");
-        let _ = writeln!(o, "vendorwall_outbox_committed_records_total {}", self.committed_records.load(Relaxed));
+        counter(
+            &mut o,
+            "vendorwall_outbox_committed_records_total",
+            "Records written by group commits.",
+        );
+        let _ = writeln!(
+            o,
+            "vendorwall_outbox_committed_records_total {}",
+            self.committed_records.load(Relaxed)
+        );
 
-        let per_dest: [(&str, &str, &str, fn(&DestinationMetrics) -> u64); 5] = [
-            ("vendorwall_outbox_enqueued_records_total", "counter", "Records queued for the destination.", |d| d.enqueued.load(Relaxed)),
-            ("vendorwall_delivery_delivered_records_total", "counter", "Records the vendor acknowledged.", |d| d.delivered.load(Relaxed)),
-            ("vendorwall_delivery_retries_total", "counter", "Delivery attempts that will be retried.", |d| d.retried.load(Relaxed)),
-            ("vendorwall_delivery_dead_lettered_records_total", "counter", "Records the vendor refused for good.", |d| d.dead_lettered.load(Relaxed)),
-            ("vendorwall_delivery_dropped_records_total", "counter", "Records discarded by `destination suspend --drop`.", |d| d.dropped.load(Relaxed)),
+        type Getter = fn(&DestinationMetrics) -> u64;
+        let per_dest: [(&str, &str, &str, Getter); 5] = [
+            (
+                "vendorwall_outbox_enqueued_records_total",
+                "counter",
+                "Records queued for the destination.",
+                |d| d.enqueued.load(Relaxed),
+            ),
+            (
+                "vendorwall_delivery_delivered_records_total",
+                "counter",
+                "Records the vendor acknowledged.",
+                |d| d.delivered.load(Relaxed),
+            ),
+            (
+                "vendorwall_delivery_retries_total",
+                "counter",
+                "Delivery attempts that will be retried.",
+                |d| d.retried.load(Relaxed),
+            ),
+            (
+                "vendorwall_delivery_dead_lettered_records_total",
+                "counter",
+                "Records the vendor refused for good.",
+                |d| d.dead_lettered.load(Relaxed),
+            ),
+            (
+                "vendorwall_delivery_dropped_records_total",
+                "counter",
+                "Records discarded by `destination suspend --drop`.",
+                |d| d.dropped.load(Relaxed),
+            ),
         ];
         for (name, kind, help, get) in per_dest {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -207,19 +278,45 @@ impl Metrics {
                 let _ = writeln!(o, "{name}{{destination=\"{}\"}} {}", d.name, get(d));
             }
         }
-        let _ = writeln!(o, "# HELP vendorwall_outbox_depth_records Records queued per destination.\n# TYPE vendorwall_outbox_depth_records gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_outbox_depth_records Records queued per destination.\n# TYPE vendorwall_outbox_depth_records gauge"
+        );
         for d in &self.destinations {
-            let _ = writeln!(o, "vendorwall_outbox_depth_records{{destination=\"{}\"}} {}", d.name, d.depth.load(Relaxed));
+            let _ = writeln!(
+                o,
+                "vendorwall_outbox_depth_records{{destination=\"{}\"}} {}",
+                d.name,
+                d.depth.load(Relaxed)
+            );
         }
-        let _ = writeln!(o, "# HELP vendorwall_outbox_oldest_age_seconds Age of the oldest queued record per destination.\n# TYPE vendorwall_outbox_oldest_age_seconds gauge");
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_outbox_oldest_age_seconds Age of the oldest queued record per destination.\n# TYPE vendorwall_outbox_oldest_age_seconds gauge"
+        );
         for d in &self.destinations {
             let oldest = d.oldest_enqueued_at_ms.load(Relaxed);
-            let age = if oldest > 0 { (now_ms - oldest).max(0) as f64 / 1000.0 } else { 0.0 };
-            let _ = writeln!(o, "vendorwall_outbox_oldest_age_seconds{{destination=\"{}\"}} {age}", d.name);
+            let age = if oldest > 0 {
+                (now_ms - oldest).max(0) as f64 / 1000.0
+            } else {
+                0.0
+            };
+            let _ = writeln!(
+                o,
+                "vendorwall_outbox_oldest_age_seconds{{destination=\"{}\"}} {age}",
+                d.name
+            );
         }
-        let _ = writeln!(o, "# HELP vendorwall_delivery_attempt_duration_seconds Duration of one delivery request.\n# TYPE vendorwall_delivery_attempt_duration_seconds histogram");
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_delivery_attempt_duration_seconds Duration of one delivery request.\n# TYPE vendorwall_delivery_attempt_duration_seconds histogram"
+        );
         for d in &self.destinations {
-            d.attempt_latency.render(&mut o, "vendorwall_delivery_attempt_duration_seconds", &format!("destination=\"{}\"", d.name));
+            d.attempt_latency.render(
+                &mut o,
+                "vendorwall_delivery_attempt_duration_seconds",
+                &format!("destination=\"{}\"", d.name),
+            );
         }
         o
     }

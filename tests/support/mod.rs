@@ -82,10 +82,20 @@ pub fn write_config(dir: &Path, vendor_url: &str, o: &Options) -> PathBuf {
     let tls = o
         .tls
         .as_ref()
-        .map(|(c, k)| format!("tls_cert_path = \"{}\"\ntls_key_path = \"{}\"\n", c.display(), k.display()))
+        .map(|(c, k)| {
+            format!(
+                "tls_cert_path = \"{}\"\ntls_key_path = \"{}\"\n",
+                c.display(),
+                k.display()
+            )
+        })
         .unwrap_or_default();
     let cors = o.cors.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
-    let secret = if o.api_secret { "api_secret = \"${VW_TEST_MP_SECRET}\"\n" } else { "" };
+    let secret = if o.api_secret {
+        "api_secret = \"${VW_TEST_MP_SECRET}\"\n"
+    } else {
+        ""
+    };
     let text = format!(
         r#"version = 1
 [server]
@@ -151,7 +161,9 @@ impl Server {
             .expect("spawn vendorwall serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read listening line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
         let base_url = line
             .trim()
             .strip_prefix("listening on ")
@@ -168,7 +180,11 @@ impl Server {
     }
 
     pub fn port(&self) -> u16 {
-        self.base_url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+        self.base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port")
     }
 
     pub fn kill(&mut self) {
@@ -178,7 +194,10 @@ impl Server {
 
     /// SIGTERM and wait: a graceful stop.
     pub fn stop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -203,7 +222,12 @@ impl Drop for Server {
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     h.finish()
 }
 
@@ -212,7 +236,17 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&key)
@@ -227,7 +261,10 @@ pub fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
 
 pub fn client() -> reqwest::Client {
     vendorwall::init_crypto();
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }
 
 /// Polls `f` until it returns true or the timeout passes.

@@ -199,11 +199,7 @@ fn finish(
     if records.len() > limits.max_records {
         return Err(RequestError::TooManyRecords);
     }
-    Ok(Inbound {
-        params,
-        shape,
-        records,
-    })
+    Ok(Inbound { params, shape, records })
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
@@ -307,7 +303,14 @@ pub struct Decoded {
 
 /// Profile operations Mixpanel's `/engage` takes, in the order it applies them.
 pub const PROFILE_OPERATIONS: [&str; 8] = [
-    "$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete",
+    "$set",
+    "$set_once",
+    "$add",
+    "$append",
+    "$union",
+    "$remove",
+    "$unset",
+    "$delete",
 ];
 /// Group operations: no `$add` or `$append` for groups.
 pub const GROUP_OPERATIONS: [&str; 6] = ["$set", "$set_once", "$union", "$remove", "$unset", "$delete"];
@@ -315,7 +318,11 @@ pub const GROUP_OPERATIONS: [&str; 6] = ["$set", "$set_once", "$union", "$remove
 /// Turns one raw record into a canonical event, checking types and size caps.
 pub fn decode_record(endpoint: Endpoint, record: Value, caps: &Caps) -> Result<Decoded, RecordError> {
     let Value::Object(obj) = record else {
-        return Err(RecordError::new(Reject::WrongType, "record", "record must be a JSON object"));
+        return Err(RecordError::new(
+            Reject::WrongType,
+            "record",
+            "record must be a JSON object",
+        ));
     };
     match endpoint.kind() {
         Kind::Track => decode_track(endpoint, obj, caps),
@@ -328,7 +335,11 @@ fn id_value(v: Value, field: &'static str) -> Result<String, RecordError> {
     match v {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        _ => Err(RecordError::new(Reject::WrongType, field, "must be a string or a number")),
+        _ => Err(RecordError::new(
+            Reject::WrongType,
+            field,
+            "must be a string or a number",
+        )),
     }
 }
 
@@ -346,7 +357,11 @@ fn time_value(v: Option<Value>, field: &'static str) -> Result<Option<EventTime>
             let t = EventTime(n);
             match t.millis() {
                 Some(_) => Ok(Some(t)),
-                None => Err(RecordError::new(Reject::BadTime, field, "must be a time in seconds or milliseconds")),
+                None => Err(RecordError::new(
+                    Reject::BadTime,
+                    field,
+                    "must be a time in seconds or milliseconds",
+                )),
             }
         }
         Some(_) => Err(RecordError::new(Reject::BadTime, field, "must be a number")),
@@ -362,20 +377,42 @@ fn decode_track(endpoint: Endpoint, mut obj: Map<String, Value>, caps: &Caps) ->
     let name = match obj.remove("event") {
         Some(Value::String(s)) if !s.is_empty() => s,
         Some(Value::String(_)) | None | Some(Value::Null) => {
-            return Err(RecordError::new(Reject::MissingField, "event", "event name is required"));
+            return Err(RecordError::new(
+                Reject::MissingField,
+                "event",
+                "event name is required",
+            ));
         }
-        Some(_) => return Err(RecordError::new(Reject::WrongType, "event", "event name must be a string")),
+        Some(_) => {
+            return Err(RecordError::new(
+                Reject::WrongType,
+                "event",
+                "event name must be a string",
+            ));
+        }
     };
     let mut props = match obj.remove("properties") {
         Some(Value::Object(p)) => p,
         None | Some(Value::Null) => Map::new(),
-        Some(_) => return Err(RecordError::new(Reject::WrongType, "properties", "properties must be an object")),
+        Some(_) => {
+            return Err(RecordError::new(
+                Reject::WrongType,
+                "properties",
+                "properties must be an object",
+            ));
+        }
     };
     // Mixpanel ignores other top-level keys of an event; so do we.
     let token = match props.remove("token") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
-        Some(_) => return Err(RecordError::new(Reject::WrongType, "properties.token", "token must be a string")),
+        Some(_) => {
+            return Err(RecordError::new(
+                Reject::WrongType,
+                "properties.token",
+                "token must be a string",
+            ));
+        }
     };
     let ids = SubjectIds {
         distinct_id: opt_string(props.remove("distinct_id"), "properties.distinct_id")?,
@@ -396,9 +433,14 @@ fn decode_track(endpoint: Endpoint, mut obj: Map<String, Value>, caps: &Caps) ->
         }
     };
     let ip = props.remove("ip");
-    if endpoint == Endpoint::Import {
+    // `$merge` (python's `merge()`) carries only `$distinct_ids`; Mixpanel takes it so.
+    if endpoint == Endpoint::Import && name != "$merge" {
         if ids.distinct_id.is_none() {
-            return Err(RecordError::new(Reject::MissingField, "properties.distinct_id", "distinct_id is required"));
+            return Err(RecordError::new(
+                Reject::MissingField,
+                "properties.distinct_id",
+                "distinct_id is required",
+            ));
         }
         if time.is_none() {
             return Err(RecordError::new(Reject::BadTime, "properties.time", "time is required"));
@@ -430,7 +472,11 @@ fn decode_update(kind: Kind, mut obj: Map<String, Value>, caps: &Caps) -> Result
     if kind == Kind::Profile {
         ids.distinct_id = Some(match obj.remove("$distinct_id") {
             Some(Value::Null) | None => {
-                return Err(RecordError::new(Reject::MissingField, "$distinct_id", "$distinct_id is required"));
+                return Err(RecordError::new(
+                    Reject::MissingField,
+                    "$distinct_id",
+                    "$distinct_id is required",
+                ));
             }
             Some(v) => id_value(v, "$distinct_id")?,
         });
@@ -439,7 +485,13 @@ fn decode_update(kind: Kind, mut obj: Map<String, Value>, caps: &Caps) -> Result
     } else {
         let key = match obj.remove("$group_key") {
             Some(Value::String(s)) if !s.is_empty() => s,
-            _ => return Err(RecordError::new(Reject::MissingField, "$group_key", "$group_key must be a string")),
+            _ => {
+                return Err(RecordError::new(
+                    Reject::MissingField,
+                    "$group_key",
+                    "$group_key must be a string",
+                ));
+            }
         };
         let id = match obj.remove("$group_id") {
             Some(v @ (Value::String(_) | Value::Number(_))) => v,
@@ -483,14 +535,22 @@ fn decode_update(kind: Kind, mut obj: Map<String, Value>, caps: &Caps) -> Result
             }
             operations.push((k, v));
         } else if k.starts_with('$') && (PROFILE_OPERATIONS.contains(&k.as_str())) {
-            return Err(RecordError::new(Reject::WrongType, "operation", "operation not supported for groups"));
+            return Err(RecordError::new(
+                Reject::WrongType,
+                "operation",
+                "operation not supported for groups",
+            ));
         } else {
             caps.check_value("record", &v, 1)?;
             properties.insert(k, v);
         }
     }
     if operations.is_empty() {
-        return Err(RecordError::new(Reject::MissingField, "operation", "an update needs an operation such as $set"));
+        return Err(RecordError::new(
+            Reject::MissingField,
+            "operation",
+            "an update needs an operation such as $set",
+        ));
     }
     if properties.len() > caps.max_properties {
         return Err(RecordError::new(Reject::TooManyProperties, "record", "too many fields"));
@@ -548,11 +608,23 @@ mod tests {
         let one = json!({"event": "a", "properties": {"token": "t", "x": "Zürich ✓ +/="}});
         let cases: Vec<(String, Option<&str>, String)> = vec![
             // browser batch: base64 form body, verbose in the query
-            ("verbose=1&ip=1".into(), Some("application/x-www-form-urlencoded"), format!("data={}", enc(&b64(&batch)))),
+            (
+                "verbose=1&ip=1".into(),
+                Some("application/x-www-form-urlencoded"),
+                format!("data={}", enc(&b64(&batch))),
+            ),
             // beacon: same form string labelled text/plain
-            ("".into(), Some("text/plain;charset=UTF-8"), format!("data={}", enc(&b64(&batch)))),
+            (
+                "".into(),
+                Some("text/plain;charset=UTF-8"),
+                format!("data={}", enc(&b64(&batch))),
+            ),
             // python: raw JSON form, verbose and ip in the body
-            ("".into(), Some("application/x-www-form-urlencoded"), format!("data={}&verbose=1&ip=0", enc(&serde_json::to_string(&one).unwrap()))),
+            (
+                "".into(),
+                Some("application/x-www-form-urlencoded"),
+                format!("data={}&verbose=1&ip=0", enc(&serde_json::to_string(&one).unwrap())),
+            ),
             // node GET: base64 in the query
             (format!("ip=0&verbose=0&data={}", enc(&b64(&one))), None, String::new()),
             // base64 whose + became a space (not percent-encoded)
@@ -569,7 +641,11 @@ mod tests {
     #[test]
     fn params_come_from_query_and_form() {
         let got = decode_request(
-            raw("ip=1&img=1&callback=cb", Some("application/x-www-form-urlencoded"), b"data=%7B%22event%22%3A%22a%22%7D&verbose=1&strict=1&api_key=k"),
+            raw(
+                "ip=1&img=1&callback=cb",
+                Some("application/x-www-form-urlencoded"),
+                b"data=%7B%22event%22%3A%22a%22%7D&verbose=1&strict=1&api_key=k",
+            ),
             LIMITS,
         )
         .unwrap();
@@ -605,7 +681,13 @@ mod tests {
         r.content_encoding = Some("gzip");
         assert_eq!(decode_request(r, LIMITS).unwrap().records.len(), 2);
         // gzip without a Content-Encoding header is recognised by its magic bytes
-        assert_eq!(decode_request(raw("", Some("application/json"), &gz), LIMITS).unwrap().records.len(), 2);
+        assert_eq!(
+            decode_request(raw("", Some("application/json"), &gz), LIMITS)
+                .unwrap()
+                .records
+                .len(),
+            2
+        );
 
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(body).unwrap();
@@ -624,7 +706,10 @@ mod tests {
         assert!(gz.len() < 16 << 10);
         let mut r = raw("", Some("application/json"), &gz);
         r.content_encoding = Some("gzip");
-        assert_eq!(decode_request(r, LIMITS).unwrap_err(), RequestError::DecompressedTooLarge);
+        assert_eq!(
+            decode_request(r, LIMITS).unwrap_err(),
+            RequestError::DecompressedTooLarge
+        );
     }
 
     #[test]
@@ -648,10 +733,16 @@ mod tests {
         }
         let mut r = raw("", Some("application/json"), b"[1]");
         r.content_encoding = Some("br");
-        assert_eq!(decode_request(r, LIMITS).unwrap_err(), RequestError::UnsupportedEncoding);
+        assert_eq!(
+            decode_request(r, LIMITS).unwrap_err(),
+            RequestError::UnsupportedEncoding
+        );
         let mut r = raw("", Some("application/json"), b"\x1f\x8bgarbage");
         r.content_encoding = Some("gzip");
-        assert_eq!(decode_request(r, LIMITS).unwrap_err(), RequestError::BadCompression("gzip"));
+        assert_eq!(
+            decode_request(r, LIMITS).unwrap_err(),
+            RequestError::BadCompression("gzip")
+        );
         let many = format!("[{}]", vec!["{}"; 2001].join(","));
         assert_eq!(
             decode_request(raw("", Some("application/json"), many.as_bytes()), LIMITS).unwrap_err(),
@@ -685,18 +776,66 @@ mod tests {
             (Endpoint::Track, json!("nope"), Reject::WrongType),
             (Endpoint::Track, json!({"properties": {}}), Reject::MissingField),
             (Endpoint::Track, json!({"event": 5}), Reject::WrongType),
-            (Endpoint::Track, json!({"event": "a", "properties": []}), Reject::WrongType),
-            (Endpoint::Track, json!({"event": "a", "properties": {"token": 5}}), Reject::WrongType),
-            (Endpoint::Track, json!({"event": "a", "properties": {"time": "yesterday"}}), Reject::BadTime),
-            (Endpoint::Track, json!({"event": "a", "properties": {"$insert_id": "has space secret@x.com"}}), Reject::BadInsertId),
-            (Endpoint::Track, json!({"event": "a", "properties": {"distinct_id": {"a": 1}}}), Reject::WrongType),
-            (Endpoint::Import, json!({"event": "a", "properties": {"time": 1}}), Reject::MissingField),
-            (Endpoint::Import, json!({"event": "a", "properties": {"distinct_id": "x"}}), Reject::BadTime),
-            (Endpoint::Engage, json!({"$token": "t", "$set": {}}), Reject::MissingField),
-            (Endpoint::Engage, json!({"$token": "t", "$distinct_id": "x"}), Reject::MissingField),
-            (Endpoint::Engage, json!({"$token": "t", "$distinct_id": "x", "$unset": {"a": 1}}), Reject::WrongType),
-            (Endpoint::Groups, json!({"$token": "t", "$group_key": "c", "$group_id": "g", "$add": {"n": 1}}), Reject::WrongType),
-            (Endpoint::Groups, json!({"$token": "t", "$group_id": "g", "$set": {}}), Reject::MissingField),
+            (
+                Endpoint::Track,
+                json!({"event": "a", "properties": []}),
+                Reject::WrongType,
+            ),
+            (
+                Endpoint::Track,
+                json!({"event": "a", "properties": {"token": 5}}),
+                Reject::WrongType,
+            ),
+            (
+                Endpoint::Track,
+                json!({"event": "a", "properties": {"time": "yesterday"}}),
+                Reject::BadTime,
+            ),
+            (
+                Endpoint::Track,
+                json!({"event": "a", "properties": {"$insert_id": "has space secret@x.com"}}),
+                Reject::BadInsertId,
+            ),
+            (
+                Endpoint::Track,
+                json!({"event": "a", "properties": {"distinct_id": {"a": 1}}}),
+                Reject::WrongType,
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "a", "properties": {"time": 1}}),
+                Reject::MissingField,
+            ),
+            (
+                Endpoint::Import,
+                json!({"event": "a", "properties": {"distinct_id": "x"}}),
+                Reject::BadTime,
+            ),
+            (
+                Endpoint::Engage,
+                json!({"$token": "t", "$set": {}}),
+                Reject::MissingField,
+            ),
+            (
+                Endpoint::Engage,
+                json!({"$token": "t", "$distinct_id": "x"}),
+                Reject::MissingField,
+            ),
+            (
+                Endpoint::Engage,
+                json!({"$token": "t", "$distinct_id": "x", "$unset": {"a": 1}}),
+                Reject::WrongType,
+            ),
+            (
+                Endpoint::Groups,
+                json!({"$token": "t", "$group_key": "c", "$group_id": "g", "$add": {"n": 1}}),
+                Reject::WrongType,
+            ),
+            (
+                Endpoint::Groups,
+                json!({"$token": "t", "$group_id": "g", "$set": {}}),
+                Reject::MissingField,
+            ),
         ];
         for (ep, rec, want) in cases {
             let text = rec.to_string();
@@ -718,13 +857,22 @@ mod tests {
         assert_eq!(d.event.kind, Kind::Profile);
         assert_eq!(d.event.ids.distinct_id.as_deref(), Some("u1"));
         assert_eq!(d.event.operations.len(), 3);
-        assert_eq!(d.event.properties, json!({"$ignore_time": true}).as_object().unwrap().clone());
+        assert_eq!(
+            d.event.properties,
+            json!({"$ignore_time": true}).as_object().unwrap().clone()
+        );
         let g = decode_record(
             Endpoint::Groups,
             json!({"$token": "t", "$group_key": "company", "$group_id": 7, "$union": {"tags": ["a"]}}),
             &caps(),
         )
         .unwrap();
-        assert_eq!(g.event.ids.group, Some(GroupRef { key: "company".into(), id: json!(7) }));
+        assert_eq!(
+            g.event.ids.group,
+            Some(GroupRef {
+                key: "company".into(),
+                id: json!(7)
+            })
+        );
     }
 }

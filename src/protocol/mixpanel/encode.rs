@@ -147,11 +147,20 @@ mod tests {
     #[test]
     fn round_trips_each_kind() {
         let cases = vec![
-            (Endpoint::Track, json!({"event": "Signup", "properties": {"token": "t", "distinct_id": "u", "$device_id": "d",
-                "time": 1700000000.123, "$insert_id": "a-1", "ip": "1.2.3.4", "nested": {"a": [1, {"b": null}]}, "s": "Zürich"}})),
-            (Endpoint::Engage, json!({"$token": "t", "$distinct_id": "u", "$time": 17e11, "$ip": "0", "$ignore_time": true,
-                "$set": {"plan": "pro"}, "$unset": ["a"], "$delete": "u"})),
-            (Endpoint::Groups, json!({"$token": "t", "$group_key": "company", "$group_id": "acme", "$set_once": {"n": 1}})),
+            (
+                Endpoint::Track,
+                json!({"event": "Signup", "properties": {"token": "t", "distinct_id": "u", "$device_id": "d",
+                "time": 1700000000.123, "$insert_id": "a-1", "ip": "1.2.3.4", "nested": {"a": [1, {"b": null}]}, "s": "Zürich"}}),
+            ),
+            (
+                Endpoint::Engage,
+                json!({"$token": "t", "$distinct_id": "u", "$time": 17e11, "$ip": "0", "$ignore_time": true,
+                "$set": {"plan": "pro"}, "$unset": ["a"], "$delete": "u"}),
+            ),
+            (
+                Endpoint::Groups,
+                json!({"$token": "t", "$group_key": "company", "$group_id": "acme", "$set_once": {"n": 1}}),
+            ),
         ];
         for (ep, rec) in cases {
             let d = decode_record(ep, rec.clone(), &caps()).unwrap();
@@ -161,9 +170,17 @@ mod tests {
 
     #[test]
     fn replaces_the_token_and_forwards_a_kept_client_ip() {
-        let mut d = decode_record(Endpoint::Track, json!({"event": "a", "properties": {"token": "app"}}), &caps()).unwrap();
+        let mut d = decode_record(
+            Endpoint::Track,
+            json!({"event": "a", "properties": {"token": "app"}}),
+            &caps(),
+        )
+        .unwrap();
         d.event.context.client_ip = Some("203.0.113.9".parse().unwrap());
-        assert_eq!(encode_record(&d.event, "real"), json!({"event": "a", "properties": {"token": "real", "ip": "203.0.113.9"}}));
+        assert_eq!(
+            encode_record(&d.event, "real"),
+            json!({"event": "a", "properties": {"token": "real", "ip": "203.0.113.9"}})
+        );
     }
 
     #[test]
@@ -179,5 +196,160 @@ mod tests {
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
         assert_eq!(out, "hello");
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::event::Caps;
+    use crate::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
+    use base64::Engine;
+    use proptest::prelude::*;
+    use serde_json::{Map, json};
+
+    fn caps() -> Caps {
+        (&crate::config::Limits::default()).into()
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "\\PC{0,24}".prop_map(Value::String),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z$_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Custom properties: any names except the ones the model lifts out.
+    fn props() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::btree_map("[a-zA-Z$_ ]{1,12}", value(), 0..8).prop_map(|m| {
+            m.into_iter()
+                .filter(|(k, _)| {
+                    ![
+                        "token",
+                        "distinct_id",
+                        "$device_id",
+                        "$user_id",
+                        "time",
+                        "$insert_id",
+                        "ip",
+                    ]
+                    .contains(&k.as_str())
+                })
+                .collect()
+        })
+    }
+
+    fn track() -> impl Strategy<Value = Value> {
+        (
+            "\\PC{1,20}",
+            props(),
+            proptest::option::of("\\PC{1,20}"),
+            proptest::option::of("[A-Za-z0-9-]{1,36}"),
+            proptest::option::of(1_000_000_000u64..2_000_000_000_000),
+            proptest::option::of("[0-9a-f.:]{3,20}"),
+        )
+            .prop_map(|(name, mut p, distinct, insert, time, ip)| {
+                p.insert("token".into(), json!("tok"));
+                if let Some(d) = distinct {
+                    p.insert("distinct_id".into(), json!(d));
+                }
+                if let Some(i) = insert {
+                    p.insert("$insert_id".into(), json!(i));
+                }
+                if let Some(t) = time {
+                    p.insert("time".into(), json!(t));
+                }
+                if let Some(ip) = ip {
+                    p.insert("ip".into(), json!(ip));
+                }
+                json!({"event": name, "properties": p})
+            })
+    }
+
+    fn engage() -> impl Strategy<Value = Value> {
+        (
+            "\\PC{1,20}",
+            props(),
+            prop::collection::vec("[a-z]{1,6}", 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(id, set, unset, delete)| {
+                let mut r = json!({"$token": "tok", "$distinct_id": id, "$set": set});
+                if !unset.is_empty() {
+                    r["$unset"] = json!(unset);
+                }
+                if delete {
+                    r["$delete"] = json!("");
+                }
+                r
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// decode → canonical → encode gives back every field of an event.
+        #[test]
+        fn track_round_trips(rec in track()) {
+            let d = decode_record(Endpoint::Track, rec.clone(), &caps()).unwrap();
+            prop_assert_eq!(encode_record(&d.event, "tok"), rec);
+        }
+
+        #[test]
+        fn engage_round_trips(rec in engage()) {
+            let d = decode_record(Endpoint::Engage, rec.clone(), &caps()).unwrap();
+            prop_assert_eq!(encode_record(&d.event, "tok"), rec);
+        }
+
+        /// The same batch through the base64 form body the browser sends decodes unchanged.
+        #[test]
+        fn browser_batches_decode_losslessly(recs in prop::collection::vec(track(), 1..5)) {
+            let data = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&recs).unwrap());
+            let body = format!("data={}", form_urlencoded::byte_serialize(data.as_bytes()).collect::<String>());
+            let raw = RawRequest { query: "verbose=1", content_type: Some("application/x-www-form-urlencoded"), content_encoding: None, body: body.as_bytes() };
+            let inbound = decode_request(raw, RequestLimits { max_decompressed_bytes: 1 << 20, max_records: 2000 }).unwrap();
+            let back: Vec<Value> = inbound.records.into_iter().map(|r| r.unwrap()).collect();
+            prop_assert_eq!(back, recs);
+        }
+
+        /// Arbitrary bytes, queries and headers never panic the decoder.
+        #[test]
+        fn malformed_requests_never_panic(
+            query in "\\PC{0,64}",
+            body in prop::collection::vec(any::<u8>(), 0..512),
+            ct in proptest::option::of(prop_oneof![Just("application/json"), Just("text/plain"), Just("application/x-www-form-urlencoded")]),
+            ce in proptest::option::of(prop_oneof![Just("gzip"), Just("deflate"), Just("br")]),
+        ) {
+            let raw = RawRequest { query: &query, content_type: ct, content_encoding: ce, body: &body };
+            if let Ok(inbound) = decode_request(raw, RequestLimits { max_decompressed_bytes: 1 << 16, max_records: 100 }) {
+                for r in inbound.records.into_iter().flatten() {
+                    for ep in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
+                        let _ = decode_record(ep, r.clone(), &caps());
+                    }
+                }
+            }
+        }
+
+        /// Any JSON value as a record is either decoded or refused, never a panic.
+        #[test]
+        fn arbitrary_records_never_panic(v in value()) {
+            for ep in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
+                let _ = decode_record(ep, v.clone(), &caps());
+                let _ = decode_record(ep, json!({"event": "x", "properties": v.clone()}), &caps());
+            }
+        }
     }
 }

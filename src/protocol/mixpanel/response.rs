@@ -30,10 +30,7 @@ pub struct Answer {
 #[derive(Debug)]
 pub enum Outcome {
     /// Decoded; `accepted` records are durably queued, `failed` were refused one by one.
-    Accepted {
-        accepted: usize,
-        failed: Vec<FailedRecord>,
-    },
+    Accepted { accepted: usize, failed: Vec<FailedRecord> },
     /// The request as a whole could not be read.
     Malformed(RequestError),
     /// `/import` without a valid source credential.
@@ -100,7 +97,9 @@ pub fn answer(endpoint: Endpoint, params: &Params, shape: BodyShape, outcome: &O
         return Answer {
             status,
             content_type: "application/json",
-            body: json!({"code": status, "error": error, "status": status_text}).to_string().into_bytes(),
+            body: json!({"code": status, "error": error, "status": status_text})
+                .to_string()
+                .into_bytes(),
             retry_after_secs,
         };
     }
@@ -190,7 +189,12 @@ pub enum VendorVerdict {
 }
 
 /// Interprets a vendor answer to a request sent to `endpoint` with `verbose=1`.
-pub fn classify_vendor_answer(endpoint: Endpoint, status: u16, retry_after: Option<&str>, body: &[u8]) -> VendorVerdict {
+pub fn classify_vendor_answer(
+    endpoint: Endpoint,
+    status: u16,
+    retry_after: Option<&str>,
+    body: &[u8],
+) -> VendorVerdict {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     let error_text = || {
         json.as_ref()
@@ -340,13 +344,30 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(text(&answer(Endpoint::Track, &p, BodyShape::Data, &ok(1))), "1");
-        assert_eq!(answer(Endpoint::Track, &params(false), BodyShape::Data, &Outcome::Busy).status, 503);
         assert_eq!(
-            answer(Endpoint::Track, &params(false), BodyShape::Data, &Outcome::Malformed(RequestError::BodyTooLarge)).status,
+            answer(Endpoint::Track, &params(false), BodyShape::Data, &Outcome::Busy).status,
+            503
+        );
+        assert_eq!(
+            answer(
+                Endpoint::Track,
+                &params(false),
+                BodyShape::Data,
+                &Outcome::Malformed(RequestError::BodyTooLarge)
+            )
+            .status,
             413
         );
-        let a = answer(Endpoint::Track, &params(true), BodyShape::Data, &Outcome::Malformed(RequestError::BadJson));
-        assert_eq!((a.status, text(&a).as_str()), (200, r#"{"status":0,"error":"data is not valid JSON"}"#));
+        let a = answer(
+            Endpoint::Track,
+            &params(true),
+            BodyShape::Data,
+            &Outcome::Malformed(RequestError::BadJson),
+        );
+        assert_eq!(
+            (a.status, text(&a).as_str()),
+            (200, r#"{"status":0,"error":"data is not valid JSON"}"#)
+        );
     }
 
     #[test]
@@ -379,24 +400,47 @@ mod tests {
     #[test]
     fn vendor_verdicts() {
         use VendorVerdict::*;
-        assert_eq!(classify_vendor_answer(Endpoint::Import, 200, None, br#"{"code":200}"#), Delivered);
-        assert_eq!(classify_vendor_answer(Endpoint::Track, 200, None, br#"{"status":1,"error":null}"#), Delivered);
+        assert_eq!(
+            classify_vendor_answer(Endpoint::Import, 200, None, br#"{"code":200}"#),
+            Delivered
+        );
+        assert_eq!(
+            classify_vendor_answer(Endpoint::Track, 200, None, br#"{"status":1,"error":null}"#),
+            Delivered
+        );
         assert_eq!(classify_vendor_answer(Endpoint::Engage, 200, None, b"1"), Delivered);
         assert_eq!(
             classify_vendor_answer(Endpoint::Track, 200, None, br#"{"status":0,"error":"bad token"}"#),
-            Rejected { reason: "bad token".into() }
+            Rejected {
+                reason: "bad token".into()
+            }
         );
         let body = br#"{"code":400,"failed_records":[{"index":1,"$insert_id":"x","field":"properties.time","message":"too old"}],"num_records_imported":1}"#;
         assert_eq!(
             classify_vendor_answer(Endpoint::Import, 400, None, body),
-            Partial { failed: vec![(1, "properties.time: too old".into())] }
+            Partial {
+                failed: vec![(1, "properties.time: too old".into())]
+            }
         );
         assert_eq!(
             classify_vendor_answer(Endpoint::Import, 429, Some("7"), b""),
-            Retry { after: Some(Duration::from_secs(7)), reason: "HTTP 429".into(), maybe_applied: false }
+            Retry {
+                after: Some(Duration::from_secs(7)),
+                reason: "HTTP 429".into(),
+                maybe_applied: false
+            }
         );
-        assert!(matches!(classify_vendor_answer(Endpoint::Import, 502, None, b""), Retry { maybe_applied: true, .. }));
-        assert!(matches!(classify_vendor_answer(Endpoint::Import, 401, None, b""), Misconfigured { .. }));
+        assert!(matches!(
+            classify_vendor_answer(Endpoint::Import, 502, None, b""),
+            Retry {
+                maybe_applied: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            classify_vendor_answer(Endpoint::Import, 401, None, b""),
+            Misconfigured { .. }
+        ));
         assert_eq!(classify_vendor_answer(Endpoint::Import, 413, None, b""), TooLarge);
     }
 

@@ -20,9 +20,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{
-    DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError,
-};
+use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
 use crate::event::Kind;
 
 const SCHEMA_VERSION: &str = "1";
@@ -92,7 +90,10 @@ impl SqliteStore {
         match version.as_deref() {
             None => {
                 writer
-                    .execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?1)", [SCHEMA_VERSION])
+                    .execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                        [SCHEMA_VERSION],
+                    )
                     .map_err(err)?;
             }
             Some(SCHEMA_VERSION) => {}
@@ -197,7 +198,9 @@ impl Store for SqliteStore {
                 )
                 .map_err(err)?;
             for (id, reason) in dead {
-                move_dead.execute(params![id, reason, now_ms, destination]).map_err(err)?;
+                move_dead
+                    .execute(params![id, reason, now_ms, destination])
+                    .map_err(err)?;
             }
             let mut delete = tx
                 .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND destination = ?2")
@@ -215,7 +218,10 @@ impl Store for SqliteStore {
         }
         let conn = lock(&self.writer);
         conn.execute(
-            &format!("UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})", id_list(ids)),
+            &format!(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})",
+                id_list(ids)
+            ),
             [],
         )
         .map_err(err)?;

@@ -34,16 +34,35 @@ fn row(dest: &str, payload: &str) -> NewRow {
 fn append_lease_complete_and_dead_letters() {
     let dir = TempDir::new("store");
     let s = SqliteStore::open(&dir.0).unwrap();
-    s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")]).unwrap();
+    s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
+        .unwrap();
     let leased = s.lease("a", 10).unwrap();
-    assert_eq!(leased.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(), vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]);
-    assert_eq!(s.queue_stats("a").unwrap(), QueueStats { depth: 3, oldest_enqueued_at_ms: Some(1000) });
+    assert_eq!(
+        leased.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(),
+        vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
+    );
+    assert_eq!(
+        s.queue_stats("a").unwrap(),
+        QueueStats {
+            depth: 3,
+            oldest_enqueued_at_ms: Some(1000)
+        }
+    );
     s.note_attempt(&[leased[1].id]).unwrap();
-    s.complete("a", &[leased[0].id], &[(leased[1].id, "properties.time: too old".into())], 5000).unwrap();
+    s.complete(
+        "a",
+        &[leased[0].id],
+        &[(leased[1].id, "properties.time: too old".into())],
+        5000,
+    )
+    .unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     let dead = s.dead_letters(Some("a"), 10).unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].attempts, dead[0].reason.as_str(), dead[0].failed_at_ms), (2, "properties.time: too old", 5000));
+    assert_eq!(
+        (dead[0].attempts, dead[0].reason.as_str(), dead[0].failed_at_ms),
+        (2, "properties.time: too old", 5000)
+    );
     // completing rows of another destination is a no-op
     s.complete("b", &[leased[2].id], &[], 0).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
@@ -52,7 +71,8 @@ fn append_lease_complete_and_dead_letters() {
     assert_eq!(again.len(), 2);
     assert_eq!(again[1].payload, b"2");
     assert!(s.dead_letters(None, 10).unwrap().is_empty());
-    s.complete("a", &[again[1].id], &[(again[0].id, "x".into())], 0).unwrap();
+    s.complete("a", &[again[1].id], &[(again[0].id, "x".into())], 0)
+        .unwrap();
     assert_eq!(s.purge_dead_letters(None, &[]).unwrap(), 1);
 }
 
@@ -66,7 +86,10 @@ fn destination_state_and_drop_counts() {
     s.set_destination_state("mp", DestinationState::Dropping, 20).unwrap();
     s.add_dropped("mp", 2).unwrap();
     let st = &s.destination_statuses().unwrap()[0];
-    assert_eq!((st.state, st.dropped, st.updated_at_ms), (DestinationState::Dropping, 5, 20));
+    assert_eq!(
+        (st.state, st.dropped, st.updated_at_ms),
+        (DestinationState::Dropping, 5, 20)
+    );
 }
 
 #[test]
@@ -78,7 +101,9 @@ fn reopening_keeps_everything_and_rejects_unknown_schemas() {
     }
     let s = SqliteStore::open(&dir.0).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
-    lock(&s.writer).execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", []).unwrap();
+    lock(&s.writer)
+        .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
+        .unwrap();
     drop(s);
     assert!(matches!(SqliteStore::open(&dir.0), Err(StoreError::Corrupt(_))));
 }
@@ -157,7 +182,7 @@ proptest! {
                     let filter = dest(d);
                     let n = s.purge_dead_letters(filter.as_deref(), &[]).unwrap();
                     let before = dead.len();
-                    dead.retain(|(n, _)| !filter.as_ref().is_none_or(|f| f == n));
+                    dead.retain(|(n, _)| filter.as_ref().is_some_and(|f| f != n));
                     prop_assert_eq!(n, before - dead.len());
                 }
             }
