@@ -153,21 +153,16 @@ impl fmt::Display for ConfigErrors {
 
 /// Reads and validates a configuration file, taking secrets from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
-            path: String::new(),
-            line: None,
-            column: None,
-            message: format!("cannot read {}: {e}", path.display()),
-        }])
-    })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base, &|k| std::env::var(k).ok())
+    load_with(path, &|k| std::env::var(k).ok())
 }
 
 /// Like [`load`], for commands that read the store but never talk to a vendor (`destination`,
 /// `outbox`): secrets whose environment variables are unset do not stop them.
 pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
+    load_with(path, &|k| Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned())))
+}
+
+fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError {
             path: String::new(),
@@ -176,10 +171,7 @@ pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
             message: format!("cannot read {}: {e}", path.display()),
         }])
     })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&text, base, &|k| {
-        Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned()))
-    })
+    parse(&text, path.parent().unwrap_or(Path::new(".")), env)
 }
 
 /// Validates configuration text. Relative paths in it are taken relative to `base`.
@@ -425,7 +417,7 @@ impl Validator<'_> {
             Ok(t) => Some(t),
             Err(e) => {
                 let s = e.span().unwrap_or(span);
-                self.at_span(path, Some(s), e.message().trim().to_owned());
+                self.at_span(path, Some(s), redact_quoted(e.message().trim()));
                 None
             }
         }
@@ -554,6 +546,21 @@ impl Validator<'_> {
     }
 }
 
+/// Parser messages quote the offending value (`invalid type: string "…"`); a value in a
+/// config file may be a secret, so quoted text is replaced. Key names are in backticks and stay.
+fn redact_quoted(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut parts = msg.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        out.push('"');
+        out.push_str(if i % 2 == 0 { "[value]" } else { part });
+    }
+    out
+}
+
 impl Config {
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
@@ -638,6 +645,16 @@ sources = ["web"]
         assert!(errs[0].message.contains("version = 1"));
         let errs = parse("version = = 1", Path::new("."), &|_| None).unwrap_err().0;
         assert_eq!(errs[0].line, Some(1));
+    }
+
+    #[test]
+    fn parser_errors_do_not_echo_values() {
+        let text = EXAMPLE.replace("tokens = [\"app-side-token\"]", "tokens = \"hunter2-secret\"");
+        let errs = parse(&text, Path::new("."), &env).unwrap_err().0;
+        let joined = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(joined.contains("sources[0]") && joined.contains("[value]"), "{joined}");
+        assert!(!joined.contains("hunter2"), "{joined}");
+        assert_eq!(redact_quoted(r#"a "x" b `k` "y""#), r#"a "[value]" b `k` "[value]""#);
     }
 
     #[test]
