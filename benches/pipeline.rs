@@ -1,1 +1,290 @@
-fn main(){}
+//! Per-event CPU cost of the ingest path, without HTTP or storage: a mixpanel-browser batch
+//! (base64 `data=` form body) → records → canonical events → vendor records → bytes.
+//!
+//! Run with `cargo bench --bench pipeline`. Criterion prints time per iteration and, because
+//! every benchmark declares its throughput, events/s (`Elements`) or MB/s (`Bytes`).
+//!
+//! Benchmarks:
+//! - `batch50/*`: one 50-event body as mixpanel-browser posts it behind a proxy:
+//!   `decode_request` + `decode_record` for each record + `encode_record` + `serde_json::to_vec`.
+//! - `event/*`: the same for a body holding one event.
+//! - `stage/*`: the 50-event path split into its stages, to see where the time goes.
+//! - `gateway_like/batch50`: adds what `Pipeline::ingest` does on top (the `$insert_id`
+//!   lookup for error reports and the policy's copy of the event), as the server runs it.
+//!
+//! The events are ~1 KB of JSON each with the default properties mixpanel-browser 2.83 sends
+//! (`$os`, `$browser`, `$current_url`, `$referrer`, `$screen_*`, `distinct_id` `$device:<uuid>`,
+//! `$insert_id`, float `time`, `mp_lib`, ...) plus custom properties of an e-commerce app.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use base64::Engine;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::{Value, json};
+use vendorwall::event::Caps;
+use vendorwall::policy::{Decision, Policy};
+use vendorwall::protocol::mixpanel::Endpoint;
+use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
+use vendorwall::protocol::mixpanel::encode::encode_record;
+
+const APP_TOKEN: &str = "bench-app-token";
+const PROJECT_TOKEN: &str = "bench-project-token";
+const QUERY: &str = "verbose=1&ip=1&_=1767225600000";
+const CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// splitmix64: deterministic, so every run benchmarks the same bytes.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+
+    fn uuid(&mut self) -> String {
+        let (a, b) = (self.next(), self.next());
+        format!(
+            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xfff,
+            0x8000 | (b >> 48) & 0x3fff,
+            b & 0xffff_ffff_ffff
+        )
+    }
+
+    /// 16 base-36 characters, the shape of mixpanel-browser's `$insert_id`.
+    fn insert_id(&mut self) -> String {
+        const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        (0..16).map(|_| DIGITS[(self.next() % 36) as usize] as char).collect()
+    }
+}
+
+/// One event as mixpanel-browser 2.83 builds it (property order included), ~1 KB of JSON.
+fn browser_event(rng: &mut Rng, time: f64) -> Value {
+    let device = rng.uuid();
+    let name = rng.pick(&[
+        "Viewed Product",
+        "Added to Cart",
+        "$mp_web_page_view",
+        "Searched",
+        "Checkout Started",
+    ]);
+    const PLATFORMS: [(&str, &str); 5] = [
+        ("Mac OS X", "Chrome"),
+        ("Windows", "Microsoft Edge"),
+        ("Linux", "Firefox"),
+        ("iOS", "Mobile Safari"),
+        ("Android", "Chrome"),
+    ];
+    let (os, browser) = PLATFORMS[(rng.next() % 5) as usize];
+    let slug = rng.pick(&[
+        "alpine-2p-tent",
+        "trail-runner-gtx",
+        "down-jacket-800",
+        "carbon-poles-pair",
+    ]);
+    json!({
+        "event": name,
+        "properties": {
+            "$os": os,
+            "$browser": browser,
+            "$referrer": "https://www.google.com/",
+            "$referring_domain": "www.google.com",
+            "$current_url": format!(
+                "https://shop.example.com/products/{slug}?utm_source=newsletter&utm_medium=email&utm_campaign=spring_sale_2026&ref=hp_carousel"
+            ),
+            "$browser_version": 124 + rng.next() % 8,
+            "$screen_height": 1117,
+            "$screen_width": 1728,
+            "mp_lib": "web",
+            "$lib_version": "2.83.0",
+            "$insert_id": rng.insert_id(),
+            "time": time + (rng.next() % 1000) as f64 / 1000.0,
+            "distinct_id": format!("$device:{device}"),
+            "$device_id": device,
+            "$initial_referrer": "https://www.google.com/",
+            "$initial_referring_domain": "www.google.com",
+            "utm_source": "newsletter",
+            "utm_medium": "email",
+            "utm_campaign": "spring_sale_2026",
+            "page_title": "Alpine 2P Tent – Lightweight Backpacking Tent | Example Outdoor Shop",
+            "session_id": rng.uuid(),
+            "product_id": format!("SKU-{:06}", rng.next() % 1_000_000),
+            "product_name": "Alpine 2P Ultralight Tent",
+            "category": "Outdoor > Camping > Tents",
+            "price": 249.99,
+            "currency": "EUR",
+            "quantity": 1 + rng.next() % 3,
+            "in_stock": true,
+            "cart_items": rng.next() % 6,
+            "tags": ["sale", "free-shipping", "new-arrival"],
+            "experiment": {"id": "pdp_layout_v3", "variant": rng.pick(&["A", "B"])},
+            "token": APP_TOKEN,
+            "mp_sent_by_lib_version": "2.83.0"
+        }
+    })
+}
+
+/// `data=<url-encoded base64 of the JSON array>`, as mixpanel-browser sends behind a proxy.
+fn form_body(events: &[Value]) -> Vec<u8> {
+    let json = serde_json::to_vec(events).expect("events serialise");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
+    let mut body = b"data=".to_vec();
+    body.extend(form_urlencoded::byte_serialize(b64.as_bytes()).flat_map(str::bytes));
+    body
+}
+
+fn limits() -> RequestLimits {
+    let l = vendorwall::config::Limits::default();
+    RequestLimits {
+        max_decompressed_bytes: l.max_decompressed_bytes,
+        max_records: l.max_records_per_request,
+    }
+}
+
+fn raw(body: &[u8]) -> RawRequest<'_> {
+    RawRequest {
+        query: QUERY,
+        content_type: Some(CONTENT_TYPE),
+        content_encoding: None,
+        body,
+    }
+}
+
+/// decode → canonical → encode → bytes for one request; returns the bytes produced.
+fn run(body: &[u8], caps: &Caps) -> usize {
+    let inbound = decode_request(raw(body), limits()).expect("body decodes");
+    let mut out = 0;
+    for record in inbound.records {
+        let decoded =
+            decode_record(Endpoint::Track, record.expect("record is an object"), caps).expect("record is valid");
+        let payload = serde_json::to_vec(&encode_record(&decoded.event, PROJECT_TOKEN)).expect("record serialises");
+        out += black_box(payload).len();
+    }
+    out
+}
+
+/// What `Pipeline::ingest` adds per record: the `$insert_id` hint kept for error reports
+/// and the policy's copy of the event.
+fn run_gateway_like(body: &[u8], caps: &Caps) -> usize {
+    let inbound = decode_request(raw(body), limits()).expect("body decodes");
+    let mut out = 0;
+    for record in inbound.records {
+        let record = record.expect("record is an object");
+        let hint = record
+            .pointer("/properties/$insert_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        black_box(hint);
+        let decoded = decode_record(Endpoint::Track, record, caps).expect("record is valid");
+        if let Decision::Send(e) = Policy::Passthrough.apply(&decoded.event) {
+            let payload = encode_record(&e, PROJECT_TOKEN).to_string().into_bytes();
+            out += black_box(payload).len();
+        }
+    }
+    out
+}
+
+fn benches(c: &mut Criterion) {
+    let caps = Caps::from(&vendorwall::config::Limits::default());
+    let mut rng = Rng(0x5eed);
+    let events: Vec<Value> = (0..50).map(|_| browser_event(&mut rng, 1_767_225_600.0)).collect();
+    let json_bytes: usize = events.iter().map(|e| e.to_string().len()).sum();
+    let batch = form_body(&events);
+    let single = form_body(&events[..1]);
+    let single_json = events[0].to_string().len();
+    eprintln!(
+        "event JSON: {} bytes avg ({}..{}); 50-event form body: {} bytes; 1-event form body: {} bytes",
+        json_bytes / events.len(),
+        events.iter().map(|e| e.to_string().len()).min().unwrap_or(0),
+        events.iter().map(|e| e.to_string().len()).max().unwrap_or(0),
+        batch.len(),
+        single.len()
+    );
+    assert_eq!(run(&batch, &caps), run_gateway_like(&batch, &caps));
+
+    let mut g = c.benchmark_group("batch50");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("decode_canonical_encode/events", |b| {
+        b.iter(|| run(black_box(&batch), &caps))
+    });
+    g.throughput(Throughput::Bytes(batch.len() as u64));
+    g.bench_function("decode_canonical_encode/wire_bytes", |b| {
+        b.iter(|| run(black_box(&batch), &caps))
+    });
+    g.throughput(Throughput::Bytes(json_bytes as u64));
+    g.bench_function("decode_canonical_encode/json_bytes", |b| {
+        b.iter(|| run(black_box(&batch), &caps))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("event");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("decode_canonical_encode/events", |b| {
+        b.iter(|| run(black_box(&single), &caps))
+    });
+    g.throughput(Throughput::Bytes(single_json as u64));
+    g.bench_function("decode_canonical_encode/json_bytes", |b| {
+        b.iter(|| run(black_box(&single), &caps))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("stage");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("decode_request/events", |b| {
+        b.iter(|| decode_request(raw(black_box(&batch)), limits()).expect("body decodes"))
+    });
+    g.bench_function("decode_record/events", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |records| {
+                for r in records {
+                    black_box(decode_record(Endpoint::Track, r, &caps).expect("record is valid"));
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let canonical: Vec<_> = events
+        .iter()
+        .map(|r| {
+            decode_record(Endpoint::Track, r.clone(), &caps)
+                .expect("record is valid")
+                .event
+        })
+        .collect();
+    g.bench_function("encode_record+to_vec/events", |b| {
+        b.iter(|| {
+            for e in &canonical {
+                black_box(serde_json::to_vec(&encode_record(black_box(e), PROJECT_TOKEN)).expect("record serialises"));
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("gateway_like");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("batch50/events", |b| {
+        b.iter(|| run_gateway_like(black_box(&batch), &caps))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = pipeline;
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(2))
+        .sample_size(30);
+    targets = benches
+}
+criterion_main!(pipeline);

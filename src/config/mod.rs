@@ -159,7 +159,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// Like [`load`], for commands that read the store but never talk to a vendor (`destination`,
 /// `outbox`): secrets whose environment variables are unset do not stop them.
 pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
-    load_with(path, &|k| Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned())))
+    load_with(path, &|k| {
+        Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned()))
+    })
 }
 
 fn load_with(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
