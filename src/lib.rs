@@ -12,6 +12,7 @@
 //! - [`config`]: the TOML file, validated once into runtime types.
 //! - [`event`]: the canonical event model every protocol decodes into.
 //! - [`protocol`]: one module per vendor wire format (decode, encode, answers).
+//! - [`classify`]: Fideslang categories for every field: by role, key name, value, structure.
 //! - [`policy`]: per-destination transformation of events; pure.
 //! - [`store`]: the `Store` trait and its embedded SQLite backend.
 //! - [`outbox`]: durable per-destination queue with group commit and backpressure.
@@ -22,6 +23,7 @@
 //! - [`telemetry`]: logging setup and Prometheus metrics.
 //! - [`cli`]: the `vendorwall` subcommands.
 
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod delivery;

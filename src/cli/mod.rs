@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
+mod classify;
+mod policy;
+
 use crate::config::{self, Config};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DestinationState, Store, now_ms};
@@ -53,6 +56,22 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
+    /// Classify every field of JSON Lines events ({"event", "properties"}); one JSON line per finding.
+    Classify {
+        /// Events file (default: standard input).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+    /// Review a destination's policy on sample events.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+    /// Per-destination pseudonym keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Run the built-in Mixpanel ingestion emulator (for trials and benchmarks).
     Emulate {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -84,6 +103,46 @@ enum DestinationAction {
     /// Deliver again.
     Resume {
         name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyAction {
+    /// Per event: what the vendor would receive, and which rule and finding decided it.
+    Explain {
+        #[arg(long)]
+        destination: String,
+        /// Events as JSON Lines (default: standard input).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Evaluate as if the events came from this source (default: the first feeding it).
+        #[arg(long)]
+        source: Option<String>,
+        /// One JSON object per event instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Run the configuration's [[policy_tests]] against their sample events.
+    Test {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a new key version current: later pseudonyms cannot be linked to earlier ones.
+    Rotate {
+        destination: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Key versions per destination.
+    List {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -186,6 +245,40 @@ fn run(command: Command) -> Result<ExitCode> {
             );
         }
         Command::Destination { action } => destination(action)?,
+        Command::Policy { action } => match action {
+            PolicyAction::Explain {
+                destination,
+                input,
+                source,
+                json,
+                config,
+            } => {
+                let cfg = load_admin(&config.config)?;
+                policy::explain(&cfg, &destination, source.as_deref(), input.as_deref(), json)?;
+            }
+            PolicyAction::Test { config } => {
+                let cfg = load_admin(&config.config)?;
+                if !policy::test(&cfg)? {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        },
+        Command::Keys { action } => match action {
+            KeysAction::Rotate { destination, config } => {
+                let cfg = load_admin(&config.config)?;
+                policy::rotate(&cfg, &open_store(&cfg)?, &destination)?;
+            }
+            KeysAction::List { config } => {
+                let cfg = load_admin(&config.config)?;
+                policy::list(&cfg, &open_store(&cfg)?)?;
+            }
+        },
+        Command::Classify { input } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            classify::run(input.as_deref(), &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
         Command::Outbox { action } => outbox(action)?,
         Command::Emulate {
             listen,

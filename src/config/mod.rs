@@ -23,6 +23,8 @@ pub use secret::{Secret, constant_time_eq};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub server: Server,
+    pub keys: Keys,
+    pub policy_tests: Vec<PolicyTest>,
     pub store: Store,
     pub limits: Limits,
     pub sources: Vec<Source>,
@@ -35,6 +37,22 @@ pub struct Server {
     pub tls: Option<Tls>,
     pub cors_allowed_origins: Vec<String>,
     pub request_timeout: Duration,
+}
+
+/// Where the master key that seals pseudonym keys comes from.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub master_key_env: String,
+    pub master_key_file: Option<PathBuf>,
+}
+
+/// An assertion `vendorwall policy test` checks against sample events.
+#[derive(Debug, Clone)]
+pub struct PolicyTest {
+    pub destination: String,
+    pub samples: PathBuf,
+    pub never_receives: Vec<String>,
+    pub unchanged: Vec<crate::policy::PathGlob>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +128,7 @@ pub struct Destination {
     pub retry_max_backoff: Duration,
     /// Past this many queued records, ingest answers 503 so SDKs retry later.
     pub max_queue_records: u64,
+    pub policy: crate::policy::Policy,
 }
 
 /// One configuration problem, with where it is.
@@ -221,6 +240,8 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let server: raw::ServerConfig = v.section(&root, "server").unwrap_or_default();
     let store: raw::StoreConfig = v.section(&root, "store").unwrap_or_default();
     let limits: raw::LimitsConfig = v.section(&root, "limits").unwrap_or_default();
+    let keys: raw::KeysConfig = v.section(&root, "keys").unwrap_or_default();
+    let policy_tests: Vec<(raw::PolicyTestConfig, Span)> = v.entries(&root, "policy_tests");
     let sources: Vec<(raw::SourceConfig, Span)> = v.entries(&root, "sources");
     let destinations: Vec<(raw::DestinationConfig, Span)> = v.entries(&root, "destinations");
 
@@ -341,6 +362,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         if !(1024..=(10 << 20)).contains(&batch_max_bytes) {
             err(&mut v, "batch_max_bytes must be between 1024 and 10485760".into());
         }
+        let policy = v.policy(&path, &span, d.policy, &source_index);
         out_destinations.push(Destination {
             name: d.name,
             kind,
@@ -367,15 +389,41 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 60,
             )),
             max_queue_records: v.positive(&format!("{path}.max_queue_records"), d.max_queue_records, 5_000_000),
+            policy,
         });
     }
     if out_sources.is_empty() && !seen.contains("sources") {
         v.at_span("sources", None, "at least one [[sources]] entry is required".into());
     }
 
+    let keys = Keys {
+        master_key_env: keys
+            .master_key_env
+            .unwrap_or_else(|| "VENDORWALL_MASTER_KEY".to_owned()),
+        master_key_file: keys.master_key_file.map(|f| base.join(f)),
+    };
+    let mut out_tests = Vec::new();
+    for (i, (t, span)) in policy_tests.into_iter().enumerate() {
+        if !dest_names.contains(&t.destination) {
+            v.at_span(
+                &format!("policy_tests[{i}]"),
+                Some(span),
+                format!("destination `{}` is not configured", t.destination),
+            );
+        }
+        out_tests.push(PolicyTest {
+            destination: t.destination,
+            samples: base.join(t.samples),
+            never_receives: t.never_receives,
+            unchanged: t.unchanged.iter().map(|g| crate::policy::PathGlob::new(g)).collect(),
+        });
+    }
+
     if v.errors.is_empty() {
         Ok(Config {
             server,
+            keys,
+            policy_tests: out_tests,
             store,
             limits,
             sources: out_sources,
@@ -524,6 +572,139 @@ impl Validator<'_> {
                 s.request_timeout_secs,
                 30,
             )),
+        }
+    }
+
+    fn policy(
+        &mut self,
+        path: &str,
+        span: &Span,
+        raw: Option<toml::Value>,
+        sources: &HashMap<String, usize>,
+    ) -> crate::policy::Policy {
+        use crate::policy::{Action, Generalization, Mode, PathGlob, Policy, Rule};
+        let path = format!("{path}.policy");
+        let table = match raw {
+            None => return Policy::recommended(),
+            Some(toml::Value::String(name)) => {
+                return Policy::preset(&name).unwrap_or_else(|| {
+                    self.at_span(
+                        &path,
+                        Some(span.clone()),
+                        format!("unknown preset `{name}` (presets: recommended, passthrough)"),
+                    );
+                    Policy::recommended()
+                });
+            }
+            Some(t @ toml::Value::Table(_)) => match t.try_into::<raw::PolicyConfig>() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.at_span(&path, Some(span.clone()), redact_quoted(e.message().trim()));
+                    return Policy::recommended();
+                }
+            },
+            Some(_) => {
+                self.at_span(&path, Some(span.clone()), "must be a preset name or a table".into());
+                return Policy::recommended();
+            }
+        };
+        let base = match table.preset.as_deref() {
+            None => None,
+            Some(name) => Policy::preset(name).or_else(|| {
+                self.at_span(&path, Some(span.clone()), format!("unknown preset `{name}`"));
+                None
+            }),
+        };
+        let mode = match table.mode.as_deref() {
+            None | Some("scrub") => Mode::Scrub,
+            Some("allowlist") => Mode::Allowlist,
+            Some(other) => {
+                self.at_span(
+                    &path,
+                    Some(span.clone()),
+                    format!("mode `{other}` is not scrub or allowlist"),
+                );
+                Mode::Scrub
+            }
+        };
+        let mut rules = Vec::new();
+        for (i, r) in table.rules.unwrap_or_default().into_iter().enumerate() {
+            let rpath = format!("{path}.rules[{i}]");
+            let generalization = match r.to.as_deref() {
+                None => None,
+                Some("ip_prefix") => Some(Generalization::IpPrefix),
+                Some("round") => Some(Generalization::Round {
+                    decimals: r.decimals.unwrap_or(2),
+                }),
+                Some("hour") => Some(Generalization::Hour),
+                Some("day") => Some(Generalization::Day),
+                Some("url_path") => Some(Generalization::UrlPath),
+                Some("country") => Some(Generalization::Country),
+                Some(other) => {
+                    self.at_span(
+                        &rpath,
+                        Some(span.clone()),
+                        format!("`to = \"{other}\"`: expected ip_prefix, round, hour, day, url_path or country"),
+                    );
+                    None
+                }
+            };
+            let action = match r.action.as_str() {
+                "keep" => Action::Keep,
+                "drop" => Action::Drop,
+                "redact" => Action::Redact,
+                "mask" => Action::Mask {
+                    keep_last: r.keep_last.unwrap_or(4),
+                },
+                "hash" => Action::Hash,
+                "generalize" => Action::Generalize(generalization),
+                "block_event" => Action::BlockEvent,
+                other => {
+                    self.at_span(
+                        &rpath,
+                        Some(span.clone()),
+                        format!("action `{other}`: expected keep, drop, redact, mask, hash, generalize or block_event"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(s) = &r.source
+                && !sources.contains_key(s)
+            {
+                self.at_span(&rpath, Some(span.clone()), format!("source `{s}` is not configured"));
+            }
+            if r.category.is_none() && r.path.is_none() && r.event.is_none() && r.source.is_none() {
+                self.at_span(
+                    &rpath,
+                    Some(span.clone()),
+                    "a rule needs category, path, event or source".into(),
+                );
+            }
+            rules.push(Rule {
+                category: r.category,
+                path: r.path.as_deref().map(PathGlob::new),
+                event: r.event,
+                source: r.source,
+                action,
+            });
+        }
+        let pseudonymize_ids = table
+            .pseudonymize_ids
+            .unwrap_or_else(|| base.as_ref().is_none_or(|b| b.pseudonymize_ids));
+        if let Some(b) = base {
+            rules.extend(b.rules);
+        }
+        Policy {
+            name: "custom".into(),
+            mode,
+            rules,
+            allow: table
+                .allow
+                .unwrap_or_default()
+                .iter()
+                .map(|g| PathGlob::new(g))
+                .collect(),
+            pseudonymize_ids,
         }
     }
 

@@ -63,4 +63,52 @@ pub struct DestinationConfig {
     pub retry_initial_backoff_ms: Option<u64>,
     pub retry_max_backoff_secs: Option<u64>,
     pub max_queue_records: Option<u64>,
+    /// A preset name (`"recommended"`, `"passthrough"`) or a `[destinations.policy]` table.
+    pub policy: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Rules of this preset follow the table's own rules.
+    pub preset: Option<String>,
+    pub mode: Option<String>,
+    pub allow: Option<Vec<String>>,
+    pub pseudonymize_ids: Option<bool>,
+    pub rules: Option<Vec<RuleConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub category: Option<String>,
+    pub path: Option<String>,
+    pub event: Option<String>,
+    pub source: Option<String>,
+    pub action: String,
+    pub keep_last: Option<usize>,
+    pub to: Option<String>,
+    pub decimals: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysConfig {
+    /// Environment variable holding the master key (32 bytes, base64).
+    pub master_key_env: Option<String>,
+    pub master_key_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyTestConfig {
+    pub destination: String,
+    /// JSON Lines of Mixpanel-shaped events, relative to the config file.
+    pub samples: String,
+    /// Categories the destination must never receive (hierarchical).
+    #[serde(default)]
+    pub never_receives: Vec<String>,
+    /// Property paths (globs) that must arrive unchanged where present.
+    #[serde(default)]
+    pub unchanged: Vec<String>,
 }

@@ -14,10 +14,12 @@ use base64::Engine;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
 use crate::event::{Caps, EventTime, Kind, RecordError, Reject};
 use crate::outbox::Outbox;
-use crate::policy::{Decision, Policy};
+use crate::policy::keys::{MasterKey, PseudonymKey};
+use crate::policy::{Context, Policy, Verdict};
 use crate::protocol::mixpanel::Endpoint;
 use crate::protocol::mixpanel::decode::{Inbound, decode_record};
 use crate::protocol::mixpanel::encode::encode_record;
@@ -37,6 +39,7 @@ struct DestinationRoute {
     name: String,
     token: Secret,
     policy: Policy,
+    key: RwLock<PseudonymKey>,
     max_queue_records: u64,
     /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
     uses_import: bool,
@@ -51,6 +54,7 @@ pub struct Pipeline {
     caps: Caps,
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
+    master_key: Arc<MasterKey>,
 }
 
 /// HTTP Basic credentials from an `/import` request.
@@ -77,7 +81,14 @@ impl BasicAuth {
 }
 
 impl Pipeline {
-    pub fn new(config: &Config, outbox: Arc<Outbox>, metrics: Arc<Metrics>) -> Pipeline {
+    /// `keys` are the destinations' current pseudonym keys, in configuration order.
+    pub fn new(
+        config: &Config,
+        outbox: Arc<Outbox>,
+        metrics: Arc<Metrics>,
+        master_key: Arc<MasterKey>,
+        keys: Vec<PseudonymKey>,
+    ) -> Pipeline {
         let mut by_token = HashMap::new();
         let sources = config
             .sources
@@ -104,10 +115,12 @@ impl Pipeline {
         let destinations = config
             .destinations
             .iter()
-            .map(|d| DestinationRoute {
+            .zip(keys)
+            .map(|(d, key)| DestinationRoute {
                 name: d.name.clone(),
                 token: d.project_token.clone(),
-                policy: Policy::Passthrough,
+                policy: d.policy.clone(),
+                key: RwLock::new(key),
                 max_queue_records: d.max_queue_records,
                 uses_import: d.api_secret.is_some(),
             })
@@ -121,6 +134,7 @@ impl Pipeline {
             caps: Caps::from(&config.limits),
             outbox,
             metrics,
+            master_key,
         }
     }
 
@@ -223,24 +237,38 @@ impl Pipeline {
                 }
             }
             accepted += 1;
+            // Classify once, in the vendor's record shape; each destination's policy then
+            // decides what of it that vendor receives.
+            let shape = match event.kind {
+                Kind::Track => Shape::Event,
+                Kind::Profile => Shape::Profile,
+                Kind::Group => Shape::Group,
+            };
+            let record = encode_record(&event, "");
+            let findings = classify_record(&record, shape);
+            let source_name = self.sources[source].name.as_str();
             for &d in &self.sources[source].destinations {
                 let dest = &self.destinations[d];
                 if states.get(d) == Some(&DestinationState::Dropping) {
                     dropped[d] += 1;
                     continue;
                 }
-                match dest.policy.apply(&event) {
-                    Decision::Block => {}
-                    Decision::Send(mut out) => {
-                        if dest.uses_import && out.kind == Kind::Track && out.ids.distinct_id.is_none() {
-                            out.ids.distinct_id = Some(String::new());
-                        }
-                        let payload = encode_record(&out, dest.token.expose()).to_string().into_bytes();
+                let key = dest.key.read().map(|k| k.clone()).ok();
+                let ctx = Context {
+                    source: source_name,
+                    key: key.as_ref(),
+                };
+                match dest.policy.apply(&record, shape, &findings, &ctx) {
+                    Verdict::Block { .. } => {
+                        self.metrics.destination(d).blocked.fetch_add(1, Relaxed);
+                    }
+                    Verdict::Send { record: mut out, .. } => {
+                        finish_record(&mut out, shape, dest.token.expose(), dest.uses_import);
                         touched[d] = true;
                         rows.push(NewRow {
                             destination: dest.name.clone(),
-                            kind: out.kind,
-                            payload,
+                            kind: event.kind,
+                            payload: out.to_string().into_bytes(),
                             enqueued_at_ms: received_at,
                         });
                     }
@@ -269,9 +297,25 @@ impl Pipeline {
         Outcome::Accepted { accepted, failed }
     }
 
-    /// Reloads kill-switch states from the store and persists drop counts. Called every second.
+    /// Reloads kill-switch states and rotated keys from the store and persists drop counts.
+    /// Called every second.
     pub fn sync_destination_states(&self) -> Result<(), StoreError> {
         let store = self.outbox.store();
+        for d in &self.destinations {
+            let newest = store.key_versions(&d.name)?.into_iter().map(|(v, _)| v).max();
+            let current = d.key.read().map(|k| k.version).unwrap_or(0);
+            if newest.is_some_and(|v| v > current) {
+                match crate::policy::keys::current_key(store.as_ref(), &self.master_key, &d.name) {
+                    Ok(k) => {
+                        tracing::info!(destination = %d.name, version = k.version, "pseudonym key rotated");
+                        if let Ok(mut slot) = d.key.write() {
+                            *slot = k;
+                        }
+                    }
+                    Err(e) => tracing::error!(destination = %d.name, error = %e, "cannot load the rotated key"),
+                }
+            }
+        }
         let statuses = store.destination_statuses()?;
         let states: Vec<DestinationState> = self
             .destinations
@@ -304,6 +348,27 @@ impl Pipeline {
             .ok()
             .and_then(|s| s.get(index).copied())
             .unwrap_or(DestinationState::Active)
+    }
+}
+
+/// Puts the destination's real project token into a record the policy let through, and an
+/// empty `distinct_id` where `/import` needs one and the event had none.
+fn finish_record(record: &mut Value, shape: Shape, token: &str, uses_import: bool) {
+    let target = match shape {
+        Shape::Event => record.get_mut("properties").and_then(Value::as_object_mut),
+        Shape::Profile | Shape::Group => record.as_object_mut(),
+    };
+    let Some(map) = target else { return };
+    match shape {
+        Shape::Event => {
+            map.insert("token".into(), Value::String(token.to_owned()));
+            if uses_import && !map.contains_key("distinct_id") {
+                map.insert("distinct_id".into(), Value::String(String::new()));
+            }
+        }
+        Shape::Profile | Shape::Group => {
+            map.insert("$token".into(), Value::String(token.to_owned()));
+        }
     }
 }
 

@@ -1,50 +1,656 @@
-//! The per-destination policy stage: a pure function from an event to what one vendor may
-//! receive.
+//! The per-destination policy: what one vendor may receive of one record.
 //!
-//! It sits between decoding and the outbox, so the outbox only ever holds what the policy
-//! let through. Until classification lands (issue 3) the only policy is
-//! [`Policy::Passthrough`], which forwards events as the SDK sent them, including the
-//! SDK's request to geolocate from the client address.
+//! Input: a Mixpanel-shaped record (as the SDK sent it, after vendorwall filled `time` and
+//! `$insert_id`), the findings of [`crate::classify`] for it, and the destination's
+//! pseudonym key. Output: the record the vendor receives, or "block", plus a trace of every
+//! decision for `vendorwall policy explain`. [`Policy::apply`] is pure: no I/O, no clock.
+//!
+//! # Semantics
+//!
+//! - **Posture.** `scrub` passes every field except what rules remove; `allowlist` passes
+//!   only properties whose path matches `allow` (or that a `keep` rule names), plus the
+//!   record's structure (event name, ids, time, `$insert_id`, token).
+//! - **Rules** are ordered; for each finding the first rule that matches decides. A rule
+//!   matches by category (hierarchical: `user.contact` covers `user.contact.email`), property
+//!   path glob (`properties.*email*`, `$set.*`, `**.password`), event name and source.
+//! - **Actions**: `keep`; `drop` the field; `redact` only the detected span (a URL keeps its
+//!   path and loses the email in its query), or the whole value for whole-value findings;
+//!   `mask` all but the last `keep_last` characters; `hash` to a keyed pseudonym;
+//!   `generalize` (`to` = `ip_prefix` /24 or /48, `round` to `decimals`, `hour`/`day` for
+//!   times, `url_path` keeps scheme, host, path and parameter names but no values or fragment,
+//!   `country` replaces a city or region with the record's country code); `block_event`.
+//! - When several findings on one field disagree, the strongest action wins:
+//!   block > drop > hash > mask > (redact, then generalize) > keep.
+//! - **Identifiers** found by role (`distinct_id`, `$device_id`, `$user_id`, alias ids) are
+//!   replaced by keyed pseudonyms when `pseudonymize_ids` is on (the default for every policy
+//!   but `passthrough`); they are never dropped, so the vendor can still count people.
 
-use crate::event::Event;
+pub mod keys;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::classify::taxonomy::covers;
+use crate::classify::{Finding, Shape};
+use keys::PseudonymKey;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
-    /// Forward everything unchanged.
-    Passthrough,
+pub enum Mode {
+    Scrub,
+    Allowlist,
 }
 
-/// What the policy decided for one event and one destination.
 #[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "returned by value once per event; a Box would add an allocation"
-)]
-pub enum Decision {
-    Send(Event),
-    /// The destination must not receive this event at all.
-    Block,
+pub enum Generalization {
+    IpPrefix,
+    Round { decimals: u32 },
+    Hour,
+    Day,
+    UrlPath,
+    Country,
 }
 
-impl Policy {
-    /// Pure: no I/O, no clock, no randomness.
-    pub fn apply(&self, event: &Event) -> Decision {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Keep,
+    Drop,
+    Redact,
+    Mask { keep_last: usize },
+    Hash,
+    Generalize(Option<Generalization>),
+    BlockEvent,
+}
+
+impl Action {
+    pub fn name(&self) -> &'static str {
         match self {
-            Policy::Passthrough => Decision::Send(event.clone()),
+            Action::Keep => "keep",
+            Action::Drop => "drop",
+            Action::Redact => "redact",
+            Action::Mask { .. } => "mask",
+            Action::Hash => "hash",
+            Action::Generalize(_) => "generalize",
+            Action::BlockEvent => "block_event",
+        }
+    }
+
+    fn strength(&self) -> u8 {
+        match self {
+            Action::Keep => 0,
+            Action::Redact | Action::Generalize(_) => 1,
+            Action::Mask { .. } => 2,
+            Action::Hash => 3,
+            Action::Drop => 4,
+            Action::BlockEvent => 5,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::Kind;
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub category: Option<String>,
+    pub path: Option<PathGlob>,
+    pub event: Option<String>,
+    pub source: Option<String>,
+    pub action: Action,
+}
 
-    #[test]
-    fn passthrough_forwards_unchanged() {
-        let mut e = Event::new(Kind::Track);
-        e.name = Some("a".into());
-        e.context.client_ip = Some("203.0.113.1".parse().unwrap());
-        assert_eq!(Policy::Passthrough.apply(&e), Decision::Send(e.clone()));
+/// A property-path pattern over dotted paths: `*` within a segment, `**` across segments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathGlob {
+    pub text: String,
+    segments: Vec<String>,
+}
+
+impl PathGlob {
+    pub fn new(text: &str) -> PathGlob {
+        PathGlob {
+            text: text.to_owned(),
+            segments: text.split('.').map(str::to_owned).collect(),
+        }
+    }
+
+    pub fn matches(&self, path: &[&str]) -> bool {
+        fn seg(p: &str, s: &str) -> bool {
+            // `*` wildcard within one segment, case-insensitive.
+            let (p, s) = (p.to_ascii_lowercase(), s.to_ascii_lowercase());
+            let parts: Vec<&str> = p.split('*').collect();
+            if parts.len() == 1 {
+                return p == s;
+            }
+            let mut rest = s.as_str();
+            for (i, part) in parts.iter().enumerate() {
+                if i == 0 {
+                    match rest.strip_prefix(part) {
+                        Some(r) => rest = r,
+                        None => return false,
+                    }
+                } else if i == parts.len() - 1 {
+                    return rest.ends_with(part);
+                } else if let Some(pos) = rest.find(part) {
+                    rest = &rest[pos + part.len()..];
+                } else {
+                    return false;
+                }
+            }
+            true
+        }
+        fn go(pat: &[String], path: &[&str]) -> bool {
+            match pat.first() {
+                None => path.is_empty(),
+                Some(p) if p == "**" => (0..=path.len()).any(|i| go(&pat[1..], &path[i..])),
+                Some(p) => !path.is_empty() && seg(p, path[0]) && go(&pat[1..], &path[1..]),
+            }
+        }
+        go(&self.segments, path)
     }
 }
+
+impl Rule {
+    fn matches(&self, category: &str, path: &[&str], event: Option<&str>, source: &str) -> bool {
+        self.category.as_deref().is_none_or(|c| covers(c, category))
+            && self.path.as_ref().is_none_or(|g| g.matches(path))
+            && self.event.as_deref().is_none_or(|e| Some(e) == event)
+            && self.source.as_deref().is_none_or(|s| s == source)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// `recommended`, `passthrough`, or `custom`.
+    pub name: String,
+    pub mode: Mode,
+    pub rules: Vec<Rule>,
+    pub allow: Vec<PathGlob>,
+    pub pseudonymize_ids: bool,
+}
+
+/// Which part of the policy made a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Because {
+    /// `rules[i]` of the policy.
+    Rule(usize),
+    /// Role identifiers are pseudonymised.
+    Identifiers,
+    /// Not on the allowlist.
+    Allowlist,
+}
+
+impl std::fmt::Display for Because {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Because::Rule(i) => write!(f, "rules[{i}]"),
+            Because::Identifiers => f.write_str("pseudonymize_ids"),
+            Because::Allowlist => f.write_str("allowlist"),
+        }
+    }
+}
+
+/// One decision, for `policy explain`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub pointer: String,
+    pub category: Option<&'static str>,
+    pub detector: Option<&'static str>,
+    pub action: &'static str,
+    pub because: Because,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Send { record: Value, decisions: Vec<Decision> },
+    Block { because: Because },
+}
+
+/// What the policy needs besides the record.
+pub struct Context<'a> {
+    pub source: &'a str,
+    pub key: Option<&'a PseudonymKey>,
+}
+
+/// Categories the recommended policy redacts (span by span where the finding is a span).
+const SENSITIVE_REDACT: [&str; 4] = [
+    "user.contact",
+    "user.financial",
+    "user.government_id",
+    "user.authorization",
+];
+
+impl Policy {
+    /// Forward everything unchanged (must be chosen explicitly).
+    pub fn passthrough() -> Policy {
+        Policy {
+            name: "passthrough".into(),
+            mode: Mode::Scrub,
+            rules: Vec::new(),
+            allow: Vec::new(),
+            pseudonymize_ids: false,
+        }
+    }
+
+    /// The shipped default: drops or redacts every sensitive category, pseudonymises
+    /// identifiers, keeps device, coarse location and page paths (query values scrubbed), and
+    /// passes non-sensitive properties unchanged.
+    pub fn recommended() -> Policy {
+        let rule = |category: &str, action: Action| Rule {
+            category: Some(category.to_owned()),
+            path: None,
+            event: None,
+            source: None,
+            action,
+        };
+        let mut rules = vec![rule("user.unique_id", Action::Hash)];
+        rules.extend(SENSITIVE_REDACT.iter().map(|c| rule(c, Action::Redact)));
+        rules.extend([
+            rule("user.device.ip_address", Action::Drop),
+            rule("user.location.precise", Action::Drop),
+            rule("user.name", Action::Drop),
+            rule("user.demographic", Action::Drop),
+            rule(
+                "user.behavior.browsing_history",
+                Action::Generalize(Some(Generalization::UrlPath)),
+            ),
+        ]);
+        Policy {
+            name: "recommended".into(),
+            mode: Mode::Scrub,
+            rules,
+            allow: Vec::new(),
+            pseudonymize_ids: true,
+        }
+    }
+
+    pub fn preset(name: &str) -> Option<Policy> {
+        match name {
+            "recommended" => Some(Policy::recommended()),
+            "passthrough" => Some(Policy::passthrough()),
+            _ => None,
+        }
+    }
+
+    /// Applies the policy to one record. Pure.
+    pub fn apply(&self, record: &Value, shape: Shape, findings: &[Finding], ctx: &Context<'_>) -> Verdict {
+        let event = record.get("event").and_then(Value::as_str);
+        // A block rule that names no category or path blocks by event and source alone.
+        if let Some(i) = self.rules.iter().position(|r| {
+            r.action == Action::BlockEvent
+                && r.category.is_none()
+                && r.path.is_none()
+                && r.event.as_deref().is_none_or(|e| Some(e) == event)
+                && r.source.as_deref().is_none_or(|s| s == ctx.source)
+        }) {
+            return Verdict::Block {
+                because: Because::Rule(i),
+            };
+        }
+        // Per field: the findings on it and what each asks for.
+        let mut fields: BTreeMap<&str, Vec<(&Finding, Action, Because)>> = BTreeMap::new();
+        for f in findings {
+            let path = dotted(&f.pointer);
+            let role_id = f.category == "user.unique_id" && f.detector.starts_with("role");
+            let (action, because) = if role_id && self.pseudonymize_ids {
+                (Action::Hash, Because::Identifiers)
+            } else {
+                match self
+                    .rules
+                    .iter()
+                    .position(|r| r.matches(f.category, &path, event, ctx.source))
+                {
+                    Some(i) => (self.rules[i].action.clone(), Because::Rule(i)),
+                    None => continue,
+                }
+            };
+            if action == Action::BlockEvent {
+                return Verdict::Block { because };
+            }
+            fields.entry(f.pointer.as_str()).or_default().push((f, action, because));
+        }
+
+        let mut out = record.clone();
+        let mut decisions = Vec::new();
+        let mut drops: Vec<String> = Vec::new();
+        let role_ids: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.category == "user.unique_id" && f.detector.starts_with("role"))
+            .map(|f| f.pointer.as_str())
+            .collect();
+
+        for (pointer, asks) in &fields {
+            let strongest = asks.iter().map(|(_, a, _)| a.strength()).max().unwrap_or(0);
+            let identifier = role_ids.contains(pointer) && self.pseudonymize_ids;
+            let Some(value) = out.pointer_mut(pointer) else {
+                continue;
+            };
+            for (f, a, b) in asks {
+                if a.strength() == strongest {
+                    decisions.push(Decision {
+                        pointer: (*pointer).to_owned(),
+                        category: Some(f.category),
+                        detector: Some(f.detector),
+                        action: if identifier { "hash" } else { a.name() },
+                        because: if identifier { Because::Identifiers } else { b.clone() },
+                    });
+                }
+            }
+            if identifier || strongest == Action::Hash.strength() {
+                if let Some(k) = ctx.key {
+                    *value = Value::String(k.pseudonym(&leaf_text(value)));
+                } else {
+                    drops.push((*pointer).to_owned());
+                }
+                continue;
+            }
+            match strongest {
+                0 => {}
+                4 => drops.push((*pointer).to_owned()),
+                2 => {
+                    let keep_last = asks
+                        .iter()
+                        .find_map(|(_, a, _)| match a {
+                            Action::Mask { keep_last } => Some(*keep_last),
+                            _ => None,
+                        })
+                        .unwrap_or(4);
+                    *value = Value::String(mask(&leaf_text(value), keep_last));
+                }
+                _ => {
+                    // Redact detected spans (or whole values), then generalise.
+                    let mut spans: Vec<((usize, usize), &'static str)> = Vec::new();
+                    let mut whole: Option<&'static str> = None;
+                    for (f, a, _) in asks {
+                        if *a == Action::Redact {
+                            match f.span {
+                                Some(s) => spans.push((s, f.category)),
+                                None => whole = Some(f.category),
+                            }
+                        }
+                    }
+                    if let Some(cat) = whole {
+                        *value = Value::String(marker(cat));
+                    } else if !spans.is_empty()
+                        && let Value::String(s) = value
+                    {
+                        *s = redact_spans(s, &mut spans);
+                    }
+                    let gens: Vec<(Option<Generalization>, &'static str)> = asks
+                        .iter()
+                        .filter_map(|(f, a, _)| match a {
+                            Action::Generalize(g) => Some((g.clone(), f.category)),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some((g, cat)) = gens.into_iter().next() {
+                        let g = g.unwrap_or_else(|| default_generalization(cat));
+                        match generalize(value, &g, record, shape) {
+                            Some(v) => *value = v,
+                            None => drops.push((*pointer).to_owned()),
+                        }
+                    }
+                }
+            }
+        }
+
+        if self.mode == Mode::Allowlist {
+            let kept: Vec<&str> = fields
+                .iter()
+                .filter(|(_, asks)| asks.iter().any(|(_, a, _)| *a == Action::Keep))
+                .map(|(p, _)| *p)
+                .collect();
+            for pointer in property_pointers(&out, shape) {
+                let path = dotted(&pointer);
+                let allowed = self.allow.iter().any(|g| g.matches(&path))
+                    || kept.iter().any(|k| k.starts_with(pointer.as_str()))
+                    || role_ids.contains(&pointer.as_str());
+                if !allowed {
+                    decisions.push(Decision {
+                        pointer: pointer.clone(),
+                        category: None,
+                        detector: None,
+                        action: "drop",
+                        because: Because::Allowlist,
+                    });
+                    drops.push(pointer);
+                }
+            }
+        }
+
+        // Remove from the deepest and highest array index first, so pointers stay valid.
+        drops.sort_by(|a, b| compare_pointers(b, a));
+        drops.dedup();
+        for p in drops {
+            remove_pointer(&mut out, &p);
+        }
+        Verdict::Send { record: out, decisions }
+    }
+}
+
+fn compare_pointers(a: &str, b: &str) -> std::cmp::Ordering {
+    let (sa, sb): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    for (x, y) in sa.iter().zip(&sb) {
+        let o = match (x.parse::<usize>(), y.parse::<usize>()) {
+            (Ok(i), Ok(j)) => i.cmp(&j),
+            _ => x.cmp(y),
+        };
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    sa.len().cmp(&sb.len())
+}
+
+/// `/properties/a~1b/0` → `["properties", "a/b", "0"]`.
+pub fn dotted(pointer: &str) -> Vec<&str> {
+    pointer.split('/').skip(1).collect()
+}
+
+fn unescape(seg: &str) -> String {
+    seg.replace("~1", "/").replace("~0", "~")
+}
+
+fn remove_pointer(root: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let key = unescape(last);
+    match root.pointer_mut(parent) {
+        Some(Value::Object(m)) => {
+            m.shift_remove(&key);
+        }
+        Some(Value::Array(a)) => {
+            if let Ok(i) = key.parse::<usize>()
+                && i < a.len()
+            {
+                a.remove(i);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// Pointers of the record's properties: event properties, or the fields of each profile or
+/// group operation.
+fn property_pointers(record: &Value, shape: Shape) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |prefix: &str, m: &Map<String, Value>, skip: &[&str]| {
+        for k in m.keys() {
+            if !skip.contains(&k.as_str()) {
+                out.push(format!("{prefix}/{}", escape(k)));
+            }
+        }
+    };
+    match shape {
+        Shape::Event => {
+            if let Some(Value::Object(p)) = record.get("properties") {
+                add(
+                    "/properties",
+                    p,
+                    &["token", "distinct_id", "$device_id", "$user_id", "time", "$insert_id"],
+                );
+            }
+        }
+        Shape::Profile | Shape::Group => {
+            if let Value::Object(m) = record {
+                for (op, v) in m {
+                    if let Value::Object(inner) = v
+                        && op.starts_with('$')
+                    {
+                        add(&format!("/{}", escape(op)), inner, &[]);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn leaf_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn marker(category: &str) -> String {
+    format!("[{}]", category.rsplit('.').next().unwrap_or("redacted"))
+}
+
+fn mask(s: &str, keep_last: usize) -> String {
+    let n = s.chars().count();
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| if i + keep_last >= n { c } else { '*' })
+        .collect()
+}
+
+/// Replaces byte spans (merged where they overlap) with category markers.
+fn redact_spans(s: &str, spans: &mut [((usize, usize), &'static str)]) -> String {
+    spans.sort_by_key(|((start, _), _)| *start);
+    let mut out = String::with_capacity(s.len());
+    let mut pos = 0;
+    for ((start, end), cat) in spans.iter() {
+        let (start, end) = ((*start).min(s.len()), (*end).min(s.len()));
+        if end <= pos || !s.is_char_boundary(start) || !s.is_char_boundary(end) {
+            if end > pos && s.is_char_boundary(end) {
+                pos = end;
+            }
+            continue;
+        }
+        let start = start.max(pos);
+        out.push_str(&s[pos..start]);
+        out.push_str(&marker(cat));
+        pos = end;
+    }
+    out.push_str(&s[pos..]);
+    out
+}
+
+fn default_generalization(category: &str) -> Generalization {
+    if covers("user.device.ip_address", category) {
+        Generalization::IpPrefix
+    } else if covers("user.location.precise", category) {
+        Generalization::Round { decimals: 2 }
+    } else if covers("user.behavior.browsing_history", category) {
+        Generalization::UrlPath
+    } else if covers("user.location", category) {
+        Generalization::Country
+    } else {
+        Generalization::Day
+    }
+}
+
+/// Applies a generalisation; `None` means the value cannot be generalised and is dropped.
+fn generalize(v: &Value, g: &Generalization, record: &Value, shape: Shape) -> Option<Value> {
+    match g {
+        Generalization::IpPrefix => {
+            let ip: std::net::IpAddr = v.as_str()?.trim().parse().ok()?;
+            Some(Value::String(match ip {
+                std::net::IpAddr::V4(a) => {
+                    let o = a.octets();
+                    format!("{}.{}.{}.0", o[0], o[1], o[2])
+                }
+                std::net::IpAddr::V6(a) => {
+                    let s = a.segments();
+                    std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0).to_string()
+                }
+            }))
+        }
+        Generalization::Round { decimals } => {
+            let f = 10f64.powi(*decimals as i32);
+            let round = |x: f64| (x * f).round() / f;
+            match v {
+                Value::Number(n) => serde_json::Number::from_f64(round(n.as_f64()?)).map(Value::Number),
+                Value::String(s) => {
+                    let parts: Vec<String> = s
+                        .split(',')
+                        .map(|p| p.trim().parse::<f64>().map(|x| format!("{}", round(x))))
+                        .collect::<Result<_, _>>()
+                        .ok()?;
+                    Some(Value::String(parts.join(",")))
+                }
+                _ => None,
+            }
+        }
+        Generalization::Hour | Generalization::Day => {
+            let unit: i64 = if *g == Generalization::Hour { 3600 } else { 86_400 };
+            match v {
+                Value::Number(n) => {
+                    let x = n.as_f64()?;
+                    let ms = x >= 1e11;
+                    let secs = if ms { x / 1000.0 } else { x } as i64;
+                    let floored = secs - secs.rem_euclid(unit);
+                    Some(Value::from(if ms { floored * 1000 } else { floored }))
+                }
+                // ISO 8601: keep `YYYY-MM-DD` (day) or `YYYY-MM-DDTHH` (hour).
+                Value::String(s) if s.len() >= 10 && s.as_bytes()[4] == b'-' => {
+                    let keep = if unit == 3600 && s.len() >= 13 { 13 } else { 10 };
+                    s.get(..keep).map(|p| Value::String(p.to_owned()))
+                }
+                _ => None,
+            }
+        }
+        Generalization::UrlPath => v.as_str().map(|s| Value::String(url_path_only(s))),
+        Generalization::Country => {
+            let candidates: &[&str] = match shape {
+                Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
+                Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
+            };
+            candidates.iter().find_map(|p| record.pointer(p)).cloned()
+        }
+    }
+}
+
+/// Keeps scheme, host and path and the names of query parameters; drops query values and the
+/// fragment. `https://x.io/a?email=j%40x.io&utm=1#t` → `https://x.io/a?email=&utm=`.
+pub fn url_path_only(url: &str) -> String {
+    let (before_fragment, _) = url.split_once('#').unwrap_or((url, ""));
+    let Some((path, query)) = before_fragment.split_once('?') else {
+        return before_fragment.to_owned();
+    };
+    let names: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
+        .collect();
+    if names.is_empty() {
+        return path.to_owned();
+    }
+    let mut out = String::with_capacity(url.len());
+    out.push_str(path);
+    out.push('?');
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(n);
+        out.push('=');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

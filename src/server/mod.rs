@@ -248,7 +248,28 @@ impl Gateway {
         let metrics = Arc::new(Metrics::new(&names));
         let outbox =
             crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
-        let pipeline = Arc::new(Pipeline::new(&config, outbox.clone(), metrics.clone()));
+        let master_key = Arc::new(
+            crate::policy::keys::MasterKey::load(
+                &config.keys.master_key_env,
+                config.keys.master_key_file.as_deref(),
+                &config.store.path,
+            )
+            .context("loading the master key")?,
+        );
+        let mut keys = Vec::new();
+        for d in &config.destinations {
+            keys.push(
+                crate::policy::keys::current_key(store.as_ref(), &master_key, &d.name)
+                    .with_context(|| format!("loading the pseudonym key of `{}`", d.name))?,
+            );
+        }
+        let pipeline = Arc::new(Pipeline::new(
+            &config,
+            outbox.clone(),
+            metrics.clone(),
+            master_key,
+            keys,
+        ));
         pipeline.sync_destination_states()?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
 

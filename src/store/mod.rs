@@ -23,6 +23,7 @@
 //! | `queue_stats` | depth and oldest enqueue time of one destination |
 //! | `dead_letters` / `retry_dead_letters` / `purge_dead_letters` | operator tools |
 //! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
+//! | `key_versions` / `add_key` | per-destination pseudonym keys, sealed under the master key |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -139,6 +140,10 @@ pub trait Store: Send + Sync + 'static {
     fn destination_statuses(&self) -> Result<Vec<DestinationStatus>, StoreError>;
     fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError>;
     fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError>;
+    /// Sealed pseudonym keys of a destination: (version, sealed bytes).
+    fn key_versions(&self, destination: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
+    /// Adds a sealed key version; keeps an existing one of the same version.
+    fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -83,6 +83,8 @@ pub struct DestinationMetrics {
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub dropped: AtomicU64,
+    /// Records a `block_event` rule kept from the destination.
+    pub blocked: AtomicU64,
     pub depth: AtomicU64,
     /// Enqueue time of the oldest queued record, ms since the epoch; 0 when empty.
     pub oldest_enqueued_at_ms: AtomicI64,
@@ -121,6 +123,7 @@ impl Metrics {
                     retried: AtomicU64::new(0),
                     dead_lettered: AtomicU64::new(0),
                     dropped: AtomicU64::new(0),
+                    blocked: AtomicU64::new(0),
                     depth: AtomicU64::new(0),
                     oldest_enqueued_at_ms: AtomicI64::new(0),
                     attempt_latency: Histogram::default(),
@@ -240,7 +243,7 @@ impl Metrics {
         );
 
         type Getter = fn(&DestinationMetrics) -> u64;
-        let per_dest: [(&str, &str, &str, Getter); 5] = [
+        let per_dest: [(&str, &str, &str, Getter); 6] = [
             (
                 "vendorwall_outbox_enqueued_records_total",
                 "counter",
@@ -264,6 +267,12 @@ impl Metrics {
                 "counter",
                 "Records the vendor refused for good.",
                 |d| d.dead_lettered.load(Relaxed),
+            ),
+            (
+                "vendorwall_policy_blocked_records_total",
+                "counter",
+                "Records a block_event rule kept from the destination.",
+                |d| d.blocked.load(Relaxed),
             ),
             (
                 "vendorwall_delivery_dropped_records_total",

@@ -60,6 +60,8 @@ pub struct Options {
     pub request_timeout_secs: u64,
     pub limits: String,
     pub listen: String,
+    /// `policy = …` of the destination: a preset name, or a TOML inline table.
+    pub policy: String,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             request_timeout_secs: 2,
             limits: String::new(),
             listen: "127.0.0.1:0".into(),
+            policy: "\"passthrough\"".into(),
         }
     }
 }
@@ -121,12 +124,14 @@ request_timeout_secs = {timeout}
 retry_initial_backoff_ms = 50
 retry_max_backoff_secs = 1
 max_queue_records = {maxq}
+policy = {policy}
 {extra}
 "#,
         listen = o.listen,
         limits = o.limits,
         timeout = o.request_timeout_secs,
         maxq = o.max_queue_records,
+        policy = o.policy,
         extra = o.extra_destination,
     );
     let path = dir.join("vendorwall.toml");

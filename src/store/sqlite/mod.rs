@@ -8,6 +8,7 @@
 //! dead_letters(id INTEGER PRIMARY KEY, destination TEXT, kind INTEGER, payload BLOB,
 //!        enqueued_at INTEGER, attempts INTEGER, reason TEXT, failed_at INTEGER)
 //! destinations(name TEXT PRIMARY KEY, state TEXT, dropped INTEGER, updated_at INTEGER)
+//! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
 //! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
 //! ```
 //!
@@ -47,6 +48,13 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, id);
+CREATE TABLE IF NOT EXISTS destination_keys (
+    destination TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, version)
+);
 CREATE TABLE IF NOT EXISTS destinations (
     name TEXT PRIMARY KEY,
     state TEXT NOT NULL,
@@ -340,6 +348,27 @@ impl Store for SqliteStore {
             "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, 'dropping', ?2, 0)
              ON CONFLICT (name) DO UPDATE SET dropped = dropped + excluded.dropped",
             params![name, n as i64],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn key_versions(&self, destination: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached("SELECT version, sealed FROM destination_keys WHERE destination = ?1 ORDER BY version")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([destination], |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        let conn = lock(&self.writer);
+        conn.execute(
+            "INSERT OR IGNORE INTO destination_keys (destination, version, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![destination, version as i64, sealed, now_ms],
         )
         .map_err(err)?;
         Ok(())

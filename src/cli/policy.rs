@@ -1,0 +1,322 @@
+//! `vendorwall policy explain | test` and `vendorwall keys rotate | list`.
+//!
+//! `explain` and `test` are review tools: they run the same classification and policy code
+//! as `serve` on sample events and print what a vendor would receive. They print sample
+//! values on purpose (that is what is being reviewed) and touch no store: pseudonyms are
+//! computed with a throwaway key, so they differ from the ones `serve` sends.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::{Value, json};
+
+use crate::classify::{Finding, Shape, classify_record, taxonomy::covers};
+use crate::config::{Config, Destination};
+use crate::policy::keys::{self, MasterKey, PseudonymKey};
+use crate::policy::{Context, Decision, Verdict};
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// The record shape a sample line has.
+pub fn shape_of(v: &Value) -> Shape {
+    if v.get("event").is_some() {
+        Shape::Event
+    } else if v.get("$group_key").is_some() {
+        Shape::Group
+    } else {
+        Shape::Profile
+    }
+}
+
+fn throwaway_key() -> PseudonymKey {
+    let mut bytes = [0u8; 32];
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    PseudonymKey::from_bytes(0, &bytes)
+}
+
+fn source_for<'a>(cfg: &'a Config, dest: &Destination, wanted: Option<&str>) -> Result<&'a str> {
+    match wanted {
+        Some(s) => {
+            if !dest.sources.iter().any(|&i| cfg.sources[i].name == s) {
+                bail!("source `{s}` does not feed destination `{}`", dest.name);
+            }
+            Ok(cfg.sources.iter().find(|x| x.name == s).map_or("", |x| x.name.as_str()))
+        }
+        None => Ok(dest.sources.first().map_or("", |&i| cfg.sources[i].name.as_str())),
+    }
+}
+
+/// Reads JSON Lines; yields (line number, object) and reports unreadable lines on stderr.
+fn samples(input: Option<&Path>) -> Result<Vec<(usize, Value)>> {
+    let reader: Box<dyn BufRead> = match input {
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufReader::new(std::io::stdin())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.context("reading samples")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(v @ Value::Object(_)) => out.push((i + 1, v)),
+            _ => eprintln!("line {}: not a JSON object; skipped", i + 1),
+        }
+    }
+    Ok(out)
+}
+
+fn decision_json(d: &Decision, findings: &[Finding]) -> Value {
+    let span = findings
+        .iter()
+        .find(|f| f.pointer == d.pointer && Some(f.category) == d.category)
+        .and_then(|f| f.span);
+    json!({"pointer": d.pointer, "category": d.category, "detector": d.detector, "span": span,
+           "action": d.action, "because": d.because.to_string()})
+}
+
+pub fn explain(
+    cfg: &Config,
+    destination: &str,
+    source: Option<&str>,
+    input: Option<&Path>,
+    as_json: bool,
+) -> Result<()> {
+    let dest = cfg
+        .destination(destination)
+        .with_context(|| format!("no destination named `{destination}`"))?;
+    let source = source_for(cfg, dest, source)?;
+    let key = throwaway_key();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if !as_json {
+        writeln!(
+            out,
+            "destination {} · policy {} · source {source} · pseudonyms use a throwaway key",
+            dest.name, dest.policy.name
+        )?;
+    }
+    for (line, record) in samples(input)? {
+        let shape = shape_of(&record);
+        let findings = classify_record(&record, shape);
+        let verdict = dest.policy.apply(
+            &record,
+            shape,
+            &findings,
+            &Context {
+                source,
+                key: Some(&key),
+            },
+        );
+        if as_json {
+            let v = match &verdict {
+                Verdict::Block { because } => json!({"line": line, "verdict": "block", "because": because.to_string()}),
+                Verdict::Send { record, decisions } => {
+                    json!({"line": line, "verdict": "send", "vendor_receives": record,
+                    "decisions": decisions.iter().map(|d| decision_json(d, &findings)).collect::<Vec<_>>()})
+                }
+            };
+            writeln!(out, "{v}")?;
+            continue;
+        }
+        let name = record
+            .get("event")
+            .and_then(Value::as_str)
+            .unwrap_or("(profile or group update)");
+        match verdict {
+            Verdict::Block { because } => writeln!(out, "\nline {line} · {name} · blocked by {because}")?,
+            Verdict::Send {
+                record: sent,
+                decisions,
+            } => {
+                writeln!(out, "\nline {line} · {name}")?;
+                for d in &decisions {
+                    let span = findings
+                        .iter()
+                        .find(|f| f.pointer == d.pointer && Some(f.category) == d.category)
+                        .and_then(|f| f.span)
+                        .map(|(a, b)| format!(" [{a}..{b}]"))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "  {:<40} {:<36} {:<10} by {}",
+                        d.pointer,
+                        format!("{}{span}", d.category.unwrap_or("-")),
+                        d.action,
+                        d.because
+                    )?;
+                }
+                let passed: Vec<&Finding> = findings
+                    .iter()
+                    .filter(|f| !decisions.iter().any(|d| d.pointer == f.pointer))
+                    .collect();
+                for f in passed {
+                    writeln!(out, "  {:<40} {:<36} {:<10} by default", f.pointer, f.category, "keep")?;
+                }
+                writeln!(out, "  vendor receives: {sent}")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs the `[[policy_tests]]` of the configuration; false if any assertion fails.
+pub fn test(cfg: &Config) -> Result<bool> {
+    if cfg.policy_tests.is_empty() {
+        bail!("the configuration has no [[policy_tests]]");
+    }
+    let key = throwaway_key();
+    let mut failures = 0usize;
+    let mut checked = 0usize;
+    for t in &cfg.policy_tests {
+        let dest = cfg
+            .destination(&t.destination)
+            .with_context(|| format!("no destination named `{}`", t.destination))?;
+        let source = source_for(cfg, dest, None)?;
+        for (line, record) in samples(Some(&t.samples))? {
+            checked += 1;
+            let shape = shape_of(&record);
+            let findings = classify_record(&record, shape);
+            let Verdict::Send {
+                record: sent,
+                decisions,
+            } = dest.policy.apply(
+                &record,
+                shape,
+                &findings,
+                &Context {
+                    source,
+                    key: Some(&key),
+                },
+            )
+            else {
+                continue;
+            };
+            // What the vendor would get, classified again: nothing in a forbidden category
+            // may remain, except pseudonymised identifiers.
+            for f in classify_record(&sent, shape) {
+                let pseudonymised = decisions.iter().any(|d| d.pointer == f.pointer && d.action == "hash");
+                if pseudonymised {
+                    continue;
+                }
+                if let Some(forbidden) = t.never_receives.iter().find(|c| covers(c, f.category)) {
+                    failures += 1;
+                    println!(
+                        "FAIL {} never_receives {forbidden}: {} line {line} {} carries {} (detector {})",
+                        t.destination,
+                        t.samples.display(),
+                        f.pointer,
+                        f.category,
+                        f.detector
+                    );
+                    println!(
+                        "  - app sent:       {}",
+                        record.pointer(&f.pointer).unwrap_or(&Value::Null)
+                    );
+                    println!(
+                        "  + vendor gets:    {}",
+                        sent.pointer(&f.pointer).unwrap_or(&Value::Null)
+                    );
+                }
+            }
+            for (pointer, before) in leaves(&record) {
+                let path = crate::policy::dotted(&pointer);
+                if !t.unchanged.iter().any(|g| g.matches(&path)) {
+                    continue;
+                }
+                let after = sent.pointer(&pointer);
+                if after != Some(&before) {
+                    failures += 1;
+                    println!(
+                        "FAIL {} unchanged: {} line {line} {pointer} was changed",
+                        t.destination,
+                        t.samples.display()
+                    );
+                    println!("  - app sent:       {before}");
+                    println!(
+                        "  + vendor gets:    {}",
+                        after.map_or("(dropped)".to_owned(), Value::to_string)
+                    );
+                }
+            }
+        }
+    }
+    if failures == 0 {
+        println!(
+            "ok: {} assertion set(s), {checked} sample records",
+            cfg.policy_tests.len()
+        );
+    } else {
+        println!("{failures} failure(s) in {checked} sample records");
+    }
+    Ok(failures == 0)
+}
+
+fn leaves(v: &Value) -> Vec<(String, Value)> {
+    fn walk(v: &Value, at: String, out: &mut Vec<(String, Value)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    walk(x, format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    walk(x, format!("{at}/{i}"), out);
+                }
+            }
+            _ => out.push((at, v.clone())),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, String::new(), &mut out);
+    out
+}
+
+fn master_key(cfg: &Config) -> Result<MasterKey> {
+    Ok(MasterKey::load(
+        &cfg.keys.master_key_env,
+        cfg.keys.master_key_file.as_deref(),
+        &cfg.store.path,
+    )?)
+}
+
+pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()> {
+    if cfg.destination(destination).is_none() {
+        bail!("no destination named `{destination}`");
+    }
+    let master = master_key(cfg)?;
+    // Make sure the current key opens before adding a new one.
+    keys::current_key(store, &master, destination)?;
+    let k = keys::rotate(store, &master, destination)?;
+    println!(
+        "{destination}: pseudonym key version {} is now current (running servers switch within a second)",
+        k.version
+    );
+    Ok(())
+}
+
+pub fn list(cfg: &Config, store: &SqliteStore) -> Result<()> {
+    println!("{:<20} {:>8}", "DESTINATION", "VERSIONS");
+    for d in &cfg.destinations {
+        let versions: Vec<String> = store
+            .key_versions(&d.name)?
+            .into_iter()
+            .map(|(v, _)| v.to_string())
+            .collect();
+        println!(
+            "{:<20} {:>8}",
+            d.name,
+            if versions.is_empty() {
+                "-".to_owned()
+            } else {
+                versions.join(",")
+            }
+        );
+    }
+    Ok(())
+}

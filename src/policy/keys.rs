@@ -1,0 +1,291 @@
+//! Per-destination pseudonym keys, sealed at rest under a master key.
+//!
+//! Every destination has its own HMAC-SHA256 key, so two vendors never receive the same
+//! pseudonym for the same person. Keys are versioned: `vendorwall keys rotate DESTINATION`
+//! adds a version, after which new pseudonyms cannot be linked to earlier (perhaps leaked)
+//! ones. Keys are generated on first use and stored in the store only sealed with AES-256-GCM
+//! under the master key (the additional data binds each sealed key to its destination and
+//! version, so a sealed key cannot be moved to another destination).
+//!
+//! The master key comes from the environment variable named by `keys.master_key_env`
+//! (default `VENDORWALL_MASTER_KEY`, 32 bytes in base64), or from `keys.master_key_file`;
+//! with neither, a key is generated into `<store.path>/master.key` (mode 0600) on first start
+//! and a warning says to move it off the store's disk for production.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::store::{Store, StoreError, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("master key: {0}")]
+    Master(String),
+    #[error("a sealed key of destination `{0}` does not open with this master key")]
+    Unseal(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot generate random bytes")]
+    Random,
+}
+
+/// Where the master key comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MasterKeySource {
+    Env(String),
+    File(PathBuf),
+}
+
+/// The key that seals destination keys at rest.
+pub struct MasterKey(LessSafeKey);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+fn decode_key(text: &[u8]) -> Option<[u8; 32]> {
+    if text.len() == 32 {
+        return text.try_into().ok();
+    }
+    let trimmed = std::str::from_utf8(text).ok()?.trim();
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(trimmed))
+        .ok()?;
+    raw.try_into().ok()
+}
+
+impl MasterKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
+        // 32 bytes is AES-256's key length, so this cannot fail.
+        let key = UnboundKey::new(&AES_256_GCM, bytes).unwrap_or_else(|_| unreachable!("32-byte AES-256 key"));
+        MasterKey(LessSafeKey::new(key))
+    }
+
+    /// Loads the master key: from the environment variable if set, else from the configured
+    /// file, else from (generating if needed) `<store_dir>/master.key`.
+    pub fn load(env_var: &str, file: Option<&Path>, store_dir: &Path) -> Result<MasterKey, KeyError> {
+        if let Ok(v) = std::env::var(env_var) {
+            let bytes = decode_key(v.as_bytes())
+                .ok_or_else(|| KeyError::Master(format!("{env_var} must hold 32 bytes in base64")))?;
+            return Ok(MasterKey::from_bytes(&bytes));
+        }
+        if let Some(path) = file {
+            let text =
+                std::fs::read(path).map_err(|e| KeyError::Master(format!("cannot read {}: {e}", path.display())))?;
+            let bytes = decode_key(&text)
+                .ok_or_else(|| KeyError::Master(format!("{} must hold 32 bytes, raw or base64", path.display())))?;
+            return Ok(MasterKey::from_bytes(&bytes));
+        }
+        let path = store_dir.join("master.key");
+        if let Ok(text) = std::fs::read(&path) {
+            let bytes = decode_key(&text)
+                .ok_or_else(|| KeyError::Master(format!("{} must hold 32 bytes, raw or base64", path.display())))?;
+            return Ok(MasterKey::from_bytes(&bytes));
+        }
+        let mut bytes = [0u8; 32];
+        SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
+        std::fs::create_dir_all(store_dir)
+            .map_err(|e| KeyError::Master(format!("cannot create {}: {e}", store_dir.display())))?;
+        write_private(
+            &path,
+            base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(),
+        )
+        .map_err(|e| KeyError::Master(format!("cannot write {}: {e}", path.display())))?;
+        tracing::warn!(path = %path.display(), "generated a master key beside the store; for production set {env_var} or keys.master_key_file");
+        Ok(MasterKey::from_bytes(&bytes))
+    }
+
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
+        let mut buf = plaintext.to_vec();
+        self.0
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
+            .map_err(|_| KeyError::Random)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(out)
+    }
+
+    pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_LEN {
+            return None;
+        }
+        let (nonce, ct) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut buf = ct.to_vec();
+        let plain = self.0.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?;
+        Some(plain.to_vec())
+    }
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, bytes)
+}
+
+/// One destination's pseudonym key at one version.
+#[derive(Clone)]
+pub struct PseudonymKey {
+    pub version: u32,
+    key: hmac::Key,
+}
+
+impl std::fmt::Debug for PseudonymKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PseudonymKey(v{}, [redacted])", self.version)
+    }
+}
+
+impl PseudonymKey {
+    pub fn from_bytes(version: u32, bytes: &[u8]) -> PseudonymKey {
+        PseudonymKey {
+            version,
+            key: hmac::Key::new(hmac::HMAC_SHA256, bytes),
+        }
+    }
+
+    /// The keyed pseudonym of a value: 32 hex characters of HMAC-SHA256.
+    pub fn pseudonym(&self, value: &str) -> String {
+        let tag = hmac::sign(&self.key, value.as_bytes());
+        let mut out = String::with_capacity(32);
+        for b in &tag.as_ref()[..16] {
+            out.push(char::from(b"0123456789abcdef"[(b >> 4) as usize]));
+            out.push(char::from(b"0123456789abcdef"[(b & 15) as usize]));
+        }
+        out
+    }
+}
+
+fn aad(destination: &str, version: u32) -> Vec<u8> {
+    format!("vendorwall pseudonym key\0{destination}\0{version}").into_bytes()
+}
+
+/// The newest key of a destination, generating version 1 on first use.
+pub fn current_key(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
+    if let Some(k) = newest(store, master, destination)? {
+        return Ok(k);
+    }
+    add_version(store, master, destination, 1)?;
+    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
+}
+
+/// Adds the next key version; returns it.
+pub fn rotate(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
+    let next = store
+        .key_versions(destination)?
+        .into_iter()
+        .map(|(v, _)| v)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    add_version(store, master, destination, next)?;
+    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
+}
+
+fn add_version(store: &dyn Store, master: &MasterKey, destination: &str, version: u32) -> Result<(), KeyError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
+    let sealed = master.seal(&aad(destination, version), &bytes)?;
+    // A concurrent writer may have added this version first; then theirs stands.
+    store.add_key(destination, version, &sealed, now_ms())?;
+    Ok(())
+}
+
+fn newest(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
+    let Some((version, sealed)) = store.key_versions(destination)?.into_iter().max_by_key(|(v, _)| *v) else {
+        return Ok(None);
+    };
+    let bytes = master
+        .open(&aad(destination, version), &sealed)
+        .ok_or_else(|| KeyError::Unseal(destination.to_owned()))?;
+    Ok(Some(PseudonymKey::from_bytes(version, &bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    #[test]
+    fn seal_open_and_bind_to_destination() {
+        let m = MasterKey::from_bytes(&[7; 32]);
+        let sealed = m.seal(b"a", b"secret bytes").unwrap();
+        assert!(!sealed.windows(12).any(|w| w == b"secret bytes"));
+        assert_eq!(m.open(b"a", &sealed).unwrap(), b"secret bytes");
+        assert!(m.open(b"b", &sealed).is_none());
+        assert!(MasterKey::from_bytes(&[8; 32]).open(b"a", &sealed).is_none());
+    }
+
+    #[test]
+    fn keys_are_per_destination_versioned_and_rotate() {
+        let dir = std::env::temp_dir().join(format!("vw-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir).unwrap();
+        let m = MasterKey::from_bytes(&[1; 32]);
+        let a1 = current_key(&store, &m, "a").unwrap();
+        let b1 = current_key(&store, &m, "b").unwrap();
+        assert_eq!(a1.version, 1);
+        assert_eq!(
+            current_key(&store, &m, "a").unwrap().pseudonym("user-1"),
+            a1.pseudonym("user-1")
+        );
+        assert_ne!(a1.pseudonym("user-1"), b1.pseudonym("user-1"));
+        let a2 = rotate(&store, &m, "a").unwrap();
+        assert_eq!(a2.version, 2);
+        assert_ne!(a2.pseudonym("user-1"), a1.pseudonym("user-1"));
+        assert_eq!(current_key(&store, &m, "a").unwrap().version, 2);
+        // another master key cannot open them
+        assert!(matches!(
+            current_key(&store, &MasterKey::from_bytes(&[2; 32]), "a"),
+            Err(KeyError::Unseal(_))
+        ));
+        assert!(!format!("{a2:?}").contains(&a2.pseudonym("x")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn master_key_from_env_file_or_generated() {
+        let dir = std::env::temp_dir().join(format!("vw-master-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = MasterKey::load("VW_TEST_NO_SUCH_VAR", None, &dir).unwrap();
+        let b = MasterKey::load("VW_TEST_NO_SUCH_VAR", None, &dir).unwrap();
+        let sealed = a.seal(b"x", b"y").unwrap();
+        assert_eq!(b.open(b"x", &sealed).unwrap(), b"y", "the generated key is reused");
+        let file = dir.join("other.key");
+        std::fs::write(&file, base64::engine::general_purpose::STANDARD.encode([9u8; 32])).unwrap();
+        let c = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &dir).unwrap();
+        assert_eq!(
+            MasterKey::from_bytes(&[9; 32])
+                .open(b"x", &c.seal(b"x", b"z").unwrap())
+                .unwrap(),
+            b"z"
+        );
+        std::fs::write(&file, "short").unwrap();
+        let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &dir)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("short"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
