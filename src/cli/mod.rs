@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The exposure ledger: verify its hash chains, apply retention, list entries.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
     /// Run the built-in Mixpanel ingestion emulator (for trials and benchmarks).
     Emulate {
         #[arg(long, default_value = "127.0.0.1:8090")]
@@ -128,6 +133,31 @@ enum PolicyAction {
     },
     /// Run the configuration's [[policy_tests]] against their sample events.
     Test {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerAction {
+    /// Recompute every destination's hash chain; exit 1 if anything was edited, deleted or reordered.
+    Verify {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Delete entries delivered before DATE (YYYY-MM-DD or RFC 3339, UTC); the chain stays verifiable.
+    Prune {
+        #[arg(long)]
+        before: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Entries as JSON lines (categories, field pointers, digests; never raw values).
+    List {
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -263,6 +293,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 }
             }
         },
+        Command::Ledger { action } => return ledger(action),
         Command::Keys { action } => match action {
             KeysAction::Rotate { destination, config } => {
                 let cfg = load_admin(&config.config)?;
@@ -332,6 +363,18 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::parse_date("1970-01-01"), Some(0));
+        assert_eq!(super::parse_date("2025-11-09"), Some(1_762_646_400_000));
+        assert_eq!(super::parse_date("2025-11-09T08:30:00Z"), Some(1_762_677_000_000));
+        assert_eq!(super::parse_date("2025-13-01"), None);
+        assert_eq!(super::parse_date("yesterday"), None);
+    }
+}
+
 fn fmt_ms(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
@@ -395,6 +438,84 @@ fn destination(action: DestinationAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn ledger(action: LedgerAction) -> Result<ExitCode> {
+    match action {
+        LedgerAction::Verify { config } => {
+            let cfg = load_admin(&config.config)?;
+            let results = open_store(&cfg)?.verify_ledger()?;
+            let mut ok = true;
+            for v in &results {
+                if v.ok() {
+                    println!("{}: ok ({} entries in {} batches)", v.destination, v.entries, v.batches);
+                } else {
+                    ok = false;
+                    println!(
+                        "{}: TAMPERED: batches with changed, missing or reordered entries {:?}; broken links at batches {:?}",
+                        v.destination, v.tampered_batches, v.broken_links
+                    );
+                }
+            }
+            if results.is_empty() {
+                println!("the ledger is empty");
+            }
+            return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        }
+        LedgerAction::Prune { before, config } => {
+            let cfg = load_admin(&config.config)?;
+            let before_ms = parse_date(&before)
+                .with_context(|| format!("--before {before:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"))?;
+            let n = open_store(&cfg)?.prune_ledger(before_ms)?;
+            println!("{n} ledger entries before {before} deleted; the chain stays verifiable");
+        }
+        LedgerAction::List {
+            destination,
+            limit,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            for e in open_store(&cfg)?.ledger_entries(destination.as_deref(), limit)? {
+                let x = &e.exposure;
+                println!(
+                    "{}",
+                    serde_json::json!({"id": e.id, "destination": e.destination, "batch": e.batch,
+                        "delivered_at_ms": e.delivered_at_ms, "source": x.source, "subject_digest": x.subject_digest,
+                        "vendor_id": x.vendor_id, "key_version": x.key_version, "categories": x.sent,
+                        "pseudonymised_only": x.pseudonymised, "held_back": x.held_back, "fields": x.fields,
+                        "event_time_ms": x.event_time_ms})
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) → ms since the epoch.
+pub fn parse_date(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00Z"));
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
+    let time = time.split('.').next()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
+    if hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
 }
 
 fn outbox(action: OutboxAction) -> Result<()> {

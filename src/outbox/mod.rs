@@ -225,6 +225,7 @@ mod tests {
                         kind: Kind::Track,
                         payload: format!("{i}-{j}").into_bytes(),
                         enqueued_at_ms: 1,
+                        meta: None,
                     })
                     .collect();
                 outbox.enqueue(rows).await.unwrap();

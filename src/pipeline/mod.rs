@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
 use crate::event::{Caps, EventTime, Kind, RecordError, Reject};
+use crate::ledger::{Exposure, exposure_of};
 use crate::outbox::Outbox;
 use crate::policy::keys::{MasterKey, PseudonymKey};
 use crate::policy::{Context, Policy, Verdict};
@@ -55,6 +56,8 @@ pub struct Pipeline {
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
     master_key: Arc<MasterKey>,
+    /// Keys the ledger's subject digests (never rotated, never sent to a vendor).
+    subject_key: PseudonymKey,
 }
 
 /// HTTP Basic credentials from an `/import` request.
@@ -88,6 +91,7 @@ impl Pipeline {
         metrics: Arc<Metrics>,
         master_key: Arc<MasterKey>,
         keys: Vec<PseudonymKey>,
+        subject_key: PseudonymKey,
     ) -> Pipeline {
         let mut by_token = HashMap::new();
         let sources = config
@@ -135,6 +139,7 @@ impl Pipeline {
             outbox,
             metrics,
             master_key,
+            subject_key,
         }
     }
 
@@ -247,6 +252,21 @@ impl Pipeline {
             let record = encode_record(&event, "");
             let findings = classify_record(&record, shape);
             let source_name = self.sources[source].name.as_str();
+            // Whom the record is about, for the ledger: a keyed digest, and the id sealed.
+            let subject = event
+                .ids
+                .user_id
+                .as_deref()
+                .or(event.ids.distinct_id.as_deref())
+                .filter(|s| !s.is_empty());
+            let subject_digest = subject.map(|s| self.subject_key.pseudonym(s));
+            let subject_sealed = subject.and_then(|s| {
+                self.master_key
+                    .seal(b"vendorwall subject", s.as_bytes())
+                    .ok()
+                    .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+            });
+            let event_time_ms = event.time.as_ref().and_then(EventTime::millis).unwrap_or(received_at);
             for &d in &self.sources[source].destinations {
                 let dest = &self.destinations[d];
                 if states.get(d) == Some(&DestinationState::Dropping) {
@@ -262,7 +282,33 @@ impl Pipeline {
                     Verdict::Block { .. } => {
                         self.metrics.destination(d).blocked.fetch_add(1, Relaxed);
                     }
-                    Verdict::Send { record: mut out, .. } => {
+                    Verdict::Send {
+                        record: mut out,
+                        decisions,
+                    } => {
+                        let (sent, pseudonymised, held_back) = exposure_of(&findings, &decisions, &out);
+                        let mut fields: Vec<String> = findings
+                            .iter()
+                            .filter(|f| out.pointer(&f.pointer).is_some())
+                            .map(|f| f.pointer.clone())
+                            .collect();
+                        fields.dedup();
+                        let exposure = Exposure {
+                            source: source_name.to_owned(),
+                            subject_digest: subject_digest.clone(),
+                            subject_sealed: subject_sealed.clone(),
+                            vendor_id: vendor_id(&out, shape),
+                            key_version: if dest.policy.pseudonymize_ids {
+                                key.as_ref().map_or(0, |k| k.version)
+                            } else {
+                                0
+                            },
+                            sent,
+                            pseudonymised,
+                            held_back,
+                            fields,
+                            event_time_ms,
+                        };
                         finish_record(&mut out, shape, dest.token.expose(), dest.uses_import);
                         touched[d] = true;
                         rows.push(NewRow {
@@ -270,6 +316,7 @@ impl Pipeline {
                             kind: event.kind,
                             payload: out.to_string().into_bytes(),
                             enqueued_at_ms: received_at,
+                            meta: serde_json::to_vec(&exposure).ok(),
                         });
                     }
                 }
@@ -349,6 +396,20 @@ impl Pipeline {
             .and_then(|s| s.get(index).copied())
             .unwrap_or(DestinationState::Active)
     }
+}
+
+/// The subject id as the vendor receives it.
+fn vendor_id(record: &Value, shape: Shape) -> Option<String> {
+    let p = match shape {
+        Shape::Event => "/properties/distinct_id",
+        Shape::Profile => "/$distinct_id",
+        Shape::Group => return None,
+    };
+    record
+        .pointer(p)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// Puts the destination's real project token into a record the policy let through, and an

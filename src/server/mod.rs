@@ -263,12 +263,15 @@ impl Gateway {
                     .with_context(|| format!("loading the pseudonym key of `{}`", d.name))?,
             );
         }
+        let subject_key = crate::policy::keys::current_key(store.as_ref(), &master_key, crate::ledger::SUBJECT_KEY)
+            .context("loading the ledger's subject key")?;
         let pipeline = Arc::new(Pipeline::new(
             &config,
             outbox.clone(),
             metrics.clone(),
             master_key,
             keys,
+            subject_key,
         ));
         pipeline.sync_destination_states()?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);

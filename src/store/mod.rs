@@ -5,7 +5,8 @@
 //! - [`Store::append`] returns only after its rows are durable (committed and synced). The
 //!   outbox calls it once per group commit, never per request.
 //! - A row leaves the outbox only through [`Store::complete`], which in one transaction
-//!   deletes the delivered rows and moves the refused ones to the dead-letter table. A crash
+//!   deletes the delivered rows, writes their exposure-ledger entries (extending the
+//!   destination's hash chain), and moves the refused ones to the dead-letter table. A crash
 //!   before it leaves the rows in place (they are delivered again, under the same
 //!   idempotency key); a crash after it leaves nothing to redo.
 //! - Rows of one destination are leased in the order they were appended.
@@ -24,6 +25,7 @@
 //! | `dead_letters` / `retry_dead_letters` / `purge_dead_letters` | operator tools |
 //! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
 //! | `key_versions` / `add_key` | per-destination pseudonym keys, sealed under the master key |
+//! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -41,6 +43,9 @@ pub struct NewRow {
     /// The record exactly as it will be sent to the vendor (after the policy stage).
     pub payload: Vec<u8>,
     pub enqueued_at_ms: i64,
+    /// What the record exposes ([`crate::ledger::Exposure`], JSON), written to the ledger
+    /// when the vendor acknowledges it.
+    pub meta: Option<Vec<u8>>,
 }
 
 /// A queued row as leased by a delivery worker.
@@ -144,6 +149,12 @@ pub trait Store: Send + Sync + 'static {
     fn key_versions(&self, destination: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
     /// Adds a sealed key version; keeps an existing one of the same version.
     fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError>;
+    /// Recomputes every destination's ledger hash chain.
+    fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError>;
+    /// Deletes ledger entries delivered before `before_ms`, keeping the chain verifiable.
+    fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError>;
+    /// Ledger entries in order (for inspection and tests).
+    fn ledger_entries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<crate::ledger::Entry>, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.

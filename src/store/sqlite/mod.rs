@@ -4,11 +4,16 @@
 //!
 //! ```sql
 //! outbox(id INTEGER PRIMARY KEY, destination TEXT, kind INTEGER, payload BLOB,
-//!        enqueued_at INTEGER, attempts INTEGER)            -- index (destination, id)
+//!        enqueued_at INTEGER, attempts INTEGER, meta BLOB)  -- index (destination, id)
 //! dead_letters(id INTEGER PRIMARY KEY, destination TEXT, kind INTEGER, payload BLOB,
 //!        enqueued_at INTEGER, attempts INTEGER, reason TEXT, failed_at INTEGER)
 //! destinations(name TEXT PRIMARY KEY, state TEXT, dropped INTEGER, updated_at INTEGER)
 //! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
+//! ledger(id INTEGER PRIMARY KEY, destination TEXT, batch INTEGER, delivered_at INTEGER,
+//!        exposure BLOB)                                     -- index (batch, id)
+//! ledger_batches(id INTEGER PRIMARY KEY, destination TEXT, delivered_at INTEGER,
+//!        entries INTEGER, digest BLOB, prev_hash BLOB, hash BLOB)  -- the hash chain
+//! ledger_anchors(destination TEXT PRIMARY KEY, batch INTEGER, hash BLOB)  -- after pruning
 //! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
 //! ```
 //!
@@ -24,7 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
 use crate::event::Kind;
 
-const SCHEMA_VERSION: &str = "1";
+const SCHEMA_VERSION: &str = "2";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -34,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     kind INTEGER NOT NULL,
     payload BLOB NOT NULL,
     enqueued_at INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    attempts INTEGER NOT NULL DEFAULT 0,
+    meta BLOB
 );
 CREATE INDEX IF NOT EXISTS outbox_by_destination ON outbox (destination, id);
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -45,9 +51,33 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     enqueued_at INTEGER NOT NULL,
     attempts INTEGER NOT NULL,
     reason TEXT NOT NULL,
-    failed_at INTEGER NOT NULL
+    failed_at INTEGER NOT NULL,
+    meta BLOB
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, id);
+CREATE TABLE IF NOT EXISTS ledger_batches (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    entries INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_batches_by_destination ON ledger_batches (destination, id);
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY,
+    destination TEXT NOT NULL,
+    batch INTEGER NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    exposure BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_batch ON ledger (batch, id);
+CREATE TABLE IF NOT EXISTS ledger_anchors (
+    destination TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL,
+    hash BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS destination_keys (
     destination TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -105,6 +135,16 @@ impl SqliteStore {
                     .map_err(err)?;
             }
             Some(SCHEMA_VERSION) => {}
+            Some("1") => {
+                // Version 2 added the ledger (created above) and the rows' exposure metadata.
+                writer
+                    .execute_batch(
+                        "ALTER TABLE outbox ADD COLUMN meta BLOB;
+                         ALTER TABLE dead_letters ADD COLUMN meta BLOB;
+                         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                    )
+                    .map_err(err)?;
+            }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
                     "schema version {other} is not supported by this build (expects {SCHEMA_VERSION})"
@@ -157,11 +197,19 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
-                .prepare_cached("INSERT INTO outbox (destination, kind, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)")
+                .prepare_cached(
+                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, meta) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
                 .map_err(err)?;
             for r in rows {
-                stmt.execute(params![r.destination, r.kind.code(), r.payload, r.enqueued_at_ms])
-                    .map_err(err)?;
+                stmt.execute(params![
+                    r.destination,
+                    r.kind.code(),
+                    r.payload,
+                    r.enqueued_at_ms,
+                    r.meta
+                ])
+                .map_err(err)?;
             }
         }
         tx.commit().map_err(err)
@@ -200,8 +248,8 @@ impl Store for SqliteStore {
         {
             let mut move_dead = tx
                 .prepare_cached(
-                    "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at)
-                     SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3 FROM outbox
+                    "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
+                     SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3, meta FROM outbox
                      WHERE id = ?1 AND destination = ?4",
                 )
                 .map_err(err)?;
@@ -210,6 +258,7 @@ impl Store for SqliteStore {
                     .execute(params![id, reason, now_ms, destination])
                     .map_err(err)?;
             }
+            ledger::record_delivery(&tx, destination, delivered, now_ms).map_err(err)?;
             let mut delete = tx
                 .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND destination = ?2")
                 .map_err(err)?;
@@ -284,8 +333,8 @@ impl Store for SqliteStore {
         let n = tx
             .execute(
                 &format!(
-                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, attempts)
-                     SELECT destination, kind, payload, ?2, 0 FROM dead_letters
+                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, attempts, meta)
+                     SELECT destination, kind, payload, ?2, 0, meta FROM dead_letters
                      WHERE (?1 IS NULL OR destination = ?1) {filter} ORDER BY id"
                 ),
                 params![destination, now_ms],
@@ -373,7 +422,24 @@ impl Store for SqliteStore {
         .map_err(err)?;
         Ok(())
     }
+    fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError> {
+        ledger::verify(&lock(&self.reader)).map_err(err)
+    }
+
+    fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        let n = ledger::prune(&tx, before_ms).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+
+    fn ledger_entries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<crate::ledger::Entry>, StoreError> {
+        ledger::entries(&lock(&self.reader), destination, limit).map_err(err)
+    }
 }
+
+mod ledger;
 
 fn dead_letter_filter(ids: &[i64]) -> String {
     if ids.is_empty() {

@@ -27,6 +27,7 @@ fn row(dest: &str, payload: &str) -> NewRow {
         kind: Kind::Track,
         payload: payload.as_bytes().to_vec(),
         enqueued_at_ms: 1000,
+        meta: None,
     }
 }
 
@@ -148,6 +149,7 @@ proptest! {
                 Op::Append(items) => {
                     let rows: Vec<NewRow> = items.iter().map(|(d, p)| NewRow {
                         destination: dest(*d).unwrap(), kind: Kind::Track, payload: vec![*p], enqueued_at_ms: 1,
+                    meta: None,
                     }).collect();
                     s.append(&rows).unwrap();
                     for r in rows { queues.entry(r.destination).or_default().push_back(r.payload); }
@@ -192,4 +194,123 @@ proptest! {
             prop_assert_eq!(s.dead_letters(None, 10_000).unwrap().len(), dead.len());
         }
     }
+}
+
+fn exposed(dest: &str, source: &str) -> NewRow {
+    let e = crate::ledger::Exposure {
+        source: source.into(),
+        subject_digest: Some("d1".into()),
+        vendor_id: Some("v1".into()),
+        key_version: 1,
+        sent: vec!["user.device".into()],
+        event_time_ms: 5,
+        ..Default::default()
+    };
+    NewRow {
+        meta: Some(serde_json::to_vec(&e).unwrap()),
+        ..row(dest, "{}")
+    }
+}
+
+/// Delivers everything queued for `dest` in batches of `n`.
+fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
+    loop {
+        let rows = s.lease(dest, n).unwrap();
+        if rows.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        s.complete(dest, &ids, &[], at).unwrap();
+    }
+}
+
+#[test]
+fn ledger_is_written_with_the_acknowledgement_and_verifies() {
+    let dir = TempDir::new("ledger");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(
+        &(0..6)
+            .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    s.append(&[exposed("b", "web"), row("b", "no meta: not in the ledger")])
+        .unwrap();
+    // a dead-lettered row is not exposure
+    let first = s.lease("a", 1).unwrap();
+    s.complete("a", &[], &[(first[0].id, "refused".into())], 1).unwrap();
+    deliver_all(&s, "a", 2, 10);
+    deliver_all(&s, "b", 10, 20);
+    assert_eq!(s.ledger_entries(Some("a"), 100).unwrap().len(), 5);
+    assert_eq!(s.ledger_entries(Some("b"), 100).unwrap().len(), 1);
+    let v = s.verify_ledger().unwrap();
+    assert_eq!(v.len(), 2);
+    assert!(v.iter().all(|v| v.ok()), "{v:?}");
+    assert_eq!((v[0].batches, v[0].entries), (3, 5));
+    assert_eq!(s.queue_stats("a").unwrap().depth, 0);
+}
+
+fn tampered(s: &SqliteStore, sql: &str) -> Vec<crate::ledger::Verification> {
+    lock(&s.writer).execute_batch(sql).unwrap();
+    s.verify_ledger().unwrap()
+}
+
+#[test]
+fn ledger_verify_catches_edits_deletions_and_reordering() {
+    let cases = [
+        // edit an entry
+        "UPDATE ledger SET exposure = replace(exposure, 'user.device', 'user.devicX') WHERE id = 2",
+        // delete an entry
+        "DELETE FROM ledger WHERE id = 3",
+        // reorder two entries of a batch (swap their contents)
+        "UPDATE ledger SET exposure = CASE id WHEN 1 THEN (SELECT exposure FROM ledger WHERE id = 2) ELSE (SELECT exposure FROM ledger WHERE id = 1) END WHERE id IN (1, 2)",
+        // move an entry to another batch
+        "UPDATE ledger SET batch = 2 WHERE id = 1",
+        // delete a whole batch with its entries
+        "DELETE FROM ledger WHERE batch = 2; DELETE FROM ledger_batches WHERE id = 2",
+        // forge an entry behind the chain's back
+        "INSERT INTO ledger (destination, batch, delivered_at, exposure) VALUES ('a', 99, 10, x'7b7d')",
+    ];
+    for sql in cases {
+        let dir = TempDir::new("tamper");
+        let s = SqliteStore::open(&dir.0).unwrap();
+        s.append(
+            &(0..6)
+                .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        deliver_all(&s, "a", 2, 10);
+        assert!(s.verify_ledger().unwrap()[0].ok());
+        let v = tampered(&s, sql);
+        assert!(!v[0].ok(), "not caught: {sql}");
+    }
+}
+
+#[test]
+fn ledger_prune_keeps_the_rest_verifiable() {
+    let dir = TempDir::new("prune");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
+        .unwrap();
+    deliver_all(&s, "a", 2, 100);
+    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
+        .unwrap();
+    deliver_all(&s, "a", 2, 200);
+    assert_eq!(s.prune_ledger(150).unwrap(), 4);
+    let v = s.verify_ledger().unwrap();
+    assert!(v[0].ok(), "{v:?}");
+    assert_eq!((v[0].batches, v[0].entries), (2, 4));
+    // new deliveries extend the chain from the anchor
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 2, 300);
+    assert!(s.verify_ledger().unwrap()[0].ok());
+    // and deleting the first remaining batch is still caught
+    assert!(
+        !tampered(
+            &s,
+            "DELETE FROM ledger_batches WHERE id = (SELECT MIN(id) FROM ledger_batches)"
+        )[0]
+        .ok()
+    );
 }

@@ -1,0 +1,291 @@
+//! The exposure ledger: exactly what each vendor received, about whom, and when.
+//!
+//! # Invariants
+//!
+//! - An entry is written when the vendor acknowledges a delivery, **in the same store
+//!   transaction** that removes the record from the outbox
+//!   ([`Store::complete`](crate::store::Store::complete)). A crash between the vendor's answer
+//!   and that commit leaves the row queued: it is delivered again (same `$insert_id`) and
+//!   recorded once then. So the ledger never misses or double-counts an outbox row.
+//! - The ledger holds no raw values: categories, field pointers, a keyed digest of the app's
+//!   subject id, the id as the vendor knows it (a pseudonym under the recommended policy), the
+//!   key version — and the app's subject id itself only sealed (AES-256-GCM under the master
+//!   key), so notification lists can be produced.
+//! - Tamper evidence: per destination, every acknowledged batch extends a hash chain over its
+//!   entries. `vendorwall ledger verify` recomputes it and reports edited, deleted and
+//!   reordered entries; `vendorwall ledger prune --before DATE` deletes old entries and keeps
+//!   an anchor (the last pruned batch's hash) so the rest still verifies.
+//!
+//! # What an entry holds ([`Exposure`], built in the pipeline, stored with the outbox row)
+//!
+//! source, subject digest, sealed subject, vendor-side id, key version, the categories sent
+//! (and which of them only as keyed pseudonyms), the categories the policy held back, the
+//! field pointers sent, the event time; the store adds the destination, delivery time and
+//! batch.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::classify::Finding;
+use crate::policy::Decision;
+
+/// The key name (not a valid destination name) under which the subject-digest key is kept.
+pub const SUBJECT_KEY: &str = ":ledger-subjects";
+
+/// What one record exposes to one vendor. Serialised into the outbox row's `meta`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exposure {
+    #[serde(rename = "s")]
+    pub source: String,
+    /// Keyed digest (hex) of the app's subject id.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub subject_digest: Option<String>,
+    /// The app's subject id, sealed under the master key (base64).
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub subject_sealed: Option<String>,
+    /// The subject id as the vendor received it.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub vendor_id: Option<String>,
+    #[serde(rename = "k")]
+    pub key_version: u32,
+    /// Categories the vendor received (sorted, distinct).
+    #[serde(rename = "c", default)]
+    pub sent: Vec<String>,
+    /// Of `sent`, those received only as keyed pseudonyms.
+    #[serde(rename = "p", default)]
+    pub pseudonymised: Vec<String>,
+    /// Categories that came in but the policy did not send.
+    #[serde(rename = "h", default)]
+    pub held_back: Vec<String>,
+    /// Field pointers the vendor received.
+    #[serde(rename = "f", default)]
+    pub fields: Vec<String>,
+    #[serde(rename = "t")]
+    pub event_time_ms: i64,
+}
+
+/// Works out what a record sent under a policy exposes. Pure.
+pub fn exposure_of(
+    findings: &[Finding],
+    decisions: &[Decision],
+    sent: &Value,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut out_sent: Vec<String> = Vec::new();
+    let mut pseudo: Vec<String> = Vec::new();
+    let mut held: Vec<String> = Vec::new();
+    for f in findings {
+        let by_field = decisions
+            .iter()
+            .find(|d| d.pointer == f.pointer && d.category.is_none());
+        let mine = decisions
+            .iter()
+            .find(|d| d.pointer == f.pointer && d.category == Some(f.category));
+        let action = by_field.or(mine).map_or("keep", |d| d.action);
+        let still_there = sent.pointer(&f.pointer).is_some();
+        match action {
+            "drop" | "redact" => held.push(f.category.to_owned()),
+            _ if !still_there => held.push(f.category.to_owned()),
+            "hash" => {
+                out_sent.push(f.category.to_owned());
+                pseudo.push(f.category.to_owned());
+            }
+            _ => out_sent.push(f.category.to_owned()),
+        }
+    }
+    for v in [&mut out_sent, &mut pseudo, &mut held] {
+        v.sort();
+        v.dedup();
+    }
+    // A category sent in clear anywhere is not "pseudonymised only".
+    let clear: Vec<String> = findings
+        .iter()
+        .filter(|f| {
+            let action = decisions
+                .iter()
+                .find(|d| d.pointer == f.pointer && d.category == Some(f.category))
+                .map_or("keep", |d| d.action);
+            !matches!(action, "hash" | "drop" | "redact") && sent.pointer(&f.pointer).is_some()
+        })
+        .map(|f| f.category.to_owned())
+        .collect();
+    pseudo.retain(|c| !clear.contains(c));
+    held.retain(|c| !out_sent.contains(c));
+    (out_sent, pseudo, held)
+}
+
+/// Pointers of every leaf of a record.
+pub fn leaf_pointers(v: &Value) -> Vec<String> {
+    fn walk(v: &Value, at: &mut String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    walk(x, at, out);
+                    at.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = at.len();
+                    at.push('/');
+                    at.push_str(&i.to_string());
+                    walk(x, at, out);
+                    at.truncate(len);
+                }
+            }
+            _ => out.push(at.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(v, &mut String::new(), &mut out);
+    out
+}
+
+/// One stored ledger entry, as the chain hashes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: i64,
+    pub destination: String,
+    pub batch: i64,
+    pub delivered_at_ms: i64,
+    pub exposure: Exposure,
+}
+
+/// The digest of a batch's entries, in id order.
+pub fn entries_digest(entries: &[Entry]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for e in entries {
+        h.update(e.id.to_le_bytes());
+        h.update(e.destination.as_bytes());
+        h.update([0]);
+        h.update(e.delivered_at_ms.to_le_bytes());
+        h.update(serde_json::to_vec(&e.exposure).unwrap_or_default());
+        h.update([0xff]);
+    }
+    h.finalize().into()
+}
+
+/// The chain link of a batch: `H(prev ‖ batch id ‖ destination ‖ delivered_at ‖ count ‖ entries digest)`.
+pub fn batch_hash(
+    prev: &[u8; 32],
+    batch: i64,
+    destination: &str,
+    delivered_at_ms: i64,
+    count: u64,
+    digest: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(batch.to_le_bytes());
+    h.update(destination.as_bytes());
+    h.update([0]);
+    h.update(delivered_at_ms.to_le_bytes());
+    h.update(count.to_le_bytes());
+    h.update(digest);
+    h.finalize().into()
+}
+
+/// What `ledger verify` found for one destination.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verification {
+    pub destination: String,
+    pub batches: u64,
+    pub entries: u64,
+    /// Batches whose entries do not match their recorded digest (edited, deleted, reordered).
+    pub tampered_batches: Vec<i64>,
+    /// Batches whose link to the previous one is broken (a batch deleted or inserted).
+    pub broken_links: Vec<i64>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.tampered_batches.is_empty() && self.broken_links.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Because;
+    use serde_json::json;
+
+    fn f(pointer: &str, category: &'static str) -> Finding {
+        Finding {
+            pointer: pointer.into(),
+            category,
+            span: None,
+            detector: "t",
+            confidence: 1.0,
+        }
+    }
+
+    fn d(pointer: &str, category: Option<&'static str>, action: &'static str) -> Decision {
+        Decision {
+            pointer: pointer.into(),
+            category,
+            detector: None,
+            action,
+            because: Because::Rule(0),
+        }
+    }
+
+    #[test]
+    fn exposure_separates_sent_pseudonymised_and_held_back() {
+        let findings = vec![
+            f("/properties/distinct_id", "user.unique_id"),
+            f("/properties/distinct_id", "user.contact.email"),
+            f("/properties/email", "user.contact.email"),
+            f("/properties/ip", "user.device.ip_address"),
+            f("/properties/$os", "user.device"),
+            f("/properties/$current_url", "user.behavior.browsing_history"),
+        ];
+        let decisions = vec![
+            d("/properties/distinct_id", Some("user.unique_id"), "hash"),
+            d("/properties/distinct_id", Some("user.contact.email"), "hash"),
+            d("/properties/email", Some("user.contact.email"), "redact"),
+            d("/properties/ip", Some("user.device.ip_address"), "drop"),
+            d(
+                "/properties/$current_url",
+                Some("user.behavior.browsing_history"),
+                "generalize",
+            ),
+        ];
+        let sent = json!({"properties": {"distinct_id": "p", "email": "[email]", "$os": "Mac", "$current_url": "https://x/a"}});
+        let (s, p, h) = exposure_of(&findings, &decisions, &sent);
+        assert_eq!(
+            s,
+            vec![
+                "user.behavior.browsing_history",
+                "user.contact.email",
+                "user.device",
+                "user.unique_id"
+            ]
+        );
+        assert_eq!(p, vec!["user.contact.email", "user.unique_id"]);
+        assert_eq!(h, vec!["user.device.ip_address"]);
+        assert_eq!(leaf_pointers(&sent).len(), 4);
+    }
+
+    #[test]
+    fn chain_changes_with_any_entry_change() {
+        let e = |id: i64, src: &str| Entry {
+            id,
+            destination: "mp".into(),
+            batch: 1,
+            delivered_at_ms: 5,
+            exposure: Exposure {
+                source: src.into(),
+                ..Exposure::default()
+            },
+        };
+        let a = entries_digest(&[e(1, "web"), e(2, "web")]);
+        assert_ne!(a, entries_digest(&[e(1, "web"), e(2, "ios")]));
+        assert_ne!(a, entries_digest(&[e(2, "web"), e(1, "web")]));
+        assert_ne!(a, entries_digest(&[e(1, "web")]));
+        let h = batch_hash(&[0; 32], 1, "mp", 5, 2, &a);
+        assert_ne!(h, batch_hash(&[1; 32], 1, "mp", 5, 2, &a));
+    }
+}
