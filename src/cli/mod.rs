@@ -363,18 +363,6 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn dates() {
-        assert_eq!(super::parse_date("1970-01-01"), Some(0));
-        assert_eq!(super::parse_date("2025-11-09"), Some(1_762_646_400_000));
-        assert_eq!(super::parse_date("2025-11-09T08:30:00Z"), Some(1_762_677_000_000));
-        assert_eq!(super::parse_date("2025-13-01"), None);
-        assert_eq!(super::parse_date("yesterday"), None);
-    }
-}
-
 fn fmt_ms(ms: i64) -> String {
     if ms <= 0 {
         return "-".into();
@@ -572,4 +560,16 @@ fn outbox(action: OutboxAction) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates() {
+        assert_eq!(super::parse_date("1970-01-01"), Some(0));
+        assert_eq!(super::parse_date("2025-11-09"), Some(1_762_646_400_000));
+        assert_eq!(super::parse_date("2025-11-09T08:30:00Z"), Some(1_762_677_000_000));
+        assert_eq!(super::parse_date("2025-13-01"), None);
+        assert_eq!(super::parse_date("yesterday"), None);
+    }
 }

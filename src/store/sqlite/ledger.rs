@@ -117,7 +117,8 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
             .optional()?
             .and_then(|h| h.try_into().ok())
             .unwrap_or([0; 32]);
-        let batches: Vec<(i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>)> = conn
+        type BatchRow = (i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>);
+        let batches: Vec<BatchRow> = conn
             .prepare(
                 "SELECT id, delivered_at, entries, digest, prev_hash, hash FROM ledger_batches WHERE destination = ?1 ORDER BY id",
             )?
