@@ -12,7 +12,6 @@ use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
@@ -235,7 +234,7 @@ impl Pipeline {
             }
             if event.kind == Kind::Track {
                 if event.insert_id.is_none() {
-                    event.insert_id = Some(derive_insert_id(&self.sources[source].name, &event));
+                    event.insert_id = Some(derive_insert_id(&self.subject_key, &self.sources[source].name, &event));
                 }
                 if event.time.is_none() {
                     event.time = Some(EventTime::from_millis(received_at));
@@ -434,21 +433,17 @@ fn finish_record(record: &mut Value, shape: Shape, token: &str, uses_import: boo
 }
 
 /// A stable `$insert_id` for an event the SDK sent without one (the node SDK never sets
-/// it): a digest of the source and the event as received, so a client's retry of the same
-/// event, or vendorwall's own redelivery, deduplicates at the vendor. 32 hex characters,
-/// within Mixpanel's 36 of `[A-Za-z0-9-]`.
-pub fn derive_insert_id(source: &str, event: &crate::event::Event) -> String {
-    let mut h = Sha256::new();
-    h.update(b"vendorwall insert_id v1\0");
-    h.update(source.as_bytes());
-    h.update(b"\0");
-    h.update(encode_record(event, "").to_string().as_bytes());
-    let digest = h.finalize();
-    let mut out = String::with_capacity(32);
-    for b in &digest[..16] {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+/// it): a keyed digest of the source and the event as received, so a client's retry of the
+/// same event, or vendorwall's own redelivery, deduplicates at the vendor — and the vendor
+/// cannot confirm a guess of the event's content from it. 32 hex characters, within
+/// Mixpanel's 36 of `[A-Za-z0-9-]`.
+pub fn derive_insert_id(key: &PseudonymKey, source: &str, event: &crate::event::Event) -> String {
+    let mut text = String::with_capacity(256);
+    text.push_str("vendorwall insert_id v1\0");
+    text.push_str(source);
+    text.push('\0');
+    text.push_str(&encode_record(event, "").to_string());
+    key.pseudonym(&text)
 }
 
 #[cfg(test)]
@@ -461,14 +456,16 @@ mod tests {
         let mut a = Event::new(Kind::Track);
         a.name = Some("Signup".into());
         a.properties.insert("plan".into(), Value::from("pro"));
-        let id = derive_insert_id("web", &a);
+        let k = PseudonymKey::from_bytes(1, &[3; 32]);
+        let id = derive_insert_id(&k, "web", &a);
         assert_eq!(id.len(), 32);
         assert!(crate::protocol::mixpanel::decode::valid_insert_id(&id));
-        assert_eq!(id, derive_insert_id("web", &a.clone()));
-        assert_ne!(id, derive_insert_id("ios", &a));
+        assert_eq!(id, derive_insert_id(&k, "web", &a.clone()));
+        assert_ne!(id, derive_insert_id(&k, "ios", &a));
+        assert_ne!(id, derive_insert_id(&PseudonymKey::from_bytes(1, &[4; 32]), "web", &a));
         let mut b = a.clone();
         b.properties.insert("plan".into(), Value::from("free"));
-        assert_ne!(id, derive_insert_id("web", &b));
+        assert_ne!(id, derive_insert_id(&k, "web", &b));
     }
 
     #[test]
