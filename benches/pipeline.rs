@@ -11,6 +11,8 @@
 //! - `stage/*`: the 50-event path split into its stages, to see where the time goes.
 //! - `reference/*`: the libraries underneath (form_urlencoded, base64, serde_json) on the
 //!   same bytes, as a floor for `stage/decode_request` and `stage/encode_record+to_vec`.
+//! - `firewall/*`: `classify_record` alone, and with the recommended policy applied, per
+//!   event (one core).
 //! - `gateway_like/batch50`: adds two things `Pipeline::ingest` does per record on top (the
 //!   `$insert_id` lookup kept for error reports, and one copy of the canonical event, which
 //!   the passthrough policy made) and serialises with `to_string` as it does. Policy work
@@ -311,6 +313,45 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(50));
     g.bench_function("batch50/events", |b| {
         b.iter(|| run_gateway_like(black_box(&batch), &caps))
+    });
+    g.finish();
+
+    // Classification + the recommended policy, per event, on records in the vendor's shape
+    // (what `Pipeline::ingest` runs for each record and destination).
+    vendorwall::classify::warm_up();
+    let key = vendorwall::policy::keys::PseudonymKey::from_bytes(1, &[7; 32]);
+    let policy = vendorwall::policy::Policy::recommended();
+    let ctx = vendorwall::policy::Context {
+        source: "web",
+        key: Some(&key),
+    };
+    let shape = vendorwall::classify::Shape::Event;
+    let firewall = |events: &[Value]| {
+        let mut n = 0;
+        for e in events {
+            let findings = vendorwall::classify::classify_record(e, shape);
+            if let vendorwall::policy::Verdict::Send { record, .. } = policy.apply(e, shape, &findings, &ctx) {
+                n += black_box(record).as_object().map_or(0, |o| o.len());
+            }
+        }
+        n
+    };
+    let mut g = c.benchmark_group("firewall");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("classify/events", |b| {
+        b.iter(|| {
+            events
+                .iter()
+                .map(|e| vendorwall::classify::classify_record(black_box(e), shape).len())
+                .sum::<usize>()
+        })
+    });
+    g.bench_function("classify+recommended_policy/events", |b| {
+        b.iter(|| firewall(black_box(&events)))
+    });
+    g.throughput(Throughput::Bytes(json_bytes as u64));
+    g.bench_function("classify+recommended_policy/json_bytes", |b| {
+        b.iter(|| firewall(black_box(&events)))
     });
     g.finish();
 }

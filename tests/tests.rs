@@ -6,5 +6,6 @@ mod support;
 
 mod crash;
 mod faults;
+mod firewall;
 mod gateway;
 mod sdk;

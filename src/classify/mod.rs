@@ -1,26 +1,530 @@
-//! Classification of Mixpanel-shaped records into Fideslang data categories.
+//! Classification: which leaves of a Mixpanel record hold personal data or secrets, and what kind.
+//!
+//! [`classify_record`] walks one record once and reports [`Finding`]s: an RFC 6901 pointer
+//! to a string or number leaf, a Fideslang category ([`taxonomy`]), a byte span when the
+//! finding is a substring of a string, the detector's name and a confidence. Booleans and
+//! nulls are never reported.
+//!
+//! Three sources of evidence, all in one constant list of detectors ([`detectors::DETECTORS`]):
+//!
+//! 1. **Role** (`roles`): Mixpanel's reserved properties by position. Identifiers
+//!    (`distinct_id`, `$device_id`, `$user_id`, `$distinct_id`, `alias`, `$distinct_ids`,
+//!    `$anon_distinct_id`, `$identified_id`) are `user.unique_id` from detector
+//!    `role.mixpanel`, so the policy can pseudonymise them. The event's `token` (and
+//!    `$token`) is Mixpanel's public project token and is never reported.
+//! 2. **Key name** (`keys`): `user_email`, `billingPhone`, `client_secret`, `first_name`,
+//!    `dob`, … in any case style; the head word decides (`token_type` is not a token).
+//!    Key findings cover the whole value (`span: None`).
+//! 3. **Value** (`scan`, `url`, `validate`): formats validated by their specifications
+//!    (Luhn and issuer ranges, IBAN mod 97, Verhoeff, SSA ranges, Base58Check, bech32,
+//!    EIP-55, libphonenumber metadata, `std::net` parsing, JWT headers), inside URLs
+//!    (query values judged by parameter name, path segments, fragments), inside JSON and
+//!    base64 text, and in nested objects and arrays.
+//!
+//! Findings are deduplicated per leaf by (category, span). The same leaf may carry several
+//! categories (a `$current_url` is browsing history and may hold an email in its query).
+//!
+//! The function is pure and allocation-free for leaves where nothing is found: pointers
+//! are built only for leaves with findings, key classes are cached per distinct key.
 
+pub mod detectors;
+pub mod keys;
+mod phone;
+pub mod roles;
+mod scan;
 pub mod taxonomy;
+mod url;
+pub mod validate;
 
-/// One detected piece of personal data inside a record.
+use serde_json::{Map, Number, Value};
+
+use detectors::DetectorId;
+use keys::{KeyClass, classify_key};
+use roles::{Check, Level, Role};
+use scan::{Cx, Hit};
+
+/// One detected piece of personal data or secret inside a record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
+    /// RFC 6901 pointer from the record root, e.g. `/properties/$current_url`.
     pub pointer: String,
+    /// Fideslang key, e.g. `user.contact.email` (see [`taxonomy`]).
     pub category: &'static str,
+    /// Byte span inside the string value when the finding is a substring; `None` for the
+    /// whole value (or a number).
     pub span: Option<(usize, usize)>,
+    /// The detector's name from [`detectors::DETECTORS`], e.g. `email`, `role.mixpanel`, `key.email`.
     pub detector: &'static str,
+    /// 0..1.
     pub confidence: f32,
 }
 
 /// Mixpanel record shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// `{"event": …, "properties": {…}}` (`/track`, `/import`).
     Event,
+    /// `{"$token", "$distinct_id", "$set": {…}, …}` (`/engage`).
     Profile,
+    /// `{"$token", "$group_key", "$group_id", "$set": {…}, …}` (`/groups`).
     Group,
 }
 
+/// Deepest nesting walked; deeper values are not classified (ingest caps depth lower).
+const MAX_DEPTH: usize = 64;
+
+/// Prepares the phone-number metadata so the first record with a phone number does not pay
+/// for it (a few hundred milliseconds, once per process). Optional; call at start-up.
+pub fn warm_up() {
+    phone::warm_up();
+}
+
 /// Classifies every leaf of one Mixpanel-shaped record. Pure, no I/O, fast.
-pub fn classify_record(_record: &serde_json::Value, _shape: Shape) -> Vec<Finding> {
-    Vec::new()
+pub fn classify_record(record: &Value, shape: Shape) -> Vec<Finding> {
+    let mut walker = Walker {
+        out: Vec::with_capacity(32),
+        hits: Vec::with_capacity(8),
+    };
+    let root = Node {
+        seg: Seg::Root,
+        parent: None,
+    };
+    let Value::Object(map) = record else {
+        walker.value(
+            record,
+            &root,
+            &Spec::plain(KeyClass::NONE, KeyClass::NONE, None, true),
+            0,
+        );
+        return walker.out;
+    };
+    match shape {
+        Shape::Event => {
+            for (k, v) in map {
+                let node = Node {
+                    seg: Seg::Key(k, k.contains(['~', '/'])),
+                    parent: Some(&root),
+                };
+                match (k.as_str(), v) {
+                    ("properties", Value::Object(props)) => {
+                        walker.object(props, &node, Some(Level::EventProperties), KeyClass::NONE, true, 1);
+                    }
+                    _ => walker.value(
+                        v,
+                        &node,
+                        &Spec::plain(classify_key(k), KeyClass::NONE, Some(map), true),
+                        1,
+                    ),
+                }
+            }
+        }
+        Shape::Profile => walker.object(map, &root, Some(Level::ProfileTop), KeyClass::NONE, true, 0),
+        Shape::Group => walker.object(map, &root, Some(Level::GroupTop), KeyClass::NONE, false, 0),
+    }
+    walker.out
+}
+
+/// A path segment, linked to its parent on the stack: no allocation while walking.
+#[derive(Clone, Copy, Debug)]
+enum Seg<'a> {
+    Root,
+    /// A key, and whether it needs escaping.
+    Key(&'a str, bool),
+    Index(usize),
+}
+
+struct Node<'a> {
+    seg: Seg<'a>,
+    parent: Option<&'a Node<'a>>,
+}
+
+impl Node<'_> {
+    /// The RFC 6901 pointer of this node.
+    fn pointer(&self) -> String {
+        // Segments root-first on the stack; records nest far less than this.
+        let mut segs: [Seg; 24] = [Seg::Root; 24];
+        let mut n = 0;
+        let mut cur = Some(self);
+        let mut len = 0;
+        while let Some(node) = cur {
+            if n == segs.len() {
+                return self.pointer_deep();
+            }
+            segs[n] = node.seg;
+            n += 1;
+            len += match node.seg {
+                Seg::Root => 0,
+                Seg::Key(k, _) => 1 + k.len(),
+                Seg::Index(_) => 4,
+            };
+            cur = node.parent;
+        }
+        let mut out = String::with_capacity(len + 4);
+        for seg in segs[..n].iter().rev() {
+            push_seg(&mut out, *seg);
+        }
+        out
+    }
+
+    fn pointer_deep(&self) -> String {
+        let mut out = match self.parent {
+            Some(p) => p.pointer_deep(),
+            None => String::new(),
+        };
+        push_seg(&mut out, self.seg);
+        out
+    }
+}
+
+fn push_seg(out: &mut String, seg: Seg) {
+    match seg {
+        Seg::Root => {}
+        Seg::Key(k, escaped) => {
+            out.push('/');
+            if escaped {
+                for c in k.chars() {
+                    match c {
+                        '~' => out.push_str("~0"),
+                        '/' => out.push_str("~1"),
+                        c => out.push(c),
+                    }
+                }
+            } else {
+                out.push_str(k);
+            }
+        }
+        Seg::Index(i) => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "/{i}");
+        }
+    }
+}
+
+/// How a value is judged: its key, container, siblings, role and (for objects) the
+/// Mixpanel level its children sit at.
+#[derive(Clone, Copy)]
+struct Spec<'a> {
+    class: KeyClass,
+    container: KeyClass,
+    siblings: Option<&'a Map<String, Value>>,
+    role: Option<Role>,
+    /// The level of this value's own children when it is an object (`$set` → people properties).
+    level: Option<Level>,
+    people: bool,
+}
+
+impl<'a> Spec<'a> {
+    fn plain(class: KeyClass, container: KeyClass, siblings: Option<&'a Map<String, Value>>, people: bool) -> Self {
+        Spec {
+            class,
+            container,
+            siblings,
+            role: None,
+            level: None,
+            people,
+        }
+    }
+
+    fn cx(&self) -> Cx<'a> {
+        Cx {
+            class: self.class,
+            container: self.container,
+            siblings: self.siblings,
+            people: self.people,
+            depth: 0,
+        }
+    }
+}
+
+struct Walker {
+    out: Vec<Finding>,
+    /// Scratch for one leaf's hits, reused.
+    hits: Vec<Hit>,
+}
+
+impl Walker {
+    fn object(
+        &mut self,
+        map: &Map<String, Value>,
+        node: &Node,
+        level: Option<Level>,
+        container: KeyClass,
+        people: bool,
+        depth: usize,
+    ) {
+        for (k, v) in map {
+            if level.is_some_and(|l| roles::is_project_token(l, k)) {
+                continue;
+            }
+            let info = keys::lookup(k);
+            let child = Node {
+                seg: Seg::Key(k, info.escaped),
+                parent: Some(node),
+            };
+            let child_level = match (level, k.as_str()) {
+                (Some(Level::EventProperties | Level::ProfileTop), "$set" | "$set_once") => {
+                    Some(Level::PeopleProperties)
+                }
+                (Some(Level::GroupTop), "$set" | "$set_once") => Some(Level::GroupProperties),
+                _ => None,
+            };
+            let spec = Spec {
+                class: info.class,
+                container,
+                siblings: Some(map),
+                role: level.and_then(|l| info.role(l, k)),
+                level: child_level,
+                people: people && !matches!(level, Some(Level::GroupTop | Level::GroupProperties)),
+            };
+            self.value(v, &child, &spec, depth + 1);
+        }
+    }
+
+    fn value(&mut self, v: &Value, node: &Node, spec: &Spec, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match v {
+            Value::Object(m) => {
+                let people = spec.people && spec.level != Some(Level::GroupProperties);
+                self.object(m, node, spec.level, spec.class, people, depth);
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let child = Node {
+                        seg: Seg::Index(i),
+                        parent: Some(node),
+                    };
+                    let item_spec = Spec {
+                        level: None,
+                        siblings: None,
+                        ..*spec
+                    };
+                    self.value(item, &child, &item_spec, depth + 1);
+                }
+            }
+            Value::String(s) => {
+                self.hits.clear();
+                if let Some(role) = spec.role
+                    && let Some(category) = role_string(role, s)
+                {
+                    self.hits.push(Hit::whole(DetectorId::Role).category(category));
+                }
+                let hits = &mut self.hits;
+                scan::string_leaf(s, &spec.cx(), &mut |h| hits.push(h));
+                self.flush(node);
+            }
+            Value::Number(n) => {
+                self.hits.clear();
+                if let Some(role) = spec.role
+                    && let Some(category) = role_number(role, n)
+                {
+                    self.hits.push(Hit::whole(DetectorId::Role).category(category));
+                }
+                let hits = &mut self.hits;
+                scan::number_leaf(n, &spec.cx(), &mut |h| hits.push(h));
+                self.flush(node);
+            }
+            Value::Bool(_) | Value::Null => {}
+        }
+    }
+
+    /// Turns one leaf's hits into findings, one per (category, span).
+    fn flush(&mut self, node: &Node) {
+        if self.hits.is_empty() {
+            return;
+        }
+        // Drop repeats of (category, span), keeping the first detector.
+        let mut kept = 0;
+        for i in 0..self.hits.len() {
+            let h = self.hits[i];
+            if !self.hits[..kept]
+                .iter()
+                .any(|p| p.category == h.category && p.span == h.span)
+            {
+                self.hits[kept] = h;
+                kept += 1;
+            }
+        }
+        let mut pointer = Some(node.pointer());
+        for (i, h) in self.hits[..kept].iter().enumerate() {
+            let pointer = if i + 1 == kept {
+                pointer.take().unwrap_or_default()
+            } else {
+                pointer.clone().unwrap_or_default()
+            };
+            self.out.push(Finding {
+                pointer,
+                category: h.category,
+                span: h.span,
+                detector: h.det.name(),
+                confidence: h.confidence,
+            });
+        }
+    }
+}
+
+fn role_string(role: Role, s: &str) -> Option<&'static str> {
+    let t = s.trim();
+    let ok = match role.check {
+        Check::Any => !t.is_empty(),
+        Check::Ip => t.parse::<std::net::IpAddr>().is_ok_and(validate::public_ip),
+        Check::Email => t.contains('@'),
+        Check::Phone => (7..=15).contains(&t.bytes().filter(u8::is_ascii_digit).count()),
+        Check::Name => t.chars().any(char::is_alphabetic) && !t.bytes().any(|c| c.is_ascii_digit()),
+        Check::Coordinate { max } => {
+            let decimals = t
+                .find('.')
+                .map_or(0, |p| t[p + 1..].bytes().take_while(u8::is_ascii_digit).count());
+            return t
+                .parse::<f64>()
+                .ok()
+                .and_then(|f| scan::coordinate_category(f, decimals, f64::from(max)));
+        }
+    };
+    ok.then_some(role.category)
+}
+
+fn role_number(role: Role, n: &Number) -> Option<&'static str> {
+    match role.check {
+        Check::Any => Some(role.category),
+        Check::Coordinate { max } => n
+            .as_f64()
+            .and_then(|f| scan::coordinate_category(f, scan::number_decimals(n), f64::from(max))),
+        Check::Phone => n
+            .as_u64()
+            .filter(|u| (1_000_000..=999_999_999_999_999).contains(u))
+            .map(|_| role.category),
+        Check::Ip | Check::Email | Check::Name => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn findings(record: Value, shape: Shape) -> Vec<(String, &'static str, &'static str)> {
+        classify_record(&record, shape)
+            .into_iter()
+            .map(|f| (f.pointer, f.category, f.detector))
+            .collect()
+    }
+
+    #[test]
+    fn pointers_escape_and_index() {
+        let f = findings(
+            json!({"event": "e", "properties": {"a/b~c": ["x", "jane@example.com"]}}),
+            Shape::Event,
+        );
+        assert_eq!(f, vec![("/properties/a~1b~0c/1".to_string(), taxonomy::EMAIL, "email")]);
+    }
+
+    #[test]
+    fn identifiers_by_role_and_emails_inside_them() {
+        let f = findings(
+            json!({"event": "e", "properties": {"distinct_id": "jane@example.com", "token": "abc"}}),
+            Shape::Event,
+        );
+        assert!(f.contains(&("/properties/distinct_id".into(), taxonomy::UNIQUE_ID, "role.mixpanel")));
+        assert!(f.contains(&("/properties/distinct_id".into(), taxonomy::EMAIL, "email")));
+        assert!(!f.iter().any(|(p, ..)| p == "/properties/token"));
+    }
+
+    #[test]
+    fn profile_and_group_shapes() {
+        let profile = json!({"$token": "t0k3n", "$distinct_id": "u1", "$ip": "8.8.8.8",
+            "$set": {"$name": "Jane Doe", "$email": "jane@example.com", "$phone": "+14155552671"}});
+        let f = findings(profile, Shape::Profile);
+        assert!(f.contains(&("/$distinct_id".into(), taxonomy::UNIQUE_ID, "role.mixpanel")));
+        assert!(f.contains(&("/$ip".into(), taxonomy::IP_ADDRESS, "role.mixpanel")));
+        assert!(f.contains(&("/$set/$name".into(), taxonomy::NAME, "role.mixpanel")));
+        assert!(f.contains(&("/$set/$phone".into(), taxonomy::PHONE, "role.mixpanel")));
+        assert!(!f.iter().any(|(p, ..)| p == "/$token"));
+        let group = json!({"$token": "t", "$group_key": "company", "$group_id": "Acme", "$set": {"$name": "Acme Corp", "name": "Acme Corp"}});
+        assert!(findings(group, Shape::Group).is_empty());
+    }
+
+    #[test]
+    fn url_spans_point_at_encoded_bytes() {
+        let url = "https://x.io/welcome?email=jane%40gmail.com&token=abcdef";
+        let record = json!({"event": "e", "properties": {"landing": url}});
+        let f = classify_record(&record, Shape::Event);
+        let email = f.iter().find(|f| f.category == taxonomy::EMAIL).unwrap();
+        let (s, e) = email.span.unwrap();
+        assert_eq!(&url[s..e], "jane%40gmail.com");
+        let token = f.iter().find(|f| f.category == taxonomy::CREDENTIALS).unwrap();
+        let (s, e) = token.span.unwrap();
+        assert_eq!(&url[s..e], "abcdef");
+    }
+
+    #[test]
+    fn json_and_base64_inside_strings() {
+        use base64::Engine as _;
+        let inner = r#"{"user": {"email": "jane@example.com"}}"#;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
+        let f = findings(
+            json!({"event": "e", "properties": {"payload": inner, "state": b64}}),
+            Shape::Event,
+        );
+        assert!(
+            f.contains(&("/properties/payload".into(), taxonomy::EMAIL, "key.email"))
+                || f.contains(&("/properties/payload".into(), taxonomy::EMAIL, "email"))
+        );
+        assert!(
+            f.iter()
+                .any(|(p, c, _)| p == "/properties/state" && *c == taxonomy::EMAIL)
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any text, including fragments of every format, terminates and yields spans on
+        /// character boundaries inside the value.
+        #[test]
+        fn spans_stay_inside_the_value(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::string::string_regex("\\PC{0,12}").unwrap(),
+                proptest::string::string_regex("[0-9 +().-]{1,20}").unwrap(),
+                proptest::prelude::Just("%40".to_string()), proptest::prelude::Just("@x.io".to_string()),
+                proptest::prelude::Just("https://".to_string()), proptest::prelude::Just("?a=".to_string()),
+                proptest::prelude::Just("eyJ".to_string()), proptest::prelude::Just("-----BEGIN ".to_string()),
+                proptest::prelude::Just("sk-".to_string()), proptest::prelude::Just("é".to_string()),
+                proptest::prelude::Just("::".to_string()), proptest::prelude::Just("GB82 ".to_string()),
+            ], 0..10),
+            key in "[a-z_$]{1,12}",
+        ) {
+            let text: String = parts.concat();
+            let record = json!({"event": "e", "properties": {key.clone(): text.clone(), "nested": {key: [text.clone()]}}});
+            for f in classify_record(&record, Shape::Event) {
+                if let Some((a, b)) = f.span {
+                    proptest::prop_assert!(a <= b && b <= text.len(), "{:?} outside {}", f.span, text.len());
+                    proptest::prop_assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_found_in_clean_defaults() {
+        let record = json!({"event": "Button Clicked", "properties": {
+            "time": 1721509032.748, "$insert_id": "9879fbf8006da90af8d1046e05bc1ee1",
+            "$lib_version": "2.57.1", "build_version": "6.16.18.19", "session_id": "15d7a540-5b66-478f-8a89-eb584f22c8f1",
+            "checksum": "5f947308b84a4172998e2bbb8cf12eeb2994e245bf5fead3b0db2771241bc8c6",
+            "tx_hash": "0x3c725de1c6b2c5e387f87102a41fc97480c38b75566fd7d8df822a20fd69596d",
+            "reference_number": "2483990424005479", "split_ratio": "0.8504,0.3620", "ts": "1724837533",
+            "cursor": "eyJvZmZzZXQiOiAxMzA1LCAic29ydCI6ICJjcmVhdGVkX2F0In0=", "etag": "W/\"Dji70ikkVr/2717Hpt+WHFQ3wG8=\"",
+            "stripe_customer_id": "cus_9NOaH71AXzEj7vYTZty0WcWp", "card_display": "**** **** **** 4927", "card_last4": "4647",
+            "zip": "83465", "ticket_number": "959-17-9146", "tracking_number": "886087874387", "total_formatted": "€2350,66",
+            "token_type": "bearer", "password_strength": "weak", "token_expires_in": 3600, "api_key_count": 7,
+            "created_at": "2024-12-08T04:55:55.302Z", "price": 6.76, "sku": "SKU-13960-NVY-M"
+        }});
+        let f: Vec<_> = classify_record(&record, Shape::Event)
+            .into_iter()
+            .filter(|f| f.category != taxonomy::POSTAL_CODE && f.category != taxonomy::UNIQUE_ID)
+            .collect();
+        assert!(f.is_empty(), "{f:#?}");
+    }
 }

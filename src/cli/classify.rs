@@ -1,8 +1,140 @@
 //! `vendorwall classify`: findings for a JSON Lines file of Mixpanel records.
+//!
+//! Reads one JSON object per line (an event `{"event", "properties"}`, a profile update
+//! with `$distinct_id`, or a group update with `$group_key`) and writes one JSON line per
+//! finding: `{"line", "pointer", "category", "start", "end", "detector", "confidence"}`,
+//! `line` 1-based, `start`/`end` byte offsets in the string value or `null` for the whole
+//! value. A line that is not a JSON object is reported on stderr by number, never by
+//! content, and skipped.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::classify::{Shape, classify_record};
+
+#[derive(Serialize)]
+struct Line<'a> {
+    line: usize,
+    pointer: &'a str,
+    category: &'a str,
+    start: Option<usize>,
+    end: Option<usize>,
+    detector: &'a str,
+    confidence: f32,
+}
+
+/// The Mixpanel shape of a record, from its top-level keys.
+fn shape_of(record: &serde_json::Map<String, Value>) -> Shape {
+    if record.contains_key("event") || record.contains_key("properties") {
+        Shape::Event
+    } else if record.contains_key("$group_key") || record.contains_key("$group_id") {
+        Shape::Group
+    } else if record.contains_key("$distinct_id") || record.keys().any(|k| k.starts_with("$set") || k == "$unset") {
+        Shape::Profile
+    } else {
+        Shape::Event
+    }
+}
+
 /// Reads JSON Lines from `input` (or stdin) and writes one JSON line per finding.
-pub fn run(_input: Option<&Path>, _out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+pub fn run(input: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut reader: Box<dyn BufRead> = match input {
+        Some(path) => Box::new(BufReader::new(
+            File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let mut buf = Vec::new();
+    let mut line = 0usize;
+    let mut skipped = 0usize;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf).context("cannot read input")? == 0 {
+            break;
+        }
+        line += 1;
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let record = match serde_json::from_slice::<Value>(&buf) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => {
+                skipped += 1;
+                eprintln!("line {line}: not a JSON object, skipped");
+                continue;
+            }
+        };
+        let shape = match &record {
+            Value::Object(map) => shape_of(map),
+            _ => Shape::Event,
+        };
+        for f in classify_record(&record, shape) {
+            let row = Line {
+                line,
+                pointer: &f.pointer,
+                category: f.category,
+                start: f.span.map(|s| s.0),
+                end: f.span.map(|s| s.1),
+                detector: f.detector,
+                confidence: f.confidence,
+            };
+            serde_json::to_writer(&mut *out, &row).context("cannot write output")?;
+            out.write_all(b"\n").context("cannot write output")?;
+        }
+    }
+    if skipped > 0 {
+        eprintln!("{skipped} line(s) skipped");
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_one_line_per_finding_and_skips_non_objects() {
+        let dir = std::env::temp_dir().join(format!("vendorwall-classify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        std::fs::write(
+            &path,
+            "{\"event\":\"e\",\"properties\":{\"email\":\"jane@example.com\"}}\n[1,2]\nnot json\n\n{\"event\":\"e\",\"properties\":{}}\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        run(Some(&path), &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert!(!rows.is_empty());
+        for row in &rows {
+            assert_eq!(row["line"], 1);
+            assert_eq!(row["pointer"], "/properties/email");
+            assert_eq!(row["category"], "user.contact.email");
+        }
+        assert!(rows.iter().any(|r| r["start"].is_null()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn shapes() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        assert_eq!(
+            shape_of(&obj(serde_json::json!({"event": "x", "properties": {}}))),
+            Shape::Event
+        );
+        assert_eq!(
+            shape_of(&obj(serde_json::json!({"$distinct_id": "u", "$set": {}}))),
+            Shape::Profile
+        );
+        assert_eq!(
+            shape_of(&obj(serde_json::json!({"$group_key": "c", "$group_id": "a"}))),
+            Shape::Group
+        );
+    }
 }

@@ -240,6 +240,8 @@ impl Gateway {
     pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
         use anyhow::Context;
         crate::init_crypto();
+        // Compile the phone-number metadata now, not on the first request that has a phone.
+        tokio::task::spawn_blocking(crate::classify::warm_up).await?;
         let store: Arc<dyn Store> = Arc::new(
             crate::store::sqlite::SqliteStore::open(&config.store.path)
                 .with_context(|| format!("opening the store at {}", config.store.path.display()))?,

@@ -1,0 +1,1002 @@
+//! What a property's key name says about its value.
+//!
+//! A key is split into lowercase words (camelCase, snake_case, kebab-case, spaces, dots and
+//! a leading `$` all work: `contactEmailAddress`, `billing-phone`, `$first_name`). The
+//! *last* words decide, after dropping neutral trailers (`_1`, `_confirmation`, `_value`):
+//! `user_email` is an email, `email_verified` is a flag about one, `token_type` is not a
+//! token, `api_key_count` is a number. Only name and `key`/`code` phrases look at the word
+//! before the head (`customer_name` is a person, `plan_name` is not).
+//!
+//! Results are cached per distinct key string in a bounded thread-local map, so the
+//! per-leaf cost is one hash lookup.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use super::roles::{self, Level, Role};
+
+/// What the key says the value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyKind {
+    #[default]
+    None,
+    Email,
+    Phone,
+    Ip,
+    /// A secret whatever the value looks like (password, token, api_key …).
+    Secret,
+    /// Maybe a secret (key, auth, sig, session, code): only high-entropy values count.
+    SecretWeak,
+    /// A person's name (first_name, customer_name …).
+    PersonName,
+    /// A bare `name`: a person or a product, decided by context.
+    BareName,
+    DateOfBirth,
+    /// A specific national id (ssn, aadhaar, nino, pan_number …).
+    NationalId,
+    /// A generic identity-document number: enables bare-digit SSN/Aadhaar checks only.
+    DocumentNumber,
+    Passport,
+    DriversLicense,
+    Card,
+    CardSecurityCode,
+    BankAccount,
+    /// Wallet addresses: a hint only, values must validate.
+    Wallet,
+    Latitude,
+    Longitude,
+    /// A coordinate pair or array (coordinates, latlng, geo).
+    Coordinates,
+    Address,
+    PostalCode,
+    City,
+    DeviceId,
+    UserAgent,
+    UniqueId,
+    Username,
+    Gender,
+    Age,
+}
+
+/// Key-name traits that change how values are judged.
+pub mod flags {
+    /// A version/build/release key: dotted quads there are versions, not IP addresses.
+    pub const VERSION: u8 = 1;
+    /// A ratio/scale/range key: number pairs there are not coordinates.
+    pub const RATIO: u8 = 2;
+    /// A container of products or items (`items`, `products`, `cart`): `name` is a product.
+    pub const PRODUCT: u8 = 4;
+    /// A container about a person (`shipping`, `beneficiary`, `form_fields`): `name` is a person.
+    pub const PERSON: u8 = 8;
+    /// A secret key whose value may legitimately be a number (password, pin, otp).
+    pub const NUMERIC_SECRET: u8 = 16;
+    /// A location container (`location`, `pickup`, `geo`).
+    pub const LOCATION: u8 = 32;
+}
+
+/// The classification of one key name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct KeyClass {
+    pub kind: KeyKind,
+    pub flags: u8,
+}
+
+impl KeyClass {
+    pub const NONE: KeyClass = KeyClass {
+        kind: KeyKind::None,
+        flags: 0,
+    };
+
+    pub fn has(self, flag: u8) -> bool {
+        self.flags & flag != 0
+    }
+}
+
+/// Phrases matched against the end of the key, longest first within each kind.
+const PHRASES: &[(&[&str], KeyKind)] = {
+    use KeyKind::*;
+    &[
+        // Email.
+        (&["email", "address"], Email),
+        (&["email", "addr"], Email),
+        (&["e", "mail"], Email),
+        (&["emailaddress"], Email),
+        (&["email"], Email),
+        (&["emails"], Email),
+        (&["mail"], Email),
+        // Phone.
+        (&["phone", "number"], Phone),
+        (&["phone", "no"], Phone),
+        (&["phone", "num"], Phone),
+        (&["phonenumber"], Phone),
+        (&["mobile", "number"], Phone),
+        (&["mobile", "no"], Phone),
+        (&["contact", "number"], Phone),
+        (&["whatsapp", "number"], Phone),
+        (&["fax", "number"], Phone),
+        (&["phone"], Phone),
+        (&["phones"], Phone),
+        (&["mobile"], Phone),
+        (&["cellphone"], Phone),
+        (&["cell"], Phone),
+        (&["telephone"], Phone),
+        (&["tel"], Phone),
+        (&["msisdn"], Phone),
+        (&["whatsapp"], Phone),
+        (&["fax"], Phone),
+        // IP addresses.
+        (&["ip", "address"], Ip),
+        (&["ip", "addr"], Ip),
+        (&["ipaddress"], Ip),
+        (&["remote", "addr"], Ip),
+        (&["forwarded", "for"], Ip),
+        (&["ip"], Ip),
+        (&["ips"], Ip),
+        (&["ipv4"], Ip),
+        (&["ipv6"], Ip),
+        // Device identifiers (before the generic token rule).
+        (&["push", "token"], DeviceId),
+        (&["fcm", "token"], DeviceId),
+        (&["apns", "token"], DeviceId),
+        (&["device", "token"], DeviceId),
+        (&["registration", "token"], DeviceId),
+        (&["device", "id"], DeviceId),
+        (&["deviceid"], DeviceId),
+        (&["advertising", "id"], DeviceId),
+        (&["android", "id"], DeviceId),
+        (&["mac", "address"], DeviceId),
+        (&["idfa"], DeviceId),
+        (&["idfv"], DeviceId),
+        (&["gaid"], DeviceId),
+        (&["aaid"], DeviceId),
+        (&["imei"], DeviceId),
+        (&["user", "agent"], UserAgent),
+        (&["useragent"], UserAgent),
+        // Pagination and counting "tokens" are not credentials.
+        (&["page", "token"], None),
+        (&["next", "token"], None),
+        (&["pagination", "token"], None),
+        (&["continuation", "token"], None),
+        (&["cursor", "token"], None),
+        (&["sync", "token"], None),
+        (&["max", "tokens"], None),
+        (&["total", "tokens"], None),
+        (&["prompt", "tokens"], None),
+        (&["completion", "tokens"], None),
+        (&["input", "tokens"], None),
+        (&["output", "tokens"], None),
+        // Secrets.
+        (&["secret", "access", "key"], Secret),
+        (&["access", "key"], Secret),
+        (&["secret", "key"], Secret),
+        (&["private", "key"], Secret),
+        (&["api", "key"], Secret),
+        (&["app", "key"], Secret),
+        (&["client", "key"], Secret),
+        (&["signing", "key"], Secret),
+        (&["encryption", "key"], Secret),
+        (&["master", "key"], Secret),
+        (&["apikey"], Secret),
+        (&["privatekey"], Secret),
+        (&["accesstoken"], Secret),
+        (&["authtoken"], Secret),
+        (&["auth", "code"], Secret),
+        (&["authorization", "code"], Secret),
+        (&["oauth", "code"], Secret),
+        (&["verification", "code"], Secret),
+        (&["otp", "code"], Secret),
+        (&["mfa", "code"], Secret),
+        (&["2fa", "code"], Secret),
+        (&["totp", "code"], Secret),
+        (&["recovery", "code"], Secret),
+        (&["recovery", "codes"], Secret),
+        (&["backup", "codes"], Secret),
+        (&["magic", "code"], Secret),
+        (&["reset", "code"], Secret),
+        (&["security", "answer"], Secret),
+        (&["password"], Secret),
+        (&["passwd"], Secret),
+        (&["pwd"], Secret),
+        (&["passphrase"], Secret),
+        (&["passcode"], Secret),
+        (&["secret"], Secret),
+        (&["secrets"], Secret),
+        (&["token"], Secret),
+        (&["tokens"], Secret),
+        (&["authorization"], Secret),
+        (&["bearer"], Secret),
+        (&["credentials"], Secret),
+        (&["credential"], Secret),
+        (&["creds"], Secret),
+        (&["cookie"], Secret),
+        (&["cookies"], Secret),
+        (&["otp"], Secret),
+        (&["totp"], Secret),
+        (&["pin"], Secret),
+        (&["jsessionid"], SecretWeak),
+        (&["phpsessid"], SecretWeak),
+        (&["sessionid"], SecretWeak),
+        (&["session"], SecretWeak),
+        (&["sid"], SecretWeak),
+        (&["auth"], SecretWeak),
+        (&["signature"], SecretWeak),
+        (&["sig"], SecretWeak),
+        (&["code"], SecretWeak),
+        (&["key"], SecretWeak),
+        // Names ("name" with a qualifier is decided in `classify_words`).
+        (&["first", "name"], PersonName),
+        (&["last", "name"], PersonName),
+        (&["given", "name"], PersonName),
+        (&["family", "name"], PersonName),
+        (&["middle", "name"], PersonName),
+        (&["full", "name"], PersonName),
+        (&["maiden", "name"], PersonName),
+        (&["street", "name"], Address),
+        (&["user", "name"], Username),
+        (&["firstname"], PersonName),
+        (&["lastname"], PersonName),
+        (&["givenname"], PersonName),
+        (&["fullname"], PersonName),
+        (&["surname"], PersonName),
+        (&["fname"], PersonName),
+        (&["lname"], PersonName),
+        // Birth dates.
+        (&["date", "of", "birth"], DateOfBirth),
+        (&["year", "of", "birth"], DateOfBirth),
+        (&["birth", "date"], DateOfBirth),
+        (&["birth", "day"], DateOfBirth),
+        (&["birth", "year"], DateOfBirth),
+        (&["dateofbirth"], DateOfBirth),
+        (&["birthdate"], DateOfBirth),
+        (&["birthday"], DateOfBirth),
+        (&["bday"], DateOfBirth),
+        (&["dob"], DateOfBirth),
+        // National identifiers.
+        (&["social", "security", "number"], NationalId),
+        (&["social", "security", "no"], NationalId),
+        (&["social", "security"], NationalId),
+        (&["national", "insurance", "number"], NationalId),
+        (&["national", "insurance", "no"], NationalId),
+        (&["national", "id", "number"], NationalId),
+        (&["national", "identification", "number"], NationalId),
+        (&["national", "id"], NationalId),
+        (&["ni", "number"], NationalId),
+        (&["ni", "no"], NationalId),
+        (&["aadhaar", "number"], NationalId),
+        (&["aadhaar", "no"], NationalId),
+        (&["aadhar", "number"], NationalId),
+        (&["pan", "number"], NationalId),
+        (&["pan", "no"], NationalId),
+        (&["pan", "card"], NationalId),
+        (&["ssn"], NationalId),
+        (&["nino"], NationalId),
+        (&["aadhaar"], NationalId),
+        (&["aadhar"], NationalId),
+        (&["pan"], DocumentNumber),
+        (&["sin"], NationalId),
+        (&["document", "number"], DocumentNumber),
+        (&["document", "no"], DocumentNumber),
+        (&["doc", "number"], DocumentNumber),
+        (&["id", "number"], DocumentNumber),
+        (&["identity", "number"], DocumentNumber),
+        (&["tax", "id"], DocumentNumber),
+        (&["passport", "number"], Passport),
+        (&["passport", "no"], Passport),
+        (&["passport"], Passport),
+        (&["drivers", "license", "number"], DriversLicense),
+        (&["driver", "license", "number"], DriversLicense),
+        (&["driving", "licence", "number"], DriversLicense),
+        (&["drivers", "license"], DriversLicense),
+        (&["driver", "license"], DriversLicense),
+        (&["driving", "licence"], DriversLicense),
+        (&["driving", "license"], DriversLicense),
+        // Payment cards and bank accounts.
+        (&["credit", "card", "number"], Card),
+        (&["debit", "card", "number"], Card),
+        (&["card", "number"], Card),
+        (&["card", "no"], Card),
+        (&["card", "num"], Card),
+        (&["cc", "number"], Card),
+        (&["cc", "num"], Card),
+        (&["credit", "card"], Card),
+        (&["debit", "card"], Card),
+        (&["cardnumber"], Card),
+        (&["creditcard"], Card),
+        (&["ccnum"], Card),
+        (&["card", "security", "code"], CardSecurityCode),
+        (&["security", "code"], CardSecurityCode),
+        (&["cvv"], CardSecurityCode),
+        (&["cvv2"], CardSecurityCode),
+        (&["cvc"], CardSecurityCode),
+        (&["bank", "account", "number"], BankAccount),
+        (&["bank", "account"], BankAccount),
+        (&["bank", "acct"], BankAccount),
+        (&["iban"], BankAccount),
+        // Wallets.
+        (&["wallet", "address"], Wallet),
+        (&["wallet", "addr"], Wallet),
+        (&["btc", "address"], Wallet),
+        (&["eth", "address"], Wallet),
+        (&["bitcoin", "address"], Wallet),
+        (&["ethereum", "address"], Wallet),
+        (&["crypto", "address"], Wallet),
+        (&["deposit", "address"], Wallet),
+        (&["withdrawal", "address"], Wallet),
+        (&["wallet"], Wallet),
+        // Location.
+        (&["latitude"], Latitude),
+        (&["lat"], Latitude),
+        (&["longitude"], Longitude),
+        (&["lng"], Longitude),
+        (&["lon"], Longitude),
+        (&["coordinates"], Coordinates),
+        (&["coordinate"], Coordinates),
+        (&["coords"], Coordinates),
+        (&["lat", "lng"], Coordinates),
+        (&["lat", "lon"], Coordinates),
+        (&["lat", "long"], Coordinates),
+        (&["latlng"], Coordinates),
+        (&["latlon"], Coordinates),
+        (&["lnglat"], Coordinates),
+        (&["geolocation"], Coordinates),
+        (&["geo"], Coordinates),
+        (&["gps"], Coordinates),
+        // Postal address.
+        (&["street", "address"], Address),
+        (&["home", "address"], Address),
+        (&["billing", "address"], Address),
+        (&["shipping", "address"], Address),
+        (&["mailing", "address"], Address),
+        (&["postal", "address"], Address),
+        (&["address", "line"], Address),
+        (&["address"], Address),
+        (&["street"], Address),
+        (&["postal", "code"], PostalCode),
+        (&["post", "code"], PostalCode),
+        (&["zip", "code"], PostalCode),
+        (&["postcode"], PostalCode),
+        (&["zipcode"], PostalCode),
+        (&["zip"], PostalCode),
+        (&["city"], City),
+        // Person identifiers and accounts.
+        (&["user", "id"], UniqueId),
+        (&["userid"], UniqueId),
+        (&["customer", "id"], UniqueId),
+        (&["account", "id"], UniqueId),
+        (&["member", "id"], UniqueId),
+        (&["anonymous", "id"], UniqueId),
+        (&["visitor", "id"], UniqueId),
+        (&["person", "id"], UniqueId),
+        (&["external", "id"], UniqueId),
+        (&["username"], Username),
+        (&["gender"], Gender),
+        (&["sex"], Gender),
+        (&["age"], Age),
+    ]
+};
+
+/// Words that follow a head noun without changing what the value is.
+const NEUTRAL_TRAILERS: &[&str] = &[
+    "primary",
+    "secondary",
+    "alt",
+    "alternate",
+    "other",
+    "confirm",
+    "confirmation",
+    "new",
+    "old",
+    "current",
+    "previous",
+    "value",
+    "input",
+    "field",
+    "raw",
+    "plain",
+    "plaintext",
+    "text",
+    "str",
+    "string",
+    "encrypted",
+];
+
+/// Qualifiers that make `<qualifier>_name` a person's name.
+const PERSON_QUALIFIERS: &[&str] = &[
+    "first",
+    "last",
+    "given",
+    "family",
+    "middle",
+    "full",
+    "maiden",
+    "sur",
+    "customer",
+    "client",
+    "user",
+    "contact",
+    "person",
+    "holder",
+    "cardholder",
+    "billing",
+    "shipping",
+    "recipient",
+    "receiver",
+    "sender",
+    "beneficiary",
+    "payee",
+    "payer",
+    "passenger",
+    "guest",
+    "patient",
+    "member",
+    "owner",
+    "employee",
+    "student",
+    "parent",
+    "child",
+    "spouse",
+    "traveler",
+    "traveller",
+    "driver",
+    "rider",
+    "buyer",
+    "tenant",
+    "applicant",
+    "candidate",
+    "signer",
+    "signatory",
+    "invitee",
+    "inviter",
+    "attendee",
+    "subscriber",
+    "doctor",
+    "physician",
+    "nurse",
+    "emergency",
+    "legal",
+    "real",
+    "display",
+    "nick",
+    "mother",
+    "father",
+    "guardian",
+    "referrer",
+];
+
+/// Qualifiers that make `<qualifier>_key` a definite secret (others need an entropic value).
+const NON_SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "public",
+    "primary",
+    "foreign",
+    "sort",
+    "partition",
+    "cache",
+    "idempotency",
+    "dedup",
+    "dedupe",
+    "lookup",
+    "object",
+    "s3",
+    "storage",
+    "group",
+    "event",
+    "i18n",
+    "translation",
+    "hot",
+    "shortcut",
+    "keyboard",
+    "row",
+    "map",
+    "composite",
+    "unique",
+    "natural",
+    "index",
+    "react",
+    "list",
+    "query",
+    "route",
+    "feature",
+    "flag",
+    "experiment",
+    "variant",
+];
+
+/// Code-ish words that are never secrets (`error_code`, `country_code`).
+const NON_SECRET_CODE_QUALIFIERS: &[&str] = &[
+    "error",
+    "status",
+    "country",
+    "currency",
+    "language",
+    "lang",
+    "locale",
+    "area",
+    "zip",
+    "postal",
+    "post",
+    "promo",
+    "coupon",
+    "discount",
+    "referral",
+    "invite",
+    "confirmation",
+    "booking",
+    "product",
+    "item",
+    "region",
+    "state",
+    "response",
+    "http",
+    "exit",
+    "return",
+    "reason",
+    "iata",
+    "airport",
+    "color",
+    "colour",
+    "qr",
+    "bar",
+    "source",
+    "zone",
+    "tax",
+    "voucher",
+    "gift",
+    "campaign",
+    "offer",
+    "plan",
+    "sku",
+    "mcc",
+    "naics",
+    "sic",
+    "dial",
+    "phone",
+];
+
+/// Words marking a version-like key.
+const VERSION_WORDS: &[&str] = &[
+    "version", "ver", "vsn", "build", "release", "sdk", "firmware", "fw", "lib", "revision", "semver", "versions",
+];
+
+/// Words marking a ratio-like key.
+const RATIO_WORDS: &[&str] = &[
+    "ratio",
+    "ratios",
+    "scale",
+    "split",
+    "weight",
+    "weights",
+    "range",
+    "size",
+    "score",
+    "scores",
+    "probability",
+    "prob",
+    "aspect",
+    "percent",
+    "pct",
+    "share",
+    "progress",
+    "fraction",
+    "zoom",
+    "opacity",
+    "factor",
+    "multiplier",
+    "rate",
+    "rates",
+    "threshold",
+    "thresholds",
+    "bounds",
+    "dimensions",
+    "offset",
+    "offsets",
+    "velocity",
+    "latency",
+    "duration",
+    "elapsed",
+    "timing",
+    "timings",
+    "ms",
+    "seconds",
+    "secs",
+    "amount",
+    "amounts",
+    "price",
+    "prices",
+    "cost",
+    "total",
+    "balance",
+    "temperature",
+];
+
+/// Words marking a product/item container.
+const PRODUCT_WORDS: &[&str] = &[
+    "items", "item", "products", "product", "cart", "line", "lines", "sku", "skus", "plan", "plans", "catalog", "menu",
+    "dishes", "listing", "listings", "offer", "offers", "order", "orders", "bundle", "variant", "variants",
+];
+
+/// Words marking a person container.
+const PERSON_WORDS: &[&str] = &[
+    "user",
+    "customer",
+    "client",
+    "person",
+    "people",
+    "contact",
+    "profile",
+    "billing",
+    "shipping",
+    "beneficiary",
+    "recipient",
+    "receiver",
+    "sender",
+    "payer",
+    "payee",
+    "passenger",
+    "passengers",
+    "guest",
+    "guests",
+    "traveler",
+    "travellers",
+    "traveller",
+    "travelers",
+    "member",
+    "members",
+    "owner",
+    "holder",
+    "cardholder",
+    "patient",
+    "employee",
+    "driver",
+    "rider",
+    "applicant",
+    "candidate",
+    "student",
+    "tenant",
+    "buyer",
+    "form",
+    "fields",
+    "signup",
+    "registration",
+    "kyc",
+    "identity",
+    "traits",
+    "invitee",
+    "inviter",
+    "attendee",
+    "emergency",
+    "spouse",
+    "guardian",
+    "set",
+    "author",
+    "lead",
+];
+
+/// Words marking a location container.
+const LOCATION_WORDS: &[&str] = &[
+    "location",
+    "loc",
+    "geo",
+    "position",
+    "pickup",
+    "dropoff",
+    "origin",
+    "destination",
+    "gps",
+    "coords",
+    "place",
+];
+
+/// Splits a key into lowercase words: `$contactEmailAddress` → contact, email, address.
+pub fn words(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = key.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let prev = if i > 0 { Some(chars[i - 1]) } else { None };
+        let next = chars.get(i + 1).copied();
+        let boundary = c.is_uppercase()
+            && prev.is_some_and(|p| {
+                p.is_lowercase() || (p.is_uppercase() && next.is_some_and(|n| n.is_lowercase())) || p.is_ascii_digit()
+            });
+        if boundary && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn ends_with(words: &[&str], phrase: &[&str]) -> bool {
+    words.len() >= phrase.len() && words[words.len() - phrase.len()..] == *phrase
+}
+
+fn any_word(words: &[&str], set: &[&str]) -> bool {
+    words.iter().any(|w| set.contains(w))
+}
+
+/// Classifies a key's words (uncached).
+pub fn classify_words(all: &[&str]) -> KeyClass {
+    let mut flags = 0;
+    if any_word(all, VERSION_WORDS) {
+        flags |= flags::VERSION;
+    }
+    if any_word(all, RATIO_WORDS) {
+        flags |= flags::RATIO;
+    }
+    if any_word(all, PRODUCT_WORDS) {
+        flags |= flags::PRODUCT;
+    }
+    if any_word(all, PERSON_WORDS) {
+        flags |= flags::PERSON;
+    }
+    if any_word(all, LOCATION_WORDS) {
+        flags |= flags::LOCATION;
+    }
+    let mut w: &[&str] = all;
+    while let Some((last, rest)) = w.split_last() {
+        let trailer = NEUTRAL_TRAILERS.contains(last) || last.bytes().all(|b| b.is_ascii_digit());
+        if trailer && !rest.is_empty() {
+            w = rest;
+        } else {
+            break;
+        }
+    }
+    let Some(&head) = w.last() else {
+        return KeyClass {
+            kind: KeyKind::None,
+            flags,
+        };
+    };
+    let qualifier = w.len().checked_sub(2).map(|i| w[i]);
+    let mut kind = if head == "name" || head == "names" {
+        match qualifier {
+            None => KeyKind::BareName,
+            Some(q) if PERSON_QUALIFIERS.contains(&q) => KeyKind::PersonName,
+            Some("street") => KeyKind::Address,
+            Some("user") => KeyKind::Username,
+            Some(_) => KeyKind::None,
+        }
+    } else {
+        PHRASES
+            .iter()
+            .find(|(p, _)| ends_with(w, p))
+            .map_or(KeyKind::None, |&(_, k)| k)
+    };
+    // `<qualifier>_key` and `<qualifier>_code`: some qualifiers name ordinary data.
+    if kind == KeyKind::SecretWeak && head == "key" && qualifier.is_some_and(|q| NON_SECRET_KEY_QUALIFIERS.contains(&q))
+    {
+        kind = KeyKind::None;
+    }
+    if kind == KeyKind::SecretWeak
+        && head == "code"
+        && qualifier.is_some_and(|q| NON_SECRET_CODE_QUALIFIERS.contains(&q))
+    {
+        kind = KeyKind::None;
+    }
+    if kind == KeyKind::Secret
+        && matches!(
+            head,
+            "password" | "passwd" | "pwd" | "passcode" | "pin" | "otp" | "totp" | "secret"
+        )
+    {
+        flags |= flags::NUMERIC_SECRET;
+    }
+    KeyClass { kind, flags }
+}
+
+/// Classifies a key name (uncached).
+pub fn classify_key_uncached(key: &str) -> KeyClass {
+    let words = words(key);
+    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+    classify_words(&refs)
+}
+
+/// What the walker needs per key: its class and its Mixpanel roles at the two levels
+/// where most keys sit (event properties, people properties).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KeyInfo {
+    pub class: KeyClass,
+    pub event_role: Option<Role>,
+    pub people_role: Option<Role>,
+    /// The key needs RFC 6901 escaping (`~` or `/` in it).
+    pub escaped: bool,
+}
+
+impl KeyInfo {
+    fn of(key: &str) -> KeyInfo {
+        KeyInfo {
+            class: classify_key_uncached(key),
+            event_role: roles::role_of(Level::EventProperties, key),
+            people_role: roles::role_of(Level::PeopleProperties, key),
+            escaped: key.contains(['~', '/']),
+        }
+    }
+
+    /// The role at `level`.
+    pub fn role(&self, level: Level, key: &str) -> Option<Role> {
+        match level {
+            Level::EventProperties => self.event_role,
+            Level::PeopleProperties => self.people_role,
+            _ => roles::role_of(level, key),
+        }
+    }
+}
+
+/// A word-at-a-time multiplicative hash with a per-thread random seed: keys are short and
+/// attacker-chosen, and the map is bounded, so speed matters more than SipHash's strength.
+#[derive(Clone, Copy)]
+struct SeededFx(u64);
+
+impl Hasher for SeededFx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Seed(u64);
+
+impl BuildHasher for Seed {
+    type Hasher = SeededFx;
+    fn build_hasher(&self) -> SeededFx {
+        SeededFx(self.0)
+    }
+}
+
+/// Distinct keys remembered per thread; past this the cache starts over (keys are
+/// attacker-controlled, so the map must stay bounded).
+const CACHE_CAP: usize = 4096;
+
+thread_local! {
+    static CACHE: RefCell<HashMap<Box<str>, KeyInfo, Seed>> = RefCell::new(HashMap::with_hasher(Seed(
+        std::collections::hash_map::RandomState::new().hash_one(0x7665_6e64_6f72_7761u64),
+    )));
+}
+
+/// Class and roles of a key, cached per thread.
+pub fn lookup(key: &str) -> KeyInfo {
+    if key.is_empty() || key.len() > 128 {
+        return KeyInfo::of(key);
+    }
+    CACHE.with(|cache| {
+        if let Some(&c) = cache.borrow().get(key) {
+            return c;
+        }
+        let info = KeyInfo::of(key);
+        let mut map = cache.borrow_mut();
+        if map.len() >= CACHE_CAP {
+            map.clear();
+        }
+        map.insert(key.into(), info);
+        info
+    })
+}
+
+/// Classifies a key name, cached per thread.
+pub fn classify_key(key: &str) -> KeyClass {
+    if key.is_empty() {
+        return KeyClass::NONE;
+    }
+    lookup(key).class
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use KeyKind::*;
+
+    #[test]
+    fn splits_every_case_style() {
+        assert_eq!(words("contactEmailAddress"), ["contact", "email", "address"]);
+        assert_eq!(words("$first_name"), ["first", "name"]);
+        assert_eq!(words("billing-phone"), ["billing", "phone"]);
+        assert_eq!(words("Experiment name"), ["experiment", "name"]);
+        assert_eq!(words("IPAddress"), ["ip", "address"]);
+        assert_eq!(words("card_last4"), ["card", "last4"]);
+        assert_eq!(words("ipv4"), ["ipv4"]);
+        assert_eq!(words("$el_attr__href"), ["el", "attr", "href"]);
+    }
+
+    #[test]
+    fn heads_decide() {
+        let cases: &[(&str, KeyKind)] = &[
+            ("email", Email),
+            ("user_email", Email),
+            ("contactEmailAddress", Email),
+            ("email_verified", None),
+            ("email_verified_at", None),
+            ("billingPhone", Phone),
+            ("phone_country", None),
+            ("client_ip", Ip),
+            ("ip_history", None),
+            ("password", Secret),
+            ("new_password_confirmation", Secret),
+            ("password_strength", None),
+            ("token", Secret),
+            ("token_type", None),
+            ("token_expires_in", None),
+            ("api_key", Secret),
+            ("api_key_count", None),
+            ("aws_secret_access_key", Secret),
+            ("aws_access_key_id", None),
+            ("integration_key", SecretWeak),
+            ("key_id", None),
+            ("idempotency_key", None),
+            ("error_code", None),
+            ("confirmation_code", None),
+            ("verification_code", Secret),
+            ("next_page_token", None),
+            ("push_token", DeviceId),
+            ("first_name", PersonName),
+            ("customer_name", PersonName),
+            ("plan_name", None),
+            ("file_name", None),
+            ("Experiment name", None),
+            ("name", BareName),
+            ("name_length", None),
+            ("dob", DateOfBirth),
+            ("birthday", DateOfBirth),
+            ("birthday_campaign", None),
+            ("ssn", NationalId),
+            ("ssn_masking", None),
+            ("document_number", DocumentNumber),
+            ("card_number", Card),
+            ("card_last4", None),
+            ("card_brand", None),
+            ("payout_iban", BankAccount),
+            ("wallet_address", Wallet),
+            ("wallet_provider", None),
+            ("$latitude", Latitude),
+            ("lng", Longitude),
+            ("platform", None),
+            ("accuracy_m", None),
+            ("zip", PostalCode),
+            ("max_tokens", None),
+        ];
+        for &(key, kind) in cases {
+            assert_eq!(classify_key_uncached(key).kind, kind, "{key}");
+        }
+    }
+
+    #[test]
+    fn flags_from_any_word() {
+        assert!(classify_key("build_version").has(flags::VERSION));
+        assert!(classify_key("$app_version_string").has(flags::VERSION));
+        assert!(classify_key("split_ratio").has(flags::RATIO));
+        assert!(classify_key("items").has(flags::PRODUCT));
+        assert!(classify_key("lead_passenger").has(flags::PERSON));
+        assert!(classify_key("password").has(flags::NUMERIC_SECRET));
+        assert!(!classify_key("token").has(flags::NUMERIC_SECRET));
+    }
+
+    #[test]
+    fn cache_returns_the_same_class() {
+        for _ in 0..3 {
+            assert_eq!(classify_key("user_email").kind, Email);
+        }
+    }
+}

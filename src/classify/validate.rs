@@ -1,0 +1,706 @@
+//! Checksums and format rules from the identifiers' own specifications.
+//!
+//! Every function here is pure, allocation-free unless it says otherwise, and takes the
+//! candidate exactly as the scanner isolated it (digits only, or the compact form).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use sha2::{Digest, Sha256};
+
+/// Luhn (ISO/IEC 7812-1) over ASCII digits.
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d - b'0');
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+/// Card issuer prefixes (IIN ranges) with the lengths each scheme issues.
+/// `(low, high, prefix digits, min length, max length)`.
+const IIN_RANGES: &[(u32, u32, usize, usize, usize)] = &[
+    (4, 4, 1, 13, 19),           // Visa (13, 16, 19)
+    (51, 55, 2, 16, 16),         // Mastercard
+    (2221, 2720, 4, 16, 16),     // Mastercard 2-series
+    (34, 34, 2, 15, 15),         // American Express
+    (37, 37, 2, 15, 15),         // American Express
+    (6011, 6011, 4, 16, 19),     // Discover
+    (644, 649, 3, 16, 19),       // Discover
+    (65, 65, 2, 16, 19),         // Discover, RuPay
+    (622126, 622925, 6, 16, 19), // Discover co-branded UnionPay
+    (62, 62, 2, 16, 19),         // UnionPay
+    (300, 305, 3, 14, 19),       // Diners Club International
+    (3095, 3095, 4, 14, 19),     // Diners Club International
+    (36, 36, 2, 14, 19),         // Diners Club International
+    (38, 39, 2, 14, 19),         // Diners Club International
+    (3528, 3589, 4, 16, 19),     // JCB
+    (2200, 2204, 4, 16, 19),     // Mir
+    (50, 50, 2, 13, 19),         // Maestro
+    (56, 69, 2, 13, 19),         // Maestro and national schemes (RuPay 60, Verve 650)
+    (508, 508, 3, 16, 16),       // RuPay
+    (81, 82, 2, 16, 16),         // RuPay
+    (9792, 9792, 4, 16, 16),     // Troy
+];
+
+/// True when `digits` (ASCII digits only) has a known issuer prefix and a length that issuer uses.
+pub fn card_issuer(digits: &[u8]) -> bool {
+    IIN_RANGES.iter().any(|&(lo, hi, n, min, max)| {
+        digits.len() >= min.max(n) && digits.len() <= max && {
+            let p = digits[..n].iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+            (lo..=hi).contains(&p)
+        }
+    })
+}
+
+/// A payment card number: issuer prefix, issuer length and Luhn.
+pub fn credit_card(digits: &[u8]) -> bool {
+    (12..=19).contains(&digits.len()) && card_issuer(digits) && luhn(digits)
+}
+
+/// IBAN lengths per country (ISO 13616 registry).
+const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
+    (b"AD", 24),
+    (b"AE", 23),
+    (b"AL", 28),
+    (b"AT", 20),
+    (b"AZ", 28),
+    (b"BA", 20),
+    (b"BE", 16),
+    (b"BG", 22),
+    (b"BH", 22),
+    (b"BI", 27),
+    (b"BR", 29),
+    (b"BY", 28),
+    (b"CH", 21),
+    (b"CR", 22),
+    (b"CY", 28),
+    (b"CZ", 24),
+    (b"DE", 22),
+    (b"DJ", 27),
+    (b"DK", 18),
+    (b"DO", 28),
+    (b"EE", 20),
+    (b"EG", 29),
+    (b"ES", 24),
+    (b"FI", 18),
+    (b"FK", 18),
+    (b"FO", 18),
+    (b"FR", 27),
+    (b"GB", 22),
+    (b"GE", 22),
+    (b"GI", 23),
+    (b"GL", 18),
+    (b"GR", 27),
+    (b"GT", 28),
+    (b"HR", 21),
+    (b"HU", 28),
+    (b"IE", 22),
+    (b"IL", 23),
+    (b"IQ", 23),
+    (b"IS", 26),
+    (b"IT", 27),
+    (b"JO", 30),
+    (b"KW", 30),
+    (b"KZ", 20),
+    (b"LB", 28),
+    (b"LC", 32),
+    (b"LI", 21),
+    (b"LT", 20),
+    (b"LU", 20),
+    (b"LV", 21),
+    (b"LY", 25),
+    (b"MC", 27),
+    (b"MD", 24),
+    (b"ME", 22),
+    (b"MK", 19),
+    (b"MN", 20),
+    (b"MR", 27),
+    (b"MT", 31),
+    (b"MU", 30),
+    (b"NI", 28),
+    (b"NL", 18),
+    (b"NO", 15),
+    (b"OM", 23),
+    (b"PK", 24),
+    (b"PL", 28),
+    (b"PS", 29),
+    (b"PT", 25),
+    (b"QA", 29),
+    (b"RO", 24),
+    (b"RS", 22),
+    (b"RU", 33),
+    (b"SA", 24),
+    (b"SC", 31),
+    (b"SD", 18),
+    (b"SE", 24),
+    (b"SI", 19),
+    (b"SK", 24),
+    (b"SM", 27),
+    (b"SO", 23),
+    (b"ST", 25),
+    (b"SV", 28),
+    (b"TL", 23),
+    (b"TN", 24),
+    (b"TR", 26),
+    (b"UA", 29),
+    (b"VA", 22),
+    (b"VG", 24),
+    (b"XK", 20),
+    (b"YE", 30),
+];
+
+/// The registered IBAN length for a two-letter country code.
+pub fn iban_length(country: &[u8]) -> Option<usize> {
+    IBAN_LENGTHS
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, n)| n)
+}
+
+/// IBAN in compact form (no spaces, uppercase): registered length and ISO 7064 mod 97-10.
+pub fn iban(compact: &[u8]) -> bool {
+    if compact.len() < 15 || compact.len() > 34 || iban_length(&compact[..2]) != Some(compact.len()) {
+        return false;
+    }
+    if !compact[2..4].iter().all(u8::is_ascii_digit) || !compact.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let mut rem = 0u32;
+    for &c in compact[4..].iter().chain(&compact[..4]) {
+        let v = if c.is_ascii_digit() {
+            u32::from(c - b'0')
+        } else {
+            u32::from(c.to_ascii_uppercase() - b'A') + 10
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+/// US Social Security number (9 digits): area 001–899 except 666, group 01–99, serial
+/// 0001–9999 (SSA randomisation rules, 2011); two numbers famous for misuse are refused.
+pub fn us_ssn(digits: &[u8]) -> bool {
+    if digits.len() != 9 || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| digits[r].iter().fold(0u32, |a, &d| a * 10 + u32::from(d - b'0'));
+    let (area, group, serial) = (num(0..3), num(3..5), num(5..9));
+    area != 0
+        && area != 666
+        && area < 900
+        && group != 0
+        && serial != 0
+        && digits != b"078051120"
+        && digits != b"219099999"
+}
+
+const VERHOEFF_D: [[u8; 10]; 10] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+    [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+    [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+    [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+    [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+    [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+    [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+    [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+    [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+const VERHOEFF_P: [[u8; 10]; 8] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+    [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+    [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+    [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+    [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+    [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+    [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/// Verhoeff check digit (dihedral group D5) over ASCII digits, check digit last.
+pub fn verhoeff(digits: &[u8]) -> bool {
+    let mut c = 0u8;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        c = VERHOEFF_D[usize::from(c)][usize::from(VERHOEFF_P[i % 8][usize::from(d - b'0')])];
+    }
+    !digits.is_empty() && c == 0
+}
+
+/// India Aadhaar (UIDAI): 12 digits, first digit 2–9, Verhoeff check digit.
+pub fn aadhaar(digits: &[u8]) -> bool {
+    digits.len() == 12 && digits.iter().all(u8::is_ascii_digit) && digits[0] >= b'2' && verhoeff(digits)
+}
+
+/// India PAN: five letters (the fourth is the holder type), four digits, a check letter.
+pub fn in_pan(s: &[u8]) -> bool {
+    s.len() == 10
+        && s[..5].iter().all(u8::is_ascii_uppercase)
+        && b"ABCFGHLJPT".contains(&s[3])
+        && s[5..9].iter().all(u8::is_ascii_digit)
+        && s[9].is_ascii_uppercase()
+}
+
+/// UK National Insurance number (HMRC): two prefix letters from the allowed sets and not
+/// one of the unallocated pairs, six digits, suffix A–D. `s` is the compact form.
+pub fn uk_nino(s: &[u8]) -> bool {
+    if s.len() != 9 || !s[2..8].iter().all(u8::is_ascii_digit) || !(b'A'..=b'D').contains(&s[8]) {
+        return false;
+    }
+    let (a, b) = (s[0], s[1]);
+    a.is_ascii_uppercase()
+        && b.is_ascii_uppercase()
+        && !b"DFIQUV".contains(&a)
+        && !b"DFIOQUV".contains(&b)
+        && ![b"BG", b"GB", b"KN", b"NK", b"NT", b"TN", b"ZZ"].contains(&&[a, b])
+}
+
+/// A public (globally routable) IPv4 address: not private, loopback, link-local, shared
+/// (CGNAT), documentation, benchmarking, reserved, multicast, broadcast or "this network".
+pub fn public_ipv4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(a == 0
+        || a == 10
+        || a == 127
+        || a >= 224
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 169 && b == 254)
+        || (a == 172 && (16..32).contains(&b))
+        || (a == 192 && b == 168)
+        || (a == 192 && b == 0 && (c == 0 || c == 2))
+        || (a == 198 && (b == 18 || b == 19))
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113))
+}
+
+/// A public IPv6 address: global unicast (2000::/3) outside documentation prefixes, or an
+/// IPv4-mapped public IPv4 address.
+pub fn public_ipv6(ip: Ipv6Addr) -> bool {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return public_ipv4(v4);
+    }
+    let s = ip.segments();
+    (0x2000..=0x3fff).contains(&s[0]) && !(s[0] == 0x2001 && s[1] == 0x0db8) && !(s[0] == 0x3fff && s[1] < 0x1000)
+}
+
+/// A public IP address of either family.
+pub fn public_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => public_ipv4(v4),
+        IpAddr::V6(v6) => public_ipv6(v6),
+    }
+}
+
+const BASE58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+const BASE58_INDEX: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < BASE58.len() {
+        table[BASE58[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+fn base58_value(c: u8) -> Option<u8> {
+    let v = BASE58_INDEX[usize::from(c)];
+    (v != 0xff).then_some(v)
+}
+
+/// A Bitcoin legacy address: Base58Check (double SHA-256 checksum) of a 21-byte payload
+/// whose version byte is P2PKH (0x00) or P2SH (0x05), or their testnet forms.
+pub fn bitcoin_base58(s: &[u8]) -> bool {
+    if !(25..=35).contains(&s.len()) || s.iter().any(|&c| base58_value(c).is_none()) {
+        return false;
+    }
+    let mut out = [0u8; 32];
+    let mut len = 0usize; // number of significant bytes, stored little-endian in `out`
+    for &c in s {
+        let Some(mut carry) = base58_value(c).map(u32::from) else {
+            return false;
+        };
+        for b in out.iter_mut().take(len) {
+            carry += u32::from(*b) * 58;
+            *b = (carry & 0xff) as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            if len == out.len() {
+                return false;
+            }
+            out[len] = (carry & 0xff) as u8;
+            len += 1;
+            carry >>= 8;
+        }
+    }
+    let zeros = s.iter().take_while(|&&c| c == b'1').count();
+    if zeros + len != 25 {
+        return false;
+    }
+    let mut bytes = [0u8; 25];
+    for i in 0..len {
+        bytes[24 - i] = out[i];
+    }
+    if ![0x00, 0x05, 0x6f, 0xc4].contains(&bytes[0]) {
+        return false;
+    }
+    let first = Sha256::digest(&bytes[..21]);
+    let second = Sha256::digest(first.as_slice());
+    second[..4] == bytes[21..25]
+}
+
+const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
+    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    let mut chk = 1u32;
+    for v in values {
+        let top = chk >> 25;
+        chk = ((chk & 0x01ff_ffff) << 5) ^ u32::from(v);
+        for (i, g) in GEN.iter().enumerate() {
+            if (top >> i) & 1 == 1 {
+                chk ^= g;
+            }
+        }
+    }
+    chk
+}
+
+/// A Bitcoin SegWit address (BIP 173 bech32 for witness v0, BIP 350 bech32m for v1+), on
+/// mainnet (`bc`) or testnet (`tb`), with a valid witness program length.
+pub fn bitcoin_bech32(s: &[u8]) -> bool {
+    if s.len() < 14 || s.len() > 90 {
+        return false;
+    }
+    let lower = s.iter().any(u8::is_ascii_lowercase);
+    let upper = s.iter().any(u8::is_ascii_uppercase);
+    if lower && upper {
+        return false;
+    }
+    let Some(sep) = s.iter().rposition(|&c| c == b'1') else {
+        return false;
+    };
+    let hrp: Vec<u8> = s[..sep].iter().map(u8::to_ascii_lowercase).collect();
+    if hrp != b"bc" && hrp != b"tb" {
+        return false;
+    }
+    let mut data = [0u8; 90];
+    let n = s.len() - sep - 1;
+    if n < 7 {
+        return false;
+    }
+    for (i, &c) in s[sep + 1..].iter().enumerate() {
+        let c = c.to_ascii_lowercase();
+        match BECH32_CHARSET.iter().position(|&x| x == c) {
+            Some(p) => data[i] = p as u8,
+            None => return false,
+        }
+    }
+    let data = &data[..n];
+    let expanded = hrp
+        .iter()
+        .map(|c| c >> 5)
+        .chain(std::iter::once(0))
+        .chain(hrp.iter().map(|c| c & 31));
+    let pm = bech32_polymod(expanded.chain(data.iter().copied()));
+    let version = data[0];
+    let constant_ok = match version {
+        0 => pm == 1,
+        1..=16 => pm == 0x2bc8_30a3,
+        _ => false,
+    };
+    if !constant_ok {
+        return false;
+    }
+    // Witness program: 5-bit groups (after the version, before the 6-char checksum) to bytes.
+    let prog5 = &data[1..n - 6];
+    let bits = prog5.len() * 5;
+    let prog_len = bits / 8;
+    if bits % 8 >= 5 || !(2..=40).contains(&prog_len) {
+        return false;
+    }
+    version != 0 || prog_len == 20 || prog_len == 32
+}
+
+/// Keccak-256 (the pre-standard padding Ethereum uses), for EIP-55 address checksums.
+pub fn keccak256(input: &[u8]) -> [u8; 32] {
+    const RC: [u64; 24] = [
+        0x0000_0000_0000_0001,
+        0x0000_0000_0000_8082,
+        0x8000_0000_0000_808a,
+        0x8000_0000_8000_8000,
+        0x0000_0000_0000_808b,
+        0x0000_0000_8000_0001,
+        0x8000_0000_8000_8081,
+        0x8000_0000_0000_8009,
+        0x0000_0000_0000_008a,
+        0x0000_0000_0000_0088,
+        0x0000_0000_8000_8009,
+        0x0000_0000_8000_000a,
+        0x0000_0000_8000_808b,
+        0x8000_0000_0000_008b,
+        0x8000_0000_0000_8089,
+        0x8000_0000_0000_8003,
+        0x8000_0000_0000_8002,
+        0x8000_0000_0000_0080,
+        0x0000_0000_0000_800a,
+        0x8000_0000_8000_000a,
+        0x8000_0000_8000_8081,
+        0x8000_0000_0000_8080,
+        0x0000_0000_8000_0001,
+        0x8000_0000_8000_8008,
+    ];
+    // Rotation offsets, indexed [x][y].
+    const R: [[u32; 5]; 5] = [
+        [0, 36, 3, 41, 18],
+        [1, 44, 10, 45, 2],
+        [62, 6, 43, 15, 61],
+        [28, 55, 25, 21, 56],
+        [27, 20, 39, 8, 14],
+    ];
+    const RATE: usize = 136;
+
+    fn permute(a: &mut [u64; 25]) {
+        for rc in RC {
+            let mut c = [0u64; 5];
+            for (x, cx) in c.iter_mut().enumerate() {
+                *cx = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
+            }
+            for x in 0..5 {
+                let d = c[(x + 4) % 5] ^ c[(x + 1) % 5].rotate_left(1);
+                for y in 0..5 {
+                    a[x + 5 * y] ^= d;
+                }
+            }
+            let mut b = [0u64; 25];
+            for x in 0..5 {
+                for y in 0..5 {
+                    b[y + 5 * ((2 * x + 3 * y) % 5)] = a[x + 5 * y].rotate_left(R[x][y]);
+                }
+            }
+            for x in 0..5 {
+                for y in 0..5 {
+                    a[x + 5 * y] = b[x + 5 * y] ^ (!b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
+                }
+            }
+            a[0] ^= rc;
+        }
+    }
+
+    let mut state = [0u64; 25];
+    let absorb = |block: &[u8; RATE], state: &mut [u64; 25]| {
+        for (i, lane) in block.chunks_exact(8).enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(lane);
+            state[i] ^= u64::from_le_bytes(w);
+        }
+        permute(state);
+    };
+    let mut chunks = input.chunks_exact(RATE);
+    for chunk in &mut chunks {
+        let mut block = [0u8; RATE];
+        block.copy_from_slice(chunk);
+        absorb(&block, &mut state);
+    }
+    let rest = chunks.remainder();
+    let mut block = [0u8; RATE];
+    block[..rest.len()].copy_from_slice(rest);
+    block[rest.len()] ^= 0x01;
+    block[RATE - 1] ^= 0x80;
+    absorb(&block, &mut state);
+    let mut out = [0u8; 32];
+    for (i, lane) in state.iter().take(4).enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&lane.to_le_bytes());
+    }
+    out
+}
+
+/// An Ethereum address body (40 hex digits, no `0x`): all one case, or a mixed-case form
+/// whose capitalisation is the EIP-55 checksum.
+pub fn ethereum_address(hex40: &[u8]) -> bool {
+    if hex40.len() != 40 || !hex40.iter().all(u8::is_ascii_hexdigit) {
+        return false;
+    }
+    let has_lower = hex40.iter().any(u8::is_ascii_lowercase);
+    let has_upper = hex40.iter().any(u8::is_ascii_uppercase);
+    if !(has_lower && has_upper) {
+        return true;
+    }
+    let mut lower = [0u8; 40];
+    for (l, c) in lower.iter_mut().zip(hex40) {
+        *l = c.to_ascii_lowercase();
+    }
+    let hash = keccak256(&lower);
+    hex40.iter().enumerate().all(|(i, &c)| {
+        if !c.is_ascii_alphabetic() {
+            return true;
+        }
+        let nibble = if i % 2 == 0 {
+            hash[i / 2] >> 4
+        } else {
+            hash[i / 2] & 0x0f
+        };
+        c.is_ascii_uppercase() == (nibble >= 8)
+    })
+}
+
+/// Shannon entropy in bits per byte.
+pub fn shannon_entropy(s: &[u8]) -> f32 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u16; 256];
+    for &b in s {
+        counts[usize::from(b)] = counts[usize::from(b)].saturating_add(1);
+    }
+    let n = s.len() as f32;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| f32::from(c) / n)
+        .map(|p| -p * p.log2())
+        .sum()
+}
+
+/// An RFC 4122 UUID in its canonical 8-4-4-4-12 hex form.
+pub fn uuid(s: &[u8]) -> bool {
+    s.len() == 36
+        && s.iter().enumerate().all(|(i, &c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_and_issuers() {
+        assert!(credit_card(b"4111111111111111"));
+        assert!(credit_card(b"378282246310005"));
+        assert!(credit_card(b"5555555555554444"));
+        assert!(credit_card(b"2223003122003222"));
+        assert!(credit_card(b"6011111111111117"));
+        assert!(!credit_card(b"4111111111111112"), "Luhn fails");
+        assert!(!credit_card(b"1111111111111117"), "no issuer starts with 1");
+        assert!(!credit_card(b"37828224631000"), "Amex is 15 digits");
+    }
+
+    #[test]
+    fn iban_mod97() {
+        assert!(iban(b"GB82WEST12345698765432"));
+        assert!(iban(b"DE89370400440532013000"));
+        assert!(iban(b"NL91ABNA0417164300"));
+        assert!(!iban(b"GB82WEST12345698765433"));
+        assert!(!iban(b"DE8937040044053201300"), "wrong length for DE");
+        assert!(!iban(b"XX82WEST12345698765432"), "unknown country");
+    }
+
+    #[test]
+    fn ssn_ranges() {
+        assert!(us_ssn(b"123456789"));
+        assert!(us_ssn(b"756623641"));
+        for bad in [
+            &b"000123456"[..],
+            b"666123456",
+            b"900123456",
+            b"123004567",
+            b"123450000",
+            b"078051120",
+        ] {
+            assert!(!us_ssn(bad));
+        }
+    }
+
+    #[test]
+    fn verhoeff_and_aadhaar() {
+        assert!(verhoeff(b"2363"));
+        assert!(!verhoeff(b"2364"));
+        assert!(aadhaar(b"495445459599"));
+        assert!(!aadhaar(b"495445459598"));
+        assert!(!aadhaar(b"123456789012"), "first digit 1 is never issued");
+    }
+
+    #[test]
+    fn pan_and_nino() {
+        assert!(in_pan(b"ABCPE1234F"));
+        assert!(!in_pan(b"ABCXE1234F"), "X is not a holder type");
+        assert!(uk_nino(b"JW872540A"));
+        assert!(!uk_nino(b"GB123456A"), "unallocated prefix");
+        assert!(!uk_nino(b"DA123456A"), "D is not a first letter");
+        assert!(!uk_nino(b"JW872540E"), "suffix A-D");
+    }
+
+    #[test]
+    fn public_addresses() {
+        assert!(public_ip("8.8.8.8".parse().unwrap()));
+        assert!(public_ip("2606:4700:4700::1111".parse().unwrap()));
+        for private in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.20.0.1",
+            "127.0.0.1",
+            "100.64.0.1",
+            "203.0.113.9",
+            "::1",
+        ] {
+            assert!(!public_ip(private.parse().unwrap()), "{private}");
+        }
+        assert!(!public_ip("2001:db8::1".parse().unwrap()));
+        assert!(!public_ip("fe80::1".parse().unwrap()));
+        assert!(public_ip("::ffff:8.8.4.4".parse().unwrap()));
+    }
+
+    #[test]
+    fn bitcoin_checksums() {
+        assert!(bitcoin_base58(b"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"));
+        assert!(bitcoin_base58(b"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy"));
+        assert!(!bitcoin_base58(b"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb"));
+        assert!(bitcoin_bech32(b"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"));
+        assert!(bitcoin_bech32(b"BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4"));
+        assert!(bitcoin_bech32(
+            b"bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"
+        ));
+        assert!(!bitcoin_bech32(b"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"));
+    }
+
+    #[test]
+    fn keccak_and_eip55() {
+        let h = keccak256(b"");
+        assert_eq!(h[..4], [0xc5, 0xd2, 0x46, 0x01]);
+        assert_eq!(h[28..], [0x5d, 0x85, 0xa4, 0x70]);
+        for ok in [
+            "5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+            "fB6916095ca1df60bB79Ce92cE3Ea74c37c5d359",
+            "dbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB",
+            "D1220A0cf47c7B9Be7A2E6BA89F429762e7b9aDb",
+            "62f25240321774076f843c8c2d846c65aaf9803e",
+        ] {
+            assert!(ethereum_address(ok.as_bytes()), "{ok}");
+        }
+        assert!(!ethereum_address(b"5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD"));
+    }
+
+    #[test]
+    fn entropy_and_uuid() {
+        assert!(shannon_entropy(b"aaaaaaaa") < 0.01);
+        assert!(shannon_entropy(b"Xk9#mQ2$vL7!pR4&") > 3.5);
+        assert!(uuid(b"15d7a540-5b66-478f-8a89-eb584f22c8f1"));
+        assert!(!uuid(b"15d7a540-5b66-478f-8a89-eb584f22c8f"));
+    }
+}
