@@ -149,6 +149,7 @@ impl PathGlob {
 
 impl Rule {
     fn matches(&self, category: &str, path: &[&str], event: Option<&str>, source: &str) -> bool {
+        // A rule with a path glob was given the split path; see `Policy::apply`.
         self.category.as_deref().is_none_or(|c| covers(c, category))
             && self.path.as_ref().is_none_or(|g| g.matches(path))
             && self.event.as_deref().is_none_or(|e| Some(e) == event)
@@ -286,8 +287,10 @@ impl Policy {
         }
         // Per field: the findings on it and what each asks for.
         let mut fields: BTreeMap<&str, Vec<(&Finding, Action, Because)>> = BTreeMap::new();
+        let any_path_rule = self.rules.iter().any(|r| r.path.is_some());
         for f in findings {
-            let path = dotted(&f.pointer);
+            // Only rules with a path glob need the split path; most policies have none.
+            let path = if any_path_rule { dotted(&f.pointer) } else { Vec::new() };
             let role_id = f.category == "user.unique_id" && f.detector.starts_with("role");
             let (action, because) = if role_id && self.pseudonymize_ids {
                 (Action::Hash, Because::Identifiers)
@@ -444,6 +447,30 @@ pub fn dotted(pointer: &str) -> Vec<&str> {
     pointer.split('/').skip(1).collect()
 }
 
+/// Like `Value::pointer_mut`, without allocating for segments that need no unescaping
+/// (serde_json's allocates two strings per segment).
+fn pointer_mut<'a>(root: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let mut target = root;
+    for seg in pointer.strip_prefix('/')?.split('/') {
+        let owned;
+        let key: &str = if seg.contains('~') {
+            owned = unescape(seg);
+            &owned
+        } else {
+            seg
+        };
+        target = match target {
+            Value::Object(m) => m.get_mut(key)?,
+            Value::Array(a) => a.get_mut(key.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(target)
+}
+
 fn unescape(seg: &str) -> String {
     seg.replace("~1", "/").replace("~0", "~")
 }
@@ -453,7 +480,7 @@ fn remove_pointer(root: &mut Value, pointer: &str) {
         return;
     };
     let key = unescape(last);
-    match root.pointer_mut(parent) {
+    match pointer_mut(root, parent) {
         Some(Value::Object(m)) => {
             m.shift_remove(&key);
         }
