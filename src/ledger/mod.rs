@@ -152,6 +152,8 @@ pub struct Entry {
     pub batch: i64,
     pub delivered_at_ms: i64,
     pub exposure: Exposure,
+    /// The entry's stored bytes (serialised [`Exposure`]); the chain hashes these.
+    pub raw: Vec<u8>,
 }
 
 /// The digest of a batch's entries, in id order.
@@ -162,7 +164,8 @@ pub fn entries_digest(entries: &[Entry]) -> [u8; 32] {
         h.update(e.destination.as_bytes());
         h.update([0]);
         h.update(e.delivered_at_ms.to_le_bytes());
-        h.update(serde_json::to_vec(&e.exposure).unwrap_or_default());
+        h.update((e.raw.len() as u64).to_le_bytes());
+        h.update(&e.raw);
         h.update([0xff]);
     }
     h.finalize().into()
@@ -276,10 +279,8 @@ mod tests {
             destination: "mp".into(),
             batch: 1,
             delivered_at_ms: 5,
-            exposure: Exposure {
-                source: src.into(),
-                ..Exposure::default()
-            },
+            exposure: Exposure::default(),
+            raw: src.as_bytes().to_vec(),
         };
         let a = entries_digest(&[e(1, "web"), e(2, "web")]);
         assert_ne!(a, entries_digest(&[e(1, "web"), e(2, "ios")]));

@@ -19,27 +19,29 @@ fn last_hash(tx: &Connection, destination: &str) -> rusqlite::Result<[u8; 32]> {
     Ok(last.and_then(|h| h.try_into().ok()).unwrap_or([0; 32]))
 }
 
-/// Writes ledger entries for the delivered outbox rows that carry exposure metadata, as one
-/// batch extending the destination's chain. Runs inside `complete`'s transaction, before the
-/// rows are deleted.
+/// The exposure metadata of delivered outbox rows, in id order (read before the write
+/// transaction, so the writer lock is held only for the writes).
+pub fn delivered_metas(conn: &Connection, destination: &str, delivered: &[i64]) -> rusqlite::Result<Vec<Vec<u8>>> {
+    if delivered.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = delivered.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    let mut stmt = conn.prepare(&format!(
+        "SELECT meta FROM outbox WHERE destination = ?1 AND id IN ({list}) AND meta IS NOT NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([destination], |r| r.get::<_, Vec<u8>>(0))?;
+    rows.collect()
+}
+
+/// Writes ledger entries for delivered records (their exposure metadata, as stored with the
+/// outbox rows) as one batch extending the destination's chain. Runs inside `complete`'s
+/// transaction, with the deletion of those rows.
 pub fn record_delivery(
     tx: &Transaction<'_>,
     destination: &str,
-    delivered: &[i64],
+    metas: Vec<Vec<u8>>,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    let mut metas: Vec<Exposure> = Vec::new();
-    {
-        let mut get = tx.prepare_cached("SELECT meta FROM outbox WHERE id = ?1 AND destination = ?2")?;
-        for id in delivered {
-            let meta: Option<Option<Vec<u8>>> = get.query_row(params![id, destination], |r| r.get(0)).optional()?;
-            if let Some(Some(bytes)) = meta
-                && let Ok(e) = serde_json::from_slice::<Exposure>(&bytes)
-            {
-                metas.push(e);
-            }
-        }
-    }
     if metas.is_empty() {
         return Ok(());
     }
@@ -54,15 +56,15 @@ pub fn record_delivery(
         let mut insert = tx.prepare_cached(
             "INSERT INTO ledger (destination, batch, delivered_at, exposure) VALUES (?1, ?2, ?3, ?4)",
         )?;
-        for exposure in metas {
-            let bytes = serde_json::to_vec(&exposure).unwrap_or_default();
-            insert.execute(params![destination, batch, now_ms, bytes])?;
+        for raw in metas {
+            insert.execute(params![destination, batch, now_ms, raw])?;
             entries.push(Entry {
                 id: tx.last_insert_rowid(),
                 destination: destination.to_owned(),
                 batch,
                 delivered_at_ms: now_ms,
-                exposure,
+                exposure: Exposure::default(),
+                raw,
             });
         }
     }
@@ -83,14 +85,14 @@ fn batch_entries(conn: &Connection, batch: i64) -> rusqlite::Result<Vec<Entry>> 
 
 fn row_to_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     // Text or blob: an entry rewritten as text must hash differently, not fail the read.
-    let bytes = r.get_ref(4)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+    let raw = r.get_ref(4)?.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
     Ok(Entry {
         id: r.get(0)?,
         destination: r.get(1)?,
         batch: r.get(2)?,
         delivered_at_ms: r.get(3)?,
-        // An unreadable entry hashes differently from what was recorded, so verify flags it.
-        exposure: serde_json::from_slice(&bytes).unwrap_or_default(),
+        exposure: serde_json::from_slice(&raw).unwrap_or_default(),
+        raw,
     })
 }
 

@@ -243,6 +243,9 @@ impl Store for SqliteStore {
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        // Read the ledger metadata first, through the reader, so the writer lock (which group
+        // commits wait on) is held only for the writes.
+        let metas = ledger::delivered_metas(&lock(&self.reader), destination, delivered).map_err(err)?;
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(err)?;
         {
@@ -258,12 +261,17 @@ impl Store for SqliteStore {
                     .execute(params![id, reason, now_ms, destination])
                     .map_err(err)?;
             }
-            ledger::record_delivery(&tx, destination, delivered, now_ms).map_err(err)?;
-            let mut delete = tx
-                .prepare_cached("DELETE FROM outbox WHERE id = ?1 AND destination = ?2")
+            ledger::record_delivery(&tx, destination, metas, now_ms).map_err(err)?;
+            let gone: Vec<i64> = delivered.iter().chain(dead.iter().map(|(id, _)| id)).copied().collect();
+            for chunk in gone.chunks(500) {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({})",
+                        id_list(chunk)
+                    ),
+                    [destination],
+                )
                 .map_err(err)?;
-            for id in delivered.iter().chain(dead.iter().map(|(id, _)| id)) {
-                delete.execute(params![id, destination]).map_err(err)?;
             }
         }
         tx.commit().map_err(err)
