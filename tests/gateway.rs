@@ -616,3 +616,93 @@ fn check_config_reports_every_error() {
     );
     assert!(err.lines().skip(1).all(|l| l.contains("line ")), "{err}");
 }
+
+#[test]
+fn policy_explain_test_and_key_rotation_from_the_cli() {
+    let dir = TempDir::new("policy-cli");
+    let cfg = write_config(
+        dir.path(),
+        "http://127.0.0.1:1",
+        &Options {
+            policy: "\"recommended\"".into(),
+            ..Options::default()
+        },
+    );
+    let samples = dir.path().join("samples.jsonl");
+    std::fs::write(
+        &samples,
+        concat!(
+            r#"{"event":"Signup","properties":{"distinct_id":"jane@example.com","email":"jane@example.com","plan":"pro","$current_url":"https://a.io/p?e=jane%40example.com"}}"#,
+            "\n",
+            r#"{"event":"Paid","properties":{"distinct_id":"u1","card":"4111 1111 1111 1111","plan":"pro"}}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[[policy_tests]]\ndestination = \"mixpanel\"\nsamples = \"{}\"\nnever_receives = [\"user.contact\", \"user.financial\"]\nunchanged = [\"properties.plan\"]\n",
+        samples.display()
+    ));
+    std::fs::write(&cfg, &text).unwrap();
+    let c = cfg.to_str().unwrap();
+
+    let (code, out, err) = cli(&["policy", "test", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok: 1 assertion set(s), 2 sample records"), "{out}");
+
+    let (code, out, _) = cli(&[
+        "policy",
+        "explain",
+        "--destination",
+        "mixpanel",
+        "--input",
+        samples.to_str().unwrap(),
+        "--json",
+        "--config",
+        c,
+    ]);
+    assert_eq!(code, 0);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    let first = &lines[0]["vendor_receives"]["properties"];
+    assert_eq!(first["email"], "[email]");
+    assert_eq!(first["$current_url"], "https://a.io/p?e=");
+    assert_eq!(first["plan"], "pro");
+    assert_ne!(first["distinct_id"], "jane@example.com");
+    assert!(
+        lines[0]["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["because"] == "pseudonymize_ids")
+    );
+    assert_eq!(lines[1]["vendor_receives"]["properties"]["card"], "[credit_card]");
+
+    // a passthrough destination fails the same assertions, with a diff
+    std::fs::write(
+        &cfg,
+        text.replace("policy = \"recommended\"", "policy = \"passthrough\""),
+    )
+    .unwrap();
+    let (code, out, _) = cli(&["policy", "test", "--config", c]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL mixpanel never_receives user.contact") && out.contains("+ vendor gets:"),
+        "{out}"
+    );
+    assert!(out.contains("never_receives user.financial"), "{out}");
+
+    // keys: generated on first use, rotated on demand
+    let (code, out, err) = cli(&["keys", "rotate", "mixpanel", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("version 2 is now current"), "{out}");
+    let (_, out, _) = cli(&["keys", "list", "--config", c]);
+    assert!(out.contains("mixpanel") && out.contains("1,2"), "{out}");
+    let key_file = std::fs::read(dir.path().join("store/master.key")).unwrap();
+    let db = std::fs::read(dir.path().join("store/vendorwall.db")).unwrap();
+    assert!(
+        !db.windows(key_file.len().min(16))
+            .any(|w| w == &key_file[..key_file.len().min(16)])
+    );
+}

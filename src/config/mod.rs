@@ -217,12 +217,14 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         seen.insert(name.to_owned());
         if !matches!(
             name,
-            "version" | "server" | "store" | "limits" | "sources" | "destinations"
+            "version" | "server" | "store" | "limits" | "keys" | "sources" | "destinations" | "policy_tests"
         ) {
             v.at_span(
                 name,
                 Some(key.span()),
-                format!("unknown key `{name}` (expected one of version, server, store, limits, sources, destinations)"),
+                format!(
+                    "unknown key `{name}` (expected one of version, server, store, limits, keys, sources, destinations, policy_tests)"
+                ),
             );
         }
         let _ = value;
@@ -828,6 +830,48 @@ sources = ["web"]
         assert!(errs[0].message.contains("version = 1"));
         let errs = parse("version = = 1", Path::new("."), &|_| None).unwrap_err().0;
         assert_eq!(errs[0].line, Some(1));
+    }
+
+    #[test]
+    fn policies_keys_and_policy_tests() {
+        let text = format!(
+            "{EXAMPLE}\n[destinations.policy]\npreset = \"recommended\"\nmode = \"allowlist\"\nallow = [\"properties.plan\"]\n\
+             [[destinations.policy.rules]]\ncategory = \"user.device.ip_address\"\naction = \"generalize\"\nto = \"ip_prefix\"\n\
+             [[destinations.policy.rules]]\nevent = \"Debug\"\nsource = \"web\"\naction = \"block_event\"\n\
+             [keys]\nmaster_key_file = \"master.key\"\n\
+             [[policy_tests]]\ndestination = \"mixpanel\"\nsamples = \"s.jsonl\"\nnever_receives = [\"user.contact\"]\n"
+        );
+        let c = parse(&text, Path::new("/etc/vw"), &env).unwrap();
+        let p = &c.destinations[0].policy;
+        assert_eq!(p.mode, crate::policy::Mode::Allowlist);
+        assert_eq!(p.rules.len(), 2 + crate::policy::Policy::recommended().rules.len());
+        assert_eq!(
+            p.rules[0].action,
+            crate::policy::Action::Generalize(Some(crate::policy::Generalization::IpPrefix))
+        );
+        assert!(p.pseudonymize_ids);
+        assert_eq!(c.keys.master_key_file.as_deref(), Some(Path::new("/etc/vw/master.key")));
+        assert_eq!(c.policy_tests[0].samples, Path::new("/etc/vw/s.jsonl"));
+        assert_eq!(
+            parse(EXAMPLE, Path::new("."), &env).unwrap().destinations[0]
+                .policy
+                .name,
+            "recommended"
+        );
+
+        let bad = EXAMPLE.replace("sources = [\"web\"]", "sources = [\"web\"]\npolicy = \"lenient\"");
+        let errs = parse(&bad, Path::new("."), &env).unwrap_err().0;
+        assert!(errs[0].message.contains("unknown preset `lenient`"));
+        let bad = format!(
+            "{EXAMPLE}\n[destinations.policy]\n[[destinations.policy.rules]]\naction = \"shred\"\n\
+             [[destinations.policy.rules]]\naction = \"drop\"\n"
+        );
+        let errs = parse(&bad, Path::new("."), &env).unwrap_err().0;
+        let joined = errs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n");
+        assert!(
+            joined.contains("action `shred`") && joined.contains("needs category, path, event or source"),
+            "{joined}"
+        );
     }
 
     #[test]
