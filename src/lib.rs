@@ -15,6 +15,7 @@
 //! - [`classify`]: Fideslang categories for every field: by role, key name, value, structure.
 //! - [`policy`]: per-destination transformation of events; pure.
 //! - [`store`]: the `Store` trait and its embedded SQLite backend.
+//! - [`incident`]: breach windows at a vendor → affected people, reports, notices, deadlines.
 //! - [`ledger`]: the exposure ledger: what each vendor received, about whom, when; hash-chained.
 //! - [`outbox`]: durable per-destination queue with group commit and backpressure.
 //! - [`delivery`]: one worker per destination: batching, retries, dead letters.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod delivery;
 pub mod emulator;
 pub mod event;
+pub mod incident;
 pub mod ledger;
 pub mod outbox;
 pub mod pipeline;

@@ -1,0 +1,3 @@
+//! Incident response: "vendor X was breached between T1 and T2 — who is affected?"
+
+pub mod report;
