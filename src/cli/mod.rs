@@ -464,15 +464,7 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
         } => {
             let cfg = load_admin(&config.config)?;
             for e in open_store(&cfg)?.ledger_entries(destination.as_deref(), limit)? {
-                let x = &e.exposure;
-                println!(
-                    "{}",
-                    serde_json::json!({"id": e.id, "destination": e.destination, "batch": e.batch,
-                        "delivered_at_ms": e.delivered_at_ms, "source": x.source, "subject_digest": x.subject_digest,
-                        "vendor_id": x.vendor_id, "key_version": x.key_version, "categories": x.sent,
-                        "pseudonymised_only": x.pseudonymised, "held_back": x.held_back, "fields": x.fields,
-                        "event_time_ms": x.event_time_ms})
-                );
+                println!("{}", serde_json::to_string(&e)?);
             }
         }
     }

@@ -29,6 +29,28 @@ pub struct Config {
     pub limits: Limits,
     pub sources: Vec<Source>,
     pub destinations: Vec<Destination>,
+    pub ledger: Ledger,
+    pub incident: Incident,
+    pub admin: Admin,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Ledger {
+    /// Seal and keep each subject's email for notification lists (off by default).
+    pub keep_contact_email: bool,
+}
+
+/// Who we are in notices, and the deadline rules incidents are clocked against.
+#[derive(Debug, Clone, Default)]
+pub struct Incident {
+    pub organisation: crate::incident::report::Organisation,
+    pub deadlines: Vec<crate::incident::deadlines::DeadlineRule>,
+}
+
+/// The admin REST API's bearer tokens (none: the API answers 401 to everything).
+#[derive(Debug, Clone, Default)]
+pub struct Admin {
+    pub tokens: Vec<Secret>,
 }
 
 #[derive(Debug, Clone)]
@@ -128,6 +150,9 @@ pub struct Destination {
     pub retry_max_backoff: Duration,
     /// Past this many queued records, ingest answers 503 so SDKs retry later.
     pub max_queue_records: u64,
+    /// How long the vendor keeps data (None: unknown, so an incident reaches back to the
+    /// ledger's start).
+    pub vendor_retention_days: Option<u32>,
     pub policy: crate::policy::Policy,
 }
 
@@ -217,13 +242,23 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         seen.insert(name.to_owned());
         if !matches!(
             name,
-            "version" | "server" | "store" | "limits" | "keys" | "sources" | "destinations" | "policy_tests"
+            "version"
+                | "server"
+                | "store"
+                | "limits"
+                | "keys"
+                | "sources"
+                | "destinations"
+                | "policy_tests"
+                | "ledger"
+                | "incident"
+                | "admin"
         ) {
             v.at_span(
                 name,
                 Some(key.span()),
                 format!(
-                    "unknown key `{name}` (expected one of version, server, store, limits, keys, sources, destinations, policy_tests)"
+                    "unknown key `{name}` (expected one of version, server, store, limits, keys, sources, destinations, policy_tests, ledger, incident, admin)"
                 ),
             );
         }
@@ -246,6 +281,10 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let policy_tests: Vec<(raw::PolicyTestConfig, Span)> = v.entries(&root, "policy_tests");
     let sources: Vec<(raw::SourceConfig, Span)> = v.entries(&root, "sources");
     let destinations: Vec<(raw::DestinationConfig, Span)> = v.entries(&root, "destinations");
+    let ledger: raw::LedgerConfig = v.section(&root, "ledger").unwrap_or_default();
+    let incident: raw::IncidentConfig = v.section(&root, "incident").unwrap_or_default();
+    let admin: raw::AdminConfig = v.section(&root, "admin").unwrap_or_default();
+    let admin_span = root.get("admin").map(|a| a.span()).unwrap_or(0..0);
 
     let server = v.server(server, base);
     let store = Store {
@@ -391,6 +430,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 60,
             )),
             max_queue_records: v.positive(&format!("{path}.max_queue_records"), d.max_queue_records, 5_000_000),
+            vendor_retention_days: d.vendor_retention_days,
             policy,
         });
     }
@@ -421,8 +461,25 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         });
     }
 
+    let ledger = Ledger {
+        keep_contact_email: ledger.keep_contact_email.unwrap_or(false),
+    };
+    let incident = v.incident(incident);
+    let admin = Admin {
+        tokens: admin
+            .tokens
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| v.secret(&format!("admin.tokens[{i}]"), &admin_span, t, env))
+            .collect(),
+    };
+
     if v.errors.is_empty() {
         Ok(Config {
+            ledger,
+            incident,
+            admin,
             server,
             keys,
             policy_tests: out_tests,
@@ -516,6 +573,34 @@ impl Validator<'_> {
                 self.at_span(path, Some(span.clone()), msg);
                 None
             }
+        }
+    }
+
+    fn incident(&mut self, i: raw::IncidentConfig) -> Incident {
+        let mut deadlines = if i.default_deadlines.unwrap_or(true) {
+            crate::incident::deadlines::default_rules()
+        } else {
+            Vec::new()
+        };
+        for (n, rule) in i.deadlines.unwrap_or_default().into_iter().enumerate() {
+            if let Err(msg) = rule.validate() {
+                self.at_span(&format!("incident.deadlines[{n}]"), None, msg);
+            }
+            // A rule of the same name replaces the built-in one.
+            deadlines.retain(|d| d.name != rule.name);
+            deadlines.push(rule);
+        }
+        Incident {
+            organisation: crate::incident::report::Organisation {
+                name: i.organisation,
+                contact_email: i.contact_email,
+                contact_phone: i.contact_phone,
+                dpo_name: i.dpo_name,
+                dpo_email: i.dpo_email,
+                lead_authority: i.lead_authority,
+                website: i.website,
+            },
+            deadlines,
         }
     }
 

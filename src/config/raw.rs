@@ -63,6 +63,8 @@ pub struct DestinationConfig {
     pub retry_initial_backoff_ms: Option<u64>,
     pub retry_max_backoff_secs: Option<u64>,
     pub max_queue_records: Option<u64>,
+    /// How long the vendor keeps what it receives (incident data ranges reach back this far).
+    pub vendor_retention_days: Option<u32>,
     /// A preset name (`"recommended"`, `"passthrough"`) or a `[destinations.policy]` table.
     pub policy: Option<toml::Value>,
 }
@@ -97,6 +99,35 @@ pub struct KeysConfig {
     /// Environment variable holding the master key (32 bytes, base64).
     pub master_key_env: Option<String>,
     pub master_key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// Keep each subject's email, sealed, so notification lists can include it.
+    pub keep_contact_email: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentConfig {
+    pub organisation: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+    pub dpo_name: Option<String>,
+    pub dpo_email: Option<String>,
+    pub lead_authority: Option<String>,
+    pub website: Option<String>,
+    /// Keep the built-in deadline rules (GDPR, California, NIS2, SEC) beside `deadlines`.
+    pub default_deadlines: Option<bool>,
+    pub deadlines: Option<Vec<crate::incident::deadlines::DeadlineRule>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer tokens for `/api/v1/` (`"${ENV}"` references recommended).
+    pub tokens: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]

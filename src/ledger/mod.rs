@@ -27,6 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub mod codec;
+pub mod query;
+pub mod rollup;
+
 use crate::classify::Finding;
 use crate::policy::Decision;
 
@@ -63,6 +67,22 @@ pub struct Exposure {
     pub fields: Vec<String>,
     #[serde(rename = "t")]
     pub event_time_ms: i64,
+    /// Other ids this record ties to the subject (`$identify`'s anonymous id, an alias,
+    /// `$merge`'s ids): their keyed digests and sealed ids, so the ledger counts one person.
+    #[serde(rename = "l", default, skip_serializing_if = "Vec::is_empty")]
+    pub linked: Vec<LinkedId>,
+    /// The subject's contact email, sealed, where the config keeps one for notification.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub contact_sealed: Option<String>,
+}
+
+/// An id linked to a record's subject.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LinkedId {
+    #[serde(rename = "d")]
+    pub digest: String,
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 /// Works out what a record sent under a policy exposes. Pure.
@@ -144,31 +164,26 @@ pub fn leaf_pointers(v: &Value) -> Vec<String> {
     out
 }
 
-/// One stored ledger entry, as the chain hashes it.
-#[derive(Debug, Clone, PartialEq)]
+/// One ledger entry, resolved to names (for `ledger list` and tests).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
-    pub id: i64,
-    pub destination: String,
     pub batch: i64,
+    pub destination: String,
     pub delivered_at_ms: i64,
-    pub exposure: Exposure,
-    /// The entry's stored bytes (serialised [`Exposure`]); the chain hashes these.
-    pub raw: Vec<u8>,
+    pub source: String,
+    /// Keyed digest (hex) of the app's subject id.
+    pub subject_digest: Option<String>,
+    pub key_version: u32,
+    pub sent: Vec<String>,
+    pub pseudonymised: Vec<String>,
+    pub held_back: Vec<String>,
+    pub fields: Vec<String>,
+    pub event_time_ms: i64,
 }
 
-/// The digest of a batch's entries, in id order.
-pub fn entries_digest(entries: &[Entry]) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for e in entries {
-        h.update(e.id.to_le_bytes());
-        h.update(e.destination.as_bytes());
-        h.update([0]);
-        h.update(e.delivered_at_ms.to_le_bytes());
-        h.update((e.raw.len() as u64).to_le_bytes());
-        h.update(&e.raw);
-        h.update([0xff]);
-    }
-    h.finalize().into()
+/// The digest of a batch's stored body.
+pub fn body_digest(body: &[u8]) -> [u8; 32] {
+    Sha256::digest(body).into()
 }
 
 /// The chain link of a batch: `H(prev ‖ batch id ‖ destination ‖ delivered_at ‖ count ‖ entries digest)`.
@@ -273,20 +288,12 @@ mod tests {
     }
 
     #[test]
-    fn chain_changes_with_any_entry_change() {
-        let e = |id: i64, src: &str| Entry {
-            id,
-            destination: "mp".into(),
-            batch: 1,
-            delivered_at_ms: 5,
-            exposure: Exposure::default(),
-            raw: src.as_bytes().to_vec(),
-        };
-        let a = entries_digest(&[e(1, "web"), e(2, "web")]);
-        assert_ne!(a, entries_digest(&[e(1, "web"), e(2, "ios")]));
-        assert_ne!(a, entries_digest(&[e(2, "web"), e(1, "web")]));
-        assert_ne!(a, entries_digest(&[e(1, "web")]));
+    fn chain_changes_with_any_body_change() {
+        let a = body_digest(b"\x01abc");
+        assert_ne!(a, body_digest(b"\x01abd"));
         let h = batch_hash(&[0; 32], 1, "mp", 5, 2, &a);
         assert_ne!(h, batch_hash(&[1; 32], 1, "mp", 5, 2, &a));
+        assert_ne!(h, batch_hash(&[0; 32], 2, "mp", 5, 2, &a));
+        assert_ne!(h, batch_hash(&[0; 32], 1, "mp", 5, 3, &a));
     }
 }

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
-use crate::event::{Caps, EventTime, Kind, RecordError, Reject};
-use crate::ledger::{Exposure, exposure_of};
+use crate::event::{Caps, Event, EventTime, Kind, RecordError, Reject};
+use crate::ledger::{Exposure, LinkedId, exposure_of};
 use crate::outbox::Outbox;
 use crate::policy::keys::{MasterKey, PseudonymKey};
 use crate::policy::{Context, Policy, Verdict};
@@ -57,6 +57,8 @@ pub struct Pipeline {
     master_key: Arc<MasterKey>,
     /// Keys the ledger's subject digests (never rotated, never sent to a vendor).
     subject_key: PseudonymKey,
+    /// `[ledger] keep_contact_email`: seal the subject's email for notification lists.
+    keep_contact_email: bool,
 }
 
 /// HTTP Basic credentials from an `/import` request.
@@ -129,6 +131,7 @@ impl Pipeline {
             })
             .collect::<Vec<_>>();
         Pipeline {
+            keep_contact_email: config.ledger.keep_contact_email,
             states: RwLock::new(vec![DestinationState::Active; destinations.len()]),
             pending_dropped: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
             sources,
@@ -259,12 +262,20 @@ impl Pipeline {
                 .or(event.ids.distinct_id.as_deref())
                 .filter(|s| !s.is_empty());
             let subject_digest = subject.map(|s| self.subject_key.pseudonym(s));
-            let subject_sealed = subject.and_then(|s| {
-                self.master_key
-                    .seal(b"vendorwall subject", s.as_bytes())
-                    .ok()
-                    .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
-            });
+            let subject_sealed = subject.and_then(|s| self.seal(s));
+            let linked: Vec<LinkedId> = subject
+                .map(|s| linked_ids(&event, &record, s))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|id| LinkedId {
+                    digest: self.subject_key.pseudonym(id),
+                    sealed: self.seal(id),
+                })
+                .collect();
+            let contact_sealed = match (self.keep_contact_email, subject) {
+                (true, Some(_)) => contact_email(&record, &findings).and_then(|e| self.seal(e)),
+                _ => None,
+            };
             let event_time_ms = event.time.as_ref().and_then(EventTime::millis).unwrap_or(received_at);
             for &d in &self.sources[source].destinations {
                 let dest = &self.destinations[d];
@@ -307,6 +318,8 @@ impl Pipeline {
                             held_back,
                             fields,
                             event_time_ms,
+                            linked: linked.clone(),
+                            contact_sealed: contact_sealed.clone(),
                         };
                         finish_record(&mut out, shape, dest.token.expose(), dest.uses_import);
                         touched[d] = true;
@@ -395,6 +408,44 @@ impl Pipeline {
             .and_then(|s| s.get(index).copied())
             .unwrap_or(DestinationState::Active)
     }
+}
+
+impl Pipeline {
+    /// A subject id (or contact email) sealed under the master key, for the ledger.
+    fn seal(&self, value: &str) -> Option<String> {
+        self.master_key
+            .seal(b"vendorwall subject", value.as_bytes())
+            .ok()
+            .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+    }
+}
+
+/// Ids an event ties to its subject, the way Mixpanel links them: `$device_id` beside a
+/// `$user_id`, `$identify`'s anonymous id, `$create_alias`'s alias, `$merge`'s ids.
+fn linked_ids<'a>(event: &'a Event, record: &'a Value, subject: &str) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    out.extend(event.ids.device_id.as_deref());
+    out.extend(event.ids.distinct_id.as_deref());
+    let props = record.get("properties");
+    for key in ["$anon_distinct_id", "$anon_id", "$identified_id", "alias"] {
+        out.extend(props.and_then(|p| p.get(key)).and_then(Value::as_str));
+    }
+    if let Some(ids) = props.and_then(|p| p.get("$distinct_ids")).and_then(Value::as_array) {
+        out.extend(ids.iter().filter_map(Value::as_str));
+    }
+    out.retain(|id| !id.is_empty() && *id != subject);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The record's email address for notification, if a whole field holds one.
+fn contact_email<'a>(record: &'a Value, findings: &[crate::classify::Finding]) -> Option<&'a str> {
+    findings
+        .iter()
+        .filter(|f| f.category == "user.contact.email" && f.span.is_none())
+        .find_map(|f| record.pointer(&f.pointer).and_then(Value::as_str))
+        .filter(|e| e.contains('@'))
 }
 
 /// The subject id as the vendor receives it.

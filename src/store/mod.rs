@@ -26,6 +26,8 @@
 //! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
 //! | `key_versions` / `add_key` | per-destination pseudonym keys, sealed under the master key |
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
+//! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
+//! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -126,6 +128,15 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// One ledger subject: its number, its id sealed under the master key, and its sealed
+/// contact email where the config keeps one.
+#[derive(Debug, Clone, Copy)]
+pub struct SubjectRow<'a> {
+    pub id: u32,
+    pub sealed: Option<&'a [u8]>,
+    pub contact: Option<&'a [u8]>,
+}
+
 pub trait Store: Send + Sync + 'static {
     fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
     fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
@@ -153,8 +164,28 @@ pub trait Store: Send + Sync + 'static {
     fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError>;
     /// Deletes ledger entries delivered before `before_ms`, keeping the chain verifiable.
     fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError>;
-    /// Ledger entries in order (for inspection and tests).
+    /// Ledger entries in order, resolved to names (for inspection and tests).
     fn ledger_entries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<crate::ledger::Entry>, StoreError>;
+    /// The ledger's interned names and sets.
+    fn ledger_dict(&self) -> Result<crate::ledger::query::Dict, StoreError>;
+    /// Linked subjects → their person.
+    fn ledger_links(&self) -> Result<std::collections::HashMap<u32, u32>, StoreError>;
+    /// Visits rollups covering a destination's deliveries in `[from_ms, to_ms]`, one span
+    /// (at most a day) at a time; `with_people` also decodes the per-person lists.
+    fn ledger_rollups(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+        with_people: bool,
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+    ) -> Result<(), StoreError>;
+    /// Rolls up closed days not rolled up yet; returns how many.
+    fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError>;
+    /// Visits every subject in number order: (number, sealed id, sealed contact email).
+    fn ledger_subjects(&self, visit: &mut dyn FnMut(SubjectRow<'_>)) -> Result<(), StoreError>;
+    /// Visits the ids a destination knows: (subject, key version, id as the vendor knows it).
+    fn ledger_vendor_ids(&self, destination: &str, visit: &mut dyn FnMut(u32, u32, &str)) -> Result<(), StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -9,11 +9,7 @@
 //!        enqueued_at INTEGER, attempts INTEGER, reason TEXT, failed_at INTEGER)
 //! destinations(name TEXT PRIMARY KEY, state TEXT, dropped INTEGER, updated_at INTEGER)
 //! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
-//! ledger(id INTEGER PRIMARY KEY, destination TEXT, batch INTEGER, delivered_at INTEGER,
-//!        exposure BLOB)                                     -- index (batch, id)
-//! ledger_batches(id INTEGER PRIMARY KEY, destination TEXT, delivered_at INTEGER,
-//!        entries INTEGER, digest BLOB, prev_hash BLOB, hash BLOB)  -- the hash chain
-//! ledger_anchors(destination TEXT PRIMARY KEY, batch INTEGER, hash BLOB)  -- after pruning
+//! ledger_*                                                -- see `ledger.rs`
 //! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
 //! ```
 //!
@@ -29,7 +25,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
 use crate::event::Kind;
 
-const SCHEMA_VERSION: &str = "2";
+const SCHEMA_VERSION: &str = "3";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,29 +51,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     meta BLOB
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, id);
-CREATE TABLE IF NOT EXISTS ledger_batches (
-    id INTEGER PRIMARY KEY,
-    destination TEXT NOT NULL,
-    delivered_at INTEGER NOT NULL,
-    entries INTEGER NOT NULL,
-    digest BLOB NOT NULL,
-    prev_hash BLOB NOT NULL,
-    hash BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ledger_batches_by_destination ON ledger_batches (destination, id);
-CREATE TABLE IF NOT EXISTS ledger (
-    id INTEGER PRIMARY KEY,
-    destination TEXT NOT NULL,
-    batch INTEGER NOT NULL,
-    delivered_at INTEGER NOT NULL,
-    exposure BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS ledger_by_batch ON ledger (batch, id);
-CREATE TABLE IF NOT EXISTS ledger_anchors (
-    destination TEXT PRIMARY KEY,
-    batch INTEGER NOT NULL,
-    hash BLOB NOT NULL
-);
 CREATE TABLE IF NOT EXISTS destination_keys (
     destination TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -97,6 +70,8 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// The ledger's interning caches; locked only while the writer is held.
+    ledger_cache: Mutex<ledger::Cache>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -119,7 +94,7 @@ impl SqliteStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("vendorwall.db");
-        let writer = Self::connect(&path)?;
+        let mut writer = Self::connect(&path)?;
         writer.execute_batch(SCHEMA).map_err(err)?;
         let version: Option<String> = writer
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
@@ -127,6 +102,7 @@ impl SqliteStore {
             .map_err(err)?;
         match version.as_deref() {
             None => {
+                writer.execute_batch(ledger::SCHEMA).map_err(err)?;
                 writer
                     .execute(
                         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
@@ -134,16 +110,35 @@ impl SqliteStore {
                     )
                     .map_err(err)?;
             }
-            Some(SCHEMA_VERSION) => {}
+            Some(SCHEMA_VERSION) => writer.execute_batch(ledger::SCHEMA).map_err(err)?,
             Some("1") => {
-                // Version 2 added the ledger (created above) and the rows' exposure metadata.
+                // Version 2 added the rows' exposure metadata; the ledger tables (version 3's)
+                // were created above.
                 writer
                     .execute_batch(
                         "ALTER TABLE outbox ADD COLUMN meta BLOB;
-                         ALTER TABLE dead_letters ADD COLUMN meta BLOB;
-                         UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+                         ALTER TABLE dead_letters ADD COLUMN meta BLOB;",
                     )
                     .map_err(err)?;
+                writer.execute_batch(ledger::SCHEMA).map_err(err)?;
+                writer
+                    .execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                        [SCHEMA_VERSION],
+                    )
+                    .map_err(err)?;
+            }
+            Some("2") => {
+                // Version 3 stores each batch's entries as one compact body and interns names.
+                let tx = writer.transaction().map_err(err)?;
+                tx.execute_batch(ledger::SCHEMA).map_err(err)?;
+                ledger::migrate_v2(&tx).map_err(err)?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(err)?;
+                tx.commit().map_err(err)?;
             }
             Some(other) => {
                 return Err(StoreError::Corrupt(format!(
@@ -156,6 +151,7 @@ impl SqliteStore {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            ledger_cache: Mutex::new(ledger::Cache::default()),
         })
     }
 
@@ -261,7 +257,11 @@ impl Store for SqliteStore {
                     .execute(params![id, reason, now_ms, destination])
                     .map_err(err)?;
             }
-            ledger::record_delivery(&tx, destination, metas, now_ms).map_err(err)?;
+            let mut cache = lock(&self.ledger_cache);
+            if let Err(e) = ledger::record_delivery(&tx, &mut cache, destination, metas, now_ms) {
+                cache.clear();
+                return Err(err(e));
+            }
             let gone: Vec<i64> = delivered.iter().chain(dead.iter().map(|(id, _)| id)).copied().collect();
             for chunk in gone.chunks(500) {
                 tx.execute(
@@ -274,7 +274,10 @@ impl Store for SqliteStore {
                 .map_err(err)?;
             }
         }
-        tx.commit().map_err(err)
+        tx.commit().map_err(|e| {
+            lock(&self.ledger_cache).clear();
+            err(e)
+        })
     }
 
     fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -445,9 +448,40 @@ impl Store for SqliteStore {
     fn ledger_entries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<crate::ledger::Entry>, StoreError> {
         ledger::entries(&lock(&self.reader), destination, limit).map_err(err)
     }
+
+    fn ledger_dict(&self) -> Result<crate::ledger::query::Dict, StoreError> {
+        ledger::dict(&lock(&self.reader)).map_err(err)
+    }
+
+    fn ledger_links(&self) -> Result<std::collections::HashMap<u32, u32>, StoreError> {
+        ledger::links(&lock(&self.reader)).map_err(err)
+    }
+
+    fn ledger_rollups(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+        with_people: bool,
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+    ) -> Result<(), StoreError> {
+        ledger::rollups(&lock(&self.reader), destination, from_ms, to_ms, with_people, visit).map_err(err)
+    }
+
+    fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError> {
+        ledger::roll_up_closed_days(&lock(&self.writer), now_ms).map_err(err)
+    }
+
+    fn ledger_subjects(&self, visit: &mut dyn FnMut(super::SubjectRow<'_>)) -> Result<(), StoreError> {
+        ledger::subjects(&lock(&self.reader), visit).map_err(err)
+    }
+
+    fn ledger_vendor_ids(&self, destination: &str, visit: &mut dyn FnMut(u32, u32, &str)) -> Result<(), StoreError> {
+        ledger::vendor_ids(&lock(&self.reader), destination, visit).map_err(err)
+    }
 }
 
-mod ledger;
+pub mod ledger;
 
 fn dead_letter_filter(ids: &[i64]) -> String {
     if ids.is_empty() {

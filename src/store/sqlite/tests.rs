@@ -1,4 +1,5 @@
 use super::*;
+use crate::ledger::codec::{EntryCode, batch_entries, encode_batch};
 use crate::store::{NewRow, Store};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, VecDeque};
@@ -197,12 +198,16 @@ proptest! {
 }
 
 fn exposed(dest: &str, source: &str) -> NewRow {
+    exposed_as(dest, source, "00000000000000000000000000000001", &["user.device"])
+}
+
+fn exposed_as(dest: &str, source: &str, digest: &str, sent: &[&str]) -> NewRow {
     let e = crate::ledger::Exposure {
         source: source.into(),
-        subject_digest: Some("d1".into()),
+        subject_digest: Some(digest.into()),
         vendor_id: Some("v1".into()),
         key_version: 1,
-        sent: vec!["user.device".into()],
+        sent: sent.iter().map(|c| c.to_string()).collect(),
         event_time_ms: 5,
         ..Default::default()
     };
@@ -255,35 +260,94 @@ fn tampered(s: &SqliteStore, sql: &str) -> Vec<crate::ledger::Verification> {
     s.verify_ledger().unwrap()
 }
 
-#[test]
-fn ledger_verify_catches_edits_deletions_and_reordering() {
-    let cases = [
-        // edit an entry
-        "UPDATE ledger SET exposure = replace(exposure, 'user.device', 'user.devicX') WHERE id = 2",
-        // delete an entry
-        "DELETE FROM ledger WHERE id = 3",
-        // reorder two entries of a batch (swap their contents)
-        "UPDATE ledger SET exposure = CASE id WHEN 1 THEN (SELECT exposure FROM ledger WHERE id = 2) ELSE (SELECT exposure FROM ledger WHERE id = 1) END WHERE id IN (1, 2)",
-        // move an entry to another batch
-        "UPDATE ledger SET batch = 2 WHERE id = 1",
-        // delete a whole batch with its entries
-        "DELETE FROM ledger WHERE batch = 2; DELETE FROM ledger_batches WHERE id = 2",
-        // forge an entry behind the chain's back
-        "INSERT INTO ledger (destination, batch, delivered_at, exposure) VALUES ('a', 99, 10, x'7b7d')",
-    ];
-    for sql in cases {
-        let dir = TempDir::new("tamper");
-        let s = SqliteStore::open(&dir.0).unwrap();
-        s.append(
-            &(0..6)
-                .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
-                .collect::<Vec<_>>(),
+/// Rewrites batch `id`'s body the way someone editing the database would: decoding it,
+/// changing its entries, encoding it again, keeping or fixing up the entry count.
+fn rewrite(s: &SqliteStore, id: i64, fix_count: bool, change: impl FnOnce(&mut Vec<EntryCode>)) {
+    let conn = lock(&s.writer);
+    let (at, body): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT delivered_at, body FROM ledger_batches WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-        deliver_all(&s, "a", 2, 10);
-        assert!(s.verify_ledger().unwrap()[0].ok());
-        let v = tampered(&s, sql);
-        assert!(!v[0].ok(), "not caught: {sql}");
+    let mut entries = batch_entries(at, &body).unwrap();
+    change(&mut entries);
+    let count = if fix_count { entries.len() as i64 } else { -1 };
+    conn.execute(
+        "UPDATE ledger_batches SET body = ?2, entries = CASE WHEN ?3 < 0 THEN entries ELSE ?3 END WHERE id = ?1",
+        params![id, encode_batch(at, &entries), count],
+    )
+    .unwrap();
+}
+
+fn six_entries_in_three_batches() -> (TempDir, SqliteStore) {
+    let dir = TempDir::new("tamper");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(
+        &(0..6)
+            .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    deliver_all(&s, "a", 2, 10);
+    assert!(s.verify_ledger().unwrap()[0].ok());
+    (dir, s)
+}
+
+#[test]
+fn ledger_verify_catches_edits_deletions_and_reordering() {
+    type Tamper = Box<dyn Fn(&SqliteStore)>;
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "edit an entry",
+            Box::new(|s| rewrite(s, 2, false, |e| e[0].catset += 1)),
+        ),
+        (
+            "edit an entry's time",
+            Box::new(|s| rewrite(s, 2, false, |e| e[1].event_ms -= 1)),
+        ),
+        (
+            "delete an entry",
+            Box::new(|s| {
+                rewrite(s, 2, false, |e| {
+                    e.remove(0);
+                })
+            }),
+        ),
+        (
+            "delete an entry, fix the count",
+            Box::new(|s| {
+                rewrite(s, 2, true, |e| {
+                    e.remove(0);
+                })
+            }),
+        ),
+        ("reorder entries", Box::new(|s| rewrite(s, 1, false, |e| e.swap(0, 1)))),
+        ("add an entry", Box::new(|s| rewrite(s, 3, true, |e| e.push(e[0])))),
+        (
+            "move the delivery time",
+            Box::new(|s| drop(tampered(s, "UPDATE ledger_batches SET delivered_at = 11 WHERE id = 2"))),
+        ),
+        (
+            "delete a batch",
+            Box::new(|s| drop(tampered(s, "DELETE FROM ledger_batches WHERE id = 2"))),
+        ),
+        (
+            "forge a batch",
+            Box::new(|s| {
+                drop(tampered(
+                    s,
+                    "INSERT INTO ledger_batches (id, destination, delivered_at, entries, body, digest, prev_hash, hash) SELECT 9, destination, delivered_at, entries, body, digest, hash, hash FROM ledger_batches WHERE id = 3",
+                ))
+            }),
+        ),
+    ];
+    for (what, tamper) in cases {
+        let (_dir, s) = six_entries_in_three_batches();
+        tamper(&s);
+        let v = s.verify_ledger().unwrap();
+        assert!(!v[0].ok(), "not caught: {what}");
     }
 }
 
@@ -313,4 +377,116 @@ fn ledger_prune_keeps_the_rest_verifiable() {
         )[0]
         .ok()
     );
+}
+
+#[test]
+fn ledger_counts_people_categories_and_links() {
+    let dir = TempDir::new("figures");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let p = |n: u32| format!("{n:032x}");
+    // Day 1: person 1 twice on web (device + pseudonymised id), person 2 once on ios.
+    let day = crate::ledger::rollup::DAY_MS;
+    s.append(&[
+        exposed_as("a", "web", &p(1), &["user.device", "user.unique_id"]),
+        exposed_as("a", "web", &p(1), &["user.device", "user.unique_id"]),
+        exposed_as("a", "ios", &p(2), &["user.device"]),
+        exposed_as("b", "web", &p(9), &["user.contact.email"]),
+    ])
+    .unwrap();
+    deliver_all(&s, "a", 100, day + 1000);
+    deliver_all(&s, "b", 100, day + 1000);
+    // Day 2: person 3, whose anonymous id turns out to be person 1's.
+    let mut linked = exposed_as("a", "web", &p(3), &["user.device"]);
+    let mut x: crate::ledger::Exposure = serde_json::from_slice(linked.meta.as_ref().unwrap()).unwrap();
+    x.linked = vec![crate::ledger::LinkedId {
+        digest: p(1),
+        sealed: None,
+    }];
+    linked.meta = Some(serde_json::to_vec(&x).unwrap());
+    s.append(&[linked]).unwrap();
+    deliver_all(&s, "a", 100, 2 * day + 5000);
+
+    let pseudo = |f: &crate::ledger::query::Figures| f.categories.values().filter(|c| c.pseudonymised_only).count();
+    let all = crate::ledger::query::figures(&s, "a", 0, 3 * day).unwrap();
+    assert_eq!((all.people, all.records), (2, 4), "{all:?}");
+    assert_eq!(all.categories["user.device"].people, 2);
+    assert_eq!(all.categories["user.device"].records, 4);
+    assert_eq!(all.categories["user.unique_id"].people, 1);
+    assert_eq!(pseudo(&all), 0);
+    assert_eq!(all.sources["web"].records, 3);
+    assert_eq!(all.sources["web"].people, 1);
+    assert_eq!(all.sources["ios"].people, 1);
+    assert_eq!(
+        (all.first_exposure_ms, all.last_exposure_ms),
+        (Some(day + 1000), Some(2 * day + 5000))
+    );
+    // Only day 2 (to the millisecond): one record, one person.
+    let late = crate::ledger::query::figures(&s, "a", day + 1001, 3 * day).unwrap();
+    assert_eq!((late.people, late.records), (1, 1));
+    // Rolling up closed days changes nothing.
+    assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 3);
+    assert_eq!(crate::ledger::query::figures(&s, "a", 0, 3 * day).unwrap(), all);
+    assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 0);
+    let people = crate::ledger::query::people(&s, "a", 0, 3 * day).unwrap();
+    let rows: Vec<_> = people.iter().collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].records, 3);
+    assert_eq!(rows[0].categories, vec!["user.device", "user.unique_id"]);
+    assert_eq!((rows[0].first_ms, rows[0].last_ms), (day + 1000, 2 * day + 5000));
+    let mut vendor_ids = Vec::new();
+    s.ledger_vendor_ids("a", &mut |subject, kv, id| {
+        vendor_ids.push((subject, kv, id.to_owned()))
+    })
+    .unwrap();
+    assert_eq!(vendor_ids.len(), 3);
+    assert!(vendor_ids.iter().all(|(_, kv, id)| *kv == 1 && id == "v1"));
+}
+
+#[test]
+fn a_version_2_ledger_is_converted_and_still_verifies() {
+    let dir = TempDir::new("v2");
+    std::fs::create_dir_all(&dir.0).unwrap();
+    {
+        let c = Connection::open(dir.0.join("vendorwall.db")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema_version', '2');
+             CREATE TABLE outbox (id INTEGER PRIMARY KEY, destination TEXT NOT NULL, kind INTEGER NOT NULL,
+                 payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, meta BLOB);
+             CREATE TABLE dead_letters (id INTEGER PRIMARY KEY, destination TEXT NOT NULL, kind INTEGER NOT NULL,
+                 payload BLOB NOT NULL, enqueued_at INTEGER NOT NULL, attempts INTEGER NOT NULL, reason TEXT NOT NULL,
+                 failed_at INTEGER NOT NULL, meta BLOB);
+             CREATE TABLE ledger_batches (id INTEGER PRIMARY KEY, destination TEXT NOT NULL, delivered_at INTEGER NOT NULL,
+                 entries INTEGER NOT NULL, digest BLOB NOT NULL, prev_hash BLOB NOT NULL, hash BLOB NOT NULL);
+             CREATE TABLE ledger (id INTEGER PRIMARY KEY, destination TEXT NOT NULL, batch INTEGER NOT NULL,
+                 delivered_at INTEGER NOT NULL, exposure BLOB NOT NULL);
+             CREATE TABLE ledger_anchors (destination TEXT PRIMARY KEY, batch INTEGER NOT NULL, hash BLOB NOT NULL);
+             INSERT INTO ledger_batches VALUES (1, 'a', 10, 2, x'', x'', x''), (2, 'a', 20, 1, x'', x'', x'');",
+        )
+        .unwrap();
+        let x = |src: &str| {
+            serde_json::json!({"s": src, "d": "0000000000000000000000000000000a", "k": 1, "c": ["user.device"], "t": 3})
+                .to_string()
+        };
+        for (batch, src) in [(1, "web"), (1, "ios"), (2, "web")] {
+            c.execute(
+                "INSERT INTO ledger (destination, batch, delivered_at, exposure) VALUES ('a', ?1, ?1 * 10, ?2)",
+                params![batch, x(src).into_bytes()],
+            )
+            .unwrap();
+        }
+    }
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let v = s.verify_ledger().unwrap();
+    assert!(v[0].ok(), "{v:?}");
+    assert_eq!((v[0].batches, v[0].entries), (2, 3));
+    let e = s.ledger_entries(Some("a"), 10).unwrap();
+    assert_eq!(
+        e.iter()
+            .map(|e| (e.source.as_str(), e.delivered_at_ms))
+            .collect::<Vec<_>>(),
+        vec![("web", 10), ("ios", 10), ("web", 20)]
+    );
+    assert_eq!(e[0].sent, vec!["user.device"]);
+    assert_eq!(e[0].subject_digest.as_deref(), Some("0000000000000000000000000000000a"));
 }

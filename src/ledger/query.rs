@@ -1,0 +1,314 @@
+//! Questions to the ledger: what did a destination receive in a span of delivery time, and
+//! about whom.
+//!
+//! Both answers are built from day rollups ([`super::rollup`]): the counts from unions of
+//! per-group subject bitmaps, the per-person table from the rollups' sorted person lists. Ids
+//! that SDK traffic linked (identify, alias, `$merge`) are mapped to one person first, so a
+//! person's anonymous and identified activity count once.
+
+use std::collections::{BTreeMap, HashMap};
+
+use roaring::RoaringBitmap;
+
+use super::rollup::{Group, Rollup};
+use crate::incident::report::{CategoryExposure, SourceExposure};
+use crate::store::{Store, StoreError};
+
+/// An interned category set: the categories a record sent, those of them sent only as keyed
+/// pseudonyms, and those the policy held back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatSet {
+    pub sent: Vec<u32>,
+    pub pseudonymised: Vec<u32>,
+    pub held_back: Vec<u32>,
+}
+
+/// The ledger's interned names and sets.
+#[derive(Debug, Clone, Default)]
+pub struct Dict {
+    pub names: HashMap<u32, String>,
+    pub catsets: HashMap<u32, CatSet>,
+    pub fieldsets: HashMap<u32, Vec<u32>>,
+}
+
+impl Dict {
+    pub fn name(&self, id: u32) -> &str {
+        self.names.get(&id).map_or("", String::as_str)
+    }
+
+    pub fn names_of(&self, ids: &[u32]) -> Vec<String> {
+        let mut v: Vec<String> = ids.iter().map(|&i| self.name(i).to_owned()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Linked subjects: each maps to its person (the lowest-numbered subject linked with it).
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    map: HashMap<u32, u32>,
+    linked: RoaringBitmap,
+    members: HashMap<u32, u32>,
+}
+
+impl Links {
+    pub fn new(map: HashMap<u32, u32>) -> Links {
+        let linked = map.keys().copied().collect();
+        let mut members: HashMap<u32, u32> = HashMap::new();
+        for &root in map.values() {
+            *members.entry(root).or_insert(1) += 1;
+        }
+        Links { map, linked, members }
+    }
+
+    pub fn person(&self, subject: u32) -> u32 {
+        self.map.get(&subject).copied().unwrap_or(subject)
+    }
+
+    /// How many subjects make up a person (1 when never linked).
+    pub fn members(&self, person: u32) -> u32 {
+        self.members.get(&person).copied().unwrap_or(1)
+    }
+
+    /// The distinct people among a set of subjects.
+    pub fn people(&self, subjects: &RoaringBitmap) -> RoaringBitmap {
+        if self.map.is_empty() {
+            return subjects.clone();
+        }
+        let mut out = subjects - &self.linked;
+        for s in &(subjects & &self.linked) {
+            out.insert(self.person(s));
+        }
+        out
+    }
+}
+
+/// What a destination received in a span of delivery time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub people: u64,
+    pub records: u64,
+    pub categories: BTreeMap<String, CategoryExposure>,
+    pub fields: BTreeMap<String, u64>,
+    pub first_exposure_ms: Option<i64>,
+    pub last_exposure_ms: Option<i64>,
+    pub sources: BTreeMap<String, SourceExposure>,
+    pub held_back: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+struct Acc {
+    records: u64,
+    first_ms: i64,
+    last_ms: i64,
+    subjects: RoaringBitmap,
+}
+
+/// Counts what `destination` received between `from_ms` and `to_ms` (delivery time,
+/// inclusive).
+pub fn figures(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<Figures, StoreError> {
+    let dict = store.ledger_dict()?;
+    let links = Links::new(store.ledger_links()?);
+    let mut groups: HashMap<(u32, u32), Acc> = HashMap::new();
+    let mut fields: HashMap<u32, u64> = HashMap::new();
+    store.ledger_rollups(destination, from_ms, to_ms, false, &mut |r: Rollup| {
+        for g in r.groups {
+            let a = groups.entry((g.source, g.catset)).or_insert(Acc {
+                first_ms: i64::MAX,
+                last_ms: i64::MIN,
+                ..Acc::default()
+            });
+            a.records += g.records;
+            a.first_ms = a.first_ms.min(g.first_ms);
+            a.last_ms = a.last_ms.max(g.last_ms);
+            a.subjects |= g.subjects;
+        }
+        for (fs, n) in r.fields {
+            *fields.entry(fs).or_default() += n;
+        }
+    })?;
+
+    let mut f = Figures::default();
+    let mut all = RoaringBitmap::new();
+    let mut by_category: BTreeMap<String, (u64, RoaringBitmap, bool)> = BTreeMap::new();
+    let mut by_source: BTreeMap<String, (u64, RoaringBitmap)> = BTreeMap::new();
+    for (&(source, catset), a) in &groups {
+        f.records += a.records;
+        f.first_exposure_ms = Some(f.first_exposure_ms.map_or(a.first_ms, |x| x.min(a.first_ms)));
+        f.last_exposure_ms = Some(f.last_exposure_ms.map_or(a.last_ms, |x| x.max(a.last_ms)));
+        all |= &a.subjects;
+        let s = by_source.entry(dict.name(source).to_owned()).or_default();
+        s.0 += a.records;
+        s.1 |= &a.subjects;
+        let cats = dict.catsets.get(&catset).cloned().unwrap_or_default();
+        for c in &cats.sent {
+            let e = by_category
+                .entry(dict.name(*c).to_owned())
+                .or_insert((0, RoaringBitmap::new(), true));
+            e.0 += a.records;
+            e.1 |= &a.subjects;
+            e.2 &= cats.pseudonymised.contains(c);
+        }
+        for c in &cats.held_back {
+            *f.held_back.entry(dict.name(*c).to_owned()).or_default() += a.records;
+        }
+    }
+    f.people = links.people(&all).len();
+    f.categories = by_category
+        .into_iter()
+        .map(|(k, (records, subjects, pseudonymised_only))| {
+            let people = links.people(&subjects).len();
+            (
+                k,
+                CategoryExposure {
+                    people,
+                    records,
+                    pseudonymised_only,
+                },
+            )
+        })
+        .collect();
+    f.sources = by_source
+        .into_iter()
+        .map(|(k, (records, subjects))| {
+            let people = links.people(&subjects).len();
+            (k, SourceExposure { people, records })
+        })
+        .collect();
+    for (fs, n) in fields {
+        for p in dict.fieldsets.get(&fs).map_or(&[][..], Vec::as_slice) {
+            *f.fields.entry(dict.name(*p).to_owned()).or_default() += n;
+        }
+    }
+    Ok(f)
+}
+
+/// Per affected person: records, first and last delivery, categories received.
+pub struct People {
+    pub links: Links,
+    /// Category names; bit `i` of a person's mask is `categories[i]` (categories past 127
+    /// share bit 127).
+    pub categories: Vec<String>,
+    records: Vec<u32>,
+    first_ms: Vec<i64>,
+    last_ms: Vec<i64>,
+    cats: Vec<u128>,
+}
+
+/// One affected person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub person: u32,
+    pub records: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub categories: Vec<String>,
+}
+
+impl People {
+    pub fn get(&self, person: u32) -> Option<Person> {
+        let i = person as usize;
+        let records = *self.records.get(i)?;
+        if records == 0 {
+            return None;
+        }
+        let mask = self.cats[i];
+        let categories = (0..self.categories.len().min(128))
+            .filter(|&b| mask & (1u128 << b) != 0)
+            .map(|b| self.categories[b].clone())
+            .collect();
+        Some(Person {
+            person,
+            records: u64::from(records),
+            first_ms: self.first_ms[i],
+            last_ms: self.last_ms[i],
+            categories,
+        })
+    }
+
+    /// Affected people, in person order.
+    pub fn iter(&self) -> impl Iterator<Item = Person> + '_ {
+        (0..self.records.len() as u32).filter_map(|p| self.get(p))
+    }
+
+    pub fn count(&self) -> usize {
+        self.records.iter().filter(|&&r| r > 0).count()
+    }
+}
+
+/// Builds the per-person table of what `destination` received in the span.
+pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
+    let dict = store.ledger_dict()?;
+    let links = Links::new(store.ledger_links()?);
+    let mut t = People {
+        links,
+        categories: Vec::new(),
+        records: Vec::new(),
+        first_ms: Vec::new(),
+        last_ms: Vec::new(),
+        cats: Vec::new(),
+    };
+    let mut cat_bits: HashMap<u32, u128> = HashMap::new();
+    store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup| {
+        let group_mask: Vec<u128> = r
+            .groups
+            .iter()
+            .map(|g| catset_mask(&dict, g, &mut cat_bits, &mut t.categories))
+            .collect();
+        for p in &r.people {
+            let person = t.links.person(p.subject) as usize;
+            if person >= t.records.len() {
+                let n = (person + 1).max(t.records.len() * 5 / 4);
+                t.records.resize(n, 0);
+                t.first_ms.resize(n, i64::MAX);
+                t.last_ms.resize(n, i64::MIN);
+                t.cats.resize(n, 0);
+            }
+            t.records[person] = t.records[person].saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
+            t.first_ms[person] = t.first_ms[person].min(p.first_ms);
+            t.last_ms[person] = t.last_ms[person].max(p.last_ms);
+            let mut mask = 0u128;
+            for (i, m) in group_mask.iter().enumerate().take(63) {
+                if p.groups & (1u64 << i) != 0 {
+                    mask |= m;
+                }
+            }
+            if p.groups & (1u64 << 63) != 0 {
+                for (g, m) in r.groups.iter().zip(&group_mask).skip(63) {
+                    if g.subjects.contains(p.subject) {
+                        mask |= m;
+                    }
+                }
+            }
+            t.cats[person] |= mask;
+        }
+    })?;
+    Ok(t)
+}
+
+fn catset_mask(dict: &Dict, g: &Group, bits: &mut HashMap<u32, u128>, names: &mut Vec<String>) -> u128 {
+    let mut mask = 0u128;
+    for c in dict.catsets.get(&g.catset).map_or(&[][..], |c| c.sent.as_slice()) {
+        let bit = *bits.entry(*c).or_insert_with(|| {
+            names.push(dict.name(*c).to_owned());
+            1u128 << (names.len() - 1).min(127)
+        });
+        mask |= bit;
+    }
+    mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linked_subjects_count_as_one_person() {
+        let links = Links::new(HashMap::from([(5, 2), (9, 2), (7, 3)]));
+        let subjects: RoaringBitmap = [2, 5, 9, 7, 11].into_iter().collect();
+        assert_eq!(links.people(&subjects).iter().collect::<Vec<_>>(), vec![2, 3, 11]);
+        let only_linked: RoaringBitmap = [9].into_iter().collect();
+        assert_eq!(links.people(&only_linked).iter().collect::<Vec<_>>(), vec![2]);
+        assert_eq!((links.members(2), links.members(3), links.members(11)), (3, 2, 1));
+    }
+}

@@ -1,0 +1,283 @@
+//! Day rollups: everything an incident query needs about one destination's deliveries in a
+//! span of time, independent of how many records there were.
+//!
+//! A rollup has three parts:
+//!
+//! - **groups**: one per (source, category set) pair, with its record count, first and last
+//!   delivery, and a compressed bitmap of the interned subjects it reached. Distinct people
+//!   per category are unions of these bitmaps, so an incident over 90 days unions a few
+//!   hundred bitmaps instead of reading 100 million records;
+//! - **fields**: records per interned set of field pointers;
+//! - **people**: per subject, its records, first and last delivery and which groups it was
+//!   in, sorted by subject, for the per-person notification list.
+//!
+//! Closed days are rolled up once and stored (`ledger_days`); the open day and the partial
+//! days at a range's edges are rolled up on the fly from the batches themselves.
+//!
+//! ```text
+//! rollup := 0x02 n_groups group* n_fields (fieldset records)* n_people person*
+//! group  := source catset records zigzag(first − base) (last − first) len bitmap
+//! person := (subject − previous subject) records (first − base) (last − first) group_mask
+//! ```
+
+use std::collections::HashMap;
+
+use roaring::RoaringBitmap;
+
+use super::codec::{CodecError, EntryCode, Reader, put_signed, put_varint};
+
+const ROLLUP_FORMAT: u8 = 2;
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The UTC day (days since the epoch) of a time.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub source: u32,
+    pub catset: u32,
+    pub records: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    pub subjects: RoaringBitmap,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonDay {
+    pub subject: u32,
+    pub records: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// Bit `i` set: the subject is in group `i` (groups past 63 share bit 63; look them up in
+    /// their bitmaps).
+    pub groups: u64,
+}
+
+/// What one destination's deliveries in a span exposed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rollup {
+    pub groups: Vec<Group>,
+    /// (fieldset, records)
+    pub fields: Vec<(u32, u64)>,
+    /// Sorted by subject.
+    pub people: Vec<PersonDay>,
+}
+
+/// Builds a rollup from entries, in any order.
+#[derive(Default)]
+pub struct Builder {
+    groups: Vec<Group>,
+    group_index: HashMap<(u32, u32), usize>,
+    fields: HashMap<u32, u64>,
+    people: HashMap<u32, PersonDay>,
+}
+
+impl Builder {
+    pub fn add(&mut self, delivered_at_ms: i64, e: &EntryCode) {
+        let next = self.groups.len();
+        let g = *self.group_index.entry((e.source, e.catset)).or_insert(next);
+        if g == next {
+            self.groups.push(Group {
+                source: e.source,
+                catset: e.catset,
+                records: 0,
+                first_ms: delivered_at_ms,
+                last_ms: delivered_at_ms,
+                subjects: RoaringBitmap::new(),
+            });
+        }
+        let group = &mut self.groups[g];
+        group.records += 1;
+        group.first_ms = group.first_ms.min(delivered_at_ms);
+        group.last_ms = group.last_ms.max(delivered_at_ms);
+        *self.fields.entry(e.fieldset).or_default() += 1;
+        if e.subject == 0 {
+            return;
+        }
+        group.subjects.insert(e.subject);
+        let p = self.people.entry(e.subject).or_insert(PersonDay {
+            subject: e.subject,
+            records: 0,
+            first_ms: delivered_at_ms,
+            last_ms: delivered_at_ms,
+            groups: 0,
+        });
+        p.records += 1;
+        p.first_ms = p.first_ms.min(delivered_at_ms);
+        p.last_ms = p.last_ms.max(delivered_at_ms);
+        p.groups |= 1u64 << g.min(63);
+    }
+
+    pub fn finish(self) -> Rollup {
+        let mut fields: Vec<(u32, u64)> = self.fields.into_iter().collect();
+        fields.sort_unstable();
+        let mut people: Vec<PersonDay> = self.people.into_values().collect();
+        people.sort_unstable_by_key(|p| p.subject);
+        Rollup {
+            groups: self.groups,
+            fields,
+            people,
+        }
+    }
+}
+
+impl Rollup {
+    pub fn records(&self) -> u64 {
+        self.groups.iter().map(|g| g.records).sum()
+    }
+
+    /// Serialises the rollup; times are stored relative to `base_ms` (the day's start).
+    pub fn encode(&self, base_ms: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.people.len() * 9);
+        out.push(ROLLUP_FORMAT);
+        put_varint(&mut out, self.groups.len() as u64);
+        let mut bitmap = Vec::new();
+        for g in &self.groups {
+            put_varint(&mut out, u64::from(g.source));
+            put_varint(&mut out, u64::from(g.catset));
+            put_varint(&mut out, g.records);
+            put_signed(&mut out, g.first_ms - base_ms);
+            put_varint(&mut out, (g.last_ms - g.first_ms) as u64);
+            bitmap.clear();
+            // Writing into a Vec cannot fail.
+            let _ = g.subjects.serialize_into(&mut bitmap);
+            put_varint(&mut out, bitmap.len() as u64);
+            out.extend_from_slice(&bitmap);
+        }
+        put_varint(&mut out, self.fields.len() as u64);
+        for &(fieldset, records) in &self.fields {
+            put_varint(&mut out, u64::from(fieldset));
+            put_varint(&mut out, records);
+        }
+        put_varint(&mut out, self.people.len() as u64);
+        let mut previous = 0u32;
+        for p in &self.people {
+            put_varint(&mut out, u64::from(p.subject - previous));
+            previous = p.subject;
+            put_varint(&mut out, p.records);
+            put_signed(&mut out, p.first_ms - base_ms);
+            put_varint(&mut out, (p.last_ms - p.first_ms) as u64);
+            put_varint(&mut out, p.groups);
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8], base_ms: i64) -> Result<Rollup, CodecError> {
+        Self::decode_parts(bytes, base_ms, true)
+    }
+
+    /// Decodes groups and fields only (what the counts need), skipping the people.
+    pub fn decode_counts(bytes: &[u8], base_ms: i64) -> Result<Rollup, CodecError> {
+        Self::decode_parts(bytes, base_ms, false)
+    }
+
+    fn decode_parts(bytes: &[u8], base_ms: i64, with_people: bool) -> Result<Rollup, CodecError> {
+        let mut r = Reader::new(bytes);
+        if r.byte()? != ROLLUP_FORMAT {
+            return Err(CodecError("unknown rollup format"));
+        }
+        let n = r.varint()?;
+        let mut groups = Vec::with_capacity(n.min(1024) as usize);
+        for _ in 0..n {
+            let source = r.u32()?;
+            let catset = r.u32()?;
+            let records = r.varint()?;
+            let first_ms = base_ms + r.signed()?;
+            let last_ms = first_ms + r.varint()? as i64;
+            let len = r.varint()? as usize;
+            let subjects = RoaringBitmap::deserialize_from(r.bytes(len)?).map_err(|_| CodecError("bad bitmap"))?;
+            groups.push(Group {
+                source,
+                catset,
+                records,
+                first_ms,
+                last_ms,
+                subjects,
+            });
+        }
+        let n = r.varint()?;
+        let mut fields = Vec::with_capacity(n.min(4096) as usize);
+        for _ in 0..n {
+            fields.push((r.u32()?, r.varint()?));
+        }
+        let mut people = Vec::new();
+        if with_people {
+            let n = r.varint()?;
+            people.reserve(n.min(1 << 24) as usize);
+            let mut subject = 0u32;
+            for _ in 0..n {
+                subject = subject
+                    .checked_add(r.u32()?)
+                    .ok_or(CodecError("subject out of range"))?;
+                let records = r.varint()?;
+                let first_ms = base_ms + r.signed()?;
+                let last_ms = first_ms + r.varint()? as i64;
+                let groups = r.varint()?;
+                people.push(PersonDay {
+                    subject,
+                    records,
+                    first_ms,
+                    last_ms,
+                    groups,
+                });
+            }
+        }
+        Ok(Rollup { groups, fields, people })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(subject: u32, catset: u32, source: u32) -> EntryCode {
+        EntryCode {
+            subject,
+            catset,
+            fieldset: catset * 10,
+            source,
+            key_version: 1,
+            event_ms: 0,
+        }
+    }
+
+    #[test]
+    fn builds_groups_fields_and_people() {
+        let mut b = Builder::default();
+        b.add(1000, &e(7, 1, 1));
+        b.add(2000, &e(7, 1, 1));
+        b.add(1500, &e(3, 2, 1));
+        b.add(3000, &e(7, 2, 2));
+        b.add(2500, &e(0, 1, 1));
+        let r = b.finish();
+        assert_eq!(r.records(), 5);
+        assert_eq!(r.groups.len(), 3);
+        let g0 = &r.groups[0];
+        assert_eq!(
+            (g0.source, g0.catset, g0.records, g0.first_ms, g0.last_ms),
+            (1, 1, 3, 1000, 2500)
+        );
+        assert_eq!(g0.subjects.iter().collect::<Vec<_>>(), vec![7]);
+        assert_eq!(r.fields, vec![(10, 3), (20, 2)]);
+        assert_eq!(r.people.len(), 2);
+        assert_eq!(
+            r.people[1],
+            PersonDay {
+                subject: 7,
+                records: 3,
+                first_ms: 1000,
+                last_ms: 3000,
+                groups: 0b101
+            }
+        );
+        let bytes = r.encode(0);
+        assert_eq!(Rollup::decode(&bytes, 0).unwrap(), r);
+        let counts = Rollup::decode_counts(&bytes, 0).unwrap();
+        assert_eq!((counts.groups, counts.fields), (r.groups.clone(), r.fields.clone()));
+        for cut in 0..bytes.len() {
+            assert!(Rollup::decode(&bytes[..cut], 0).is_err());
+        }
+    }
+}
