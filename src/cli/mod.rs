@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod classify;
+mod incident;
 mod policy;
 
 use crate::config::{self, Config};
@@ -76,6 +77,11 @@ enum Command {
     Ledger {
         #[command(subcommand)]
         action: LedgerAction,
+    },
+    /// Incidents: a vendor was breached between T1 and T2 — who is affected, what do we owe whom by when.
+    Incident {
+        #[command(subcommand)]
+        action: incident::IncidentAction,
     },
     /// Run the built-in Mixpanel ingestion emulator (for trials and benchmarks).
     Emulate {
@@ -294,6 +300,7 @@ fn run(command: Command) -> Result<ExitCode> {
             }
         },
         Command::Ledger { action } => return ledger(action),
+        Command::Incident { action } => incident::run(action)?,
         Command::Keys { action } => match action {
             KeysAction::Rotate { destination, config } => {
                 let cfg = load_admin(&config.config)?;

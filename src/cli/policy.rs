@@ -277,7 +277,7 @@ fn leaves(v: &Value) -> Vec<(String, Value)> {
     out
 }
 
-fn master_key(cfg: &Config) -> Result<MasterKey> {
+pub fn master_key(cfg: &Config) -> Result<MasterKey> {
     Ok(MasterKey::load(
         &cfg.keys.master_key_env,
         cfg.keys.master_key_file.as_deref(),

@@ -20,3 +20,12 @@ impl DeadlineRule {
 pub fn default_rules() -> Vec<DeadlineRule> {
     Vec::new()
 }
+pub fn evaluate(
+    _rules: &[DeadlineRule],
+    _facts: &super::report::Facts,
+    _people: u64,
+    _exposed: &[&str],
+    _now_ms: i64,
+) -> Vec<super::report::Deadline> {
+    Vec::new()
+}

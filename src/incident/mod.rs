@@ -1,4 +1,534 @@
 //! Incident response: "vendor X was breached between T1 and T2 — who is affected?"
+//!
+//! An incident names a destination and a breach window (T1, T2). What the vendor held then is
+//! what was delivered to it at or before T2 and not yet past its retention at T1, so the
+//! **data range** is `[T1 − vendor_retention_days, T2]` (from the ledger's start when the
+//! retention is unknown), unless given explicitly. Every scope change recomputes the figures
+//! as a new revision; earlier revisions are kept. Response actions (suspending the
+//! destination, rotating its key) and exports are recorded on the incident's timeline.
+//!
+//! - [`report`]: the figures of one revision; [`deadlines`]: notification clocks from rules
+//!   in configuration; [`render`]: report.md and the notice drafts; [`time`]: UTC dates.
+//! - [`Desk`]: open, update, list, act on and export incidents over a [`Store`].
+//!
+//! Nothing here writes personal data anywhere but `subjects.csv` (the notification list,
+//! whose ids are unsealed with the master key at export time) and
+//! `vendor-deletion-request.json` (the ids as the vendor already knows them).
 
 pub mod deadlines;
+pub mod render;
 pub mod report;
+pub mod time;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::ledger::query;
+use crate::ledger::rollup::DAY_MS;
+use crate::policy::keys::{self, MasterKey};
+use crate::store::{DestinationState, Store, StoreError, SubjectRow};
+use report::{Facts, Report, TimelineEntry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IncidentError {
+    #[error("no incident {0}")]
+    NotFound(i64),
+    #[error("destination `{0}` is not configured")]
+    UnknownDestination(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot write {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("key: {0}")]
+    Key(String),
+}
+
+/// The scope of an incident as declared (and revised).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    pub breach_from_ms: i64,
+    pub breach_to_ms: i64,
+    /// Explicit data range, overriding the derived one.
+    pub data_from_ms: Option<i64>,
+    pub data_to_ms: Option<i64>,
+    pub facts: Facts,
+}
+
+/// An incident with all its revisions and its timeline (stored as one JSON document).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: i64,
+    pub title: String,
+    pub destination: String,
+    pub opened_at_ms: i64,
+    pub scope: Scope,
+    /// Oldest first; the last is current.
+    pub revisions: Vec<Report>,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+impl Incident {
+    pub fn current(&self) -> Option<&Report> {
+        self.revisions.last()
+    }
+}
+
+/// What `incident open` declares.
+#[derive(Debug, Clone, Default)]
+pub struct Open {
+    pub destination: String,
+    pub title: Option<String>,
+    pub scope: Scope,
+}
+
+/// A change of scope or facts; `None` keeps the current value.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Update {
+    pub title: Option<String>,
+    pub breach_from_ms: Option<i64>,
+    pub breach_to_ms: Option<i64>,
+    pub data_from_ms: Option<i64>,
+    pub data_to_ms: Option<i64>,
+    pub vendor_detected_at_ms: Option<i64>,
+    pub informed_at_ms: Option<i64>,
+    pub aware_at_ms: Option<i64>,
+    pub materiality_at_ms: Option<i64>,
+    pub users_notified_at_ms: Option<i64>,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct Exported {
+    pub dir: PathBuf,
+    pub files: Vec<String>,
+    pub people: u64,
+    pub vendor_ids: u64,
+}
+
+/// Incident operations over a store, with the configuration's destinations, retention,
+/// organisation and deadline rules.
+pub struct Desk<'a> {
+    pub store: &'a dyn Store,
+    pub config: &'a Config,
+}
+
+fn event(at_ms: i64, kind: &str, detail: String) -> TimelineEntry {
+    TimelineEntry {
+        at_ms,
+        kind: kind.to_owned(),
+        detail,
+    }
+}
+
+impl Desk<'_> {
+    pub fn open(&self, o: Open, now_ms: i64) -> Result<Incident, IncidentError> {
+        self.config
+            .destination(&o.destination)
+            .ok_or_else(|| IncidentError::UnknownDestination(o.destination.clone()))?;
+        check_scope(&o.scope)?;
+        let mut inc = Incident {
+            id: 0,
+            title: o.title.unwrap_or_else(|| {
+                format!(
+                    "Breach at {} ({})",
+                    o.destination,
+                    time::format_date(o.scope.breach_from_ms)
+                )
+            }),
+            destination: o.destination,
+            opened_at_ms: now_ms,
+            scope: o.scope,
+            revisions: Vec::new(),
+            timeline: Vec::new(),
+        };
+        inc.id = self.store.save_incident(None, "{}", now_ms)?;
+        inc.timeline.push(event(
+            now_ms,
+            "opened",
+            format!(
+                "Incident opened: breach window {} to {}",
+                time::format_utc(inc.scope.breach_from_ms),
+                time::format_utc(inc.scope.breach_to_ms)
+            ),
+        ));
+        self.recompute(&mut inc, now_ms)?;
+        Ok(inc)
+    }
+
+    pub fn get(&self, id: i64) -> Result<Incident, IncidentError> {
+        let doc = self.store.incident(id)?.ok_or(IncidentError::NotFound(id))?;
+        serde_json::from_str(&doc).map_err(|e| IncidentError::Invalid(format!("incident {id} is unreadable: {e}")))
+    }
+
+    pub fn list(&self) -> Result<Vec<Incident>, IncidentError> {
+        Ok(self
+            .store
+            .incidents()?
+            .into_iter()
+            .filter_map(|(_, doc)| serde_json::from_str(&doc).ok())
+            .collect())
+    }
+
+    /// Applies a scope change and recomputes; the earlier revision is kept.
+    pub fn update(&self, id: i64, u: Update, now_ms: i64) -> Result<Incident, IncidentError> {
+        let mut inc = self.get(id)?;
+        let s = &mut inc.scope;
+        let before = s.clone();
+        s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
+        s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
+        s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
+        s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
+        let f = &mut s.facts;
+        f.vendor_detected_at_ms = u.vendor_detected_at_ms.or(f.vendor_detected_at_ms);
+        f.informed_at_ms = u.informed_at_ms.or(f.informed_at_ms);
+        f.aware_at_ms = u.aware_at_ms.or(f.aware_at_ms);
+        f.materiality_at_ms = u.materiality_at_ms.or(f.materiality_at_ms);
+        f.users_notified_at_ms = u.users_notified_at_ms.or(f.users_notified_at_ms);
+        check_scope(&inc.scope)?;
+        if let Some(t) = u.title {
+            inc.title = t;
+        }
+        let detail = describe_change(&before, &inc.scope);
+        inc.timeline.push(event(now_ms, "scope_changed", detail));
+        self.recompute(&mut inc, now_ms)?;
+        Ok(inc)
+    }
+
+    /// Kill switch: the destination stops receiving anything (records keep queueing).
+    pub fn suspend(&self, id: i64, now_ms: i64) -> Result<Incident, IncidentError> {
+        let mut inc = self.get(id)?;
+        self.store
+            .set_destination_state(&inc.destination, DestinationState::Suspended, now_ms)?;
+        inc.timeline.push(event(
+            now_ms,
+            "destination_suspended",
+            format!(
+                "Deliveries to {} suspended; new records are held in the outbox",
+                inc.destination
+            ),
+        ));
+        self.save(&mut inc, now_ms)?;
+        Ok(inc)
+    }
+
+    /// Rotates the destination's pseudonym key: pseudonyms made from now on cannot be linked
+    /// to the ones the vendor already holds.
+    pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
+        let mut inc = self.get(id)?;
+        let k = keys::rotate(self.store, master, &inc.destination).map_err(|e| IncidentError::Key(e.to_string()))?;
+        inc.timeline.push(event(
+            now_ms,
+            "key_rotated",
+            format!(
+                "Pseudonym key of {} rotated to version {}; earlier pseudonyms no longer link to new data",
+                inc.destination, k.version
+            ),
+        ));
+        self.save(&mut inc, now_ms)?;
+        Ok(inc)
+    }
+
+    fn save(&self, inc: &mut Incident, now_ms: i64) -> Result<(), IncidentError> {
+        // The current revision carries the timeline as of now.
+        if let Some(r) = inc.revisions.last_mut() {
+            r.timeline = inc.timeline.clone();
+        }
+        let doc = serde_json::to_string(inc).map_err(|e| IncidentError::Invalid(e.to_string()))?;
+        self.store.save_incident(Some(inc.id), &doc, now_ms)?;
+        Ok(())
+    }
+
+    /// The data range a scope exposes, and how it was set.
+    pub fn data_range(&self, destination: &str, scope: &Scope) -> (i64, i64, String, Option<u32>) {
+        let retention = self
+            .config
+            .destination(destination)
+            .and_then(|d| d.vendor_retention_days);
+        let derived_from = match retention {
+            Some(days) => scope.breach_from_ms.saturating_sub(i64::from(days) * DAY_MS),
+            None => 0,
+        };
+        let from = scope.data_from_ms.unwrap_or(derived_from);
+        let to = scope.data_to_ms.unwrap_or(scope.breach_to_ms);
+        let basis = match (scope.data_from_ms.is_some() || scope.data_to_ms.is_some(), retention) {
+            (true, _) => "given explicitly".to_owned(),
+            (false, Some(days)) => format!(
+                "derived: everything delivered at or before the end of the breach window and still within the vendor's {days}-day retention at its start"
+            ),
+            (false, None) => "derived: everything delivered at or before the end of the breach window (the vendor's retention is not configured, so from the ledger's start)".to_owned(),
+        };
+        (from, to, basis, retention)
+    }
+
+    fn recompute(&self, inc: &mut Incident, now_ms: i64) -> Result<(), IncidentError> {
+        let (from, to, basis, retention) = self.data_range(&inc.destination, &inc.scope);
+        let f = query::figures(self.store, &inc.destination, from, to)?;
+        let mut facts = inc.scope.facts.clone();
+        facts.aware_at_ms = facts.aware_at_ms.or(facts.informed_at_ms).or(Some(inc.opened_at_ms));
+        let exposed: Vec<&str> = f.categories.keys().map(String::as_str).collect();
+        let deadlines = deadlines::evaluate(&self.config.incident.deadlines, &facts, f.people, &exposed, now_ms);
+        let report = Report {
+            incident_id: inc.id.to_string(),
+            revision: inc.revisions.len() as u32 + 1,
+            title: inc.title.clone(),
+            destination: inc.destination.clone(),
+            breach_from_ms: inc.scope.breach_from_ms,
+            breach_to_ms: inc.scope.breach_to_ms,
+            data_from_ms: from,
+            data_to_ms: to,
+            data_range_basis: basis,
+            vendor_retention_days: retention,
+            facts,
+            generated_at_ms: now_ms,
+            people: f.people,
+            records: f.records,
+            categories: f.categories,
+            fields: f.fields,
+            first_exposure_ms: f.first_exposure_ms,
+            last_exposure_ms: f.last_exposure_ms,
+            sources: f.sources,
+            held_back: f.held_back,
+            vendor_ids: 0,
+            deadlines,
+            timeline: inc.timeline.clone(),
+            organisation: self.config.incident.organisation.clone(),
+        };
+        inc.revisions.push(report);
+        self.save(inc, now_ms)
+    }
+
+    /// Writes the current revision's documents into `out`.
+    pub fn export(&self, id: i64, out: &Path, master: &MasterKey, now_ms: i64) -> Result<Exported, IncidentError> {
+        let mut inc = self.get(id)?;
+        let mut report = inc.current().cloned().ok_or(IncidentError::NotFound(id))?;
+        std::fs::create_dir_all(out).map_err(|source| IncidentError::Io {
+            path: out.to_owned(),
+            source,
+        })?;
+        let people = query::people(self.store, &inc.destination, report.data_from_ms, report.data_to_ms)?;
+        let written_people = write_subjects(self.store, &people, master, &out.join("subjects.csv"))?;
+        let vendor_ids =
+            write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
+        report.vendor_ids = vendor_ids;
+        inc.timeline.push(event(
+            now_ms,
+            "exported",
+            format!(
+                "Revision {} exported: {written_people} people in the notification list, {vendor_ids} vendor ids in the deletion request",
+                report.revision
+            ),
+        ));
+        report.timeline = inc.timeline.clone();
+        let mut json = serde_json::to_value(&report).map_err(|e| IncidentError::Invalid(e.to_string()))?;
+        if let Some(o) = json.as_object_mut() {
+            o.insert("data_from".into(), time::format_utc(report.data_from_ms).into());
+            o.insert("data_to".into(), time::format_utc(report.data_to_ms).into());
+            o.insert("breach_from".into(), time::format_utc(report.breach_from_ms).into());
+            o.insert("breach_to".into(), time::format_utc(report.breach_to_ms).into());
+        }
+        let files: [(&str, String); 4] = [
+            ("report.json", serde_json::to_string_pretty(&json).unwrap_or_default()),
+            ("report.md", render::report_markdown(&report)),
+            ("regulator-notice.md", render::regulator_notice(&report)),
+            ("user-notice.md", render::user_notice(&report)),
+        ];
+        for (name, text) in &files {
+            write_file(&out.join(name), text.as_bytes())?;
+        }
+        if let Some(r) = inc.revisions.last_mut() {
+            r.vendor_ids = vendor_ids;
+        }
+        self.save(&mut inc, now_ms)?;
+        let mut names: Vec<String> = files.iter().map(|(n, _)| (*n).to_owned()).collect();
+        names.push("subjects.csv".into());
+        names.push("vendor-deletion-request.json".into());
+        Ok(Exported {
+            dir: out.to_owned(),
+            files: names,
+            people: written_people,
+            vendor_ids,
+        })
+    }
+}
+
+fn check_scope(s: &Scope) -> Result<(), IncidentError> {
+    if s.breach_from_ms > s.breach_to_ms {
+        return Err(IncidentError::Invalid("the breach window ends before it starts".into()));
+    }
+    if let (Some(a), Some(b)) = (s.data_from_ms, s.data_to_ms)
+        && a > b
+    {
+        return Err(IncidentError::Invalid("the data range ends before it starts".into()));
+    }
+    Ok(())
+}
+
+fn describe_change(a: &Scope, b: &Scope) -> String {
+    let mut parts = Vec::new();
+    if (a.breach_from_ms, a.breach_to_ms) != (b.breach_from_ms, b.breach_to_ms) {
+        parts.push(format!(
+            "breach window now {} to {}",
+            time::format_utc(b.breach_from_ms),
+            time::format_utc(b.breach_to_ms)
+        ));
+    }
+    if (a.data_from_ms, a.data_to_ms) != (b.data_from_ms, b.data_to_ms) {
+        parts.push("data range set explicitly".to_owned());
+    }
+    if a.facts != b.facts {
+        parts.push("dates updated".to_owned());
+    }
+    if parts.is_empty() {
+        "Recomputed with the same scope".to_owned()
+    } else {
+        format!("Scope changed: {}", parts.join("; "))
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
+    std::fs::write(path, bytes).map_err(|source| IncidentError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+const SUBJECT_AAD: &[u8] = b"vendorwall subject";
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A person's ids as they come off the subject stream, until all of them are in.
+struct Pending {
+    ids: Vec<(u32, String)>,
+    contact: Option<String>,
+}
+
+/// Writes `subjects.csv`: one row per affected person, its ids unsealed. Returns the rows.
+fn write_subjects(
+    store: &dyn Store,
+    people: &query::People,
+    master: &MasterKey,
+    path: &Path,
+) -> Result<u64, IncidentError> {
+    let io = |source| IncidentError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    writeln!(
+        w,
+        "subject_id,linked_ids,categories,records,first_exposure,last_exposure,contact_email"
+    )
+    .map_err(io)?;
+    let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
+    let mut rows = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    let open = |sealed: Option<&[u8]>| {
+        sealed
+            .and_then(|s| master.open(SUBJECT_AAD, s))
+            .and_then(|b| String::from_utf8(b).ok())
+    };
+    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>, person: u32, p: Pending| -> std::io::Result<()> {
+        let Some(x) = people.get(person) else {
+            return Ok(());
+        };
+        let mut ids = p.ids;
+        ids.sort_unstable();
+        let main = ids
+            .first()
+            .map_or_else(|| "[unavailable]".to_owned(), |(_, s)| s.clone());
+        let linked: Vec<&str> = ids.iter().skip(1).map(|(_, s)| s.as_str()).collect();
+        rows += 1;
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{}",
+            csv_field(&main),
+            csv_field(&linked.join(" ")),
+            x.categories.join(";"),
+            x.records,
+            time::format_utc(x.first_ms),
+            time::format_utc(x.last_ms),
+            csv_field(p.contact.as_deref().unwrap_or("")),
+        )
+    };
+    store.ledger_subjects(&mut |s: SubjectRow<'_>| {
+        if failed.is_some() {
+            return;
+        }
+        let person = people.links.person(s.id);
+        if people.get(person).is_none() {
+            return;
+        }
+        let entry = pending.entry(person).or_insert_with(|| Pending {
+            ids: Vec::new(),
+            contact: None,
+        });
+        entry
+            .ids
+            .push((s.id, open(s.sealed).unwrap_or_else(|| "[unavailable]".to_owned())));
+        if entry.contact.is_none() {
+            entry.contact = open(s.contact);
+        }
+        if entry.ids.len() as u32 >= people.links.members(person)
+            && let Some(p) = pending.remove(&person)
+            && let Err(e) = emit(&mut w, person, p)
+        {
+            failed = Some(e);
+        }
+    })?;
+    let mut rest: Vec<(u32, Pending)> = pending.drain().collect();
+    rest.sort_unstable_by_key(|(p, _)| *p);
+    for (person, p) in rest {
+        emit(&mut w, person, p).map_err(io)?;
+    }
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    w.flush().map_err(io)?;
+    Ok(rows)
+}
+
+/// Writes the ids the vendor knows for the affected people, for its deletion API.
+fn write_deletion_request(
+    store: &dyn Store,
+    report: &Report,
+    people: &query::People,
+    path: &Path,
+) -> Result<u64, IncidentError> {
+    let mut ids: Vec<String> = Vec::new();
+    let mut versions: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    store.ledger_vendor_ids(&report.destination, &mut |subject, kv, id| {
+        if people.get(people.links.person(subject)).is_some() {
+            ids.push(id.to_owned());
+            *versions.entry(kv).or_default() += 1;
+        }
+    })?;
+    ids.sort_unstable();
+    ids.dedup();
+    let doc = serde_json::json!({
+        "destination": report.destination,
+        "incident": report.incident_id,
+        "revision": report.revision,
+        "data_from": time::format_utc(report.data_from_ms),
+        "data_to": time::format_utc(report.data_to_ms),
+        "vendor_api": "Mixpanel GDPR API: POST https://mixpanel.com/api/app/data-deletions/v3.0/?token=<project token>, Authorization: Bearer <OAuth token>",
+        "compliance_type": "GDPR",
+        "ids_by_key_version": versions,
+        "count": ids.len(),
+        "distinct_ids": ids,
+    });
+    write_file(path, serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
+    Ok(doc["count"].as_u64().unwrap_or(0))
+}

@@ -18,6 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
+pub mod admin;
+
 use crate::config::Limits;
 use crate::pipeline::{BasicAuth, Pipeline};
 use crate::protocol::mixpanel::Endpoint;
@@ -250,6 +252,7 @@ impl Gateway {
         let metrics = Arc::new(Metrics::new(&names));
         let outbox =
             crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
+        let config = Arc::new(config);
         let master_key = Arc::new(
             crate::policy::keys::MasterKey::load(
                 &config.keys.master_key_env,
@@ -271,7 +274,7 @@ impl Gateway {
             &config,
             outbox.clone(),
             metrics.clone(),
-            master_key,
+            master_key.clone(),
             keys,
             subject_key,
         ));
@@ -312,6 +315,30 @@ impl Gateway {
             }));
         }
 
+        {
+            // Roll up closed ledger days, so incident queries read one rollup per day.
+            let (store, mut stop) = (store.clone(), shutdown_rx.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let s = store.clone();
+                    match tokio::task::spawn_blocking(move || s.roll_up_ledger(now_ms())).await {
+                        Ok(Ok(n)) if n > 0 => tracing::info!(days = n, "ledger days rolled up"),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot roll up the ledger"),
+                        _ => {}
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+            }));
+        }
+        let admin = Arc::new(admin::AdminState {
+            store: store.clone(),
+            config: config.clone(),
+            master_key,
+            metrics: metrics.clone(),
+        });
         let state = Arc::new(AppState {
             pipeline,
             store,
@@ -319,7 +346,9 @@ impl Gateway {
             limits: config.limits.clone(),
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
         });
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app = router(state)
+            .nest("/api/v1", admin::router(admin))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
         let listener = std::net::TcpListener::bind(config.server.listen)
             .with_context(|| format!("binding {}", config.server.listen))?;

@@ -28,6 +28,7 @@
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
 //! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
 //! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
+//! | `save_incident` / `incidents` / `incident` | incident documents with their revisions and timeline |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -186,6 +187,12 @@ pub trait Store: Send + Sync + 'static {
     fn ledger_subjects(&self, visit: &mut dyn FnMut(SubjectRow<'_>)) -> Result<(), StoreError>;
     /// Visits the ids a destination knows: (subject, key version, id as the vendor knows it).
     fn ledger_vendor_ids(&self, destination: &str, visit: &mut dyn FnMut(u32, u32, &str)) -> Result<(), StoreError>;
+    /// Saves an incident document (JSON; see [`crate::incident`]), creating it when `id` is
+    /// `None`. Returns its id.
+    fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// All incident documents, oldest first: (id, document).
+    fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError>;
+    fn incident(&self, id: i64) -> Result<Option<String>, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.

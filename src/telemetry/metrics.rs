@@ -100,6 +100,8 @@ pub struct Metrics {
     pub commit_latency: Histogram,
     pub commits: AtomicU64,
     pub committed_records: AtomicU64,
+    /// Admin API requests refused for a missing or wrong token.
+    pub admin_unauthorized: AtomicU64,
     pub destinations: Vec<DestinationMetrics>,
 }
 
@@ -114,6 +116,7 @@ impl Metrics {
             commit_latency: Histogram::default(),
             commits: AtomicU64::new(0),
             committed_records: AtomicU64::new(0),
+            admin_unauthorized: AtomicU64::new(0),
             destinations: destinations
                 .iter()
                 .map(|n| DestinationMetrics {
@@ -176,6 +179,16 @@ impl Metrics {
             o,
             "vendorwall_ingest_received_records_total {}",
             self.received.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "vendorwall_admin_unauthorized_total",
+            "Admin API requests refused for a missing or wrong token.",
+        );
+        let _ = writeln!(
+            o,
+            "vendorwall_admin_unauthorized_total {}",
+            self.admin_unauthorized.load(Relaxed)
         );
         counter(
             &mut o,

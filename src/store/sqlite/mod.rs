@@ -10,6 +10,7 @@
 //! destinations(name TEXT PRIMARY KEY, state TEXT, dropped INTEGER, updated_at INTEGER)
 //! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
 //! ledger_*                                                -- see `ledger.rs`
+//! incidents(id INTEGER PRIMARY KEY, updated_at INTEGER, document TEXT)  -- JSON, all revisions
 //! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
 //! ```
 //!
@@ -51,6 +52,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     meta BLOB
 );
 CREATE INDEX IF NOT EXISTS dead_letters_by_destination ON dead_letters (destination, id);
+CREATE TABLE IF NOT EXISTS incidents (
+    id INTEGER PRIMARY KEY,
+    updated_at INTEGER NOT NULL,
+    document TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS destination_keys (
     destination TEXT NOT NULL,
     version INTEGER NOT NULL,
@@ -478,6 +484,44 @@ impl Store for SqliteStore {
 
     fn ledger_vendor_ids(&self, destination: &str, visit: &mut dyn FnMut(u32, u32, &str)) -> Result<(), StoreError> {
         ledger::vendor_ids(&lock(&self.reader), destination, visit).map_err(err)
+    }
+
+    fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError> {
+        let conn = lock(&self.writer);
+        match id {
+            Some(id) => {
+                conn.execute(
+                    "UPDATE incidents SET document = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, document, now_ms],
+                )
+                .map_err(err)?;
+                Ok(id)
+            }
+            None => {
+                conn.execute(
+                    "INSERT INTO incidents (updated_at, document) VALUES (?1, ?2)",
+                    params![now_ms, document],
+                )
+                .map_err(err)?;
+                Ok(conn.last_insert_rowid())
+            }
+        }
+    }
+
+    fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare("SELECT id, document FROM incidents ORDER BY id")
+            .map_err(err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn incident(&self, id: i64) -> Result<Option<String>, StoreError> {
+        lock(&self.reader)
+            .query_row("SELECT document FROM incidents WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(err)
     }
 }
 

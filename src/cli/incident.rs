@@ -1,0 +1,341 @@
+//! `vendorwall incident …`: declare a breach window at a vendor, see who is affected, act,
+//! export the documents.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Subcommand;
+
+use super::{ConfigArg, load_admin, open_store, parse_date};
+use crate::incident::report::{Facts, Report};
+use crate::incident::time::format_utc;
+use crate::incident::{Desk, Incident, Open, Scope, Update};
+use crate::store::now_ms;
+
+/// Dates are `YYYY-MM-DD` or RFC 3339 UTC (`2025-11-09T14:00:00Z`).
+#[derive(Subcommand)]
+pub enum IncidentAction {
+    /// Declare a breach window at a destination; prints the new incident's id first.
+    Open {
+        #[arg(long)]
+        destination: String,
+        /// Start of the breach window (T1).
+        #[arg(long)]
+        from: String,
+        /// End of the breach window (T2).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        title: Option<String>,
+        /// When the vendor detected the breach.
+        #[arg(long)]
+        vendor_detected_at: Option<String>,
+        /// When the vendor informed us (starts GDPR's 72 hours unless --aware-at says otherwise).
+        #[arg(long)]
+        informed_at: Option<String>,
+        #[arg(long)]
+        aware_at: Option<String>,
+        /// When the incident was determined material (SEC 8-K Item 1.05).
+        #[arg(long)]
+        materiality_at: Option<String>,
+        /// Override the derived data range.
+        #[arg(long)]
+        data_from: Option<String>,
+        #[arg(long)]
+        data_to: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Incidents, newest last.
+    List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// The current figures, deadlines and timeline of an incident.
+    Show {
+        id: i64,
+        /// The whole incident (all revisions) as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Change the scope or dates; recomputes as a new revision and keeps the earlier ones.
+    Update {
+        id: i64,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        vendor_detected_at: Option<String>,
+        #[arg(long)]
+        informed_at: Option<String>,
+        #[arg(long)]
+        aware_at: Option<String>,
+        #[arg(long)]
+        materiality_at: Option<String>,
+        /// When affected people were notified (starts the California Attorney General clock).
+        #[arg(long)]
+        users_notified_at: Option<String>,
+        #[arg(long)]
+        data_from: Option<String>,
+        #[arg(long)]
+        data_to: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Kill switch: stop deliveries to the incident's destination (recorded on the timeline).
+    Suspend {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Rotate the destination's pseudonym key (recorded on the timeline).
+    RotateKey {
+        id: i64,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Write report.json, report.md, subjects.csv, regulator-notice.md, user-notice.md and
+    /// vendor-deletion-request.json.
+    Export {
+        id: i64,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+fn date(flag: &str, v: Option<&String>) -> Result<Option<i64>> {
+    v.map(|s| parse_date(s).ok_or_else(|| anyhow!("--{flag}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")))
+        .transpose()
+}
+
+pub fn run(action: IncidentAction) -> Result<()> {
+    match action {
+        IncidentAction::Open {
+            destination,
+            from,
+            to,
+            title,
+            vendor_detected_at,
+            informed_at,
+            aware_at,
+            materiality_at,
+            data_from,
+            data_to,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let scope = Scope {
+                breach_from_ms: date("from", Some(&from))?.unwrap_or_default(),
+                breach_to_ms: date("to", Some(&to))?.unwrap_or_default(),
+                data_from_ms: date("data-from", data_from.as_ref())?,
+                data_to_ms: date("data-to", data_to.as_ref())?,
+                facts: Facts {
+                    vendor_detected_at_ms: date("vendor-detected-at", vendor_detected_at.as_ref())?,
+                    informed_at_ms: date("informed-at", informed_at.as_ref())?,
+                    aware_at_ms: date("aware-at", aware_at.as_ref())?,
+                    materiality_at_ms: date("materiality-at", materiality_at.as_ref())?,
+                    users_notified_at_ms: None,
+                },
+            };
+            let desk = Desk {
+                store: &store,
+                config: &cfg,
+            };
+            let inc = desk.open(
+                Open {
+                    destination,
+                    title,
+                    scope,
+                },
+                now_ms(),
+            )?;
+            println!("{}", inc.id);
+            print_summary(&inc);
+        }
+        IncidentAction::List { config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let list = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .list()?;
+            if list.is_empty() {
+                println!("no incidents");
+            }
+            for i in list {
+                let r = i.current();
+                println!(
+                    "{}\t{}\t{}\t{} people\t{} records\trevision {}\t{}",
+                    i.id,
+                    i.destination,
+                    format_utc(i.opened_at_ms),
+                    r.map_or(0, |r| r.people),
+                    r.map_or(0, |r| r.records),
+                    i.revisions.len(),
+                    i.title
+                );
+            }
+        }
+        IncidentAction::Show { id, json, config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let inc = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .get(id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inc)?);
+            } else {
+                print_summary(&inc);
+            }
+        }
+        IncidentAction::Update {
+            id,
+            from,
+            to,
+            title,
+            vendor_detected_at,
+            informed_at,
+            aware_at,
+            materiality_at,
+            users_notified_at,
+            data_from,
+            data_to,
+            config,
+        } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let u = Update {
+                title,
+                breach_from_ms: date("from", from.as_ref())?,
+                breach_to_ms: date("to", to.as_ref())?,
+                data_from_ms: date("data-from", data_from.as_ref())?,
+                data_to_ms: date("data-to", data_to.as_ref())?,
+                vendor_detected_at_ms: date("vendor-detected-at", vendor_detected_at.as_ref())?,
+                informed_at_ms: date("informed-at", informed_at.as_ref())?,
+                aware_at_ms: date("aware-at", aware_at.as_ref())?,
+                materiality_at_ms: date("materiality-at", materiality_at.as_ref())?,
+                users_notified_at_ms: date("users-notified-at", users_notified_at.as_ref())?,
+            };
+            let inc = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .update(id, u, now_ms())?;
+            print_summary(&inc);
+        }
+        IncidentAction::Suspend { id, config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let inc = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .suspend(id, now_ms())?;
+            println!(
+                "{}: suspended (running servers stop delivering within a second)",
+                inc.destination
+            );
+        }
+        IncidentAction::RotateKey { id, config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let master = super::policy::master_key(&cfg)?;
+            let inc = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .rotate_key(id, &master, now_ms())?;
+            if let Some(e) = inc.timeline.last() {
+                println!("{}", e.detail);
+            }
+        }
+        IncidentAction::Export { id, out, config } => {
+            let cfg = load_admin(&config.config)?;
+            let store = open_store(&cfg)?;
+            let master = super::policy::master_key(&cfg)?;
+            let x = Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .export(id, &out, &master, now_ms())
+            .with_context(|| format!("exporting incident {id}"))?;
+            println!(
+                "wrote {} files to {} ({} people, {} vendor ids)",
+                x.files.len(),
+                x.dir.display(),
+                x.people,
+                x.vendor_ids
+            );
+            for f in x.files {
+                println!("  {f}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The figures of the current revision, for people.
+pub fn summary(inc: &Incident) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let Some(r) = inc.current() else {
+        return s;
+    };
+    let _ = writeln!(s, "incident {} (revision {}): {}", inc.id, r.revision, inc.title);
+    let _ = writeln!(
+        s,
+        "breach window {} – {}; data range {} – {}",
+        format_utc(r.breach_from_ms),
+        format_utc(r.breach_to_ms),
+        format_utc(r.data_from_ms),
+        format_utc(r.data_to_ms)
+    );
+    let _ = writeln!(s, "  ({})", r.data_range_basis);
+    let _ = writeln!(
+        s,
+        "{} people, {} records delivered to {}",
+        r.people, r.records, r.destination
+    );
+    write_categories(&mut s, r);
+    if !r.held_back.is_empty() {
+        let held: Vec<String> = r.held_back.iter().map(|(c, n)| format!("{c} ({n} records)")).collect();
+        let _ = writeln!(s, "held back by the policy: {}", held.join(", "));
+    }
+    for d in &r.deadlines {
+        let due = d.due_at_ms.map_or_else(|| "without undue delay".to_owned(), format_utc);
+        let _ = writeln!(s, "  clock {:<40} {:<14} due {due}", d.name, d.status);
+    }
+    s
+}
+
+fn write_categories(s: &mut String, r: &Report) {
+    use std::fmt::Write as _;
+    for (c, e) in &r.categories {
+        let _ = writeln!(
+            s,
+            "  {c:<40} {:>10} people {:>12} records{}",
+            e.people,
+            e.records,
+            if e.pseudonymised_only {
+                "  (keyed pseudonym only)"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
+fn print_summary(inc: &Incident) {
+    print!("{}", summary(inc));
+}

@@ -1,0 +1,402 @@
+//! The admin REST API under `/api/v1/` (JSON): incidents, response actions, exports,
+//! destinations and the ledger's chain.
+//!
+//! Every request needs `Authorization: Bearer <token>` with one of `[admin] tokens`. Tokens
+//! are compared in constant time; a missing or wrong one gets `401` with
+//! `{"error": "unauthorized"}`, is counted (`vendorwall_admin_unauthorized_total`) and is
+//! never logged. With no tokens configured every request is refused.
+//!
+//! | method and path | what it does |
+//! |---|---|
+//! | `GET /api/v1/incidents` | all incidents (current revision each) |
+//! | `POST /api/v1/incidents` | open: `{"destination", "from", "to", "title"?, "vendor_detected_at"?, "informed_at"?, "aware_at"?, "materiality_at"?, "data_from"?, "data_to"?}` → 201 |
+//! | `GET /api/v1/incidents/{id}` | one incident with every revision and its timeline |
+//! | `PATCH /api/v1/incidents/{id}` | change scope or dates (same fields, plus `users_notified_at`); a new revision |
+//! | `POST /api/v1/incidents/{id}/suspend` | kill switch for its destination, on the timeline |
+//! | `POST /api/v1/incidents/{id}/rotate-key` | rotate its destination's pseudonym key, on the timeline |
+//! | `GET /api/v1/incidents/{id}/export/{file}` | exports the current revision and returns one of its files |
+//! | `GET /api/v1/destinations` | states and kill-switch counts |
+//! | `GET /api/v1/ledger/verify` | every destination's hash chain |
+//!
+//! Dates are `YYYY-MM-DD` or RFC 3339 UTC strings.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::config::{Config, constant_time_eq};
+use crate::incident::{Desk, IncidentError, Open, Scope, Update};
+use crate::policy::keys::MasterKey;
+use crate::store::{Store, now_ms};
+use crate::telemetry::Metrics;
+
+pub struct AdminState {
+    pub store: Arc<dyn Store>,
+    pub config: Arc<Config>,
+    pub master_key: Arc<MasterKey>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The API's routes, to be nested under `/api/v1`.
+pub fn router(state: Arc<AdminState>) -> Router {
+    Router::new()
+        .route("/incidents", get(list_incidents).post(open_incident))
+        .route("/incidents/{id}", get(get_incident).patch(update_incident))
+        .route("/incidents/{id}/suspend", post(suspend))
+        .route("/incidents/{id}/rotate-key", post(rotate_key))
+        .route("/incidents/{id}/export/{file}", get(export_file))
+        .route("/destinations", get(destinations))
+        .route("/ledger/verify", get(verify))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, v: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(v).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    json_response(status, &json!({ "error": message }))
+}
+
+/// Checks the bearer token; `Err` is the 401 to send.
+fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), Response> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    // Compare against every token, so timing does not tell which (or whether one) matched.
+    let ok = presented.is_some_and(|p| {
+        app.config.admin.tokens.iter().fold(false, |hit, t| {
+            constant_time_eq(p.as_bytes(), t.expose().as_bytes()) | hit
+        })
+    });
+    if ok {
+        Ok(())
+    } else {
+        app.metrics.admin_unauthorized.fetch_add(1, Relaxed);
+        let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized");
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer realm=\"vendorwall admin\""),
+        );
+        Err(r)
+    }
+}
+
+fn incident_error(e: IncidentError) -> Response {
+    match e {
+        IncidentError::NotFound(_) => error(StatusCode::NOT_FOUND, &e.to_string()),
+        IncidentError::UnknownDestination(_) | IncidentError::Invalid(_) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
+        IncidentError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
+        IncidentError::Io { .. } | IncidentError::Key(_) => {
+            tracing::error!(error = %e, "incident operation failed");
+            error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// Runs a blocking incident operation off the request threads.
+async fn blocking<T: Send + 'static>(
+    app: &Arc<AdminState>,
+    headers: &HeaderMap,
+    f: impl FnOnce(&AdminState) -> Result<T, Response> + Send + 'static,
+) -> Result<T, Response> {
+    authorize(app, headers)?;
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .unwrap_or_else(|_| Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")))
+}
+
+fn desk(app: &AdminState) -> Desk<'_> {
+    Desk {
+        store: app.store.as_ref(),
+        config: &app.config,
+    }
+}
+
+fn incident_json(inc: &crate::incident::Incident, all_revisions: bool) -> Value {
+    if all_revisions {
+        return serde_json::to_value(inc).unwrap_or(Value::Null);
+    }
+    json!({
+        "id": inc.id,
+        "title": inc.title,
+        "destination": inc.destination,
+        "opened_at_ms": inc.opened_at_ms,
+        "revisions": inc.revisions.len(),
+        "current": inc.current(),
+    })
+}
+
+fn done(status: StatusCode, r: Result<Value, Response>) -> Response {
+    match r {
+        Ok(v) => json_response(status, &v),
+        Err(r) => r,
+    }
+}
+
+async fn list_incidents(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let r = blocking(&app, &headers, |a| {
+        let list = desk(a).list().map_err(incident_error)?;
+        Ok(Value::Array(list.iter().map(|i| incident_json(i, false)).collect()))
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+async fn get_incident(State(app): State<Arc<AdminState>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let r = blocking(&app, &headers, move |a| {
+        desk(a).get(id).map(|i| incident_json(&i, true)).map_err(incident_error)
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopeBody {
+    destination: Option<String>,
+    title: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    vendor_detected_at: Option<String>,
+    informed_at: Option<String>,
+    aware_at: Option<String>,
+    materiality_at: Option<String>,
+    users_notified_at: Option<String>,
+    data_from: Option<String>,
+    data_to: Option<String>,
+}
+
+fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, Response> {
+    v.map(|s| {
+        crate::cli::parse_date(s).ok_or_else(|| {
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &format!("`{field}`: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"),
+            )
+        })
+    })
+    .transpose()
+}
+
+fn parse_body(bytes: &[u8]) -> Result<ScopeBody, Response> {
+    // serde's message may quote a value; the client sent it, but keep errors value-free.
+    serde_json::from_slice(bytes).map_err(|e| {
+        let what = if e.is_syntax() || e.is_eof() {
+            "the body is not valid JSON".to_owned()
+        } else {
+            let msg = e.to_string();
+            match msg.split('`').nth(1) {
+                Some(field) if msg.starts_with("unknown field") => format!("unknown field `{field}`"),
+                _ => "a field has the wrong type".to_owned(),
+            }
+        };
+        error(StatusCode::BAD_REQUEST, &what)
+    })
+}
+
+fn update_of(b: &ScopeBody) -> Result<Update, Response> {
+    Ok(Update {
+        title: b.title.clone(),
+        breach_from_ms: date("from", b.from.as_ref())?,
+        breach_to_ms: date("to", b.to.as_ref())?,
+        data_from_ms: date("data_from", b.data_from.as_ref())?,
+        data_to_ms: date("data_to", b.data_to.as_ref())?,
+        vendor_detected_at_ms: date("vendor_detected_at", b.vendor_detected_at.as_ref())?,
+        informed_at_ms: date("informed_at", b.informed_at.as_ref())?,
+        aware_at_ms: date("aware_at", b.aware_at.as_ref())?,
+        materiality_at_ms: date("materiality_at", b.materiality_at.as_ref())?,
+        users_notified_at_ms: date("users_notified_at", b.users_notified_at.as_ref())?,
+    })
+}
+
+async fn open_incident(State(app): State<Arc<AdminState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let r = blocking(&app, &headers, move |a| {
+        let b = parse_body(&body)?;
+        let u = update_of(&b)?;
+        let (Some(destination), Some(from), Some(to)) = (b.destination, u.breach_from_ms, u.breach_to_ms) else {
+            return Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "`destination`, `from` and `to` are required",
+            ));
+        };
+        let scope = Scope {
+            breach_from_ms: from,
+            breach_to_ms: to,
+            data_from_ms: u.data_from_ms,
+            data_to_ms: u.data_to_ms,
+            facts: crate::incident::report::Facts {
+                vendor_detected_at_ms: u.vendor_detected_at_ms,
+                informed_at_ms: u.informed_at_ms,
+                aware_at_ms: u.aware_at_ms,
+                materiality_at_ms: u.materiality_at_ms,
+                users_notified_at_ms: u.users_notified_at_ms,
+            },
+        };
+        desk(a)
+            .open(
+                Open {
+                    destination,
+                    title: u.title,
+                    scope,
+                },
+                now_ms(),
+            )
+            .map(|i| incident_json(&i, false))
+            .map_err(incident_error)
+    })
+    .await;
+    done(StatusCode::CREATED, r)
+}
+
+async fn update_incident(
+    State(app): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Response {
+    let r = blocking(&app, &headers, move |a| {
+        let b = parse_body(&body)?;
+        if b.destination.is_some() {
+            return Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "an incident's destination cannot change; open a new incident",
+            ));
+        }
+        let u = update_of(&b)?;
+        desk(a)
+            .update(id, u, now_ms())
+            .map(|i| incident_json(&i, false))
+            .map_err(incident_error)
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+async fn suspend(State(app): State<Arc<AdminState>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let r = blocking(&app, &headers, move |a| {
+        desk(a)
+            .suspend(id, now_ms())
+            .map(|i| incident_json(&i, false))
+            .map_err(incident_error)
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+async fn rotate_key(State(app): State<Arc<AdminState>>, headers: HeaderMap, Path(id): Path<i64>) -> Response {
+    let r = blocking(&app, &headers, move |a| {
+        desk(a)
+            .rotate_key(id, &a.master_key, now_ms())
+            .map(|i| incident_json(&i, false))
+            .map_err(incident_error)
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+const EXPORT_FILES: [(&str, &str); 6] = [
+    ("report.json", "application/json"),
+    ("report.md", "text/markdown; charset=utf-8"),
+    ("subjects.csv", "text/csv; charset=utf-8"),
+    ("regulator-notice.md", "text/markdown; charset=utf-8"),
+    ("user-notice.md", "text/markdown; charset=utf-8"),
+    ("vendor-deletion-request.json", "application/json"),
+];
+
+async fn export_file(
+    State(app): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path((id, file)): Path<(i64, String)>,
+) -> Response {
+    let Some(&(name, content_type)) = EXPORT_FILES.iter().find(|(n, _)| *n == file) else {
+        if let Err(r) = authorize(&app, &headers) {
+            return r;
+        }
+        return error(StatusCode::NOT_FOUND, "no such export file");
+    };
+    let r = blocking(&app, &headers, move |a| {
+        let dir = a.config.store.path.join("exports").join(id.to_string());
+        desk(a)
+            .export(id, &dir, &a.master_key, now_ms())
+            .map_err(incident_error)?;
+        std::fs::read(dir.join(name)).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+    })
+    .await;
+    match r {
+        Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn destinations(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let r = blocking(&app, &headers, |a| {
+        let list = a
+            .store
+            .destination_statuses()
+            .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))?;
+        let known: Vec<Value> = a
+            .config
+            .destinations
+            .iter()
+            .map(|d| {
+                let s = list.iter().find(|s| s.name == d.name);
+                json!({
+                    "name": d.name,
+                    "state": s.map_or("active", |s| s.state.as_str()),
+                    "dropped": s.map_or(0, |s| s.dropped),
+                    "vendor_retention_days": d.vendor_retention_days,
+                })
+            })
+            .collect();
+        Ok(Value::Array(known))
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+async fn verify(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    let r = blocking(&app, &headers, |a| {
+        let v = a
+            .store
+            .verify_ledger()
+            .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))?;
+        Ok(json!({
+            "ok": v.iter().all(|v| v.ok()),
+            "destinations": v.iter().map(|v| json!({
+                "destination": v.destination,
+                "batches": v.batches,
+                "entries": v.entries,
+                "tampered_batches": v.tampered_batches,
+                "broken_links": v.broken_links,
+            })).collect::<Vec<_>>(),
+        }))
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
+async fn not_found(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorize(&app, &headers) {
+        return r;
+    }
+    error(StatusCode::NOT_FOUND, "no such route")
+}
