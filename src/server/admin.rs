@@ -67,12 +67,29 @@ fn json_response(status: StatusCode, v: &Value) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, message: &str) -> Response {
-    json_response(status, &json!({ "error": message }))
+/// An API error: a status and a value-free message, answered as `{"error": message}`.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = json_response(self.0, &json!({ "error": self.1 }));
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"vendorwall admin\""),
+            );
+        }
+        r
+    }
+}
+
+fn error(status: StatusCode, message: &str) -> ApiError {
+    ApiError(status, message.to_owned())
 }
 
 /// Checks the bearer token; `Err` is the 401 to send.
-fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -88,16 +105,11 @@ fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), Response> {
         Ok(())
     } else {
         app.metrics.admin_unauthorized.fetch_add(1, Relaxed);
-        let mut r = error(StatusCode::UNAUTHORIZED, "unauthorized");
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer realm=\"vendorwall admin\""),
-        );
-        Err(r)
+        Err(error(StatusCode::UNAUTHORIZED, "unauthorized"))
     }
 }
 
-fn incident_error(e: IncidentError) -> Response {
+fn incident_error(e: IncidentError) -> ApiError {
     match e {
         IncidentError::NotFound(_) => error(StatusCode::NOT_FOUND, &e.to_string()),
         IncidentError::UnknownDestination(_) | IncidentError::Invalid(_) => {
@@ -115,8 +127,8 @@ fn incident_error(e: IncidentError) -> Response {
 async fn blocking<T: Send + 'static>(
     app: &Arc<AdminState>,
     headers: &HeaderMap,
-    f: impl FnOnce(&AdminState) -> Result<T, Response> + Send + 'static,
-) -> Result<T, Response> {
+    f: impl FnOnce(&AdminState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     authorize(app, headers)?;
     let app = app.clone();
     tokio::task::spawn_blocking(move || f(&app))
@@ -145,10 +157,10 @@ fn incident_json(inc: &crate::incident::Incident, all_revisions: bool) -> Value 
     })
 }
 
-fn done(status: StatusCode, r: Result<Value, Response>) -> Response {
+fn done(status: StatusCode, r: Result<Value, ApiError>) -> Response {
     match r {
         Ok(v) => json_response(status, &v),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -185,7 +197,7 @@ struct ScopeBody {
     data_to: Option<String>,
 }
 
-fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, Response> {
+fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, ApiError> {
     v.map(|s| {
         crate::cli::parse_date(s).ok_or_else(|| {
             error(
@@ -197,7 +209,7 @@ fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, Response> {
     .transpose()
 }
 
-fn parse_body(bytes: &[u8]) -> Result<ScopeBody, Response> {
+fn parse_body(bytes: &[u8]) -> Result<ScopeBody, ApiError> {
     // serde's message may quote a value; the client sent it, but keep errors value-free.
     serde_json::from_slice(bytes).map_err(|e| {
         let what = if e.is_syntax() || e.is_eof() {
@@ -213,7 +225,7 @@ fn parse_body(bytes: &[u8]) -> Result<ScopeBody, Response> {
     })
 }
 
-fn update_of(b: &ScopeBody) -> Result<Update, Response> {
+fn update_of(b: &ScopeBody) -> Result<Update, ApiError> {
     Ok(Update {
         title: b.title.clone(),
         breach_from_ms: date("from", b.from.as_ref())?,
@@ -328,10 +340,10 @@ async fn export_file(
     Path((id, file)): Path<(i64, String)>,
 ) -> Response {
     let Some(&(name, content_type)) = EXPORT_FILES.iter().find(|(n, _)| *n == file) else {
-        if let Err(r) = authorize(&app, &headers) {
-            return r;
+        if let Err(e) = authorize(&app, &headers) {
+            return e.into_response();
         }
-        return error(StatusCode::NOT_FOUND, "no such export file");
+        return error(StatusCode::NOT_FOUND, "no such export file").into_response();
     };
     let r = blocking(&app, &headers, move |a| {
         let dir = a.config.store.path.join("exports").join(id.to_string());
@@ -343,7 +355,7 @@ async fn export_file(
     .await;
     match r {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -395,8 +407,8 @@ async fn verify(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
 }
 
 async fn not_found(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorize(&app, &headers) {
-        return r;
+    if let Err(e) = authorize(&app, &headers) {
+        return e.into_response();
     }
-    error(StatusCode::NOT_FOUND, "no such route")
+    error(StatusCode::NOT_FOUND, "no such route").into_response()
 }
