@@ -8,4 +8,5 @@ mod crash;
 mod faults;
 mod firewall;
 mod gateway;
+mod incident;
 mod sdk;
