@@ -1,3 +1,8 @@
 //! Incident response: "vendor X was breached between T1 and T2 — who is affected?"
+//!
+//! - [`report`]: the figures one incident revision exposed at a vendor ([`report::Report`]),
+//!   stored with the revision so every export renders exactly those figures.
+//! - [`time`]: UTC formatting and calendar arithmetic (hours, days, business days, months).
 
 pub mod report;
+pub mod time;
