@@ -3,6 +3,9 @@
 //! - [`report`]: the figures one incident revision exposed at a vendor ([`report::Report`]),
 //!   stored with the revision so every export renders exactly those figures.
 //! - [`time`]: UTC formatting and calendar arithmetic (hours, days, business days, months).
+//! - [`deadlines`]: breach-notification deadline rules as configuration, with defaults
+//!   (GDPR, California, NIS2, SEC), evaluated against an incident's dates.
 
+pub mod deadlines;
 pub mod report;
 pub mod time;
