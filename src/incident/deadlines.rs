@@ -149,7 +149,7 @@ pub fn default_rules() -> Vec<DeadlineRule> {
         },
         DeadlineRule {
             note: Some(
-                "Without undue delay, only where the breach is likely to result in a high risk to people. Not \
+                "Only where the breach is likely to result in a high risk to people. Not \
                  required if the data was made unintelligible to others, e.g. sent only as keyed pseudonyms \
                  (Art. 34(3)(a))."
                     .into(),
@@ -593,6 +593,26 @@ mod tests {
 
         let unknown = r#"{"name": "a", "recipient": "b", "clock": "aware", "weeks": 2}"#;
         assert!(serde_json::from_str::<DeadlineRule>(unknown).is_err());
+    }
+
+    #[test]
+    fn extreme_dates_saturate() {
+        let late = Facts {
+            aware_at_ms: Some(i64::MAX - 1),
+            materiality_at_ms: Some(i64::MAX),
+            ..Facts::default()
+        };
+        let d = evaluate(&default_rules(), &late, u64::MAX, &["user.financial"], i64::MIN);
+        assert_eq!(find(&d, "GDPR Art. 33").due_at_ms, Some(i64::MAX));
+        assert_eq!(find(&d, "NIS2 Art. 23 final report").due_at_ms, Some(i64::MAX));
+        assert_eq!(find(&d, "SEC Form 8-K Item 1.05").due_at_ms, Some(i64::MAX));
+        assert!(d.iter().all(|d| d.status != "overdue"));
+        let early = Facts {
+            aware_at_ms: Some(i64::MIN),
+            ..Facts::default()
+        };
+        let d = evaluate(&default_rules(), &early, 0, &[], i64::MAX);
+        assert_eq!(find(&d, "GDPR Art. 33").status, "overdue");
     }
 
     #[test]
