@@ -365,8 +365,13 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
     let body = encode_batch(now_ms, entries);
     let digest = body_digest(&body);
     let prev = last_hash(tx, destination)?;
+    // Batch ids never repeat, not even after pruning removed every batch (the anchors
+    // remember the last one).
     let id: i64 = tx
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_batches")?
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM ledger_batches), 0),
+                        COALESCE((SELECT MAX(batch) FROM ledger_anchors), 0)) + 1",
+        )?
         .query_row([], |r| r.get(0))?;
     let hash = batch_hash(&prev, id, destination, now_ms, entries.len() as u64, &digest);
     tx.prepare_cached(
@@ -553,33 +558,34 @@ fn day_batches_upto(conn: &Connection, destination: &str, day: i64) -> rusqlite:
     .query_row(params![destination, day * DAY_MS, (day + 1) * DAY_MS], |r| r.get(0))
 }
 
-/// Rolls up every closed day that has batches but no current rollup. Returns how many.
-pub fn roll_up_closed_days(writer: &Connection, now_ms: i64) -> rusqlite::Result<usize> {
+/// Closed days that have batches but no current rollup.
+pub fn days_to_roll_up(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<(String, i64)>> {
     let last_closed = day_of(now_ms - ROLLUP_GRACE_MS) - 1;
-    let todo: Vec<(String, i64)> = writer
-        .prepare(
-            "SELECT b.destination, b.delivered_at / 86400000 AS bday FROM ledger_batches b
-             WHERE b.delivered_at >= 0 AND b.delivered_at / 86400000 <= ?1
-             GROUP BY b.destination, bday
-             HAVING MAX(b.id) > COALESCE((SELECT upto_batch FROM ledger_days d WHERE d.destination = b.destination AND d.day = bday), 0)",
-        )?
-        .query_map([last_closed], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (destination, day) in &todo {
-        store_day(writer, destination, *day)?;
-    }
-    Ok(todo.len())
+    conn.prepare(
+        "SELECT b.destination, b.delivered_at / 86400000 AS bday FROM ledger_batches b
+         WHERE b.delivered_at >= 0 AND b.delivered_at / 86400000 <= ?1
+         GROUP BY b.destination, bday
+         HAVING MAX(b.id) > COALESCE((SELECT upto_batch FROM ledger_days d WHERE d.destination = b.destination AND d.day = bday), 0)",
+    )?
+    .query_map([last_closed], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
 }
 
-fn store_day(conn: &Connection, destination: &str, day: i64) -> rusqlite::Result<Rollup> {
+/// A day's rollup, built from its batches: (the last batch it covers, the encoded rollup).
+/// Read-only, so it runs on the reader while commits go on.
+pub fn build_day(conn: &Connection, destination: &str, day: i64) -> rusqlite::Result<(i64, Vec<u8>)> {
     let upto = day_batches_upto(conn, destination, day)?;
     let r = rollup_from_batches(conn, destination, day * DAY_MS, (day + 1) * DAY_MS - 1)?;
+    Ok((upto, r.encode(day * DAY_MS)))
+}
+
+pub fn put_day(conn: &Connection, destination: &str, day: i64, upto: i64, body: &[u8]) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO ledger_days (destination, day, upto_batch, body) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (destination, day) DO UPDATE SET upto_batch = excluded.upto_batch, body = excluded.body",
     )?
-    .execute(params![destination, day, upto, r.encode(day * DAY_MS)])?;
-    Ok(r)
+    .execute(params![destination, day, upto, body])?;
+    Ok(())
 }
 
 /// Visits the rollups covering deliveries in `[from_ms, to_ms]`: stored rollups for whole

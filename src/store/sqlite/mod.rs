@@ -475,7 +475,14 @@ impl Store for SqliteStore {
     }
 
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError> {
-        ledger::roll_up_closed_days(&lock(&self.writer), now_ms).map_err(err)
+        // Built through the reader; only the write of each rollup takes the writer lock, so
+        // group commits are not held up while a day's batches are read.
+        let todo = ledger::days_to_roll_up(&lock(&self.reader), now_ms).map_err(err)?;
+        for (destination, day) in &todo {
+            let (upto, body) = ledger::build_day(&lock(&self.reader), destination, *day).map_err(err)?;
+            ledger::put_day(&lock(&self.writer), destination, *day, upto, &body).map_err(err)?;
+        }
+        Ok(todo.len())
     }
 
     fn ledger_subjects(&self, visit: &mut dyn FnMut(super::SubjectRow<'_>)) -> Result<(), StoreError> {

@@ -490,3 +490,19 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
     assert_eq!(e[0].sent, vec!["user.device"]);
     assert_eq!(e[0].subject_digest.as_deref(), Some("0000000000000000000000000000000a"));
 }
+
+#[test]
+fn batch_ids_never_repeat_after_pruning_everything() {
+    let dir = TempDir::new("prune-all");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
+        .unwrap();
+    deliver_all(&s, "a", 2, 100);
+    assert_eq!(s.prune_ledger(1000).unwrap(), 4);
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 2, 2000);
+    let e = s.ledger_entries(Some("a"), 10).unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].batch, 3, "batch ids continue after the anchor");
+    assert!(s.verify_ledger().unwrap()[0].ok());
+}
