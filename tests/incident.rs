@@ -408,7 +408,7 @@ async fn the_store_holds_no_raw_values() {
         .map(|i| {
             json!({"event": "Key Created", "properties": {
                 "token": APP_TOKEN, "distinct_id": values[3], "$device_id": values[4], "$user_id": values[3],
-                "email": values[0], "full_name": values[1], "phone": values[2], "account_id": values[5],
+                "email": values[0], "full_name": values[1], "phone": values[2], "org_id": values[5],
                 "ip": values[6], "$current_url": format!("https://app.example.com/keys?token={}&n={i}", values[7]),
                 "$os": "Linux"}})
         })

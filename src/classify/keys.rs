@@ -369,6 +369,13 @@ const PHRASES: &[(&[&str], KeyKind)] = {
         (&["visitor", "id"], UniqueId),
         (&["person", "id"], UniqueId),
         (&["external", "id"], UniqueId),
+        // Organisation (B2B customer) ids identify the account people act in: the Mixpanel
+        // breach of November 2025 exposed exactly these.
+        (&["org", "id"], UniqueId),
+        (&["orgid"], UniqueId),
+        (&["organization", "id"], UniqueId),
+        (&["organisation", "id"], UniqueId),
+        (&["tenant", "id"], UniqueId),
         (&["username"], Username),
         (&["gender"], Gender),
         (&["sex"], Gender),
@@ -976,6 +983,13 @@ mod tests {
             ("accuracy_m", None),
             ("zip", PostalCode),
             ("max_tokens", None),
+            ("org_id", UniqueId),
+            ("orgId", UniqueId),
+            ("organization_id", UniqueId),
+            ("organisationId", UniqueId),
+            ("tenant-id", UniqueId),
+            ("org_name", None),
+            ("organization_size", None),
         ];
         for &(key, kind) in cases {
             assert_eq!(classify_key_uncached(key).kind, kind, "{key}");
