@@ -409,12 +409,16 @@ fn csv_field(s: &str) -> String {
 }
 
 /// A person's ids as they come off the subject stream, until all of them are in.
+#[derive(Default)]
 struct Pending {
-    ids: Vec<(u32, String)>,
+    main: Option<String>,
+    linked: Vec<String>,
+    seen: u32,
     contact: Option<String>,
 }
 
-/// Writes `subjects.csv`: one row per affected person, its ids unsealed. Returns the rows.
+/// Writes `subjects.csv`: one row per affected person, named by the id the linking records
+/// were about (their identified id), with its other ids. Returns the rows written.
 fn write_subjects(
     store: &dyn Store,
     people: &query::People,
@@ -433,6 +437,7 @@ fn write_subjects(
     )
     .map_err(io)?;
     let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
+    let mut category_text: std::collections::HashMap<u128, String> = std::collections::HashMap::new();
     let mut rows = 0u64;
     let mut failed: Option<std::io::Error> = None;
     let open = |sealed: Option<&[u8]>| {
@@ -440,23 +445,17 @@ fn write_subjects(
             .and_then(|s| master.open(SUBJECT_AAD, s))
             .and_then(|b| String::from_utf8(b).ok())
     };
-    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>, person: u32, p: Pending| -> std::io::Result<()> {
-        let Some(x) = people.get(person) else {
-            return Ok(());
-        };
-        let mut ids = p.ids;
-        ids.sort_unstable();
-        let main = ids
-            .first()
-            .map_or_else(|| "[unavailable]".to_owned(), |(_, s)| s.clone());
-        let linked: Vec<&str> = ids.iter().skip(1).map(|(_, s)| s.as_str()).collect();
+    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>, x: query::Person, p: Pending| -> std::io::Result<()> {
+        let categories = category_text
+            .entry(x.mask)
+            .or_insert_with(|| people.category_names(x.mask).join(";"));
         rows += 1;
         writeln!(
             w,
             "{},{},{},{},{},{},{}",
-            csv_field(&main),
-            csv_field(&linked.join(" ")),
-            x.categories.join(";"),
+            csv_field(p.main.as_deref().unwrap_or("[unavailable]")),
+            csv_field(&p.linked.join(" ")),
+            categories,
             x.records,
             time::format_utc(x.first_ms),
             time::format_utc(x.last_ms),
@@ -468,30 +467,38 @@ fn write_subjects(
             return;
         }
         let person = people.links.person(s.id);
-        if people.get(person).is_none() {
+        let Some(x) = people.get(person) else {
             return;
+        };
+        let members = people.links.members(person);
+        let mut p = if members == 1 {
+            Pending::default()
+        } else {
+            pending.remove(&person).unwrap_or_default()
+        };
+        let id = open(s.sealed).unwrap_or_else(|| "[unavailable]".to_owned());
+        if s.id == person {
+            p.main = Some(id);
+        } else {
+            p.linked.push(id);
         }
-        let entry = pending.entry(person).or_insert_with(|| Pending {
-            ids: Vec::new(),
-            contact: None,
-        });
-        entry
-            .ids
-            .push((s.id, open(s.sealed).unwrap_or_else(|| "[unavailable]".to_owned())));
-        if entry.contact.is_none() {
-            entry.contact = open(s.contact);
+        if p.contact.is_none() {
+            p.contact = open(s.contact);
         }
-        if entry.ids.len() as u32 >= people.links.members(person)
-            && let Some(p) = pending.remove(&person)
-            && let Err(e) = emit(&mut w, person, p)
-        {
+        p.seen += 1;
+        if p.seen < members {
+            pending.insert(person, p);
+        } else if let Err(e) = emit(&mut w, x, p) {
             failed = Some(e);
         }
     })?;
+    // Persons whose subjects were not all found still get their row.
     let mut rest: Vec<(u32, Pending)> = pending.drain().collect();
     rest.sort_unstable_by_key(|(p, _)| *p);
     for (person, p) in rest {
-        emit(&mut w, person, p).map_err(io)?;
+        if let Some(x) = people.get(person) {
+            emit(&mut w, x, p).map_err(io)?;
+        }
     }
     if let Some(e) = failed {
         return Err(io(e));

@@ -43,42 +43,63 @@ impl Dict {
     }
 }
 
-/// Linked subjects: each maps to its person (the lowest-numbered subject linked with it).
+/// Linked subjects: each maps to its person (the subject the linking record was about).
 #[derive(Debug, Clone, Default)]
 pub struct Links {
-    map: HashMap<u32, u32>,
+    /// Subject → person for linked subjects; 0 where a subject is not linked (subject
+    /// numbers start at 1). Dense: one lookup per person-day in `people`.
+    dense: Vec<u32>,
     linked: RoaringBitmap,
     members: HashMap<u32, u32>,
 }
 
 impl Links {
-    pub fn new(map: HashMap<u32, u32>) -> Links {
-        let linked = map.keys().copied().collect();
-        let mut members: HashMap<u32, u32> = HashMap::new();
-        for &root in map.values() {
-            *members.entry(root).or_insert(1) += 1;
+    /// From (subject, person) pairs.
+    pub fn new(mut pairs: Vec<(u32, u32)>) -> Links {
+        pairs.sort_unstable();
+        let mut dense = vec![0u32; pairs.last().map_or(0, |p| p.0 as usize + 1)];
+        for &(s, p) in &pairs {
+            dense[s as usize] = p;
         }
-        Links { map, linked, members }
+        let linked = RoaringBitmap::from_sorted_iter(pairs.iter().map(|p| p.0)).unwrap_or_default();
+        Links {
+            dense,
+            linked,
+            members: HashMap::new(),
+        }
     }
 
+    /// Also counts each person's subjects (for [`Links::members`]).
+    pub fn with_members(mut self) -> Links {
+        for &root in self.dense.iter().filter(|&&p| p != 0) {
+            *self.members.entry(root).or_insert(1) += 1;
+        }
+        self
+    }
+
+    #[inline]
     pub fn person(&self, subject: u32) -> u32 {
-        self.map.get(&subject).copied().unwrap_or(subject)
+        match self.dense.get(subject as usize) {
+            Some(&p) if p != 0 => p,
+            _ => subject,
+        }
     }
 
-    /// How many subjects make up a person (1 when never linked).
+    /// How many subjects make up a person (1 when never linked); needs [`Links::with_members`].
     pub fn members(&self, person: u32) -> u32 {
         self.members.get(&person).copied().unwrap_or(1)
     }
 
     /// The distinct people among a set of subjects.
     pub fn people(&self, subjects: &RoaringBitmap) -> RoaringBitmap {
-        if self.map.is_empty() {
+        if self.linked.is_empty() {
             return subjects.clone();
         }
         let mut out = subjects - &self.linked;
-        for s in &(subjects & &self.linked) {
-            out.insert(self.person(s));
-        }
+        let mut persons: Vec<u32> = (subjects & &self.linked).iter().map(|s| self.person(s)).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        out |= RoaringBitmap::from_sorted_iter(persons).unwrap_or_default();
         out
     }
 }
@@ -189,64 +210,74 @@ pub struct People {
     /// Category names; bit `i` of a person's mask is `categories[i]` (categories past 127
     /// share bit 127).
     pub categories: Vec<String>,
-    records: Vec<u32>,
-    first_ms: Vec<i64>,
-    last_ms: Vec<i64>,
-    cats: Vec<u128>,
+    /// Indexed by person; one cache line per update.
+    acc: Vec<PersonAcc>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct PersonAcc {
+    records: u32,
+    first_ms: i64,
+    last_ms: i64,
+    mask: u128,
+}
+
+const EMPTY: PersonAcc = PersonAcc {
+    records: 0,
+    first_ms: i64::MAX,
+    last_ms: i64::MIN,
+    mask: 0,
+};
+
 /// One affected person.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Person {
     pub person: u32,
     pub records: u64,
     pub first_ms: i64,
     pub last_ms: i64,
-    pub categories: Vec<String>,
+    /// The categories received: see [`People::category_names`].
+    pub mask: u128,
 }
 
 impl People {
     pub fn get(&self, person: u32) -> Option<Person> {
-        let i = person as usize;
-        let records = *self.records.get(i)?;
-        if records == 0 {
-            return None;
-        }
-        let mask = self.cats[i];
-        let categories = (0..self.categories.len().min(128))
-            .filter(|&b| mask & (1u128 << b) != 0)
-            .map(|b| self.categories[b].clone())
-            .collect();
-        Some(Person {
+        let a = self.acc.get(person as usize)?;
+        (a.records > 0).then_some(Person {
             person,
-            records: u64::from(records),
-            first_ms: self.first_ms[i],
-            last_ms: self.last_ms[i],
-            categories,
+            records: u64::from(a.records),
+            first_ms: a.first_ms,
+            last_ms: a.last_ms,
+            mask: a.mask,
         })
+    }
+
+    /// The category names of a mask, in first-seen order.
+    pub fn category_names(&self, mask: u128) -> Vec<&str> {
+        (0..self.categories.len().min(128))
+            .filter(|&b| mask & (1u128 << b) != 0)
+            .map(|b| self.categories[b].as_str())
+            .collect()
     }
 
     /// Affected people, in person order.
     pub fn iter(&self) -> impl Iterator<Item = Person> + '_ {
-        (0..self.records.len() as u32).filter_map(|p| self.get(p))
+        (0..self.acc.len() as u32).filter_map(|p| self.get(p))
     }
 
     pub fn count(&self) -> usize {
-        self.records.iter().filter(|&&r| r > 0).count()
+        self.acc.iter().filter(|a| a.records > 0).count()
     }
 }
 
 /// Builds the per-person table of what `destination` received in the span.
 pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
     let dict = store.ledger_dict()?;
-    let links = Links::new(store.ledger_links()?);
+    let links = Links::new(store.ledger_links()?).with_members();
     let mut t = People {
         links,
         categories: Vec::new(),
-        records: Vec::new(),
-        first_ms: Vec::new(),
-        last_ms: Vec::new(),
-        cats: Vec::new(),
+        acc: Vec::new(),
     };
     let mut cat_bits: HashMap<u32, u128> = HashMap::new();
     store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup| {
@@ -257,16 +288,10 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
             .collect();
         for p in &r.people {
             let person = t.links.person(p.subject) as usize;
-            if person >= t.records.len() {
-                let n = (person + 1).max(t.records.len() * 5 / 4);
-                t.records.resize(n, 0);
-                t.first_ms.resize(n, i64::MAX);
-                t.last_ms.resize(n, i64::MIN);
-                t.cats.resize(n, 0);
+            if person >= t.acc.len() {
+                let n = (person + 1).max(t.acc.len() * 5 / 4);
+                t.acc.resize(n, EMPTY);
             }
-            t.records[person] = t.records[person].saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
-            t.first_ms[person] = t.first_ms[person].min(p.first_ms);
-            t.last_ms[person] = t.last_ms[person].max(p.last_ms);
             let mut mask = 0u128;
             for (i, m) in group_mask.iter().enumerate().take(63) {
                 if p.groups & (1u64 << i) != 0 {
@@ -280,7 +305,11 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
                     }
                 }
             }
-            t.cats[person] |= mask;
+            let a = &mut t.acc[person];
+            a.records = a.records.saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
+            a.first_ms = a.first_ms.min(p.first_ms);
+            a.last_ms = a.last_ms.max(p.last_ms);
+            a.mask |= mask;
         }
     })?;
     Ok(t)
@@ -304,7 +333,7 @@ mod tests {
 
     #[test]
     fn linked_subjects_count_as_one_person() {
-        let links = Links::new(HashMap::from([(5, 2), (9, 2), (7, 3)]));
+        let links = Links::new(vec![(5, 2), (9, 2), (7, 3)]).with_members();
         let subjects: RoaringBitmap = [2, 5, 9, 7, 11].into_iter().collect();
         assert_eq!(links.people(&subjects).iter().collect::<Vec<_>>(), vec![2, 3, 11]);
         let only_linked: RoaringBitmap = [9].into_iter().collect();

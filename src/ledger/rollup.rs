@@ -11,11 +11,13 @@
 //! - **people**: per subject, its records, first and last delivery and which groups it was
 //!   in, sorted by subject, for the per-person notification list.
 //!
-//! Closed days are rolled up once and stored (`ledger_days`); the open day and the partial
+//! The counts and the people are stored apart, so a count reads a fraction of the bytes.
+//! Closed days are rolled up once and stored (`ledger_rollups`); the open day and the partial
 //! days at a range's edges are rolled up on the fly from the batches themselves.
 //!
 //! ```text
-//! rollup := 0x02 n_groups group* n_fields (fieldset records)* n_people person*
+//! counts := 0x02 n_groups group* n_fields (fieldset records)*
+//! people := 0x03 n_people person*
 //! group  := source catset records zigzag(first − base) (last − first) len bitmap
 //! person := (subject − previous subject) records (first − base) (last − first) group_mask
 //! ```
@@ -26,7 +28,8 @@ use roaring::RoaringBitmap;
 
 use super::codec::{CodecError, EntryCode, Reader, put_signed, put_varint};
 
-const ROLLUP_FORMAT: u8 = 2;
+const COUNTS_FORMAT: u8 = 2;
+const PEOPLE_FORMAT: u8 = 3;
 pub const DAY_MS: i64 = 86_400_000;
 
 /// The UTC day (days since the epoch) of a time.
@@ -128,10 +131,11 @@ impl Rollup {
         self.groups.iter().map(|g| g.records).sum()
     }
 
-    /// Serialises the rollup; times are stored relative to `base_ms` (the day's start).
-    pub fn encode(&self, base_ms: i64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + self.people.len() * 9);
-        out.push(ROLLUP_FORMAT);
+    /// Serialises the groups and fields (what the counts need); times relative to `base_ms`
+    /// (the day's start).
+    pub fn encode_counts(&self, base_ms: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.groups.len() * 256);
+        out.push(COUNTS_FORMAT);
         put_varint(&mut out, self.groups.len() as u64);
         let mut bitmap = Vec::new();
         for g in &self.groups {
@@ -151,6 +155,13 @@ impl Rollup {
             put_varint(&mut out, u64::from(fieldset));
             put_varint(&mut out, records);
         }
+        out
+    }
+
+    /// Serialises the per-person list (what notification lists need).
+    pub fn encode_people(&self, base_ms: i64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.people.len() * 9);
+        out.push(PEOPLE_FORMAT);
         put_varint(&mut out, self.people.len() as u64);
         let mut previous = 0u32;
         for p in &self.people {
@@ -164,18 +175,10 @@ impl Rollup {
         out
     }
 
-    pub fn decode(bytes: &[u8], base_ms: i64) -> Result<Rollup, CodecError> {
-        Self::decode_parts(bytes, base_ms, true)
-    }
-
-    /// Decodes groups and fields only (what the counts need), skipping the people.
-    pub fn decode_counts(bytes: &[u8], base_ms: i64) -> Result<Rollup, CodecError> {
-        Self::decode_parts(bytes, base_ms, false)
-    }
-
-    fn decode_parts(bytes: &[u8], base_ms: i64, with_people: bool) -> Result<Rollup, CodecError> {
-        let mut r = Reader::new(bytes);
-        if r.byte()? != ROLLUP_FORMAT {
+    /// Decodes the counts part and, when given, the people part.
+    pub fn decode(counts: &[u8], people: Option<&[u8]>, base_ms: i64) -> Result<Rollup, CodecError> {
+        let mut r = Reader::new(counts);
+        if r.byte()? != COUNTS_FORMAT {
             return Err(CodecError("unknown rollup format"));
         }
         let n = r.varint()?;
@@ -202,10 +205,17 @@ impl Rollup {
         for _ in 0..n {
             fields.push((r.u32()?, r.varint()?));
         }
-        let mut people = Vec::new();
-        if with_people {
+        if !r.is_empty() {
+            return Err(CodecError("trailing bytes"));
+        }
+        let mut out = Vec::new();
+        if let Some(people) = people {
+            let mut r = Reader::new(people);
+            if r.byte()? != PEOPLE_FORMAT {
+                return Err(CodecError("unknown rollup format"));
+            }
             let n = r.varint()?;
-            people.reserve(n.min(1 << 24) as usize);
+            out.reserve(n.min(1 << 24) as usize);
             let mut subject = 0u32;
             for _ in 0..n {
                 subject = subject
@@ -215,7 +225,7 @@ impl Rollup {
                 let first_ms = base_ms + r.signed()?;
                 let last_ms = first_ms + r.varint()? as i64;
                 let groups = r.varint()?;
-                people.push(PersonDay {
+                out.push(PersonDay {
                     subject,
                     records,
                     first_ms,
@@ -224,7 +234,11 @@ impl Rollup {
                 });
             }
         }
-        Ok(Rollup { groups, fields, people })
+        Ok(Rollup {
+            groups,
+            fields,
+            people: out,
+        })
     }
 }
 
@@ -272,12 +286,18 @@ mod tests {
                 groups: 0b101
             }
         );
-        let bytes = r.encode(0);
-        assert_eq!(Rollup::decode(&bytes, 0).unwrap(), r);
-        let counts = Rollup::decode_counts(&bytes, 0).unwrap();
-        assert_eq!((counts.groups, counts.fields), (r.groups.clone(), r.fields.clone()));
-        for cut in 0..bytes.len() {
-            assert!(Rollup::decode(&bytes[..cut], 0).is_err());
+        let (counts, people) = (r.encode_counts(0), r.encode_people(0));
+        assert_eq!(Rollup::decode(&counts, Some(&people), 0).unwrap(), r);
+        let only = Rollup::decode(&counts, None, 0).unwrap();
+        assert_eq!(
+            (only.groups, only.fields, only.people.len()),
+            (r.groups.clone(), r.fields.clone(), 0)
+        );
+        for cut in 0..counts.len() {
+            assert!(Rollup::decode(&counts[..cut], None, 0).is_err());
+        }
+        for cut in 0..people.len() {
+            assert!(Rollup::decode(&counts, Some(&people[..cut]), 0).is_err());
         }
     }
 }

@@ -169,8 +169,8 @@ pub trait Store: Send + Sync + 'static {
     fn ledger_entries(&self, destination: Option<&str>, limit: usize) -> Result<Vec<crate::ledger::Entry>, StoreError>;
     /// The ledger's interned names and sets.
     fn ledger_dict(&self) -> Result<crate::ledger::query::Dict, StoreError>;
-    /// Linked subjects → their person.
-    fn ledger_links(&self) -> Result<std::collections::HashMap<u32, u32>, StoreError>;
+    /// Linked subjects → their person: (subject, person), in subject order.
+    fn ledger_links(&self) -> Result<Vec<(u32, u32)>, StoreError>;
     /// Visits rollups covering a destination's deliveries in `[from_ms, to_ms]`, one span
     /// (at most a day) at a time; `with_people` also decodes the per-person lists.
     fn ledger_rollups(

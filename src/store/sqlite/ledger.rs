@@ -9,7 +9,8 @@
 //! ledger_links(subject, person)          -- linked ids → the person's first subject
 //! ledger_vendor_ids(destination, subject, key_version, vendor_id)  -- ids as vendors know them
 //! ledger_batches(id, destination, delivered_at, entries, body, digest, prev_hash, hash)
-//! ledger_days(destination, day, upto_batch, body)  -- rollups of closed days
+//! ledger_rollups(destination, day, upto_batch, counts, people)  -- closed days, rolled up
+//!                                        -- (derived: dropped and rebuilt freely)
 //! ledger_anchors(destination, batch, hash)          -- the chain's start after pruning
 //! ```
 
@@ -67,11 +68,13 @@ CREATE TABLE IF NOT EXISTS ledger_batches (
 );
 CREATE INDEX IF NOT EXISTS ledger_batches_by_destination ON ledger_batches (destination, id);
 CREATE INDEX IF NOT EXISTS ledger_batches_by_time ON ledger_batches (destination, delivered_at);
-CREATE TABLE IF NOT EXISTS ledger_days (
+DROP TABLE IF EXISTS ledger_days;
+CREATE TABLE IF NOT EXISTS ledger_rollups (
     destination TEXT NOT NULL,
     day INTEGER NOT NULL,
     upto_batch INTEGER NOT NULL,
-    body BLOB NOT NULL,
+    counts BLOB NOT NULL,
+    people BLOB NOT NULL,
     PRIMARY KEY (destination, day)
 );
 CREATE TABLE IF NOT EXISTS ledger_anchors (
@@ -262,13 +265,15 @@ impl Interner<'_, '_> {
             .unwrap_or(subject))
     }
 
-    /// Makes two subjects one person: the lower-numbered root absorbs the other.
+    /// Makes two subjects one person. `a` is the subject of the record that linked them (the
+    /// identified id of an `$identify`, the user id beside a device id): its person absorbs
+    /// `b`'s, so a person is named by an id the app knows them by.
     fn link(&mut self, a: u32, b: u32) -> rusqlite::Result<()> {
         let (pa, pb) = (self.person(a)?, self.person(b)?);
         if pa == pb {
             return Ok(());
         }
-        let (root, other) = (pa.min(pb), pa.max(pb));
+        let (root, other) = (pa, pb);
         self.tx
             .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
             .execute(params![root, other])?;
@@ -490,7 +495,7 @@ pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<u64> {
             params![destination, last],
         )?;
         tx.execute(
-            "DELETE FROM ledger_days WHERE destination = ?1 AND day <= ?2",
+            "DELETE FROM ledger_rollups WHERE destination = ?1 AND day <= ?2",
             params![destination, day_of(before_ms)],
         )?;
         tx.execute(
@@ -565,26 +570,34 @@ pub fn days_to_roll_up(conn: &Connection, now_ms: i64) -> rusqlite::Result<Vec<(
         "SELECT b.destination, b.delivered_at / 86400000 AS bday FROM ledger_batches b
          WHERE b.delivered_at >= 0 AND b.delivered_at / 86400000 <= ?1
          GROUP BY b.destination, bday
-         HAVING MAX(b.id) > COALESCE((SELECT upto_batch FROM ledger_days d WHERE d.destination = b.destination AND d.day = bday), 0)",
+         HAVING MAX(b.id) > COALESCE((SELECT upto_batch FROM ledger_rollups d WHERE d.destination = b.destination AND d.day = bday), 0)",
     )?
     .query_map([last_closed], |r| Ok((r.get(0)?, r.get(1)?)))?
     .collect()
 }
 
-/// A day's rollup, built from its batches: (the last batch it covers, the encoded rollup).
-/// Read-only, so it runs on the reader while commits go on.
-pub fn build_day(conn: &Connection, destination: &str, day: i64) -> rusqlite::Result<(i64, Vec<u8>)> {
+/// A day's rollup, built from its batches, and the last batch it covers. Read-only, so it
+/// runs on the reader while commits go on.
+pub fn build_day(conn: &Connection, destination: &str, day: i64) -> rusqlite::Result<(i64, Rollup)> {
     let upto = day_batches_upto(conn, destination, day)?;
     let r = rollup_from_batches(conn, destination, day * DAY_MS, (day + 1) * DAY_MS - 1)?;
-    Ok((upto, r.encode(day * DAY_MS)))
+    Ok((upto, r))
 }
 
-pub fn put_day(conn: &Connection, destination: &str, day: i64, upto: i64, body: &[u8]) -> rusqlite::Result<()> {
+pub fn put_day(conn: &Connection, destination: &str, day: i64, upto: i64, r: &Rollup) -> rusqlite::Result<()> {
+    let base = day * DAY_MS;
     conn.prepare_cached(
-        "INSERT INTO ledger_days (destination, day, upto_batch, body) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (destination, day) DO UPDATE SET upto_batch = excluded.upto_batch, body = excluded.body",
+        "INSERT INTO ledger_rollups (destination, day, upto_batch, counts, people) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (destination, day) DO UPDATE SET
+           upto_batch = excluded.upto_batch, counts = excluded.counts, people = excluded.people",
     )?
-    .execute(params![destination, day, upto, body])?;
+    .execute(params![
+        destination,
+        day,
+        upto,
+        r.encode_counts(base),
+        r.encode_people(base)
+    ])?;
     Ok(())
 }
 
@@ -615,22 +628,21 @@ pub fn rollups(
         let (start, end) = (day * DAY_MS, (day + 1) * DAY_MS - 1);
         let whole = from_ms <= start && end <= to_ms;
         if whole {
-            let stored: Option<(i64, Vec<u8>)> = conn
-                .prepare_cached("SELECT upto_batch, body FROM ledger_days WHERE destination = ?1 AND day = ?2")?
-                .query_row(params![destination, day], |r| Ok((r.get(0)?, r.get(1)?)))
+            let sql = if with_people {
+                "SELECT upto_batch, counts, people FROM ledger_rollups WHERE destination = ?1 AND day = ?2"
+            } else {
+                "SELECT upto_batch, counts, NULL FROM ledger_rollups WHERE destination = ?1 AND day = ?2"
+            };
+            let stored: Option<(i64, Vec<u8>, Option<Vec<u8>>)> = conn
+                .prepare_cached(sql)?
+                .query_row(params![destination, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            if let Some((upto, body)) = stored
+            if let Some((upto, counts, people)) = stored
                 && upto >= day_batches_upto(conn, destination, day)?
+                && let Ok(r) = Rollup::decode(&counts, people.as_deref(), start)
             {
-                let decoded = if with_people {
-                    Rollup::decode(&body, start)
-                } else {
-                    Rollup::decode_counts(&body, start)
-                };
-                if let Ok(r) = decoded {
-                    visit(r);
-                    continue;
-                }
+                visit(r);
+                continue;
             }
         }
         let r = rollup_from_batches(conn, destination, from_ms.max(start), to_ms.min(end))?;
@@ -641,8 +653,8 @@ pub fn rollups(
     Ok(())
 }
 
-pub fn links(conn: &Connection) -> rusqlite::Result<HashMap<u32, u32>> {
-    let mut stmt = conn.prepare("SELECT subject, person FROM ledger_links")?;
+pub fn links(conn: &Connection) -> rusqlite::Result<Vec<(u32, u32)>> {
+    let mut stmt = conn.prepare("SELECT subject, person FROM ledger_links ORDER BY subject")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }

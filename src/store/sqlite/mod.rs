@@ -459,7 +459,7 @@ impl Store for SqliteStore {
         ledger::dict(&lock(&self.reader)).map_err(err)
     }
 
-    fn ledger_links(&self) -> Result<std::collections::HashMap<u32, u32>, StoreError> {
+    fn ledger_links(&self) -> Result<Vec<(u32, u32)>, StoreError> {
         ledger::links(&lock(&self.reader)).map_err(err)
     }
 
@@ -479,8 +479,8 @@ impl Store for SqliteStore {
         // group commits are not held up while a day's batches are read.
         let todo = ledger::days_to_roll_up(&lock(&self.reader), now_ms).map_err(err)?;
         for (destination, day) in &todo {
-            let (upto, body) = ledger::build_day(&lock(&self.reader), destination, *day).map_err(err)?;
-            ledger::put_day(&lock(&self.writer), destination, *day, upto, &body).map_err(err)?;
+            let (upto, rollup) = ledger::build_day(&lock(&self.reader), destination, *day).map_err(err)?;
+            ledger::put_day(&lock(&self.writer), destination, *day, upto, &rollup).map_err(err)?;
         }
         Ok(todo.len())
     }

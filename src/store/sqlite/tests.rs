@@ -430,9 +430,16 @@ fn ledger_counts_people_categories_and_links() {
     let people = crate::ledger::query::people(&s, "a", 0, 3 * day).unwrap();
     let rows: Vec<_> = people.iter().collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0].records, 3);
-    assert_eq!(rows[0].categories, vec!["user.device", "user.unique_id"]);
-    assert_eq!((rows[0].first_ms, rows[0].last_ms), (day + 1000, 2 * day + 5000));
+    // Person 1 and the subject that linked it are one person, named by the linking subject.
+    let linked = rows.iter().find(|r| r.records == 3).unwrap();
+    assert_eq!(
+        linked.person, 4,
+        "subjects 1 (person 1), 2, 3 (b's), 4 (the linking one)"
+    );
+    let mut names = people.category_names(linked.mask);
+    names.sort();
+    assert_eq!(names, vec!["user.device", "user.unique_id"]);
+    assert_eq!((linked.first_ms, linked.last_ms), (day + 1000, 2 * day + 5000));
     let mut vendor_ids = Vec::new();
     s.ledger_vendor_ids("a", &mut |subject, kv, id| {
         vendor_ids.push((subject, kv, id.to_owned()))
