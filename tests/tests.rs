@@ -5,6 +5,7 @@
 mod support;
 
 mod crash;
+mod demo;
 mod faults;
 mod firewall;
 mod gateway;

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 
 mod classify;
+mod demo;
 mod incident;
 mod policy;
 
@@ -37,6 +38,14 @@ struct ConfigArg {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Try it offline: sample traffic through the recommended policy to an emulated Mixpanel,
+    /// the exposure map, then a simulated breach at the vendor and its incident report.
+    Demo {
+        /// Keep the store, configuration and exports in this new directory (default: a
+        /// temporary directory, removed at the end).
+        #[arg(long, value_name = "DIR")]
+        keep: Option<PathBuf>,
+    },
     /// Run the gateway: ingest, outbox, delivery.
     Serve {
         #[command(flatten)]
@@ -265,6 +274,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Demo { keep } => demo::run(keep.as_deref())?,
         Command::Serve { config } => {
             let cfg = load(&config.config)?;
             runtime()?.block_on(serve(cfg))?;
