@@ -313,8 +313,12 @@ pub fn summary(inc: &Incident) -> String {
         let _ = writeln!(s, "held back by the policy: {}", held.join(", "));
     }
     for d in &r.deadlines {
-        let due = d.due_at_ms.map_or_else(|| "without undue delay".to_owned(), format_utc);
-        let _ = writeln!(s, "  clock {:<40} {:<14} due {due}", d.name, d.status);
+        let due = match (d.status.as_str(), d.due_at_ms) {
+            ("not_applicable" | "not_started", _) => "—".to_owned(),
+            (_, Some(ms)) => format!("due {}", format_utc(ms)),
+            (_, None) => "without undue delay".to_owned(),
+        };
+        let _ = writeln!(s, "  clock {:<52} {:<14} {due}", d.name, d.status);
     }
     s
 }

@@ -86,50 +86,47 @@ pub struct LinkedId {
 }
 
 /// Works out what a record sent under a policy exposes. Pure.
+///
+/// A finding's fate is the decision on its own (pointer, category), else a decision on its
+/// whole field, else a whole-value replacement of that field for another category (an id
+/// that is also an email, pseudonymised as an id, does not reach the vendor as an email).
 pub fn exposure_of(
     findings: &[Finding],
     decisions: &[Decision],
     sent: &Value,
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let action_of = |f: &Finding| {
+        let on_field = |pred: &dyn Fn(&Decision) -> bool| decisions.iter().find(|d| d.pointer == f.pointer && pred(d));
+        on_field(&|d| d.category.is_none())
+            .or_else(|| on_field(&|d| d.category == Some(f.category)))
+            .or_else(|| on_field(&|d| matches!(d.action, "hash" | "drop")))
+            .map_or("keep", |d| d.action)
+    };
     let mut out_sent: Vec<String> = Vec::new();
     let mut pseudo: Vec<String> = Vec::new();
     let mut held: Vec<String> = Vec::new();
+    // Categories sent in clear somewhere: not "pseudonymised only".
+    let mut clear: Vec<&str> = Vec::new();
     for f in findings {
-        let by_field = decisions
-            .iter()
-            .find(|d| d.pointer == f.pointer && d.category.is_none());
-        let mine = decisions
-            .iter()
-            .find(|d| d.pointer == f.pointer && d.category == Some(f.category));
-        let action = by_field.or(mine).map_or("keep", |d| d.action);
         let still_there = sent.pointer(&f.pointer).is_some();
-        match action {
+        match action_of(f) {
             "drop" | "redact" => held.push(f.category.to_owned()),
             _ if !still_there => held.push(f.category.to_owned()),
             "hash" => {
                 out_sent.push(f.category.to_owned());
                 pseudo.push(f.category.to_owned());
             }
-            _ => out_sent.push(f.category.to_owned()),
+            _ => {
+                out_sent.push(f.category.to_owned());
+                clear.push(f.category);
+            }
         }
     }
     for v in [&mut out_sent, &mut pseudo, &mut held] {
         v.sort();
         v.dedup();
     }
-    // A category sent in clear anywhere is not "pseudonymised only".
-    let clear: Vec<String> = findings
-        .iter()
-        .filter(|f| {
-            let action = decisions
-                .iter()
-                .find(|d| d.pointer == f.pointer && d.category == Some(f.category))
-                .map_or("keep", |d| d.action);
-            !matches!(action, "hash" | "drop" | "redact") && sent.pointer(&f.pointer).is_some()
-        })
-        .map(|f| f.category.to_owned())
-        .collect();
-    pseudo.retain(|c| !clear.contains(c));
+    pseudo.retain(|c| !clear.contains(&c.as_str()));
     held.retain(|c| !out_sent.contains(c));
     (out_sent, pseudo, held)
 }
@@ -285,6 +282,26 @@ mod tests {
         assert_eq!(p, vec!["user.contact.email", "user.unique_id"]);
         assert_eq!(h, vec!["user.device.ip_address"]);
         assert_eq!(leaf_pointers(&sent).len(), 4);
+    }
+
+    #[test]
+    fn an_id_that_is_also_an_email_is_sent_only_as_a_pseudonym() {
+        // pseudonymize_ids decides for the id; the email finding on the same field has no
+        // decision of its own, but the whole value was replaced.
+        let findings = vec![
+            f("/properties/distinct_id", "user.unique_id"),
+            f("/properties/distinct_id", "user.contact.email"),
+            f("/properties/$device_id", "user.device.device_id"),
+        ];
+        let decisions = vec![
+            d("/properties/distinct_id", Some("user.unique_id"), "hash"),
+            d("/properties/$device_id", Some("user.unique_id"), "hash"),
+        ];
+        let sent = json!({"properties": {"distinct_id": "p1", "$device_id": "p2"}});
+        let (s, p, h) = exposure_of(&findings, &decisions, &sent);
+        assert_eq!(s, vec!["user.contact.email", "user.device.device_id", "user.unique_id"]);
+        assert_eq!(p, s, "all three only as keyed pseudonyms");
+        assert!(h.is_empty());
     }
 
     #[test]
