@@ -845,6 +845,36 @@ fn iso(ms: i64) -> String {
     )
 }
 
+fn iso_to(out: &mut dyn Write, ms: i64) -> std::io::Result<()> {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
+    let mut b = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, v: i64, n: usize| {
+        let mut v = v;
+        for i in (0..n).rev() {
+            b[at + i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, y, 4);
+    put(5, m, 2);
+    put(8, d, 2);
+    put(11, h, 2);
+    put(14, mi, 2);
+    put(17, s, 2);
+    out.write_all(&b)
+}
+
 fn drop_cache(dir: &Path) {
     for f in ["vendorwall.db", "vendorwall.db-wal"] {
         let p = dir.join(f);
@@ -951,10 +981,34 @@ fn measure(a: &Args) -> Res<()> {
     );
 
     // subjects.csv, approximately: people() and one line per affected person with the
-    // unsealed subject ids (a person's linked ids joined by ';').
+    // unsealed subject ids (a person's linked ids joined by ';'). Timed in passes so the
+    // parts can be told apart: reading the subjects; reading and opening the sealed ids;
+    // the whole file.
     let t = Instant::now();
     let table = people(&store, DEST, from, to)?;
     let t_people = secs(t);
+    let t = Instant::now();
+    let mut n_rows = 0u64;
+    store.ledger_subjects(&mut |row| {
+        n_rows += u64::from(row.sealed.is_some());
+    })?;
+    let t_read = secs(t);
+    let t = Instant::now();
+    let mut opened_bytes = 0u64;
+    store.ledger_subjects(&mut |row| {
+        if let Some(b) = row.sealed.and_then(|s| master.open(SEAL_AAD, s)) {
+            opened_bytes += b.len() as u64;
+        }
+    })?;
+    let t_open = secs(t);
+    let t = Instant::now();
+    let mut n_get = 0u64;
+    // People::get (what a writer of subjects.csv calls per person) for every subject number.
+    for p in 0..=n_rows as u32 {
+        n_get += u64::from(table.get(p).is_some());
+    }
+    let t_get = secs(t);
+
     let csv_path = a.dir.join("subjects-bench.csv");
     let t_csv = Instant::now();
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&csv_path)?);
@@ -962,41 +1016,44 @@ fn measure(a: &Args) -> Res<()> {
     let mut lines = 0u64;
     let mut unsealed = 0u64;
     let mut failed = 0u64;
-    let mut deferred: Vec<(u32, String)> = Vec::new();
-    let mut extra: HashMap<u32, String> = HashMap::new();
+    let mut deferred: Vec<(u32, Vec<u8>)> = Vec::new();
+    let mut extra: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut io_err: Option<std::io::Error> = None;
-    let line = |out: &mut dyn Write, person: u32, ids: &str| -> std::io::Result<bool> {
+    let line = |out: &mut dyn Write, person: u32, ids: &[u8], more: &[u8]| -> std::io::Result<bool> {
         let Some(p) = table.get(person) else { return Ok(false) };
-        writeln!(
-            out,
-            "{ids},{},{},{},{}",
-            p.categories.join(";"),
-            p.records,
-            iso(p.first_ms),
-            iso(p.last_ms)
-        )?;
+        out.write_all(ids)?;
+        out.write_all(more)?;
+        for (i, c) in p.categories.iter().enumerate() {
+            out.write_all(if i == 0 { b"," } else { b";" })?;
+            out.write_all(c.as_bytes())?;
+        }
+        write!(out, ",{},", p.records)?;
+        iso_to(out, p.first_ms)?;
+        out.write_all(b",")?;
+        iso_to(out, p.last_ms)?;
+        out.write_all(b"\n")?;
         Ok(true)
     };
     store.ledger_subjects(&mut |row| {
         let id = match row.sealed.and_then(|s| master.open(SEAL_AAD, s)) {
             Some(b) => {
                 unsealed += 1;
-                String::from_utf8_lossy(&b).into_owned()
+                b
             }
             None => {
                 failed += 1;
-                String::new()
+                Vec::new()
             }
         };
         let person = table.links.person(row.id);
         if person != row.id {
             let e = extra.entry(person).or_default();
-            e.push(';');
-            e.push_str(&id);
+            e.push(b';');
+            e.extend_from_slice(&id);
         } else if table.links.members(person) > 1 {
             deferred.push((person, id));
         } else {
-            match line(&mut out, person, &id) {
+            match line(&mut out, person, &id, b"") {
                 Ok(true) => lines += 1,
                 Ok(false) => {}
                 Err(e) => io_err = Some(e),
@@ -1006,11 +1063,9 @@ fn measure(a: &Args) -> Res<()> {
     if let Some(e) = io_err {
         return Err(e.into());
     }
-    for (person, mut id) in deferred {
-        if let Some(more) = extra.get(&person) {
-            id.push_str(more);
-        }
-        if line(&mut out, person, &id)? {
+    for (person, id) in deferred {
+        let more = extra.get(&person).map_or(&[][..], Vec::as_slice);
+        if line(&mut out, person, &id, more)? {
             lines += 1;
         }
     }
@@ -1024,6 +1079,10 @@ fn measure(a: &Args) -> Res<()> {
         table.count(),
         csv_bytes as f64 / 1e6,
         t_people + t_csv
+    );
+    println!(
+        "  passes: read {n_rows} subjects {t_read:.3}s; read + open sealed ids {t_open:.3}s ({:.0} MB of ids); People::get for every number {t_get:.3}s ({n_get} people)",
+        opened_bytes as f64 / 1e6
     );
     drop(table);
     drop(store);
