@@ -1,0 +1,55 @@
+//! Runs one ledger query on a store made by `ledgergen`, for profiling it alone:
+//!
+//! ```text
+//! perf record -g cargo run --release --example ledgerquery -- DIR figures|people|subjects|persondays|verify
+//! ```
+
+use std::time::Instant;
+
+use vendorwall::ledger::query::{figures, people};
+use vendorwall::store::Store;
+use vendorwall::store::sqlite::SqliteStore;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let (Some(dir), Some(what)) = (args.next(), args.next()) else {
+        return Err("usage: ledgerquery DIR figures|people|subjects|persondays|verify".into());
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("ledgergen.json"))?)?;
+    let (from, to) = (meta["from_ms"].as_i64().unwrap_or(0), meta["to_ms"].as_i64().unwrap_or(0));
+    let store = SqliteStore::open(&dir)?;
+    let t = Instant::now();
+    match what.as_str() {
+        "figures" => println!("{} people", figures(&store, "mixpanel", from, to)?.people),
+        "people" => println!("{} people", people(&store, "mixpanel", from, to)?.count()),
+        "subjects" => {
+            let mut n = 0u64;
+            store.ledger_subjects(&mut |_| n += 1)?;
+            println!("{n} subjects");
+        }
+        "persondays" => {
+            let (mut days, mut pd, mut groups) = (0u64, 0u64, 0u64);
+            store.ledger_rollups("mixpanel", from, to, true, &mut |r| {
+                days += 1;
+                pd += r.people.len() as u64;
+                groups += r.groups.len() as u64;
+            })?;
+            println!("{days} spans, {pd} person-days, {groups} groups");
+        }
+        "verify" => {
+            for v in store.verify_ledger()? {
+                println!(
+                    "{}: {} batches, {} entries, ok: {}",
+                    v.destination,
+                    v.batches,
+                    v.entries,
+                    v.ok()
+                );
+            }
+        }
+        other => return Err(format!("unknown query {other}").into()),
+    }
+    println!("{what}: {:.3}s", t.elapsed().as_secs_f64());
+    Ok(())
+}
