@@ -50,28 +50,25 @@
 //! disk after `wal_checkpoint(TRUNCATE)`, per table from `dbstat`.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use base64::Engine as _;
 use rusqlite::{Connection, params};
+use vendorwall::incident::{Desk, Open, Scope};
 use vendorwall::ledger::codec::EntryCode;
-use vendorwall::ledger::query::{Links, figures, people};
+use vendorwall::ledger::query::figures;
 use vendorwall::ledger::rollup::DAY_MS;
 use vendorwall::policy::keys::{MasterKey, PseudonymKey, current_key};
 use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
-use vendorwall::store::sqlite::ledger::{ROLLUP_GRACE_MS, append_encoded, roll_up_closed_days};
+use vendorwall::store::sqlite::ledger::{
+    NAME_CATEGORY, NAME_DESTINATION, NAME_POINTER, NAME_SOURCE, ROLLUP_GRACE_MS, SET_CATEGORIES, SET_FIELDS,
+    append_encoded,
+};
 
 const DEST: &str = "mixpanel";
 /// `ledger.rs`'s private kind constants (kept in step by hand).
-const NAME_SOURCE: i64 = 1;
-const NAME_CATEGORY: i64 = 2;
-const NAME_POINTER: i64 = 3;
-const NAME_DESTINATION: i64 = 4;
-const SET_CATEGORIES: i64 = 1;
-const SET_FIELDS: i64 = 2;
 const SEAL_AAD: &[u8] = b"vendorwall subject";
 /// 2025-11-09T00:00:00Z: the generated 90 days end here.
 const END_MS: i64 = 1_762_646_400_000;
@@ -264,7 +261,11 @@ const TEMPLATES: [Template; 9] = [
             "/properties/$os",
             "/properties/$current_url",
         ],
-        optional: &["/properties/$referrer", "/properties/$browser_version", "/properties/$device_id"],
+        optional: &[
+            "/properties/$referrer",
+            "/properties/$browser_version",
+            "/properties/$device_id",
+        ],
         email: false,
     },
     Template {
@@ -370,7 +371,7 @@ fn name_list(tx: &Connection, kind: i64, names: &[&str]) -> rusqlite::Result<Str
     Ok(ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
 }
 
-/// `Interner::link`: the lower-numbered root absorbs the other.
+/// `Interner::link`: `a`'s person (the linking record's subject) absorbs `b`'s.
 fn link(tx: &Connection, a: u32, b: u32) -> rusqlite::Result<()> {
     let person = |s: u32| -> rusqlite::Result<u32> {
         use rusqlite::OptionalExtension as _;
@@ -384,7 +385,7 @@ fn link(tx: &Connection, a: u32, b: u32) -> rusqlite::Result<()> {
     if pa == pb {
         return Ok(());
     }
-    let (root, other) = (pa.min(pb), pa.max(pb));
+    let (root, other) = (pa, pb);
     tx.prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
         .execute(params![root, other])?;
     tx.prepare_cached("INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)")?
@@ -498,7 +499,10 @@ impl Writer<'_> {
         if self.keep_contacts && t.email && e.kind != 1 && !self.contact_done[e.person as usize] {
             self.contact_done[e.person as usize] = true;
             let email = format!("user{}@example-mail.com", e.person);
-            let sealed = self.master.seal(SEAL_AAD, email.as_bytes()).map_err(|e| e.to_string())?;
+            let sealed = self
+                .master
+                .seal(SEAL_AAD, email.as_bytes())
+                .map_err(|e| e.to_string())?;
             self.conn
                 .prepare_cached("UPDATE ledger_subjects SET contact = ?2 WHERE id = ?1")?
                 .execute(params![subject, sealed])?;
@@ -676,9 +680,9 @@ fn generate(a: &Args) -> Res<()> {
     let (mut written, mut batches, mut in_tx) = (0u64, 0u64, 0usize);
     let mut entries: Vec<EntryCode> = Vec::with_capacity(a.batch);
     conn.execute_batch("BEGIN")?;
-    for day in 0..a.days as usize {
+    for (day, bucket) in buckets.iter_mut().enumerate().take(a.days as usize) {
         let day_start = start_ms + day as i64 * DAY_MS;
-        let mut today = std::mem::take(&mut buckets[day]);
+        let mut today = std::mem::take(bucket);
         today.sort_unstable_by_key(|s| (s.start, s.person));
         for s in &today {
             let bits = trait_bits(a.seed, s.person);
@@ -792,11 +796,10 @@ fn generate(a: &Args) -> Res<()> {
 
     let t = Instant::now();
     let now = END_MS + ROLLUP_GRACE_MS + 60_000;
-    let rolled = roll_up_closed_days(&conn, now)?;
+    let rolled = SqliteStore::open(&a.dir)?.roll_up_ledger(now)?;
     let t_roll = secs(t);
     eprintln!("rolled up {rolled} closed days in {t_roll:.1}s");
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
-
 
     std::fs::write(
         a.dir.join("ledgergen.json"),
@@ -843,36 +846,6 @@ fn iso(ms: i64) -> String {
         rem / 60 % 60,
         rem % 60
     )
-}
-
-fn iso_to(out: &mut dyn Write, ms: i64) -> std::io::Result<()> {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, mi, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    let mut b = *b"0000-00-00T00:00:00Z";
-    let mut put = |at: usize, v: i64, n: usize| {
-        let mut v = v;
-        for i in (0..n).rev() {
-            b[at + i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, y, 4);
-    put(5, m, 2);
-    put(8, d, 2);
-    put(11, h, 2);
-    put(14, mi, 2);
-    put(17, s, 2);
-    out.write_all(&b)
 }
 
 fn drop_cache(dir: &Path) {
@@ -946,145 +919,54 @@ fn measure(a: &Args) -> Res<()> {
         f3.records
     );
 
-    // Where figures() spends its time.
-    let t = Instant::now();
-    let dict = store.ledger_dict()?;
-    let t_dict = secs(t);
-    let t = Instant::now();
-    let raw_links = store.ledger_links()?;
-    let t_links = secs(t);
-    let n_links = raw_links.len();
-    let t = Instant::now();
-    let links = Links::new(raw_links);
-    let t_links_new = secs(t);
-    let t = Instant::now();
-    let (mut n_roll, mut n_groups, mut bitmap_bytes) = (0, 0, 0u64);
-    let mut all = roaring::RoaringBitmap::new();
-    store.ledger_rollups(DEST, from, to, false, &mut |r| {
-        n_roll += 1;
-        n_groups += r.groups.len();
-        for g in &r.groups {
-            bitmap_bytes += g.subjects.serialized_size() as u64;
-            all |= &g.subjects;
-        }
-    })?;
-    let t_rollups = secs(t);
-    let t = Instant::now();
-    let people_n = links.people(&all).len();
-    let t_people_map = secs(t);
-    println!(
-        "  phases: dict {t_dict:.3}s ({} names); links read {t_links:.3}s ({n_links} links) + Links::new {t_links_new:.3}s; \
-         rollups read+decode(counts) + union {t_rollups:.3}s ({n_roll} spans, {n_groups} groups, {:.1} MB of bitmaps); \
-         one Links::people {t_people_map:.3}s ({people_n} people)",
-        dict.names.len(),
-        bitmap_bytes as f64 / 1e6
+    // The real incident path: `incident open` (figures + the saved revision) and
+    // `incident export` (people table, subjects.csv with every id unsealed, the vendor
+    // deletion request, report and notices), over the whole range.
+    let config_text = format!(
+        "version = 1\n[store]\npath = \"{}\"\n[[sources]]\nname = \"web\"\nprotocol = \"mixpanel\"\ntokens = [\"t\"]\n\
+         [[destinations]]\nname = \"{DEST}\"\ntype = \"mixpanel\"\nproject_token = \"p\"\nsources = [\"web\"]\n",
+        a.dir.display()
     );
-
-    // subjects.csv, approximately: people() and one line per affected person with the
-    // unsealed subject ids (a person's linked ids joined by ';'). Timed in passes so the
-    // parts can be told apart: reading the subjects; reading and opening the sealed ids;
-    // the whole file.
-    let t = Instant::now();
-    let table = people(&store, DEST, from, to)?;
-    let t_people = secs(t);
-    let t = Instant::now();
-    let mut n_rows = 0u64;
-    store.ledger_subjects(&mut |row| {
-        n_rows += u64::from(row.sealed.is_some());
-    })?;
-    let t_read = secs(t);
-    let t = Instant::now();
-    let mut opened_bytes = 0u64;
-    store.ledger_subjects(&mut |row| {
-        if let Some(b) = row.sealed.and_then(|s| master.open(SEAL_AAD, s)) {
-            opened_bytes += b.len() as u64;
-        }
-    })?;
-    let t_open = secs(t);
-    let t = Instant::now();
-    let mut n_get = 0u64;
-    // People::get (what a writer of subjects.csv calls per person) for every subject number.
-    for p in 0..=n_rows as u32 {
-        n_get += u64::from(table.get(p).is_some());
-    }
-    let t_get = secs(t);
-
-    let csv_path = a.dir.join("subjects-bench.csv");
-    let t_csv = Instant::now();
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&csv_path)?);
-    writeln!(out, "subject_id,categories,records,first_exposure,last_exposure")?;
-    let mut lines = 0u64;
-    let mut unsealed = 0u64;
-    let mut failed = 0u64;
-    let mut deferred: Vec<(u32, Vec<u8>)> = Vec::new();
-    let mut extra: HashMap<u32, Vec<u8>> = HashMap::new();
-    let mut io_err: Option<std::io::Error> = None;
-    let line = |out: &mut dyn Write, person: u32, ids: &[u8], more: &[u8]| -> std::io::Result<bool> {
-        let Some(p) = table.get(person) else { return Ok(false) };
-        out.write_all(ids)?;
-        out.write_all(more)?;
-        for (i, c) in p.categories.iter().enumerate() {
-            out.write_all(if i == 0 { b"," } else { b";" })?;
-            out.write_all(c.as_bytes())?;
-        }
-        write!(out, ",{},", p.records)?;
-        iso_to(out, p.first_ms)?;
-        out.write_all(b",")?;
-        iso_to(out, p.last_ms)?;
-        out.write_all(b"\n")?;
-        Ok(true)
+    let cfg = vendorwall::config::parse(&config_text, &a.dir, &|_| None).map_err(|e| e.to_string())?;
+    let desk = Desk {
+        store: &store,
+        config: &cfg,
     };
-    store.ledger_subjects(&mut |row| {
-        let id = match row.sealed.and_then(|s| master.open(SEAL_AAD, s)) {
-            Some(b) => {
-                unsealed += 1;
-                b
-            }
-            None => {
-                failed += 1;
-                Vec::new()
-            }
-        };
-        let person = table.links.person(row.id);
-        if person != row.id {
-            let e = extra.entry(person).or_default();
-            e.push(b';');
-            e.extend_from_slice(&id);
-        } else if table.links.members(person) > 1 {
-            deferred.push((person, id));
-        } else {
-            match line(&mut out, person, &id, b"") {
-                Ok(true) => lines += 1,
-                Ok(false) => {}
-                Err(e) => io_err = Some(e),
-            }
-        }
-    })?;
-    if let Some(e) = io_err {
-        return Err(e.into());
-    }
-    for (person, id) in deferred {
-        let more = extra.get(&person).map_or(&[][..], Vec::as_slice);
-        if line(&mut out, person, &id, more)? {
-            lines += 1;
-        }
-    }
-    out.flush()?;
-    drop(out);
-    let t_csv = secs(t_csv);
-    let csv_bytes = std::fs::metadata(&csv_path)?.len();
-    std::fs::remove_file(&csv_path)?;
+    let t = Instant::now();
+    let scope = Scope {
+        breach_from_ms: to - DAY_MS,
+        breach_to_ms: to,
+        data_from_ms: Some(from),
+        data_to_ms: Some(to),
+        facts: Default::default(),
+    };
+    let inc = desk.open(
+        Open {
+            destination: DEST.into(),
+            title: Some("ledgergen".into()),
+            scope,
+        },
+        to + DAY_MS,
+    )?;
     println!(
-        "people(): {t_people:.3}s ({} people); CSV lines with unsealed ids: {t_csv:.3}s ({lines} lines, {unsealed} ids opened, {failed} failed, {:.0} MB); total {:.3}s",
-        table.count(),
+        "incident open over the whole range: {:.3}s — {} people, {} records",
+        secs(t),
+        inc.current().map_or(0, |r| r.people),
+        inc.current().map_or(0, |r| r.records)
+    );
+    let out = a.dir.join("export");
+    let t = Instant::now();
+    let x = desk.export(inc.id, &out, &master, to + DAY_MS)?;
+    let csv_bytes = std::fs::metadata(out.join("subjects.csv"))?.len();
+    println!(
+        "incident export: {:.3}s — {} people in subjects.csv ({:.0} MB), {} vendor ids; phases (ms): {:?}",
+        secs(t),
+        x.people,
         csv_bytes as f64 / 1e6,
-        t_people + t_csv
+        x.vendor_ids,
+        x.phases_ms
     );
-    println!(
-        "  passes: read {n_rows} subjects {t_read:.3}s; read + open sealed ids {t_open:.3}s ({:.0} MB of ids); People::get for every number {t_get:.3}s ({n_get} people)",
-        opened_bytes as f64 / 1e6
-    );
-    drop(table);
+    std::fs::remove_dir_all(&out)?;
     drop(store);
 
     // Size on disk.

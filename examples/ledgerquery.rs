@@ -17,7 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let dir = std::path::PathBuf::from(dir);
     let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("ledgergen.json"))?)?;
-    let (from, to) = (meta["from_ms"].as_i64().unwrap_or(0), meta["to_ms"].as_i64().unwrap_or(0));
+    let (from, to) = (
+        meta["from_ms"].as_i64().unwrap_or(0),
+        meta["to_ms"].as_i64().unwrap_or(0),
+    );
     let store = SqliteStore::open(&dir)?;
     let t = Instant::now();
     match what.as_str() {

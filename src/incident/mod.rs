@@ -109,6 +109,8 @@ pub struct Exported {
     pub files: Vec<String>,
     pub people: u64,
     pub vendor_ids: u64,
+    /// How long each part took (milliseconds), for benchmarks.
+    pub phases_ms: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Incident operations over a store, with the configuration's destinations, retention,
@@ -311,10 +313,19 @@ impl Desk<'_> {
             path: out.to_owned(),
             source,
         })?;
+        let mut phases_ms = std::collections::BTreeMap::new();
+        let mut clock = std::time::Instant::now();
+        let mut lap = |name: &'static str| {
+            phases_ms.insert(name, clock.elapsed().as_millis() as u64);
+            clock = std::time::Instant::now();
+        };
         let people = query::people(self.store, &inc.destination, report.data_from_ms, report.data_to_ms)?;
+        lap("people");
         let written_people = write_subjects(self.store, &people, master, &out.join("subjects.csv"))?;
+        lap("subjects.csv");
         let vendor_ids =
             write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
+        lap("vendor-deletion-request.json");
         report.vendor_ids = vendor_ids;
         inc.timeline.push(event(
             now_ms,
@@ -341,6 +352,7 @@ impl Desk<'_> {
         for (name, text) in &files {
             write_file(&out.join(name), text.as_bytes())?;
         }
+        lap("report and notices");
         if let Some(r) = inc.revisions.last_mut() {
             r.vendor_ids = vendor_ids;
         }
@@ -353,6 +365,7 @@ impl Desk<'_> {
             files: names,
             people: written_people,
             vendor_ids,
+            phases_ms,
         })
     }
 }

@@ -84,12 +84,13 @@ CREATE TABLE IF NOT EXISTS ledger_anchors (
 );
 ";
 
-const NAME_SOURCE: i64 = 1;
-const NAME_CATEGORY: i64 = 2;
-const NAME_POINTER: i64 = 3;
-const NAME_DESTINATION: i64 = 4;
-const SET_CATEGORIES: i64 = 1;
-const SET_FIELDS: i64 = 2;
+/// Kinds of interned names and sets (`ledger_names.kind`, `ledger_sets.kind`).
+pub const NAME_SOURCE: i64 = 1;
+pub const NAME_CATEGORY: i64 = 2;
+pub const NAME_POINTER: i64 = 3;
+pub const NAME_DESTINATION: i64 = 4;
+pub const SET_CATEGORIES: i64 = 1;
+pub const SET_FIELDS: i64 = 2;
 
 /// A closed day is rolled up once this long after it ends (deliveries stamped with a clock
 /// slightly behind still land in their day's batches before that).
