@@ -413,25 +413,38 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
 
 const SUBJECT_AAD: &[u8] = b"vendorwall subject";
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+/// Appends a CSV field, quoted when it needs to be.
+fn push_csv(out: &mut Vec<u8>, s: &[u8]) {
+    if s.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
     } else {
-        s.to_owned()
+        out.extend_from_slice(s);
     }
 }
 
-/// A person's ids as they come off the subject stream, until all of them are in.
+/// A linked person's ids as they come off the subject stream, until all of them are in.
 #[derive(Default)]
 struct Pending {
-    main: Option<String>,
-    linked: Vec<String>,
+    main: Option<Vec<u8>>,
+    linked: Vec<Vec<u8>>,
     seen: u32,
-    contact: Option<String>,
+    contact: Option<Vec<u8>>,
 }
+
+const UNAVAILABLE: &[u8] = b"[unavailable]";
 
 /// Writes `subjects.csv`: one row per affected person, named by the id the linking records
 /// were about (their identified id), with its other ids. Returns the rows written.
+///
+/// One pass over the subjects in number order; ids are unsealed into a reused buffer and
+/// rows are assembled as bytes (10 million people take seconds, not minutes).
 fn write_subjects(
     store: &dyn Store,
     people: &query::People,
@@ -444,36 +457,41 @@ fn write_subjects(
     };
     let file = std::fs::File::create(path).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    writeln!(
-        w,
-        "subject_id,linked_ids,categories,records,first_exposure,last_exposure,contact_email"
-    )
-    .map_err(io)?;
+    w.write_all(b"subject_id,linked_ids,categories,records,first_exposure,last_exposure,contact_email\n")
+        .map_err(io)?;
     let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
-    let mut category_text: std::collections::HashMap<u128, String> = std::collections::HashMap::new();
+    let mut category_text: std::collections::HashMap<u128, Vec<u8>> = std::collections::HashMap::new();
     let mut rows = 0u64;
     let mut failed: Option<std::io::Error> = None;
-    let open = |sealed: Option<&[u8]>| {
-        sealed
-            .and_then(|s| master.open(SUBJECT_AAD, s))
-            .and_then(|b| String::from_utf8(b).ok())
-    };
-    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>, x: query::Person, p: Pending| -> std::io::Result<()> {
+    let mut plain = Vec::with_capacity(256);
+    let mut line: Vec<u8> = Vec::with_capacity(512);
+    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>,
+                    x: query::Person,
+                    main: &[u8],
+                    linked: &[Vec<u8>],
+                    contact: &[u8]|
+     -> std::io::Result<()> {
         let categories = category_text
             .entry(x.mask)
-            .or_insert_with(|| people.category_names(x.mask).join(";"));
+            .or_insert_with(|| people.category_names(x.mask).join(";").into_bytes());
+        line.clear();
+        push_csv(&mut line, main);
+        line.push(b',');
+        let joined = linked.join(&b' ');
+        push_csv(&mut line, &joined);
+        line.push(b',');
+        line.extend_from_slice(categories);
+        line.push(b',');
+        line.extend_from_slice(x.records.to_string().as_bytes());
+        line.push(b',');
+        time::push_utc(&mut line, x.first_ms);
+        line.push(b',');
+        time::push_utc(&mut line, x.last_ms);
+        line.push(b',');
+        push_csv(&mut line, contact);
+        line.push(b'\n');
         rows += 1;
-        writeln!(
-            w,
-            "{},{},{},{},{},{},{}",
-            csv_field(p.main.as_deref().unwrap_or("[unavailable]")),
-            csv_field(&p.linked.join(" ")),
-            categories,
-            x.records,
-            time::format_utc(x.first_ms),
-            time::format_utc(x.last_ms),
-            csv_field(p.contact.as_deref().unwrap_or("")),
-        )
+        w.write_all(&line)
     };
     store.ledger_subjects(&mut |s: SubjectRow<'_>| {
         if failed.is_some() {
@@ -484,24 +502,41 @@ fn write_subjects(
             return;
         };
         let members = people.links.members(person);
-        let mut p = if members == 1 {
-            Pending::default()
-        } else {
-            pending.remove(&person).unwrap_or_default()
-        };
-        let id = open(s.sealed).unwrap_or_else(|| "[unavailable]".to_owned());
+        if members == 1 {
+            // Not linked: write the row straight from the unsealed buffer.
+            let id = s
+                .sealed
+                .and_then(|sealed| master.open_into(SUBJECT_AAD, sealed, &mut plain))
+                .map(<[u8]>::to_vec);
+            let contact = s.contact.and_then(|c| master.open(SUBJECT_AAD, c)).unwrap_or_default();
+            if let Err(e) = emit(&mut w, x, id.as_deref().unwrap_or(UNAVAILABLE), &[], &contact) {
+                failed = Some(e);
+            }
+            return;
+        }
+        let mut p = pending.remove(&person).unwrap_or_default();
+        let id = s
+            .sealed
+            .and_then(|sealed| master.open(SUBJECT_AAD, sealed))
+            .unwrap_or_else(|| UNAVAILABLE.to_vec());
         if s.id == person {
             p.main = Some(id);
         } else {
             p.linked.push(id);
         }
         if p.contact.is_none() {
-            p.contact = open(s.contact);
+            p.contact = s.contact.and_then(|c| master.open(SUBJECT_AAD, c));
         }
         p.seen += 1;
         if p.seen < members {
             pending.insert(person, p);
-        } else if let Err(e) = emit(&mut w, x, p) {
+        } else if let Err(e) = emit(
+            &mut w,
+            x,
+            p.main.as_deref().unwrap_or(UNAVAILABLE),
+            &p.linked,
+            p.contact.as_deref().unwrap_or_default(),
+        ) {
             failed = Some(e);
         }
     })?;
@@ -510,7 +545,14 @@ fn write_subjects(
     rest.sort_unstable_by_key(|(p, _)| *p);
     for (person, p) in rest {
         if let Some(x) = people.get(person) {
-            emit(&mut w, x, p).map_err(io)?;
+            emit(
+                &mut w,
+                x,
+                p.main.as_deref().unwrap_or(UNAVAILABLE),
+                &p.linked,
+                p.contact.as_deref().unwrap_or_default(),
+            )
+            .map_err(io)?;
         }
     }
     if let Some(e) = failed {
@@ -520,24 +562,21 @@ fn write_subjects(
     Ok(rows)
 }
 
-/// Writes the ids the vendor knows for the affected people, for its deletion API.
+/// Writes the ids the vendor knows for the affected people, for its deletion API: a JSON
+/// object whose `distinct_ids` array is streamed as it is read. Returns how many ids.
 fn write_deletion_request(
     store: &dyn Store,
     report: &Report,
     people: &query::People,
     path: &Path,
 ) -> Result<u64, IncidentError> {
-    let mut ids: Vec<String> = Vec::new();
-    let mut versions: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
-    store.ledger_vendor_ids(&report.destination, &mut |subject, kv, id| {
-        if people.get(people.links.person(subject)).is_some() {
-            ids.push(id.to_owned());
-            *versions.entry(kv).or_default() += 1;
-        }
-    })?;
-    ids.sort_unstable();
-    ids.dedup();
-    let doc = serde_json::json!({
+    let io = |source| IncidentError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(io)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let head = serde_json::json!({
         "destination": report.destination,
         "incident": report.incident_id,
         "revision": report.revision,
@@ -545,10 +584,46 @@ fn write_deletion_request(
         "data_to": time::format_utc(report.data_to_ms),
         "vendor_api": "Mixpanel GDPR API: POST https://mixpanel.com/api/app/data-deletions/v3.0/?token=<project token>, Authorization: Bearer <OAuth token>",
         "compliance_type": "GDPR",
-        "ids_by_key_version": versions,
-        "count": ids.len(),
-        "distinct_ids": ids,
     });
-    write_file(path, serde_json::to_string_pretty(&doc).unwrap_or_default().as_bytes())?;
-    Ok(doc["count"].as_u64().unwrap_or(0))
+    let head = serde_json::to_string_pretty(&head).unwrap_or_default();
+    // The object without its closing brace, then the streamed array and the counts.
+    let open = head.trim_end().trim_end_matches('}').trim_end();
+    write!(w, "{open},\n  \"distinct_ids\": [").map_err(io)?;
+    let mut versions: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+    let mut count = 0u64;
+    let mut failed: Option<std::io::Error> = None;
+    let mut last_subject = 0u32;
+    let mut seen_for_subject: Vec<String> = Vec::new();
+    store.ledger_vendor_ids(&report.destination, &mut |subject, kv, id| {
+        if failed.is_some() || people.get(people.links.person(subject)).is_none() {
+            return;
+        }
+        // Ids repeat only within a subject (several key versions that kept a raw id).
+        if subject != last_subject {
+            last_subject = subject;
+            seen_for_subject.clear();
+        }
+        if seen_for_subject.iter().any(|s| s == id) {
+            return;
+        }
+        seen_for_subject.push(id.to_owned());
+        *versions.entry(kv).or_default() += 1;
+        let sep = if count == 0 { "\n    " } else { ",\n    " };
+        count += 1;
+        let quoted = serde_json::to_string(id).unwrap_or_default();
+        if let Err(e) = write!(w, "{sep}{quoted}") {
+            failed = Some(e);
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(io(e));
+    }
+    let versions = serde_json::to_string(&versions).unwrap_or_default();
+    write!(
+        w,
+        "\n  ],\n  \"ids_by_key_version\": {versions},\n  \"count\": {count}\n}}\n"
+    )
+    .map_err(io)?;
+    w.flush().map_err(io)?;
+    Ok(count)
 }

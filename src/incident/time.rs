@@ -28,6 +28,34 @@ pub fn format_utc(ms: i64) -> String {
     )
 }
 
+/// Appends [`format_utc`]'s text to `out` without allocating (years 0000–9999; others fall
+/// back to [`format_utc`]).
+pub fn push_utc(out: &mut Vec<u8>, ms: i64) {
+    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(format_utc(ms).as_bytes());
+        return;
+    }
+    let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
+    let two = |out: &mut Vec<u8>, n: i64| {
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    };
+    two(out, year / 100);
+    two(out, year % 100);
+    out.push(b'-');
+    two(out, i64::from(month));
+    out.push(b'-');
+    two(out, i64::from(day));
+    out.push(b'T');
+    two(out, secs / 3600);
+    out.push(b':');
+    two(out, secs / 60 % 60);
+    out.push(b':');
+    two(out, secs % 60);
+    out.push(b'Z');
+}
+
 /// `YYYY-MM-DD`: the UTC calendar date of `ms`.
 pub fn format_date(ms: i64) -> String {
     let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
@@ -130,6 +158,23 @@ fn clamp_i64(v: i128) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_utc_matches_format_utc() {
+        for ms in [
+            0,
+            1_764_000_123_456,
+            -1,
+            253_402_300_799_000,
+            253_402_300_800_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let mut out = Vec::new();
+            push_utc(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), format_utc(ms), "{ms}");
+        }
+    }
 
     /// Milliseconds of a UTC date and time.
     fn at(year: i64, month: u32, day: u32, hour: i64, minute: i64) -> i64 {

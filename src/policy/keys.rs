@@ -115,14 +115,21 @@ impl MasterKey {
     }
 
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.open_into(aad, sealed, &mut buf).map(<[u8]>::to_vec)
+    }
+
+    /// [`MasterKey::open`] into a reusable buffer (no allocation once it is large enough).
+    pub fn open_into<'b>(&self, aad: &[u8], sealed: &[u8], buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
         if sealed.len() < NONCE_LEN {
             return None;
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-        let mut buf = ct.to_vec();
-        let plain = self.0.open_in_place(nonce, Aad::from(aad), &mut buf).ok()?;
-        Some(plain.to_vec())
+        buf.clear();
+        buf.extend_from_slice(ct);
+        let plain = self.0.open_in_place(nonce, Aad::from(aad), buf).ok()?;
+        Some(plain)
     }
 }
 

@@ -177,7 +177,14 @@ fn vendor_id_value(id: &str) -> rusqlite::types::Value {
 
 pub fn vendor_id_text(v: rusqlite::types::ValueRef<'_>) -> String {
     match v {
-        rusqlite::types::ValueRef::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+        rusqlite::types::ValueRef::Blob(b) => {
+            let mut s = String::with_capacity(b.len() * 2);
+            for x in b {
+                s.push(char::from(b"0123456789abcdef"[usize::from(x >> 4)]));
+                s.push(char::from(b"0123456789abcdef"[usize::from(x & 15)]));
+            }
+            s
+        }
         rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         _ => String::new(),
     }
