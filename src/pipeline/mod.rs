@@ -436,6 +436,8 @@ pub fn exposure(findings: &[Finding], decisions: &[Decision], sent: &Value) -> E
     // Categories sent in clear somewhere: not "pseudonymised only".
     let mut clear: Vec<&'static str> = Vec::new();
     let mut fields: Vec<String> = Vec::new();
+    // Findings on one leaf are adjacent: resolve each pointer once.
+    let mut resolved: Option<(&str, bool)> = None;
     for f in findings {
         let (mut by_field, mut mine) = (None, None);
         for d in decisions.iter().filter(|d| d.pointer == f.pointer) {
@@ -448,7 +450,14 @@ pub fn exposure(findings: &[Finding], decisions: &[Decision], sent: &Value) -> E
         }
         let action = by_field.or(mine).map_or("keep", |d| d.action);
         let own_action = mine.map_or("keep", |d| d.action);
-        let still_there = pointer(sent, &f.pointer).is_some();
+        let still_there = match resolved {
+            Some((p, there)) if p == f.pointer => there,
+            _ => {
+                let there = pointer(sent, &f.pointer).is_some();
+                resolved = Some((&f.pointer, there));
+                there
+            }
+        };
         match action {
             "drop" | "redact" => held.push(f.category),
             _ if !still_there => held.push(f.category),
