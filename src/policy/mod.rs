@@ -323,11 +323,14 @@ impl Policy {
 
         // `generalize` reads the country code from the record as it came in; keep that
         // before the output is rewritten in place.
-        let country = if fields
-            .values()
-            .flatten()
-            .any(|(_, a, _)| matches!(a, Action::Generalize(_)))
-        {
+        let country = if fields.values().flatten().any(|(f, a, _)| match a {
+            Action::Generalize(g) => {
+                g.as_ref()
+                    .map_or_else(|| default_generalization(f.category), Clone::clone)
+                    == Generalization::Country
+            }
+            _ => false,
+        }) {
             Some(country_code(&record, shape).cloned())
         } else {
             None
@@ -622,11 +625,15 @@ fn default_generalization(category: &str) -> Generalization {
 
 /// The record's country code, which `Generalization::Country` puts in place of a city.
 fn country_code(record: &Value, shape: Shape) -> Option<&Value> {
-    let candidates: &[&str] = match shape {
-        Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
-        Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
+    // `get` pairs: the pointers `/properties/mp_country_code`, `/properties/$country_code`
+    // (events) or `/$set/$country_code`, `/$set_once/$country_code`, without parsing them.
+    let candidates: [(&str, &str); 2] = match shape {
+        Shape::Event => [("properties", "mp_country_code"), ("properties", "$country_code")],
+        Shape::Profile | Shape::Group => [("$set", "$country_code"), ("$set_once", "$country_code")],
     };
-    candidates.iter().find_map(|p| record.pointer(p))
+    candidates
+        .iter()
+        .find_map(|(outer, inner)| record.get(outer).and_then(|o| o.get(inner)))
 }
 
 /// Applies a generalisation; `None` means the value cannot be generalised and is dropped.

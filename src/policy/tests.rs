@@ -448,3 +448,29 @@ fn apply_owned_equals_apply() {
     assert_eq!(out["properties"]["$city"], json!("DE"));
     assert!(out["properties"].get("mp_country_code").is_none());
 }
+
+#[test]
+fn country_code_reads_the_same_fields_as_pointers() {
+    let records = [
+        (
+            Shape::Event,
+            json!({"properties": {"$country_code": "FR", "mp_country_code": "DE"}}),
+        ),
+        (Shape::Event, json!({"properties": {"$country_code": "FR"}})),
+        (Shape::Event, json!({"properties": ["DE"]})),
+        (Shape::Profile, json!({"$set_once": {"$country_code": "IT"}})),
+        (
+            Shape::Group,
+            json!({"$set": {"$country_code": "ES"}, "$set_once": {"$country_code": "IT"}}),
+        ),
+        (Shape::Profile, json!({"$set": "x"})),
+    ];
+    for (shape, record) in &records {
+        let pointers: &[&str] = match shape {
+            Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
+            Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
+        };
+        let expected = pointers.iter().find_map(|p| record.pointer(p));
+        assert_eq!(country_code(record, *shape), expected, "{record}");
+    }
+}
