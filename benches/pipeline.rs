@@ -13,6 +13,9 @@
 //!   same bytes, as a floor for `stage/decode_request` and `stage/encode_record+to_vec`.
 //! - `firewall/*`: `classify_record` alone, and with the recommended policy applied, per
 //!   event (one core).
+//! - `ingest_like/batch50`: the per-record CPU work of `Pipeline::ingest` for one
+//!   destination with the recommended policy (decode, canonical event, vendor record,
+//!   classify, policy, exposure metadata, row bytes); no HTTP, subject seal or store.
 //! - `gateway_like/batch50`: adds two things `Pipeline::ingest` does per record on top (the
 //!   `$insert_id` lookup kept for error reports, and one copy of the canonical event, which
 //!   the passthrough policy made) and serialises with `to_string` as it does. Policy work
@@ -31,7 +34,7 @@ use serde_json::{Value, json};
 use vendorwall::event::Caps;
 use vendorwall::protocol::mixpanel::Endpoint;
 use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
-use vendorwall::protocol::mixpanel::encode::encode_record;
+use vendorwall::protocol::mixpanel::encode::{encode_record, into_record};
 
 const APP_TOKEN: &str = "bench-app-token";
 const PROJECT_TOKEN: &str = "bench-project-token";
@@ -336,6 +339,46 @@ fn benches(c: &mut Criterion) {
         }
         n
     };
+    // The CPU work of `Pipeline::ingest` per record for one destination with the
+    // recommended policy, minus HTTP, the ledger's subject digest/seal and the store: decode
+    // → canonical → record → classify → policy → exposure → row payload and meta bytes.
+    let ingest_like = |body: &[u8]| {
+        let inbound = decode_request(raw(body), limits()).expect("body decodes");
+        let mut n = 0;
+        for record in inbound.records {
+            let record = record.expect("record is an object");
+            let hint = record
+                .get("properties")
+                .and_then(|p| p.get("$insert_id"))
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            black_box(hint);
+            let decoded = decode_record(Endpoint::Track, record, &caps).expect("record is valid");
+            let record = into_record(decoded.event, "");
+            let findings = vendorwall::classify::classify_record(&record, shape);
+            if let vendorwall::policy::Verdict::Send { record: out, decisions } =
+                policy.apply_owned(record, shape, &findings, &ctx)
+            {
+                let exposed = vendorwall::pipeline::exposure(&findings, &decisions, &out);
+                let meta = vendorwall::ledger::Exposure {
+                    source: "web".to_owned(),
+                    sent: exposed.sent,
+                    pseudonymised: exposed.pseudonymised,
+                    held_back: exposed.held_back,
+                    fields: exposed.fields,
+                    ..Default::default()
+                };
+                n += black_box(serde_json::to_vec(&out).expect("record serialises")).len();
+                n += black_box(serde_json::to_vec(&meta).expect("meta serialises")).len();
+            }
+        }
+        n
+    };
+    let mut g = c.benchmark_group("ingest_like");
+    g.throughput(Throughput::Elements(50));
+    g.bench_function("batch50/events", |b| b.iter(|| ingest_like(black_box(&batch))));
+    g.finish();
+
     let mut g = c.benchmark_group("firewall");
     g.throughput(Throughput::Elements(50));
     g.bench_function("classify/events", |b| {

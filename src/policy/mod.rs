@@ -27,6 +27,7 @@
 
 pub mod keys;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -272,6 +273,16 @@ impl Policy {
 
     /// Applies the policy to one record. Pure.
     pub fn apply(&self, record: &Value, shape: Shape, findings: &[Finding], ctx: &Context<'_>) -> Verdict {
+        self.apply_cow(Cow::Borrowed(record), shape, findings, ctx)
+    }
+
+    /// [`Policy::apply`] on a record the caller no longer needs: the output is made from it in
+    /// place instead of from a copy.
+    pub fn apply_owned(&self, record: Value, shape: Shape, findings: &[Finding], ctx: &Context<'_>) -> Verdict {
+        self.apply_cow(Cow::Owned(record), shape, findings, ctx)
+    }
+
+    fn apply_cow(&self, record: Cow<'_, Value>, shape: Shape, findings: &[Finding], ctx: &Context<'_>) -> Verdict {
         let event = record.get("event").and_then(Value::as_str);
         // A block rule that names no category or path blocks by event and source alone.
         if let Some(i) = self.rules.iter().position(|r| {
@@ -310,7 +321,21 @@ impl Policy {
             fields.entry(f.pointer.as_str()).or_default().push((f, action, because));
         }
 
-        let mut out = record.clone();
+        // `generalize` reads the country code from the record as it came in; keep that
+        // before the output is rewritten in place.
+        let country = if fields.values().flatten().any(|(f, a, _)| match a {
+            Action::Generalize(g) => {
+                g.as_ref()
+                    .map_or_else(|| default_generalization(f.category), Clone::clone)
+                    == Generalization::Country
+            }
+            _ => false,
+        }) {
+            Some(country_code(&record, shape).cloned())
+        } else {
+            None
+        };
+        let mut out = record.into_owned();
         let mut decisions = Vec::new();
         let mut drops: Vec<String> = Vec::new();
         let role_ids: Vec<&str> = findings
@@ -322,7 +347,7 @@ impl Policy {
         for (pointer, asks) in &fields {
             let strongest = asks.iter().map(|(_, a, _)| a.strength()).max().unwrap_or(0);
             let identifier = role_ids.contains(pointer) && self.pseudonymize_ids;
-            let Some(value) = out.pointer_mut(pointer) else {
+            let Some(value) = pointer_mut(&mut out, pointer, parse_index) else {
                 continue;
             };
             for (f, a, b) in asks {
@@ -385,7 +410,7 @@ impl Policy {
                         .collect();
                     if let Some((g, cat)) = gens.into_iter().next() {
                         let g = g.unwrap_or_else(|| default_generalization(cat));
-                        match generalize(value, &g, record, shape) {
+                        match generalize(value, &g, country.as_ref().and_then(Option::as_ref)) {
                             Some(v) => *value = v,
                             None => drops.push((*pointer).to_owned()),
                         }
@@ -448,8 +473,8 @@ pub fn dotted(pointer: &str) -> Vec<&str> {
 }
 
 /// Like `Value::pointer_mut`, without allocating for segments that need no unescaping
-/// (serde_json's allocates two strings per segment).
-fn pointer_mut<'a>(root: &'a mut Value, pointer: &str) -> Option<&'a mut Value> {
+/// (serde_json's allocates two strings per segment). `index` reads an array index.
+fn pointer_mut<'a>(root: &'a mut Value, pointer: &str, index: fn(&str) -> Option<usize>) -> Option<&'a mut Value> {
     if pointer.is_empty() {
         return Some(root);
     }
@@ -464,11 +489,19 @@ fn pointer_mut<'a>(root: &'a mut Value, pointer: &str) -> Option<&'a mut Value> 
         };
         target = match target {
             Value::Object(m) => m.get_mut(key)?,
-            Value::Array(a) => a.get_mut(key.parse::<usize>().ok()?)?,
+            Value::Array(a) => a.get_mut(index(key)?)?,
             _ => return None,
         };
     }
     Some(target)
+}
+
+/// An array index as `Value::pointer_mut` reads it: no sign, no leading zero.
+fn parse_index(s: &str) -> Option<usize> {
+    if s.starts_with('+') || (s.starts_with('0') && s.len() != 1) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 fn unescape(seg: &str) -> String {
@@ -480,7 +513,7 @@ fn remove_pointer(root: &mut Value, pointer: &str) {
         return;
     };
     let key = unescape(last);
-    match pointer_mut(root, parent) {
+    match pointer_mut(root, parent, |k| k.parse().ok()) {
         Some(Value::Object(m)) => {
             m.shift_remove(&key);
         }
@@ -590,8 +623,22 @@ fn default_generalization(category: &str) -> Generalization {
     }
 }
 
+/// The record's country code, which `Generalization::Country` puts in place of a city.
+fn country_code(record: &Value, shape: Shape) -> Option<&Value> {
+    // `get` pairs: the pointers `/properties/mp_country_code`, `/properties/$country_code`
+    // (events) or `/$set/$country_code`, `/$set_once/$country_code`, without parsing them.
+    let candidates: [(&str, &str); 2] = match shape {
+        Shape::Event => [("properties", "mp_country_code"), ("properties", "$country_code")],
+        Shape::Profile | Shape::Group => [("$set", "$country_code"), ("$set_once", "$country_code")],
+    };
+    candidates
+        .iter()
+        .find_map(|(outer, inner)| record.get(outer).and_then(|o| o.get(inner)))
+}
+
 /// Applies a generalisation; `None` means the value cannot be generalised and is dropped.
-fn generalize(v: &Value, g: &Generalization, record: &Value, shape: Shape) -> Option<Value> {
+/// `country` is the record's country code (see [`country_code`]).
+fn generalize(v: &Value, g: &Generalization, country: Option<&Value>) -> Option<Value> {
     match g {
         Generalization::IpPrefix => {
             let ip: std::net::IpAddr = v.as_str()?.trim().parse().ok()?;
@@ -641,13 +688,7 @@ fn generalize(v: &Value, g: &Generalization, record: &Value, shape: Shape) -> Op
             }
         }
         Generalization::UrlPath => v.as_str().map(|s| Value::String(url_path_only(s))),
-        Generalization::Country => {
-            let candidates: &[&str] = match shape {
-                Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
-                Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
-            };
-            candidates.iter().find_map(|p| record.pointer(p)).cloned()
-        }
+        Generalization::Country => country.cloned(),
     }
 }
 

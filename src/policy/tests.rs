@@ -231,7 +231,8 @@ fn allowlist_passes_only_listed_properties_and_structure() {
 #[test]
 fn generalizations() {
     let g = |v: Value, g: Generalization| {
-        generalize(&v, &g, &json!({"properties": {"mp_country_code": "DE"}}), Shape::Event)
+        let record = json!({"properties": {"mp_country_code": "DE"}});
+        generalize(&v, &g, country_code(&record, Shape::Event))
     };
     assert_eq!(
         g(json!("203.0.113.77"), Generalization::IpPrefix),
@@ -337,5 +338,139 @@ proptest! {
                 prop_assert!(!form.contains(&enc), "{enc} in form body");
             }
         }
+    }
+}
+
+/// `apply_owned` rewrites the record in place; it must give what `apply` gives, byte for
+/// byte, including generalisations that read the record as it came in.
+#[test]
+fn apply_owned_equals_apply() {
+    let record = json!({"event": "Signup", "properties": {
+        "token": "t", "distinct_id": "jane@example.com", "$device_id": "dev-1", "time": 1, "$insert_id": "i",
+        "$current_url": "https://x.io/a?email=jane%40example.com#top", "$city": "Berlin", "mp_country_code": "DE",
+        "ip": "203.0.113.7", "lat": 52.520_01, "card": "4111 1111 1111 1111", "plan": "pro", "full_name": "Jane Doe",
+        "list": ["a", "jane@example.com", {"k/~": "v"}]}});
+    let findings = vec![
+        role("/properties/distinct_id"),
+        finding("/properties/distinct_id", "user.contact.email", None),
+        role("/properties/$device_id"),
+        finding("/properties/$current_url", "user.behavior.browsing_history", None),
+        finding("/properties/$current_url", "user.contact.email", Some((20, 39))),
+        finding("/properties/$city", "user.location.coarse", None),
+        // The country code itself is dropped: the city must still become "DE".
+        finding("/properties/mp_country_code", "user.location.coarse.country", None),
+        finding("/properties/ip", "user.device.ip_address", None),
+        finding("/properties/lat", "user.location.precise", None),
+        finding("/properties/card", "user.financial.credit_card", None),
+        finding("/properties/full_name", "user.name", None),
+        finding("/properties/list/1", "user.contact.email", None),
+        finding("/properties/list/2/k~1~0", "user.name", None),
+    ];
+    let rule = |category: &str, action: Action| Rule {
+        category: Some(category.to_owned()),
+        path: None,
+        event: None,
+        source: None,
+        action,
+    };
+    let custom = Policy {
+        name: "custom".into(),
+        mode: Mode::Scrub,
+        rules: vec![
+            rule("user.location.coarse.country", Action::Drop),
+            rule(
+                "user.location.coarse",
+                Action::Generalize(Some(Generalization::Country)),
+            ),
+            rule("user.location.precise", Action::Generalize(None)),
+            rule("user.device.ip_address", Action::Generalize(None)),
+            rule("user.financial", Action::Mask { keep_last: 4 }),
+            rule("user.contact", Action::Redact),
+        ],
+        allow: vec![],
+        pseudonymize_ids: true,
+    };
+    let allowlist = Policy {
+        name: "allow".into(),
+        mode: Mode::Allowlist,
+        rules: vec![rule("user.location", Action::Keep)],
+        allow: vec![PathGlob::new("properties.plan"), PathGlob::new("properties.list")],
+        pseudonymize_ids: true,
+    };
+    let k = key();
+    for policy in [Policy::recommended(), Policy::passthrough(), custom, allowlist] {
+        for key in [Some(&k), None] {
+            let ctx = Context { source: "web", key };
+            let borrowed = policy.apply(&record, Shape::Event, &findings, &ctx);
+            let owned = policy.apply_owned(record.clone(), Shape::Event, &findings, &ctx);
+            match (&borrowed, &owned) {
+                (
+                    Verdict::Send {
+                        record: a,
+                        decisions: da,
+                    },
+                    Verdict::Send {
+                        record: b,
+                        decisions: db,
+                    },
+                ) => {
+                    assert_eq!(a.to_string(), b.to_string(), "policy {}", policy.name);
+                    assert_eq!(da, db, "policy {}", policy.name);
+                }
+                _ => assert_eq!(borrowed, owned),
+            }
+        }
+    }
+    let Verdict::Send { record: out, .. } = Policy {
+        name: "c".into(),
+        mode: Mode::Scrub,
+        rules: vec![
+            rule("user.location.coarse.country", Action::Drop),
+            rule(
+                "user.location.coarse",
+                Action::Generalize(Some(Generalization::Country)),
+            ),
+        ],
+        allow: vec![],
+        pseudonymize_ids: false,
+    }
+    .apply_owned(
+        record.clone(),
+        Shape::Event,
+        &findings,
+        &Context {
+            source: "web",
+            key: None,
+        },
+    ) else {
+        panic!("no block rules");
+    };
+    assert_eq!(out["properties"]["$city"], json!("DE"));
+    assert!(out["properties"].get("mp_country_code").is_none());
+}
+
+#[test]
+fn country_code_reads_the_same_fields_as_pointers() {
+    let records = [
+        (
+            Shape::Event,
+            json!({"properties": {"$country_code": "FR", "mp_country_code": "DE"}}),
+        ),
+        (Shape::Event, json!({"properties": {"$country_code": "FR"}})),
+        (Shape::Event, json!({"properties": ["DE"]})),
+        (Shape::Profile, json!({"$set_once": {"$country_code": "IT"}})),
+        (
+            Shape::Group,
+            json!({"$set": {"$country_code": "ES"}, "$set_once": {"$country_code": "IT"}}),
+        ),
+        (Shape::Profile, json!({"$set": "x"})),
+    ];
+    for (shape, record) in &records {
+        let pointers: &[&str] = match shape {
+            Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
+            Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
+        };
+        let expected = pointers.iter().find_map(|p| record.pointer(p));
+        assert_eq!(country_code(record, *shape), expected, "{record}");
     }
 }

@@ -14,6 +14,7 @@
 //! Request-level problems (an oversize body, a decompression bomb, data that is not JSON)
 //! fail the request. Record-level problems fail only that record: its neighbours go on.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use base64::Engine;
@@ -172,12 +173,18 @@ pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Inbo
 
     if !body.is_empty() {
         // A form body: `application/x-www-form-urlencoded`, or a beacon's `text/plain`.
-        for (k, v) in form_urlencoded::parse(body) {
+        // The last `data` wins; only that one is decoded (it is most of the body).
+        let mut last_data = None;
+        for (k, v) in form_pairs(body) {
+            let k = form_decode(k);
             if k == "data" {
-                data = Some(v.into_owned());
+                last_data = Some(v);
             } else {
-                apply_param(&mut params, &k, &v);
+                apply_param(&mut params, &k, &form_decode(v));
             }
+        }
+        if let Some(v) = last_data {
+            data = Some(form_decode(v).into_owned());
         }
     }
     let data = data.ok_or(RequestError::MissingData)?;
@@ -188,6 +195,61 @@ pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Inbo
         _ => return Err(RequestError::WrongType),
     };
     finish(params, BodyShape::Data, records, limits)
+}
+
+/// The raw name and value of each pair of a form body, split exactly as
+/// `form_urlencoded::parse` splits them (on `&`, then the first `=`; empty pairs skipped).
+fn form_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    body.split(|&b| b == b'&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.iter().position(|&b| b == b'=') {
+            Some(i) => (&pair[..i], &pair[i + 1..]),
+            None => (pair, &[][..]),
+        })
+}
+
+/// Decodes one form name or value as `form_urlencoded::parse` does (`+` is a space, `%XX` a
+/// byte, a `%` without two hex digits stays, invalid UTF-8 becomes U+FFFD), in one pass
+/// that copies the runs between escapes whole and checks UTF-8 once.
+fn form_decode(raw: &[u8]) -> Cow<'_, str> {
+    let special = |b: &u8| matches!(b, b'%' | b'+');
+    let Some(first) = raw.iter().position(special) else {
+        return String::from_utf8_lossy(raw);
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..first]);
+    let mut i = first;
+    while i < raw.len() {
+        match raw[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => match (raw.get(i + 1).and_then(hex_digit), raw.get(i + 2).and_then(hex_digit)) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            _ => {
+                let run = raw[i..].iter().position(special).unwrap_or(raw.len() - i);
+                out.extend_from_slice(&raw[i..i + run]);
+                i += run;
+            }
+        }
+    }
+    match String::from_utf8(out) {
+        Ok(text) => Cow::Owned(text),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+    }
+}
+
+fn hex_digit(b: &u8) -> Option<u8> {
+    char::from(*b).to_digit(16).map(|d| d as u8)
 }
 
 fn finish(
@@ -206,23 +268,25 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
 }
 
-/// Inflates a body, refusing to produce more than `max` bytes (decompression bombs).
-fn decompress(body: &[u8], encoding: Option<&str>, max: usize) -> Result<Vec<u8>, RequestError> {
+/// Inflates a body, refusing to produce more than `max` bytes (decompression bombs). An
+/// uncompressed body is borrowed, not copied.
+fn decompress<'a>(body: &'a [u8], encoding: Option<&str>, max: usize) -> Result<Cow<'a, [u8]>, RequestError> {
     let encoding = encoding.map(|e| e.trim().to_ascii_lowercase()).unwrap_or_default();
     let gzip_magic = body.starts_with(&[0x1f, 0x8b]);
     match encoding.as_str() {
-        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(body), max, "gzip"),
+        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
         "deflate" => {
             // HTTP "deflate" is zlib-wrapped, but some clients send raw deflate.
             inflate(flate2::read::ZlibDecoder::new(body), max, "deflate")
                 .or_else(|_| inflate(flate2::read::DeflateDecoder::new(body), max, "deflate"))
+                .map(Cow::Owned)
         }
-        "" | "identity" if gzip_magic => inflate(flate2::read::GzDecoder::new(body), max, "gzip"),
+        "" | "identity" if gzip_magic => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
         "" | "identity" => {
             if body.len() > max {
                 Err(RequestError::DecompressedTooLarge)
             } else {
-                Ok(body.to_vec())
+                Ok(Cow::Borrowed(body))
             }
         }
         _ => Err(RequestError::UnsupportedEncoding),
@@ -881,5 +945,60 @@ mod tests {
                 id: json!(7)
             })
         );
+    }
+}
+
+#[cfg(test)]
+mod form_properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn same_as_form_urlencoded(body: &[u8]) -> Result<(), TestCaseError> {
+        let ours: Vec<(String, String)> = form_pairs(body)
+            .map(|(k, v)| (form_decode(k).into_owned(), form_decode(v).into_owned()))
+            .collect();
+        let theirs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+        prop_assert_eq!(ours, theirs);
+        Ok(())
+    }
+
+    #[test]
+    fn edge_cases_decode_like_form_urlencoded() {
+        for body in [
+            &b""[..],
+            b"&&",
+            b"=",
+            b"data",
+            b"data=",
+            b"a=b=c&&d",
+            b"%",
+            b"%4",
+            b"%4g%41",
+            b"%%41",
+            b"a+b%2B%2b",
+            b"x=%FF%FE",
+            b"x=\xff+",
+            b"x=%C3%A9&y=%e2%82",
+        ] {
+            same_as_form_urlencoded(body).unwrap();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        /// Any bytes, and especially escapes, `+`, `&` and `=`, split and decode exactly as
+        /// `form_urlencoded::parse` does.
+        #[test]
+        fn decodes_like_form_urlencoded(
+            parts in prop::collection::vec(prop_oneof![
+                any::<u8>().prop_map(|b| vec![b]),
+                Just(b"%".to_vec()), Just(b"+".to_vec()), Just(b"&".to_vec()), Just(b"=".to_vec()),
+                "[0-9a-fA-Fg]{0,2}".prop_map(|s| format!("%{s}").into_bytes()),
+                "[a-zA-Z0-9]{1,8}".prop_map(String::into_bytes),
+            ], 0..40)
+        ) {
+            same_as_form_urlencoded(&parts.concat())?;
+        }
     }
 }
