@@ -440,11 +440,71 @@ struct Pending {
 
 const UNAVAILABLE: &[u8] = b"[unavailable]";
 
+/// A byte range in a [`SubjectChunk`].
+type Span = Option<(usize, usize)>;
+
+/// Subjects read off the store, handed from the reading thread to the writing one.
+#[derive(Default)]
+struct SubjectChunk {
+    /// (subject, sealed id, sealed contact) with the bytes in `bytes`.
+    rows: Vec<(u32, Span, Span)>,
+    bytes: Vec<u8>,
+}
+
+impl SubjectChunk {
+    fn push(&mut self, s: &SubjectRow<'_>) {
+        let mut put = |b: Option<&[u8]>| {
+            b.map(|b| {
+                let start = self.bytes.len();
+                self.bytes.extend_from_slice(b);
+                (start, self.bytes.len())
+            })
+        };
+        let (sealed, contact) = (put(s.sealed), put(s.contact));
+        self.rows.push((s.id, sealed, contact));
+    }
+
+    fn get(&self, r: Span) -> Option<&[u8]> {
+        r.map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+/// One row of `subjects.csv`, assembled in `line`.
+struct Row<'a> {
+    main: &'a [u8],
+    linked: &'a [Vec<u8>],
+    contact: &'a [u8],
+}
+
+fn push_subject_row(line: &mut Vec<u8>, categories: &[u8], x: &query::Person, r: Row<'_>) {
+    line.clear();
+    push_csv(line, r.main);
+    line.push(b',');
+    for (i, id) in r.linked.iter().enumerate() {
+        if i > 0 {
+            line.push(b' ');
+        }
+        push_csv(line, id);
+    }
+    line.push(b',');
+    line.extend_from_slice(categories);
+    line.push(b',');
+    let _ = write!(line, "{}", x.records);
+    line.push(b',');
+    time::push_utc(line, x.first_ms);
+    line.push(b',');
+    time::push_utc(line, x.last_ms);
+    line.push(b',');
+    push_csv(line, r.contact);
+    line.push(b'\n');
+}
+
 /// Writes `subjects.csv`: one row per affected person, named by the id the linking records
 /// were about (their identified id), with its other ids. Returns the rows written.
 ///
-/// One pass over the subjects in number order; ids are unsealed into a reused buffer and
-/// rows are assembled as bytes (10 million people take seconds, not minutes).
+/// One pass over the subjects in number order: one thread reads them off the store, this one
+/// unseals ids into a reused buffer and assembles rows as bytes (10 million people take
+/// seconds, not minutes).
 fn write_subjects(
     store: &dyn Store,
     people: &query::People,
@@ -460,103 +520,123 @@ fn write_subjects(
     w.write_all(b"subject_id,linked_ids,categories,records,first_exposure,last_exposure,contact_email\n")
         .map_err(io)?;
     let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
-    let mut category_text: std::collections::HashMap<u128, Vec<u8>> = std::collections::HashMap::new();
-    let mut rows = 0u64;
-    let mut failed: Option<std::io::Error> = None;
-    let mut plain = Vec::with_capacity(256);
-    let mut line: Vec<u8> = Vec::with_capacity(512);
-    let mut emit = |w: &mut std::io::BufWriter<std::fs::File>,
-                    x: query::Person,
-                    main: &[u8],
-                    linked: &[Vec<u8>],
-                    contact: &[u8]|
-     -> std::io::Result<()> {
-        let categories = category_text
-            .entry(x.mask)
-            .or_insert_with(|| people.category_names(x.mask).join(";").into_bytes());
-        line.clear();
-        push_csv(&mut line, main);
-        line.push(b',');
-        let joined = linked.join(&b' ');
-        push_csv(&mut line, &joined);
-        line.push(b',');
-        line.extend_from_slice(categories);
-        line.push(b',');
-        line.extend_from_slice(x.records.to_string().as_bytes());
-        line.push(b',');
-        time::push_utc(&mut line, x.first_ms);
-        line.push(b',');
-        time::push_utc(&mut line, x.last_ms);
-        line.push(b',');
-        push_csv(&mut line, contact);
-        line.push(b'\n');
-        rows += 1;
-        w.write_all(&line)
+    let mut category_text: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
+    let mut category_of = |mask: u64| -> Vec<u8> {
+        category_text
+            .entry(mask)
+            .or_insert_with(|| people.category_names(mask).join(";").into_bytes())
+            .clone()
     };
-    store.ledger_subjects(&mut |s: SubjectRow<'_>| {
-        if failed.is_some() {
-            return;
-        }
-        let person = people.links.person(s.id);
-        let Some(x) = people.get(person) else {
-            return;
-        };
-        let members = people.links.members(person);
-        if members == 1 {
-            // Not linked: write the row straight from the unsealed buffer.
-            let id = s
-                .sealed
-                .and_then(|sealed| master.open_into(SUBJECT_AAD, sealed, &mut plain))
-                .map(<[u8]>::to_vec);
-            let contact = s.contact.and_then(|c| master.open(SUBJECT_AAD, c)).unwrap_or_default();
-            if let Err(e) = emit(&mut w, x, id.as_deref().unwrap_or(UNAVAILABLE), &[], &contact) {
-                failed = Some(e);
+    let mut rows = 0u64;
+    let (mut plain, mut contact_plain) = (Vec::with_capacity(256), Vec::with_capacity(256));
+    let mut line: Vec<u8> = Vec::with_capacity(512);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<SubjectChunk>(4);
+    std::thread::scope(|scope| -> Result<(), IncidentError> {
+        let reader = scope.spawn(move || {
+            let mut chunk = SubjectChunk::default();
+            let mut stopped = false;
+            let r = store.ledger_subjects(&mut |s: SubjectRow<'_>| {
+                // Only affected people's subjects cross over.
+                if stopped || people.get(people.links.person(s.id)).is_none() {
+                    return;
+                }
+                chunk.push(&s);
+                if chunk.rows.len() >= 8192 {
+                    stopped = tx.send(std::mem::take(&mut chunk)).is_err();
+                }
+            });
+            if !chunk.rows.is_empty() {
+                let _ = tx.send(chunk);
             }
-            return;
+            r
+        });
+        let mut last_mask: Option<(u64, Vec<u8>)> = None;
+        for chunk in rx {
+            for &(id, sealed, contact) in &chunk.rows {
+                let person = people.links.person(id);
+                let Some(x) = people.get(person) else {
+                    continue;
+                };
+                let categories = match &last_mask {
+                    Some((m, text)) if *m == x.mask => text.clone(),
+                    _ => {
+                        let text = category_of(x.mask);
+                        last_mask = Some((x.mask, text.clone()));
+                        text
+                    }
+                };
+                let members = people.links.members(person);
+                if members == 1 {
+                    // Not linked: the row straight from the unsealed buffers.
+                    let main = chunk
+                        .get(sealed)
+                        .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut plain))
+                        .unwrap_or(UNAVAILABLE);
+                    let contact = chunk
+                        .get(contact)
+                        .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut contact_plain))
+                        .unwrap_or_default();
+                    push_subject_row(
+                        &mut line,
+                        &categories,
+                        &x,
+                        Row {
+                            main,
+                            linked: &[],
+                            contact,
+                        },
+                    );
+                    rows += 1;
+                    w.write_all(&line).map_err(io)?;
+                    continue;
+                }
+                let mut p = pending.remove(&person).unwrap_or_default();
+                let opened = chunk
+                    .get(sealed)
+                    .and_then(|b| master.open(SUBJECT_AAD, b))
+                    .unwrap_or_else(|| UNAVAILABLE.to_vec());
+                if id == person {
+                    p.main = Some(opened);
+                } else {
+                    p.linked.push(opened);
+                }
+                if p.contact.is_none() {
+                    p.contact = chunk.get(contact).and_then(|b| master.open(SUBJECT_AAD, b));
+                }
+                p.seen += 1;
+                if p.seen < members {
+                    pending.insert(person, p);
+                    continue;
+                }
+                let row = Row {
+                    main: p.main.as_deref().unwrap_or(UNAVAILABLE),
+                    linked: &p.linked,
+                    contact: p.contact.as_deref().unwrap_or_default(),
+                };
+                push_subject_row(&mut line, &categories, &x, row);
+                rows += 1;
+                w.write_all(&line).map_err(io)?;
+            }
         }
-        let mut p = pending.remove(&person).unwrap_or_default();
-        let id = s
-            .sealed
-            .and_then(|sealed| master.open(SUBJECT_AAD, sealed))
-            .unwrap_or_else(|| UNAVAILABLE.to_vec());
-        if s.id == person {
-            p.main = Some(id);
-        } else {
-            p.linked.push(id);
-        }
-        if p.contact.is_none() {
-            p.contact = s.contact.and_then(|c| master.open(SUBJECT_AAD, c));
-        }
-        p.seen += 1;
-        if p.seen < members {
-            pending.insert(person, p);
-        } else if let Err(e) = emit(
-            &mut w,
-            x,
-            p.main.as_deref().unwrap_or(UNAVAILABLE),
-            &p.linked,
-            p.contact.as_deref().unwrap_or_default(),
-        ) {
-            failed = Some(e);
-        }
+        reader
+            .join()
+            .map_err(|_| IncidentError::Invalid("the subject reader stopped unexpectedly".into()))??;
+        Ok(())
     })?;
     // Persons whose subjects were not all found still get their row.
     let mut rest: Vec<(u32, Pending)> = pending.drain().collect();
     rest.sort_unstable_by_key(|(p, _)| *p);
     for (person, p) in rest {
         if let Some(x) = people.get(person) {
-            emit(
-                &mut w,
-                x,
-                p.main.as_deref().unwrap_or(UNAVAILABLE),
-                &p.linked,
-                p.contact.as_deref().unwrap_or_default(),
-            )
-            .map_err(io)?;
+            let row = Row {
+                main: p.main.as_deref().unwrap_or(UNAVAILABLE),
+                linked: &p.linked,
+                contact: p.contact.as_deref().unwrap_or_default(),
+            };
+            push_subject_row(&mut line, &category_of(x.mask), &x, row);
+            rows += 1;
+            w.write_all(&line).map_err(io)?;
         }
-    }
-    if let Some(e) = failed {
-        return Err(io(e));
     }
     w.flush().map_err(io)?;
     Ok(rows)

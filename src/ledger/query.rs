@@ -207,27 +207,34 @@ pub fn figures(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -
 /// Per affected person: records, first and last delivery, categories received.
 pub struct People {
     pub links: Links,
-    /// Category names; bit `i` of a person's mask is `categories[i]` (categories past 127
-    /// share bit 127).
+    /// Category names; bit `i` of a person's mask is `categories[i]`. Categories past the
+    /// 63rd share bit 63, which then names all of them (a notification list may over-state
+    /// what one person got, never under-state it).
     pub categories: Vec<String>,
-    /// Indexed by person; one cache line per update.
+    /// Indexed by person: 24 bytes each, so 10 million people take 240 MB and an update
+    /// touches one cache line.
     acc: Vec<PersonAcc>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct PersonAcc {
     records: u32,
-    first_ms: i64,
-    last_ms: i64,
-    mask: u128,
+    /// Seconds since the epoch (the notification list shows whole seconds).
+    first_s: u32,
+    last_s: u32,
+    mask: u64,
 }
 
 const EMPTY: PersonAcc = PersonAcc {
     records: 0,
-    first_ms: i64::MAX,
-    last_ms: i64::MIN,
+    first_s: u32::MAX,
+    last_s: 0,
     mask: 0,
 };
+
+fn secs(ms: i64) -> u32 {
+    (ms.div_euclid(1000)).clamp(0, i64::from(u32::MAX)) as u32
+}
 
 /// One affected person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +244,7 @@ pub struct Person {
     pub first_ms: i64,
     pub last_ms: i64,
     /// The categories received: see [`People::category_names`].
-    pub mask: u128,
+    pub mask: u64,
 }
 
 impl People {
@@ -246,16 +253,16 @@ impl People {
         (a.records > 0).then_some(Person {
             person,
             records: u64::from(a.records),
-            first_ms: a.first_ms,
-            last_ms: a.last_ms,
+            first_ms: i64::from(a.first_s) * 1000,
+            last_ms: i64::from(a.last_s) * 1000,
             mask: a.mask,
         })
     }
 
     /// The category names of a mask, in first-seen order.
-    pub fn category_names(&self, mask: u128) -> Vec<&str> {
-        (0..self.categories.len().min(128))
-            .filter(|&b| mask & (1u128 << b) != 0)
+    pub fn category_names(&self, mask: u64) -> Vec<&str> {
+        (0..self.categories.len())
+            .filter(|&b| mask & (1u64 << b.min(63)) != 0)
             .map(|b| self.categories[b].as_str())
             .collect()
     }
@@ -279,9 +286,9 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
         categories: Vec::new(),
         acc: Vec::new(),
     };
-    let mut cat_bits: HashMap<u32, u128> = HashMap::new();
+    let mut cat_bits: HashMap<u32, u64> = HashMap::new();
     store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup| {
-        let group_mask: Vec<u128> = r
+        let group_mask: Vec<u64> = r
             .groups
             .iter()
             .map(|g| catset_mask(&dict, g, &mut cat_bits, &mut t.categories))
@@ -292,11 +299,12 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
                 let n = (person + 1).max(t.acc.len() * 5 / 4);
                 t.acc.resize(n, EMPTY);
             }
-            let mut mask = 0u128;
-            for (i, m) in group_mask.iter().enumerate().take(63) {
-                if p.groups & (1u64 << i) != 0 {
-                    mask |= m;
-                }
+            let mut mask = 0u64;
+            // The groups this person-day was in: usually one or two of a few dozen bits.
+            let mut bits = p.groups & !(1u64 << 63);
+            while bits != 0 {
+                mask |= group_mask.get(bits.trailing_zeros() as usize).copied().unwrap_or(0);
+                bits &= bits - 1;
             }
             if p.groups & (1u64 << 63) != 0 {
                 for (g, m) in r.groups.iter().zip(&group_mask).skip(63) {
@@ -307,20 +315,20 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
             }
             let a = &mut t.acc[person];
             a.records = a.records.saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
-            a.first_ms = a.first_ms.min(p.first_ms);
-            a.last_ms = a.last_ms.max(p.last_ms);
+            a.first_s = a.first_s.min(secs(p.first_ms));
+            a.last_s = a.last_s.max(secs(p.last_ms));
             a.mask |= mask;
         }
     })?;
     Ok(t)
 }
 
-fn catset_mask(dict: &Dict, g: &Group, bits: &mut HashMap<u32, u128>, names: &mut Vec<String>) -> u128 {
-    let mut mask = 0u128;
+fn catset_mask(dict: &Dict, g: &Group, bits: &mut HashMap<u32, u64>, names: &mut Vec<String>) -> u64 {
+    let mut mask = 0u64;
     for c in dict.catsets.get(&g.catset).map_or(&[][..], |c| c.sent.as_slice()) {
         let bit = *bits.entry(*c).or_insert_with(|| {
             names.push(dict.name(*c).to_owned());
-            1u128 << (names.len() - 1).min(127)
+            1u64 << (names.len() - 1).min(63)
         });
         mask |= bit;
     }
