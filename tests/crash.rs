@@ -189,3 +189,80 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
         }
     }
 }
+
+/// The vendor has acknowledged a batch, but the transaction that writes its ledger entries
+/// and removes it from the outbox cannot commit (another process holds the store's write
+/// lock) when `serve` is killed. After a restart the batch is delivered again under the same
+/// `$insert_id`s and recorded once: ledger and outbox agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_the_vendors_acknowledgement_and_the_ledger_write() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("ack-crash");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let cfg_s = cfg.to_str().unwrap();
+    let db = dir.path().join("store").join("vendorwall.db");
+    let mut server = Server::start(&cfg);
+
+    // The vendor holds the first delivery for 2 s before taking it and answering 200.
+    vendor
+        .set_fault(vendorwall::emulator::Fault::Delay(Duration::from_secs(2)))
+        .await;
+    let n = 25u64;
+    let r = client()
+        .post(format!("{}/track", server.base_url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(request(0, n).body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.text().await.unwrap(), "1");
+    // While the vendor waits, another process takes the store's write lock and keeps it.
+    let mut locker = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys, time\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             print('locked', flush=True)\n\
+             time.sleep(60)\n",
+        )
+        .arg(&db)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    vendor.set_fault(vendorwall::emulator::Fault::None).await;
+    // The vendor takes the batch and acknowledges it; the ledger write is stuck behind the lock.
+    assert!(eventually(Duration::from_secs(10), || vendor.received().len() as u64 >= n).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    let _ = locker.kill();
+    let _ = locker.wait();
+
+    let (_, out, _) = cli(&["ledger", "list", "--config", cfg_s]);
+    assert_eq!(out.lines().count(), 0, "nothing was recorded before the crash: {out}");
+    let server = Server::start(&cfg);
+    assert!(eventually(Duration::from_secs(15), || vendor.received().len() as u64 >= 2 * n).await);
+    let mut entries = 0;
+    for _ in 0..50 {
+        entries = cli(&["ledger", "list", "--config", cfg_s]).1.lines().count() as u64;
+        let (_, list, _) = cli(&["destination", "list", "--config", cfg_s]);
+        if entries >= n && list.contains("active              0 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(entries, n, "each acknowledged record is in the ledger exactly once");
+    // The vendor got the batch twice, under the same $insert_ids (it deduplicates on them).
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for r in vendor.received() {
+        *ids.entry(r.insert_id().unwrap_or_default().to_owned()).or_default() += 1;
+    }
+    assert_eq!(ids.len() as u64, n, "{ids:?}");
+    assert!(ids.values().all(|&c| c == 2));
+    let (code, out, _) = cli(&["ledger", "verify", "--config", cfg_s]);
+    assert_eq!(code, 0, "{out}");
+    drop(server);
+}
