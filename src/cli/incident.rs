@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 
-use super::{ConfigArg, load_admin, open_store, parse_date};
+use super::{ConfigArg, load_admin, open_store, parse_date, parse_date_end};
 use crate::incident::report::{Facts, Report};
 use crate::incident::time::format_utc;
 use crate::incident::{Desk, Incident, Open, Scope, Update};
@@ -84,6 +84,9 @@ pub enum IncidentAction {
         data_from: Option<String>,
         #[arg(long)]
         data_to: Option<String>,
+        /// Forget an explicit data range: derive it from the window and the retention again.
+        #[arg(long)]
+        derive_data_range: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -111,7 +114,13 @@ pub enum IncidentAction {
 }
 
 fn date(flag: &str, v: Option<&String>) -> Result<Option<i64>> {
-    v.map(|s| parse_date(s).ok_or_else(|| anyhow!("--{flag}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")))
+    // The end of a range: a bare date includes its whole day.
+    let parse = if matches!(flag, "to" | "data-to") {
+        parse_date_end
+    } else {
+        parse_date
+    };
+    v.map(|s| parse(s).ok_or_else(|| anyhow!("--{flag}: expected a date YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")))
         .transpose()
 }
 
@@ -193,6 +202,12 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 config: &cfg,
             }
             .get(id)?;
+            let mut inc = inc;
+            Desk {
+                store: &store,
+                config: &cfg,
+            }
+            .refresh_deadlines(&mut inc, now_ms());
             if json {
                 println!("{}", serde_json::to_string_pretty(&inc)?);
             } else {
@@ -211,11 +226,13 @@ pub fn run(action: IncidentAction) -> Result<()> {
             users_notified_at,
             data_from,
             data_to,
+            derive_data_range,
             config,
         } => {
             let cfg = load_admin(&config.config)?;
             let store = open_store(&cfg)?;
             let u = Update {
+                derive_data_range,
                 title,
                 breach_from_ms: date("from", from.as_ref())?,
                 breach_to_ms: date("to", to.as_ref())?,

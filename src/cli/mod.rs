@@ -488,31 +488,45 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) → ms since the epoch.
+/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) → ms since the epoch (years
+/// 1970–9999, real calendar dates only).
 pub fn parse_date(s: &str) -> Option<i64> {
     let s = s.trim();
     let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00Z"));
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    if d.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
+        return None;
+    }
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=month_days[(m - 1) as usize]).contains(&day) {
         return None;
     }
     let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
-    let time = time.split('.').next()?;
+    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
     let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
     let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
-    if hh > 23 || mm > 59 || ss > 60 {
+    if hh > 23 || mm > 59 || ss > 60 || t.next().is_some() {
         return None;
     }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000)
+    let millis = match fraction.len() {
+        0 => 0,
+        _ if fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            let f: String = fraction.chars().chain("000".chars()).take(3).collect();
+            f.parse::<i64>().ok()?
+        }
+        _ => return None,
+    };
+    let days = crate::incident::time::days_from_civil(y, m as u32, day as u32);
+    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + millis)
+}
+
+/// As [`parse_date`], but a bare date means the end of that day (23:59:59.999): `--to
+/// 2025-11-09` includes the 9th.
+pub fn parse_date_end(s: &str) -> Option<i64> {
+    let ms = parse_date(s)?;
+    Some(if s.contains('T') { ms } else { ms + 86_400_000 - 1 })
 }
 
 fn outbox(action: OutboxAction) -> Result<()> {
@@ -580,5 +594,29 @@ mod tests {
         assert_eq!(super::parse_date("2025-11-09T08:30:00Z"), Some(1_762_677_000_000));
         assert_eq!(super::parse_date("2025-13-01"), None);
         assert_eq!(super::parse_date("yesterday"), None);
+    }
+
+    use super::*;
+
+    #[test]
+    fn dates_are_real_calendar_dates() {
+        assert_eq!(parse_date("2025-11-09"), Some(1_762_646_400_000));
+        assert_eq!(parse_date("2025-11-09T14:00:00Z"), Some(1_762_696_800_000));
+        assert_eq!(parse_date("2025-11-09T14:00:00.25Z"), Some(1_762_696_800_250));
+        assert_eq!(parse_date("2024-02-29"), Some(1_709_164_800_000));
+        for bad in [
+            "2025-02-29",
+            "2025-04-31",
+            "2025-13-01",
+            "99999999999999-01-01",
+            "1969-12-31",
+            "2025-11-09T24:00:00Z",
+            "2025-11-09T10:00:00+01:00",
+            "x",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_date_end("2025-11-09"), Some(1_762_732_799_999));
+        assert_eq!(parse_date_end("2025-11-09T14:00:00Z"), Some(1_762_696_800_000));
     }
 }

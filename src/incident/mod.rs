@@ -100,6 +100,9 @@ pub struct Update {
     pub aware_at_ms: Option<i64>,
     pub materiality_at_ms: Option<i64>,
     pub users_notified_at_ms: Option<i64>,
+    /// Drop an explicit data range and derive it again from the window and the retention.
+    #[serde(default)]
+    pub derive_data_range: bool,
 }
 
 /// What an export wrote.
@@ -149,6 +152,13 @@ impl Desk<'_> {
             revisions: Vec::new(),
             timeline: Vec::new(),
         };
+        check_scope(&inc.scope)?;
+        let (from, to, _, _) = self.data_range(&inc.destination, &inc.scope);
+        if from > to {
+            return Err(IncidentError::Invalid(
+                "the data range ends before it starts (check --data-from and --data-to against the window)".into(),
+            ));
+        }
         inc.id = self.store.save_incident(None, "{}", now_ms)?;
         inc.timeline.push(event(
             now_ms,
@@ -184,6 +194,10 @@ impl Desk<'_> {
         let before = s.clone();
         s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
         s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
+        if u.derive_data_range {
+            s.data_from_ms = None;
+            s.data_to_ms = None;
+        }
         s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
         s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
         let f = &mut s.facts;
@@ -246,6 +260,18 @@ impl Desk<'_> {
         Ok(())
     }
 
+    /// Re-evaluates the current revision's deadline clocks at `now_ms` (statuses move on
+    /// from `running` to `overdue` without a new revision); not saved.
+    pub fn refresh_deadlines(&self, inc: &mut Incident, now_ms: i64) {
+        let opened = inc.opened_at_ms;
+        if let Some(r) = inc.revisions.last_mut() {
+            let mut facts = r.facts.clone();
+            facts.aware_at_ms = facts.aware_at_ms.or(facts.informed_at_ms).or(Some(opened));
+            let exposed: Vec<&str> = r.categories.keys().map(String::as_str).collect();
+            r.deadlines = deadlines::evaluate(&self.config.incident.deadlines, &facts, r.people, &exposed, now_ms);
+        }
+    }
+
     /// The data range a scope exposes, and how it was set.
     pub fn data_range(&self, destination: &str, scope: &Scope) -> (i64, i64, String, Option<u32>) {
         let retention = self
@@ -270,6 +296,11 @@ impl Desk<'_> {
 
     fn recompute(&self, inc: &mut Incident, now_ms: i64) -> Result<(), IncidentError> {
         let (from, to, basis, retention) = self.data_range(&inc.destination, &inc.scope);
+        if from > to {
+            return Err(IncidentError::Invalid(
+                "the data range ends before it starts (check --data-from and --data-to against the window)".into(),
+            ));
+        }
         let f = query::figures(self.store, &inc.destination, from, to)?;
         let mut facts = inc.scope.facts.clone();
         facts.aware_at_ms = facts.aware_at_ms.or(facts.informed_at_ms).or(Some(inc.opened_at_ms));
@@ -308,6 +339,7 @@ impl Desk<'_> {
     /// Writes the current revision's documents into `out`.
     pub fn export(&self, id: i64, out: &Path, master: &MasterKey, now_ms: i64) -> Result<Exported, IncidentError> {
         let mut inc = self.get(id)?;
+        self.refresh_deadlines(&mut inc, now_ms);
         let mut report = inc.current().cloned().ok_or(IncidentError::NotFound(id))?;
         std::fs::create_dir_all(out).map_err(|source| IncidentError::Io {
             path: out.to_owned(),
@@ -392,7 +424,11 @@ fn describe_change(a: &Scope, b: &Scope) -> String {
         ));
     }
     if (a.data_from_ms, a.data_to_ms) != (b.data_from_ms, b.data_to_ms) {
-        parts.push("data range set explicitly".to_owned());
+        parts.push(if b.data_from_ms.is_none() && b.data_to_ms.is_none() {
+            "data range derived again".to_owned()
+        } else {
+            "data range set explicitly".to_owned()
+        });
     }
     if a.facts != b.facts {
         parts.push("dates updated".to_owned());
@@ -413,8 +449,28 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
 
 const SUBJECT_AAD: &[u8] = b"vendorwall subject";
 
-/// Appends a CSV field, quoted when it needs to be.
+/// Creates a file only its owner can read (it holds ids and emails in clear).
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    o.open(path)
+}
+
+/// Appends a CSV field, quoted when it needs to be. A value a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab or carriage return first) gets a leading `'`.
 fn push_csv(out: &mut Vec<u8>, s: &[u8]) {
+    if matches!(s.first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')) {
+        let mut guarded = Vec::with_capacity(s.len() + 1);
+        guarded.push(b'\'');
+        guarded.extend_from_slice(s);
+        return push_csv_plain(out, &guarded);
+    }
+    push_csv_plain(out, s);
+}
+
+fn push_csv_plain(out: &mut Vec<u8>, s: &[u8]) {
     if s.iter().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         out.push(b'"');
         for &b in s {
@@ -515,7 +571,7 @@ fn write_subjects(
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::create(path).map_err(io)?;
+    let file = create_private(path).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     w.write_all(b"subject_id,linked_ids,categories,records,first_exposure,last_exposure,contact_email\n")
         .map_err(io)?;
@@ -654,7 +710,7 @@ fn write_deletion_request(
         path: path.to_owned(),
         source,
     };
-    let file = std::fs::File::create(path).map_err(io)?;
+    let file = create_private(path).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
     let head = serde_json::json!({
         "destination": report.destination,
@@ -706,4 +762,24 @@ fn write_deletion_request(
     .map_err(io)?;
     w.flush().map_err(io)?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        let cell = |s: &str| {
+            let mut out = Vec::new();
+            push_csv(&mut out, s.as_bytes());
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(cell("user-1"), "user-1");
+        assert_eq!(cell("a,b"), "\"a,b\"");
+        assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("+1 555"), "'+1 555");
+        assert_eq!(cell("@me"), "'@me");
+    }
 }

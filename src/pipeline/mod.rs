@@ -255,12 +255,10 @@ impl Pipeline {
             };
             let source_name = self.sources[source].name.as_str();
             // Whom the record is about, for the ledger: a keyed digest, and the id sealed.
-            let subject = event
-                .ids
-                .user_id
-                .as_deref()
-                .or(event.ids.distinct_id.as_deref())
-                .filter(|s| !s.is_empty());
+            let subject = [event.ids.user_id.as_deref(), event.ids.distinct_id.as_deref()]
+                .into_iter()
+                .flatten()
+                .find(|s| !s.is_empty());
             let subject_digest = subject.map(|s| self.subject_key.pseudonym(s));
             let subject_sealed = subject.and_then(|s| self.seal(s));
             let linked: Vec<LinkedId> = subject
@@ -437,30 +435,55 @@ impl Pipeline {
     }
 }
 
-/// Ids an event ties to its subject, the way Mixpanel links them: `$device_id` beside a
-/// `$user_id`, `$identify`'s anonymous id, `$create_alias`'s alias, `$merge`'s ids.
+/// Ids an event ties to its subject, the way Mixpanel links them: a `$device_id` beside a
+/// `$user_id` (simplified ID merge), `$identify`'s anonymous id, `$create_alias`'s alias,
+/// `$merge`'s ids. Only those events link (an `alias` property elsewhere is just data), and
+/// at most a few ids per event.
 fn linked_ids<'a>(event: &'a Event, subject: &str) -> Vec<&'a str> {
+    const MOST: usize = 8;
     let mut out: Vec<&str> = Vec::new();
-    out.extend(event.ids.device_id.as_deref());
-    out.extend(event.ids.distinct_id.as_deref());
-    let props = &event.properties;
-    for key in ["$anon_distinct_id", "$anon_id", "$identified_id", "alias"] {
-        out.extend(props.get(key).and_then(Value::as_str));
+    if event.ids.user_id.is_some() {
+        out.extend(event.ids.device_id.as_deref());
+        out.extend(event.ids.distinct_id.as_deref());
     }
-    if let Some(ids) = props.get("$distinct_ids").and_then(Value::as_array) {
-        out.extend(ids.iter().filter_map(Value::as_str));
+    let props = &event.properties;
+    let keys: &[&str] = match event.name.as_deref() {
+        Some("$identify") => &["$anon_distinct_id", "$anon_id", "$identified_id"],
+        Some("$create_alias") => &["alias"],
+        _ => &[],
+    };
+    for key in keys {
+        out.extend(props.get(*key).and_then(Value::as_str));
+    }
+    if event.name.as_deref() == Some("$merge")
+        && let Some(ids) = props.get("$distinct_ids").and_then(Value::as_array)
+    {
+        out.extend(ids.iter().take(MOST).filter_map(Value::as_str));
     }
     out.retain(|id| !id.is_empty() && *id != subject);
     out.sort_unstable();
     out.dedup();
+    out.truncate(MOST);
     out
 }
 
-/// The record's email address for notification, if a whole field holds one.
+/// The subject's own email address for notification: an identity field (`$email` or
+/// `email` of the event or of a profile's `$set`, or the subject id itself) that holds one
+/// whole — never another person's address such as an invitee's.
 fn contact_email<'a>(record: &'a Value, findings: &[crate::classify::Finding]) -> Option<&'a str> {
+    const IDENTITY: &[&str] = &[
+        "/properties/$email",
+        "/properties/email",
+        "/properties/distinct_id",
+        "/properties/$user_id",
+        "/$set/$email",
+        "/$set/email",
+        "/$set_once/$email",
+        "/$distinct_id",
+    ];
     findings
         .iter()
-        .filter(|f| f.category == "user.contact.email" && f.span.is_none())
+        .filter(|f| f.category == "user.contact.email" && f.span.is_none() && IDENTITY.contains(&f.pointer.as_str()))
         .find_map(|f| record.pointer(&f.pointer).and_then(Value::as_str))
         .filter(|e| e.contains('@'))
 }

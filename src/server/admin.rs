@@ -11,7 +11,7 @@
 //! | `GET /api/v1/incidents` | all incidents (current revision each) |
 //! | `POST /api/v1/incidents` | open: `{"destination", "from", "to", "title"?, "vendor_detected_at"?, "informed_at"?, "aware_at"?, "materiality_at"?, "data_from"?, "data_to"?}` → 201 |
 //! | `GET /api/v1/incidents/{id}` | one incident with every revision and its timeline |
-//! | `PATCH /api/v1/incidents/{id}` | change scope or dates (same fields, plus `users_notified_at`); a new revision |
+//! | `PATCH /api/v1/incidents/{id}` | change scope or dates (same fields, plus `users_notified_at` and `derive_data_range: true`); a new revision |
 //! | `POST /api/v1/incidents/{id}/suspend` | kill switch for its destination, on the timeline |
 //! | `POST /api/v1/incidents/{id}/rotate-key` | rotate its destination's pseudonym key, on the timeline |
 //! | `GET /api/v1/incidents/{id}/export/{file}` | exports the current revision and returns one of its files |
@@ -54,8 +54,22 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/incidents/{id}/export/{file}", get(export_file))
         .route("/destinations", get(destinations))
         .route("/ledger/verify", get(verify))
+        // Every matched route checks the token before its extractors run, so a malformed
+        // path or body is never looked at without one.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .fallback(not_found)
         .with_state(state)
+}
+
+async fn require_token(
+    State(app): State<Arc<AdminState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match authorize(&app, request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
 fn json_response(status: StatusCode, v: &Value) -> Response {
@@ -88,7 +102,26 @@ fn error(status: StatusCode, message: &str) -> ApiError {
     ApiError(status, message.to_owned())
 }
 
-/// Checks the bearer token; `Err` is the 401 to send.
+/// [`authorize`] without counting (for the second check behind the layer).
+fn authorize_quietly(app: &AdminState, headers: &HeaderMap) -> Result<(), ()> {
+    if token_matches(app, headers) { Ok(()) } else { Err(()) }
+}
+
+fn token_matches(app: &AdminState, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    // Compare against every token, so timing does not tell which (or whether one) matched.
+    presented.is_some_and(|p| {
+        app.config.admin.tokens.iter().fold(false, |hit, t| {
+            constant_time_eq(p.as_bytes(), t.expose().as_bytes()) | hit
+        })
+    })
+}
+
+/// Checks the bearer token; `Err` is the 401 to send (counted).
 fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -129,7 +162,11 @@ async fn blocking<T: Send + 'static>(
     headers: &HeaderMap,
     f: impl FnOnce(&AdminState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    authorize(app, headers)?;
+    // `require_token` has checked the token; checked again here so a route added without the
+    // layer still refuses.
+    if authorize_quietly(app, headers).is_err() {
+        return Err(error(StatusCode::UNAUTHORIZED, "unauthorized"));
+    }
     let app = app.clone();
     tokio::task::spawn_blocking(move || f(&app))
         .await
@@ -195,11 +232,19 @@ struct ScopeBody {
     users_notified_at: Option<String>,
     data_from: Option<String>,
     data_to: Option<String>,
+    #[serde(default)]
+    derive_data_range: bool,
 }
 
 fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, ApiError> {
+    // The end of a range: a bare date includes its whole day.
+    let parse = if matches!(field, "to" | "data_to") {
+        crate::cli::parse_date_end
+    } else {
+        crate::cli::parse_date
+    };
     v.map(|s| {
-        crate::cli::parse_date(s).ok_or_else(|| {
+        parse(s).ok_or_else(|| {
             error(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &format!("`{field}`: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"),
@@ -227,6 +272,7 @@ fn parse_body(bytes: &[u8]) -> Result<ScopeBody, ApiError> {
 
 fn update_of(b: &ScopeBody) -> Result<Update, ApiError> {
     Ok(Update {
+        derive_data_range: b.derive_data_range,
         title: b.title.clone(),
         breach_from_ms: date("from", b.from.as_ref())?,
         breach_to_ms: date("to", b.to.as_ref())?,
@@ -340,23 +386,42 @@ async fn export_file(
     Path((id, file)): Path<(i64, String)>,
 ) -> Response {
     let Some(&(name, content_type)) = EXPORT_FILES.iter().find(|(n, _)| *n == file) else {
-        if let Err(e) = authorize(&app, &headers) {
-            return e.into_response();
-        }
         return error(StatusCode::NOT_FOUND, "no such export file").into_response();
     };
     let r = blocking(&app, &headers, move |a| {
-        let dir = a.config.store.path.join("exports").join(id.to_string());
-        desk(a)
+        // Exported into a private directory of this request's own, read, and removed: the
+        // notification list never stays on disk (and never beside the store).
+        let dir = std::env::temp_dir().join(format!(
+            "vendorwall-export-{id}-{}-{:016x}",
+            crate::store::now_ms(),
+            rand_tag()
+        ));
+        let result = desk(a)
             .export(id, &dir, &a.master_key, now_ms())
-            .map_err(incident_error)?;
-        std::fs::read(dir.join(name)).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+            .map_err(incident_error)
+            .and_then(|_| {
+                std::fs::read(dir.join(name)).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
+            });
+        let _ = std::fs::remove_dir_all(&dir);
+        result
     })
     .await;
     match r {
         Ok(bytes) => ([(header::CONTENT_TYPE, content_type)], bytes).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// A random tag for a private export directory's name.
+fn rand_tag() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 async fn destinations(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {

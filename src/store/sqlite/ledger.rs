@@ -104,7 +104,7 @@ pub struct Cache {
     sets: HashMap<(i64, String), u32>,
     subjects: HashMap<[u8; 16], u32>,
     contacts: HashSet<u32>,
-    vendor_ids: HashSet<(u32, u32, u32)>,
+    vendor_ids: HashSet<(u32, u32, u32, String)>,
 }
 
 const CACHE_SUBJECTS: usize = 200_000;
@@ -276,9 +276,13 @@ impl Interner<'_, '_> {
     /// Makes two subjects one person. `a` is the subject of the record that linked them (the
     /// identified id of an `$identify`, the user id beside a device id): its person absorbs
     /// `b`'s, so a person is named by an id the app knows them by.
+    ///
+    /// An id already linked to another person stays with it: a device shared by two users
+    /// links to the first, and never merges the two people (Mixpanel's ID merge, likewise,
+    /// gives an anonymous id to one user).
     fn link(&mut self, a: u32, b: u32) -> rusqlite::Result<()> {
         let (pa, pb) = (self.person(a)?, self.person(b)?);
-        if pa == pb {
+        if pa == pb || pb != b {
             return Ok(());
         }
         let (root, other) = (pa, pb);
@@ -292,7 +296,11 @@ impl Interner<'_, '_> {
     }
 
     fn vendor_id(&mut self, destination: u32, subject: u32, key_version: u32, id: &str) -> rusqlite::Result<()> {
-        if !self.cache.vendor_ids.insert((destination, subject, key_version)) {
+        if !self
+            .cache
+            .vendor_ids
+            .insert((destination, subject, key_version, id.to_owned()))
+        {
             return Ok(());
         }
         self.tx
@@ -592,7 +600,12 @@ pub fn build_day(conn: &Connection, destination: &str, day: i64) -> rusqlite::Re
     Ok((upto, r))
 }
 
+/// Stores a day's rollup, unless the day's batches changed since it was built (a prune in
+/// between): then the next roll-up builds it again.
 pub fn put_day(conn: &Connection, destination: &str, day: i64, upto: i64, r: &Rollup) -> rusqlite::Result<()> {
+    if day_batches_upto(conn, destination, day)? != upto {
+        return Ok(());
+    }
     let base = day * DAY_MS;
     conn.prepare_cached(
         "INSERT INTO ledger_rollups (destination, day, upto_batch, counts, people) VALUES (?1, ?2, ?3, ?4, ?5)

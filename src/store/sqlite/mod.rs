@@ -173,6 +173,12 @@ impl SqliteStore {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// A connection of its own for long ledger reads (incident queries, exports, roll-ups,
+    /// verification), so they never hold up the reader that delivery leases through.
+    fn query_connection(&self) -> Result<Connection, StoreError> {
+        Self::connect(&self.path)
+    }
 }
 
 fn kind_of(code: i64) -> Kind {
@@ -249,41 +255,38 @@ impl Store for SqliteStore {
         // commits wait on) is held only for the writes.
         let metas = ledger::delivered_metas(&lock(&self.reader), destination, delivered).map_err(err)?;
         let mut conn = lock(&self.writer);
-        let tx = conn.transaction().map_err(err)?;
-        {
-            let mut move_dead = tx
-                .prepare_cached(
+        let mut cache = lock(&self.ledger_cache);
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut move_dead = tx.prepare_cached(
                     "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
                      SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3, meta FROM outbox
                      WHERE id = ?1 AND destination = ?4",
-                )
-                .map_err(err)?;
-            for (id, reason) in dead {
-                move_dead
-                    .execute(params![id, reason, now_ms, destination])
-                    .map_err(err)?;
+                )?;
+                for (id, reason) in dead {
+                    move_dead.execute(params![id, reason, now_ms, destination])?;
+                }
+                ledger::record_delivery(&tx, &mut cache, destination, metas, now_ms)?;
+                let gone: Vec<i64> = delivered.iter().chain(dead.iter().map(|(id, _)| id)).copied().collect();
+                for chunk in gone.chunks(500) {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM outbox WHERE destination = ?1 AND id IN ({})",
+                            id_list(chunk)
+                        ),
+                        [destination],
+                    )?;
+                }
             }
-            let mut cache = lock(&self.ledger_cache);
-            if let Err(e) = ledger::record_delivery(&tx, &mut cache, destination, metas, now_ms) {
-                cache.clear();
-                return Err(err(e));
-            }
-            let gone: Vec<i64> = delivered.iter().chain(dead.iter().map(|(id, _)| id)).copied().collect();
-            for chunk in gone.chunks(500) {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({})",
-                        id_list(chunk)
-                    ),
-                    [destination],
-                )
-                .map_err(err)?;
-            }
+            tx.commit()
+        })();
+        // Whatever failed, the transaction rolled back: ids the cache learnt in it may be
+        // handed out again, so forget them.
+        if result.is_err() {
+            cache.clear();
         }
-        tx.commit().map_err(|e| {
-            lock(&self.ledger_cache).clear();
-            err(e)
-        })
+        result.map_err(err)
     }
 
     fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -440,7 +443,7 @@ impl Store for SqliteStore {
         Ok(())
     }
     fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError> {
-        ledger::verify(&lock(&self.reader)).map_err(err)
+        ledger::verify(&self.query_connection()?).map_err(err)
     }
 
     fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError> {
@@ -456,11 +459,11 @@ impl Store for SqliteStore {
     }
 
     fn ledger_dict(&self) -> Result<crate::ledger::query::Dict, StoreError> {
-        ledger::dict(&lock(&self.reader)).map_err(err)
+        ledger::dict(&self.query_connection()?).map_err(err)
     }
 
     fn ledger_links(&self) -> Result<Vec<(u32, u32)>, StoreError> {
-        ledger::links(&lock(&self.reader)).map_err(err)
+        ledger::links(&self.query_connection()?).map_err(err)
     }
 
     fn ledger_rollups(
@@ -471,26 +474,35 @@ impl Store for SqliteStore {
         with_people: bool,
         visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
     ) -> Result<(), StoreError> {
-        ledger::rollups(&lock(&self.reader), destination, from_ms, to_ms, with_people, visit).map_err(err)
+        ledger::rollups(
+            &self.query_connection()?,
+            destination,
+            from_ms,
+            to_ms,
+            with_people,
+            visit,
+        )
+        .map_err(err)
     }
 
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError> {
         // Built through the reader; only the write of each rollup takes the writer lock, so
         // group commits are not held up while a day's batches are read.
-        let todo = ledger::days_to_roll_up(&lock(&self.reader), now_ms).map_err(err)?;
+        let reader = self.query_connection()?;
+        let todo = ledger::days_to_roll_up(&reader, now_ms).map_err(err)?;
         for (destination, day) in &todo {
-            let (upto, rollup) = ledger::build_day(&lock(&self.reader), destination, *day).map_err(err)?;
+            let (upto, rollup) = ledger::build_day(&reader, destination, *day).map_err(err)?;
             ledger::put_day(&lock(&self.writer), destination, *day, upto, &rollup).map_err(err)?;
         }
         Ok(todo.len())
     }
 
     fn ledger_subjects(&self, visit: &mut dyn FnMut(super::SubjectRow<'_>)) -> Result<(), StoreError> {
-        ledger::subjects(&lock(&self.reader), visit).map_err(err)
+        ledger::subjects(&self.query_connection()?, visit).map_err(err)
     }
 
     fn ledger_vendor_ids(&self, destination: &str, visit: &mut dyn FnMut(u32, u32, &str)) -> Result<(), StoreError> {
-        ledger::vendor_ids(&lock(&self.reader), destination, visit).map_err(err)
+        ledger::vendor_ids(&self.query_connection()?, destination, visit).map_err(err)
     }
 
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError> {

@@ -513,3 +513,34 @@ fn batch_ids_never_repeat_after_pruning_everything() {
     assert_eq!(e[0].batch, 3, "batch ids continue after the anchor");
     assert!(s.verify_ledger().unwrap()[0].ok());
 }
+
+#[test]
+fn a_shared_device_does_not_merge_two_people() {
+    let dir = TempDir::new("shared-device");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let p = |n: u32| format!("{n:032x}");
+    let with_link = |subject: u32, device: u32| {
+        let mut row = exposed_as("a", "web", &p(subject), &["user.device"]);
+        let mut x: crate::ledger::Exposure = serde_json::from_slice(row.meta.as_ref().unwrap()).unwrap();
+        x.linked = vec![crate::ledger::LinkedId {
+            digest: p(device),
+            sealed: None,
+        }];
+        row.meta = Some(serde_json::to_vec(&x).unwrap());
+        row
+    };
+    // The device's anonymous event, then user 1 and user 2 each log in on it.
+    s.append(&[
+        exposed_as("a", "web", &p(9), &["user.device"]),
+        with_link(1, 9),
+        with_link(2, 9),
+    ])
+    .unwrap();
+    deliver_all(&s, "a", 10, 1000);
+    let f = crate::ledger::query::figures(&s, "a", 0, 2000).unwrap();
+    assert_eq!((f.people, f.records), (2, 3), "the device joins the first user only");
+    let people = crate::ledger::query::people(&s, "a", 0, 2000).unwrap();
+    let mut records: Vec<u64> = people.iter().map(|p| p.records).collect();
+    records.sort();
+    assert_eq!(records, vec![1, 2]);
+}
