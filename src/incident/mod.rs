@@ -351,9 +351,13 @@ impl Desk<'_> {
             phases_ms.insert(name, clock.elapsed().as_millis() as u64);
             clock = std::time::Instant::now();
         };
-        let people = query::people(self.store, &inc.destination, report.data_from_ms, report.data_to_ms)?;
-        lap("people");
-        let written_people = write_subjects(self.store, &people, master, &out.join("subjects.csv"))?;
+        let (people, written_people) = people_and_subjects(
+            self.store,
+            (&inc.destination, report.data_from_ms, report.data_to_ms),
+            master,
+            &out.join("subjects.csv"),
+            &mut lap,
+        )?;
         lap("subjects.csv");
         let vendor_ids =
             write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
@@ -558,15 +562,17 @@ fn push_subject_row(line: &mut Vec<u8>, categories: &[u8], x: &query::Person, r:
 /// Writes `subjects.csv`: one row per affected person, named by the id the linking records
 /// were about (their identified id), with its other ids. Returns the rows written.
 ///
-/// One pass over the subjects in number order: one thread reads them off the store, this one
-/// unseals ids into a reused buffer and assembles rows as bytes (10 million people take
-/// seconds, not minutes).
-fn write_subjects(
+/// One pass over the subjects in number order. A second thread starts reading them off the
+/// store while this one builds the per-person table (the two take about as long); then this
+/// thread unseals ids into a reused buffer and assembles rows as bytes. Returns the table
+/// and the rows written.
+fn people_and_subjects(
     store: &dyn Store,
-    people: &query::People,
+    span: (&str, i64, i64),
     master: &MasterKey,
     path: &Path,
-) -> Result<u64, IncidentError> {
+    lap: &mut dyn FnMut(&'static str),
+) -> Result<(query::People, u64), IncidentError> {
     let io = |source| IncidentError::Io {
         path: path.to_owned(),
         source,
@@ -577,23 +583,17 @@ fn write_subjects(
         .map_err(io)?;
     let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
     let mut category_text: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
-    let mut category_of = |mask: u64| -> Vec<u8> {
-        category_text
-            .entry(mask)
-            .or_insert_with(|| people.category_names(mask).join(";").into_bytes())
-            .clone()
-    };
     let mut rows = 0u64;
     let (mut plain, mut contact_plain) = (Vec::with_capacity(256), Vec::with_capacity(256));
     let mut line: Vec<u8> = Vec::with_capacity(512);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<SubjectChunk>(4);
-    std::thread::scope(|scope| -> Result<(), IncidentError> {
+    // Up to ~4 M subjects read ahead while the per-person table is built.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<SubjectChunk>(512);
+    let people = std::thread::scope(|scope| -> Result<query::People, IncidentError> {
         let reader = scope.spawn(move || {
             let mut chunk = SubjectChunk::default();
             let mut stopped = false;
             let r = store.ledger_subjects(&mut |s: SubjectRow<'_>| {
-                // Only affected people's subjects cross over.
-                if stopped || people.get(people.links.person(s.id)).is_none() {
+                if stopped {
                     return;
                 }
                 chunk.push(&s);
@@ -606,6 +606,22 @@ fn write_subjects(
             }
             r
         });
+        let (destination, from_ms, to_ms) = span;
+        let people = match query::people(store, destination, from_ms, to_ms) {
+            Ok(p) => p,
+            Err(e) => {
+                drop(rx);
+                let _ = reader.join();
+                return Err(e.into());
+            }
+        };
+        lap("people");
+        let mut category_of = |mask: u64| -> Vec<u8> {
+            category_text
+                .entry(mask)
+                .or_insert_with(|| people.category_names(mask).join(";").into_bytes())
+                .clone()
+        };
         let mut last_mask: Option<(u64, Vec<u8>)> = None;
         for chunk in rx {
             for &(id, sealed, contact) in &chunk.rows {
@@ -677,25 +693,25 @@ fn write_subjects(
         reader
             .join()
             .map_err(|_| IncidentError::Invalid("the subject reader stopped unexpectedly".into()))??;
-        Ok(())
-    })?;
-    // Persons whose subjects were not all found still get their row.
-    let mut rest: Vec<(u32, Pending)> = pending.drain().collect();
-    rest.sort_unstable_by_key(|(p, _)| *p);
-    for (person, p) in rest {
-        if let Some(x) = people.get(person) {
-            let row = Row {
-                main: p.main.as_deref().unwrap_or(UNAVAILABLE),
-                linked: &p.linked,
-                contact: p.contact.as_deref().unwrap_or_default(),
-            };
-            push_subject_row(&mut line, &category_of(x.mask), &x, row);
-            rows += 1;
-            w.write_all(&line).map_err(io)?;
+        // Persons whose subjects were not all found still get their row.
+        let mut rest: Vec<(u32, Pending)> = pending.drain().collect();
+        rest.sort_unstable_by_key(|(p, _)| *p);
+        for (person, p) in rest {
+            if let Some(x) = people.get(person) {
+                let row = Row {
+                    main: p.main.as_deref().unwrap_or(UNAVAILABLE),
+                    linked: &p.linked,
+                    contact: p.contact.as_deref().unwrap_or_default(),
+                };
+                push_subject_row(&mut line, &category_of(x.mask), &x, row);
+                rows += 1;
+                w.write_all(&line).map_err(io)?;
+            }
         }
-    }
+        Ok(people)
+    })?;
     w.flush().map_err(io)?;
-    Ok(rows)
+    Ok((people, rows))
 }
 
 /// Writes the ids the vendor knows for the affected people, for its deletion API: a JSON

@@ -31,7 +31,13 @@ pub fn format_utc(ms: i64) -> String {
 /// Appends [`format_utc`]'s text to `out` without allocating (years 0000–9999; others fall
 /// back to [`format_utc`]).
 pub fn push_utc(out: &mut Vec<u8>, ms: i64) {
-    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
+    let days = ms.div_euclid(MS_PER_DAY);
+    // Years 0000–9999 in 64-bit arithmetic (a notification list formats millions of dates).
+    let (year, month, day) = if (-719_468..=2_932_896).contains(&days) {
+        civil_from_days_small(days)
+    } else {
+        civil_from_days(days)
+    };
     if !(0..=9999).contains(&year) {
         out.extend_from_slice(format_utc(ms).as_bytes());
         return;
@@ -137,6 +143,19 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (clamp_i64(year), month, day)
 }
 
+/// [`civil_from_days`] for days from 0000-03-01 to 9999-12-31, in `i64`.
+fn civil_from_days_small(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
+}
+
 /// 0 = Sunday … 6 = Saturday. 1970-01-01 was a Thursday.
 fn weekday(days: i128) -> i128 {
     (days + 4).rem_euclid(7)
@@ -161,6 +180,12 @@ mod tests {
 
     #[test]
     fn push_utc_matches_format_utc() {
+        for day in (-719_468i64..2_932_897).step_by(997) {
+            let ms = day * MS_PER_DAY + 12_345_678;
+            let mut out = Vec::new();
+            push_utc(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), format_utc(ms), "{ms}");
+        }
         for ms in [
             0,
             1_764_000_123_456,

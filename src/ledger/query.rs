@@ -51,6 +51,8 @@ pub struct Links {
     dense: Vec<u32>,
     linked: RoaringBitmap,
     members: HashMap<u32, u32>,
+    /// Persons made of more than one subject (a cheap test before `members`).
+    roots: RoaringBitmap,
 }
 
 impl Links {
@@ -66,6 +68,7 @@ impl Links {
             dense,
             linked,
             members: HashMap::new(),
+            roots: RoaringBitmap::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl Links {
         for &root in self.dense.iter().filter(|&&p| p != 0) {
             *self.members.entry(root).or_insert(1) += 1;
         }
+        self.roots = self.members.keys().copied().collect();
         self
     }
 
@@ -87,6 +91,9 @@ impl Links {
 
     /// How many subjects make up a person (1 when never linked); needs [`Links::with_members`].
     pub fn members(&self, person: u32) -> u32 {
+        if !self.roots.contains(person) {
+            return 1;
+        }
         self.members.get(&person).copied().unwrap_or(1)
     }
 
