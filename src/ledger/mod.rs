@@ -213,11 +213,13 @@ pub struct Verification {
     pub tampered_batches: Vec<i64>,
     /// Batches whose link to the previous one is broken (a batch deleted or inserted).
     pub broken_links: Vec<i64>,
+    /// The interned names and category/field sets entries point into were changed.
+    pub dictionary_tampered: bool,
 }
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.tampered_batches.is_empty() && self.broken_links.is_empty()
+        self.tampered_batches.is_empty() && self.broken_links.is_empty() && !self.dictionary_tampered
     }
 }
 

@@ -464,6 +464,7 @@ async fn verify(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
                 "entries": v.entries,
                 "tampered_batches": v.tampered_batches,
                 "broken_links": v.broken_links,
+                "dictionary_tampered": v.dictionary_tampered,
             })).collect::<Vec<_>>(),
         }))
     })

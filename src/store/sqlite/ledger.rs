@@ -147,6 +147,8 @@ pub fn delivered_metas(conn: &Connection, destination: &str, delivered: &[i64]) 
 struct Interner<'a, 'c> {
     tx: &'a Transaction<'c>,
     cache: &'a mut Cache,
+    /// A name or set was added: the dictionary's digest must be sealed again.
+    grew: bool,
 }
 
 fn unbase64(s: &str) -> Option<Vec<u8>> {
@@ -195,9 +197,11 @@ impl Interner<'_, '_> {
         if let Some(&id) = self.cache.names.get(&(kind, name.to_owned())) {
             return Ok(id);
         }
-        self.tx
+        self.grew |= self
+            .tx
             .prepare_cached("INSERT OR IGNORE INTO ledger_names (kind, name) VALUES (?1, ?2)")?
-            .execute(params![kind, name])?;
+            .execute(params![kind, name])?
+            > 0;
         let id: u32 = self
             .tx
             .prepare_cached("SELECT id FROM ledger_names WHERE kind = ?1 AND name = ?2")?
@@ -210,9 +214,11 @@ impl Interner<'_, '_> {
         if let Some(&id) = self.cache.sets.get(&(kind, members.clone())) {
             return Ok(id);
         }
-        self.tx
+        self.grew |= self
+            .tx
             .prepare_cached("INSERT OR IGNORE INTO ledger_sets (kind, members) VALUES (?1, ?2)")?
-            .execute(params![kind, members])?;
+            .execute(params![kind, members])?
+            > 0;
         let id: u32 = self
             .tx
             .prepare_cached("SELECT id FROM ledger_sets WHERE kind = ?1 AND members = ?2")?
@@ -372,12 +378,15 @@ pub fn append_batch(
     if exposures.is_empty() {
         return Ok(());
     }
-    let mut interner = Interner { tx, cache };
+    let mut interner = Interner { tx, cache, grew: false };
     let dest_id = interner.name(NAME_DESTINATION, destination)?;
     let entries = exposures
         .iter()
         .map(|x| interner.entry(dest_id, x))
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    if interner.grew {
+        seal_dictionary(tx)?;
+    }
     append_encoded(tx, destination, &entries, now_ms)
 }
 
@@ -412,6 +421,72 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
     Ok(())
 }
 
+/// The digest of the ledger's dictionary: every interned name and set, in id order. Entries
+/// are numbers into it, so changing a set's members would change what entries mean without
+/// touching a batch: `verify` checks this digest too.
+pub fn dictionary_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (table, column) in [("ledger_names", "name"), ("ledger_sets", "members")] {
+        let mut stmt = conn.prepare(&format!("SELECT id, kind, {column} FROM {table} ORDER BY id"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            h.update(r.get::<_, i64>(0)?.to_le_bytes());
+            h.update(r.get::<_, i64>(1)?.to_le_bytes());
+            let text = r.get_ref(2)?.as_bytes().unwrap_or_default();
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text);
+        }
+        h.update([0xff]);
+    }
+    Ok(h.finalize().into())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Records the dictionary's current digest (in the transaction that grew it).
+pub fn seal_dictionary(conn: &Connection) -> rusqlite::Result<()> {
+    let digest = hex(&dictionary_digest(conn)?);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('ledger_dictionary', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [digest],
+    )?;
+    Ok(())
+}
+
+/// Seals the dictionary if no digest was ever recorded (a store from before the digest, or one
+/// written by a bulk generator).
+pub fn seal_dictionary_if_missing(conn: &Connection) -> rusqlite::Result<()> {
+    let recorded: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_dictionary')",
+        [],
+        |r| r.get(0),
+    )?;
+    if recorded { Ok(()) } else { seal_dictionary(conn) }
+}
+
+/// Whether the dictionary still has the digest recorded when it last grew. A store from
+/// before the digest existed is sealed as it is on first open (trust on first use).
+pub fn dictionary_intact(conn: &Connection) -> rusqlite::Result<bool> {
+    let recorded: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'ledger_dictionary'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let empty: bool = conn.query_row(
+        "SELECT NOT EXISTS (SELECT 1 FROM ledger_names) AND NOT EXISTS (SELECT 1 FROM ledger_sets)",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(match recorded {
+        Some(d) => d == hex(&dictionary_digest(conn)?),
+        None => empty,
+    })
+}
+
 /// Converts a version-2 ledger (one JSON row per entry) into batches of this version,
 /// re-linking each destination's chain from its anchor. Runs in the migration transaction.
 pub fn migrate_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
@@ -438,6 +513,7 @@ pub fn migrate_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Recomputes every destination's chain.
 pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
+    let dictionary_ok = dictionary_intact(conn)?;
     let destinations: Vec<String> = conn
         .prepare(
             "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors ORDER BY 1",
@@ -448,6 +524,7 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
     for destination in destinations {
         let mut v = Verification {
             destination: destination.clone(),
+            dictionary_tampered: !dictionary_ok,
             ..Verification::default()
         };
         let mut prev: [u8; 32] = conn

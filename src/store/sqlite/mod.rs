@@ -152,6 +152,7 @@ impl SqliteStore {
                 )));
             }
         }
+        ledger::seal_dictionary_if_missing(&writer).map_err(err)?;
         let reader = Self::connect(&path)?;
         Ok(SqliteStore {
             path,

@@ -334,6 +334,19 @@ fn ledger_verify_catches_edits_deletions_and_reordering() {
             Box::new(|s| drop(tampered(s, "DELETE FROM ledger_batches WHERE id = 2"))),
         ),
         (
+            "change what a category set means",
+            Box::new(|s| drop(tampered(s, "UPDATE ledger_sets SET members = '' WHERE kind = 1"))),
+        ),
+        (
+            "rename a category",
+            Box::new(|s| {
+                drop(tampered(
+                    s,
+                    "UPDATE ledger_names SET name = 'user.devicX' WHERE name = 'user.device'",
+                ))
+            }),
+        ),
+        (
             "forge a batch",
             Box::new(|s| {
                 drop(tampered(
