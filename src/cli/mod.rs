@@ -457,12 +457,17 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
                 } else {
                     ok = false;
                     println!(
-                        "{}: TAMPERED: batches with changed, missing or reordered entries {:?}; broken links at batches {:?}{}",
+                        "{}: TAMPERED: batches with changed, missing or reordered entries {:?}; broken links at batches {:?}{}{}",
                         v.destination,
                         v.tampered_batches,
                         v.broken_links,
                         if v.dictionary_tampered {
                             "; the dictionary of categories and fields was changed"
+                        } else {
+                            ""
+                        },
+                        if v.head_missing {
+                            "; the newest batches were removed"
                         } else {
                             ""
                         }

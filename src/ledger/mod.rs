@@ -215,11 +215,16 @@ pub struct Verification {
     pub broken_links: Vec<i64>,
     /// The interned names and category/field sets entries point into were changed.
     pub dictionary_tampered: bool,
+    /// The chain no longer ends at its recorded head: the newest batches were removed.
+    pub head_missing: bool,
 }
 
 impl Verification {
     pub fn ok(&self) -> bool {
-        self.tampered_batches.is_empty() && self.broken_links.is_empty() && !self.dictionary_tampered
+        self.tampered_batches.is_empty()
+            && self.broken_links.is_empty()
+            && !self.dictionary_tampered
+            && !self.head_missing
     }
 }
 

@@ -465,6 +465,7 @@ async fn verify(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
                 "tampered_batches": v.tampered_batches,
                 "broken_links": v.broken_links,
                 "dictionary_tampered": v.dictionary_tampered,
+                "head_missing": v.head_missing,
             })).collect::<Vec<_>>(),
         }))
     })

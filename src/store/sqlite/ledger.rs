@@ -418,6 +418,11 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
         prev.to_vec(),
         hash.to_vec()
     ])?;
+    // The chain's head, so that removing the newest batches is caught too.
+    tx.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![format!("ledger_head:{destination}"), hex(&hash)])?;
     Ok(())
 }
 
@@ -516,7 +521,8 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
     let dictionary_ok = dictionary_intact(conn)?;
     let destinations: Vec<String> = conn
         .prepare(
-            "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors ORDER BY 1",
+            "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors
+             UNION SELECT substr(key, 13) FROM meta WHERE key LIKE 'ledger_head:%' ORDER BY 1",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -560,6 +566,14 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
             }
             prev = hash.try_into().unwrap_or([0; 32]);
         }
+        let head: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [format!("ledger_head:{destination}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        v.head_missing = head.is_some_and(|h| h != hex(&prev));
         out.push(v);
     }
     Ok(out)

@@ -334,6 +334,14 @@ fn ledger_verify_catches_edits_deletions_and_reordering() {
             Box::new(|s| drop(tampered(s, "DELETE FROM ledger_batches WHERE id = 2"))),
         ),
         (
+            "delete the newest batch",
+            Box::new(|s| drop(tampered(s, "DELETE FROM ledger_batches WHERE id = 3"))),
+        ),
+        (
+            "delete every batch",
+            Box::new(|s| drop(tampered(s, "DELETE FROM ledger_batches"))),
+        ),
+        (
             "change what a category set means",
             Box::new(|s| drop(tampered(s, "UPDATE ledger_sets SET members = '' WHERE kind = 1"))),
         ),
