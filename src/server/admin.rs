@@ -123,17 +123,7 @@ fn token_matches(app: &AdminState, headers: &HeaderMap) -> bool {
 
 /// Checks the bearer token; `Err` is the 401 to send (counted).
 fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    // Compare against every token, so timing does not tell which (or whether one) matched.
-    let ok = presented.is_some_and(|p| {
-        app.config.admin.tokens.iter().fold(false, |hit, t| {
-            constant_time_eq(p.as_bytes(), t.expose().as_bytes()) | hit
-        })
-    });
+    let ok = token_matches(app, headers);
     if ok {
         Ok(())
     } else {
