@@ -217,6 +217,8 @@ pub struct Verification {
     pub dictionary_tampered: bool,
     /// The chain no longer ends at its recorded head: the newest batches were removed.
     pub head_missing: bool,
+    /// Days whose stored rollup (what incident queries read) no longer matches the batches.
+    pub tampered_rollups: Vec<i64>,
 }
 
 impl Verification {
@@ -225,6 +227,7 @@ impl Verification {
             && self.broken_links.is_empty()
             && !self.dictionary_tampered
             && !self.head_missing
+            && self.tampered_rollups.is_empty()
     }
 }
 

@@ -456,6 +456,7 @@ async fn verify(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Respo
                 "broken_links": v.broken_links,
                 "dictionary_tampered": v.dictionary_tampered,
                 "head_missing": v.head_missing,
+                "tampered_rollups": v.tampered_rollups,
             })).collect::<Vec<_>>(),
         }))
     })

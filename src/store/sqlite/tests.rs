@@ -448,6 +448,15 @@ fn ledger_counts_people_categories_and_links() {
     assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 3);
     assert_eq!(crate::ledger::query::figures(&s, "a", 0, 3 * day).unwrap(), all);
     assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 0);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    // A rollup edited behind the batches' back is caught (queries would trust it).
+    let v = tampered(
+        &s,
+        "UPDATE ledger_rollups SET people = (SELECT people FROM ledger_rollups WHERE destination = 'b' LIMIT 1)
+         WHERE destination = 'a' AND day = 1",
+    );
+    assert_eq!(v[0].tampered_rollups, vec![1], "{v:?}");
+    lock(&s.writer).execute_batch("DELETE FROM ledger_rollups").unwrap();
     let people = crate::ledger::query::people(&s, "a", 0, 3 * day).unwrap();
     let rows: Vec<_> = people.iter().collect();
     assert_eq!(rows.len(), 2);
