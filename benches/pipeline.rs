@@ -359,7 +359,7 @@ fn benches(c: &mut Criterion) {
             if let vendorwall::policy::Verdict::Send { record: out, decisions } =
                 policy.apply_owned(record, shape, &findings, &ctx)
             {
-                let exposed = vendorwall::pipeline::exposure(&findings, &decisions, &out);
+                let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
                 let meta = vendorwall::ledger::Exposure {
                     source: "web".to_owned(),
                     sent: exposed.sent,

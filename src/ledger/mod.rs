@@ -85,50 +85,111 @@ pub struct LinkedId {
     pub sealed: Option<String>,
 }
 
-/// Works out what a record sent under a policy exposes. Pure.
+/// What one record sent to one vendor exposes, for the ledger's [`Exposure`].
+#[derive(Debug, PartialEq)]
+pub struct Exposed {
+    pub sent: Vec<String>,
+    pub pseudonymised: Vec<String>,
+    pub held_back: Vec<String>,
+    /// Field pointers the vendor received.
+    pub fields: Vec<String>,
+}
+
+/// Works out what a record sent under a policy exposes, and the field pointers the vendor
+/// received. Pure; one pass over the findings: each finding's decisions are looked up once,
+/// each pointer resolved once without allocating, and strings made only for the distinct
+/// categories in the result.
 ///
 /// A finding's fate is the decision on its own (pointer, category), else a decision on its
 /// whole field, else a whole-value replacement of that field for another category (an id
 /// that is also an email, pseudonymised as an id, does not reach the vendor as an email).
-pub fn exposure_of(
-    findings: &[Finding],
-    decisions: &[Decision],
-    sent: &Value,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let action_of = |f: &Finding| {
-        let on_field = |pred: &dyn Fn(&Decision) -> bool| decisions.iter().find(|d| d.pointer == f.pointer && pred(d));
-        on_field(&|d| d.category.is_none())
-            .or_else(|| on_field(&|d| d.category == Some(f.category)))
-            .or_else(|| on_field(&|d| matches!(d.action, "hash" | "drop")))
-            .map_or("keep", |d| d.action)
-    };
-    let mut out_sent: Vec<String> = Vec::new();
-    let mut pseudo: Vec<String> = Vec::new();
-    let mut held: Vec<String> = Vec::new();
+pub fn exposure(findings: &[Finding], decisions: &[Decision], sent: &Value) -> Exposed {
+    let mut out_sent: Vec<&'static str> = Vec::new();
+    let mut pseudo: Vec<&'static str> = Vec::new();
+    let mut held: Vec<&'static str> = Vec::new();
     // Categories sent in clear somewhere: not "pseudonymised only".
-    let mut clear: Vec<&str> = Vec::new();
+    let mut clear: Vec<&'static str> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    // Findings on one leaf are adjacent: resolve each pointer once.
+    let mut resolved: Option<(&str, bool)> = None;
     for f in findings {
-        let still_there = sent.pointer(&f.pointer).is_some();
-        match action_of(f) {
-            "drop" | "redact" => held.push(f.category.to_owned()),
-            _ if !still_there => held.push(f.category.to_owned()),
+        let (mut by_field, mut mine, mut whole) = (None, None, None);
+        for d in decisions.iter().filter(|d| d.pointer == f.pointer) {
+            if by_field.is_none() && d.category.is_none() {
+                by_field = Some(d);
+            }
+            if mine.is_none() && d.category == Some(f.category) {
+                mine = Some(d);
+            }
+            if whole.is_none() && matches!(d.action, "hash" | "drop") {
+                whole = Some(d);
+            }
+        }
+        let action = by_field.or(mine).or(whole).map_or("keep", |d| d.action);
+        let still_there = match resolved {
+            Some((p, there)) if p == f.pointer => there,
+            _ => {
+                let there = pointer(sent, &f.pointer).is_some();
+                resolved = Some((&f.pointer, there));
+                there
+            }
+        };
+        match action {
+            "drop" | "redact" => held.push(f.category),
+            _ if !still_there => held.push(f.category),
             "hash" => {
-                out_sent.push(f.category.to_owned());
-                pseudo.push(f.category.to_owned());
+                out_sent.push(f.category);
+                pseudo.push(f.category);
             }
             _ => {
-                out_sent.push(f.category.to_owned());
+                out_sent.push(f.category);
                 clear.push(f.category);
             }
         }
+        if still_there {
+            fields.push(f.pointer.clone());
+        }
     }
     for v in [&mut out_sent, &mut pseudo, &mut held] {
-        v.sort();
+        v.sort_unstable();
         v.dedup();
     }
-    pseudo.retain(|c| !clear.contains(&c.as_str()));
+    pseudo.retain(|c| !clear.contains(c));
     held.retain(|c| !out_sent.contains(c));
-    (out_sent, pseudo, held)
+    fields.dedup();
+    let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect();
+    Exposed {
+        sent: owned(out_sent),
+        pseudonymised: owned(pseudo),
+        held_back: owned(held),
+        fields,
+    }
+}
+
+/// `Value::pointer` without allocating for segments that need no unescaping.
+fn pointer<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let mut target = root;
+    for seg in pointer.strip_prefix('/')?.split('/') {
+        let unescaped;
+        let key = if seg.contains('~') {
+            unescaped = seg.replace("~1", "/").replace("~0", "~");
+            unescaped.as_str()
+        } else {
+            seg
+        };
+        target = match target {
+            Value::Object(m) => m.get(key)?,
+            // As `Value::pointer` reads an index: no sign, no leading zero.
+            Value::Array(a) if !key.starts_with('+') && (!key.starts_with('0') || key.len() == 1) => {
+                a.get(key.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(target)
 }
 
 /// Pointers of every leaf of a record.
@@ -279,7 +340,12 @@ mod tests {
             ),
         ];
         let sent = json!({"properties": {"distinct_id": "p", "email": "[email]", "$os": "Mac", "$current_url": "https://x/a"}});
-        let (s, p, h) = exposure_of(&findings, &decisions, &sent);
+        let Exposed {
+            sent: s,
+            pseudonymised: p,
+            held_back: h,
+            ..
+        } = exposure(&findings, &decisions, &sent);
         assert_eq!(
             s,
             vec![
@@ -308,7 +374,12 @@ mod tests {
             d("/properties/$device_id", Some("user.unique_id"), "hash"),
         ];
         let sent = json!({"properties": {"distinct_id": "p1", "$device_id": "p2"}});
-        let (s, p, h) = exposure_of(&findings, &decisions, &sent);
+        let Exposed {
+            sent: s,
+            pseudonymised: p,
+            held_back: h,
+            ..
+        } = exposure(&findings, &decisions, &sent);
         assert_eq!(s, vec!["user.contact.email", "user.device.device_id", "user.unique_id"]);
         assert_eq!(p, s, "all three only as keyed pseudonyms");
         assert!(h.is_empty());
@@ -322,5 +393,32 @@ mod tests {
         assert_ne!(h, batch_hash(&[1; 32], 1, "mp", 5, 2, &a));
         assert_ne!(h, batch_hash(&[0; 32], 2, "mp", 5, 2, &a));
         assert_ne!(h, batch_hash(&[0; 32], 1, "mp", 5, 3, &a));
+    }
+
+    #[test]
+    fn pointer_reads_like_serde_json() {
+        use serde_json::json;
+        let v = json!({"a": {"b/c": [1, {"~d": 2}]}, "": {"": 3}, "e": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]});
+        for p in [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/b~1c",
+            "/a/b~1c/0",
+            "/a/b~1c/1/~0d",
+            "/a/b~1c/01",
+            "/a/b~1c/+1",
+            "/a/b~1c/2",
+            "/e/10",
+            "/e/010",
+            "/e/-1",
+            "a",
+            "/a/b/c",
+            "/a/b~1c/1/~0d/x",
+            "/x~2",
+        ] {
+            assert_eq!(pointer(&v, p), v.pointer(p), "{p}");
+        }
     }
 }

@@ -13,13 +13,13 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use serde_json::Value;
 
-use crate::classify::{Finding, Shape, classify_record};
+use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
 use crate::event::{Caps, Event, EventTime, Kind, RecordError, Reject};
-use crate::ledger::{Exposure, LinkedId};
+use crate::ledger::{Exposed, Exposure, LinkedId, exposure};
 use crate::outbox::Outbox;
 use crate::policy::keys::{MasterKey, PseudonymKey};
-use crate::policy::{Context, Decision, Policy, Verdict};
+use crate::policy::{Context, Policy, Verdict};
 use crate::protocol::mixpanel::Endpoint;
 use crate::protocol::mixpanel::decode::{Inbound, decode_record};
 use crate::protocol::mixpanel::encode::{encode_record, into_record};
@@ -488,112 +488,6 @@ fn contact_email<'a>(record: &'a Value, findings: &[crate::classify::Finding]) -
         .filter(|e| e.contains('@'))
 }
 
-/// What one record sent to one vendor exposes, for the ledger's [`Exposure`].
-#[derive(Debug, PartialEq)]
-pub struct Exposed {
-    pub sent: Vec<String>,
-    pub pseudonymised: Vec<String>,
-    pub held_back: Vec<String>,
-    /// Field pointers the vendor received.
-    pub fields: Vec<String>,
-}
-
-/// [`exposure_of`] and the `fields` the vendor received, in one pass over the findings:
-/// the same result, but each finding's decisions are looked up once, each pointer is
-/// resolved once without allocating, and strings are made only for the distinct categories
-/// in the result. (`exposure_of` lives in the ledger; keep the two in step — the test
-/// `exposure_matches_the_ledger` compares them.)
-pub fn exposure(findings: &[Finding], decisions: &[Decision], sent: &Value) -> Exposed {
-    let mut out_sent: Vec<&'static str> = Vec::new();
-    let mut pseudo: Vec<&'static str> = Vec::new();
-    let mut held: Vec<&'static str> = Vec::new();
-    // Categories sent in clear somewhere: not "pseudonymised only".
-    let mut clear: Vec<&'static str> = Vec::new();
-    let mut fields: Vec<String> = Vec::new();
-    // Findings on one leaf are adjacent: resolve each pointer once.
-    let mut resolved: Option<(&str, bool)> = None;
-    for f in findings {
-        // As `exposure_of`: the field's own decision, else this category's, else a
-        // whole-value replacement of the field for another category.
-        let (mut by_field, mut mine, mut whole) = (None, None, None);
-        for d in decisions.iter().filter(|d| d.pointer == f.pointer) {
-            if by_field.is_none() && d.category.is_none() {
-                by_field = Some(d);
-            }
-            if mine.is_none() && d.category == Some(f.category) {
-                mine = Some(d);
-            }
-            if whole.is_none() && matches!(d.action, "hash" | "drop") {
-                whole = Some(d);
-            }
-        }
-        let action = by_field.or(mine).or(whole).map_or("keep", |d| d.action);
-        let still_there = match resolved {
-            Some((p, there)) if p == f.pointer => there,
-            _ => {
-                let there = pointer(sent, &f.pointer).is_some();
-                resolved = Some((&f.pointer, there));
-                there
-            }
-        };
-        match action {
-            "drop" | "redact" => held.push(f.category),
-            _ if !still_there => held.push(f.category),
-            "hash" => {
-                out_sent.push(f.category);
-                pseudo.push(f.category);
-            }
-            _ => {
-                out_sent.push(f.category);
-                clear.push(f.category);
-            }
-        }
-        if still_there {
-            fields.push(f.pointer.clone());
-        }
-    }
-    for v in [&mut out_sent, &mut pseudo, &mut held] {
-        v.sort_unstable();
-        v.dedup();
-    }
-    pseudo.retain(|c| !clear.contains(c));
-    held.retain(|c| !out_sent.contains(c));
-    fields.dedup();
-    let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect();
-    Exposed {
-        sent: owned(out_sent),
-        pseudonymised: owned(pseudo),
-        held_back: owned(held),
-        fields,
-    }
-}
-
-/// `Value::pointer` without allocating for segments that need no unescaping.
-fn pointer<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
-    if pointer.is_empty() {
-        return Some(root);
-    }
-    let mut target = root;
-    for seg in pointer.strip_prefix('/')?.split('/') {
-        let unescaped;
-        let key = if seg.contains('~') {
-            unescaped = seg.replace("~1", "/").replace("~0", "~");
-            unescaped.as_str()
-        } else {
-            seg
-        };
-        target = match target {
-            Value::Object(m) => m.get(key)?,
-            // As `Value::pointer` reads an index: no sign, no leading zero.
-            Value::Array(a) if !key.starts_with('+') && (!key.starts_with('0') || key.len() == 1) => {
-                a.get(key.parse::<usize>().ok()?)?
-            }
-            _ => return None,
-        };
-    }
-    Some(target)
-}
-
 /// The subject id as the vendor receives it.
 fn vendor_id(record: &Value, shape: Shape) -> Option<String> {
     let id = match shape {
@@ -643,7 +537,6 @@ pub fn derive_insert_id(key: &PseudonymKey, source: &str, event: &crate::event::
 mod tests {
     use super::*;
     use crate::event::Event;
-    use crate::ledger::exposure_of;
 
     #[test]
     fn derived_insert_ids_are_stable_and_distinct() {
@@ -660,123 +553,6 @@ mod tests {
         let mut b = a.clone();
         b.properties.insert("plan".into(), Value::from("free"));
         assert_ne!(id, derive_insert_id(&k, "web", &b));
-    }
-
-    /// `exposure` is a faster `ledger::exposure_of` plus the `fields` list that ingest used
-    /// to build beside it with pointer lookups: the same answer for every policy.
-    #[test]
-    fn exposure_matches_the_ledger() {
-        use crate::policy::{Action, Mode, PathGlob, Rule};
-        use serde_json::json;
-
-        let records = [
-            (
-                Shape::Event,
-                json!({"event": "Signup", "properties": {
-                    "token": "t", "distinct_id": "jane@example.com", "$device_id": "dev-1", "time": 1,
-                    "$current_url": "https://x.io/a/jane@example.com?email=jane%40example.com&ssn=078-05-1120#top",
-                    "$referrer": "https://google.com/", "$city": "Berlin", "mp_country_code": "DE", "ip": "203.0.113.7",
-                    "lat": 52.520_01, "card": "4111 1111 1111 1111", "plan": "pro", "full_name": "Jane Doe",
-                    "phone": "+14155552671", "nested": {"a/b": ["x", "john@example.org"], "api_key": "sk_live_4eC39HqLyjWDarjtT1zdp7dc"}}}),
-            ),
-            (
-                Shape::Profile,
-                json!({"$token": "t", "$distinct_id": "u1", "$ip": "8.8.8.8",
-                    "$set": {"$name": "Jane Doe", "$email": "jane@example.com", "$phone": "+14155552671", "plan": "pro"}}),
-            ),
-            (Shape::Event, json!({"event": "e", "properties": {"plan": "pro"}})),
-        ];
-        let rule = |category: Option<&str>, path: Option<&str>, action: Action| Rule {
-            category: category.map(str::to_owned),
-            path: path.map(PathGlob::new),
-            event: None,
-            source: None,
-            action,
-        };
-        let policies = [
-            Policy::recommended(),
-            Policy::passthrough(),
-            Policy {
-                name: "custom".into(),
-                mode: Mode::Scrub,
-                rules: vec![
-                    rule(None, Some("properties.nested.**"), Action::Drop),
-                    rule(Some("user.contact.email"), None, Action::Hash),
-                    rule(Some("user.contact"), None, Action::Mask { keep_last: 2 }),
-                    rule(Some("user.financial"), None, Action::Keep),
-                ],
-                allow: vec![],
-                pseudonymize_ids: false,
-            },
-            Policy {
-                name: "allow".into(),
-                mode: Mode::Allowlist,
-                rules: vec![rule(Some("user.location"), None, Action::Keep)],
-                allow: vec![PathGlob::new("properties.plan"), PathGlob::new("$set.*")],
-                pseudonymize_ids: true,
-            },
-        ];
-        let k = PseudonymKey::from_bytes(1, &[5; 32]);
-        let mut compared = 0;
-        for (shape, record) in &records {
-            let findings = classify_record(record, *shape);
-            for policy in &policies {
-                for key in [Some(&k), None] {
-                    let ctx = Context { source: "web", key };
-                    let Verdict::Send { record: out, decisions } = policy.apply(record, *shape, &findings, &ctx) else {
-                        continue;
-                    };
-                    let (sent, pseudonymised, held_back) = exposure_of(&findings, &decisions, &out);
-                    let mut fields: Vec<String> = findings
-                        .iter()
-                        .filter(|f| out.pointer(&f.pointer).is_some())
-                        .map(|f| f.pointer.clone())
-                        .collect();
-                    fields.dedup();
-                    let expected = Exposed {
-                        sent,
-                        pseudonymised,
-                        held_back,
-                        fields,
-                    };
-                    assert_eq!(
-                        exposure(&findings, &decisions, &out),
-                        expected,
-                        "policy {}",
-                        policy.name
-                    );
-                    compared += 1;
-                }
-            }
-        }
-        assert_eq!(compared, 24);
-    }
-
-    #[test]
-    fn pointer_reads_like_serde_json() {
-        use serde_json::json;
-        let v = json!({"a": {"b/c": [1, {"~d": 2}]}, "": {"": 3}, "e": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]});
-        for p in [
-            "",
-            "/",
-            "//",
-            "/a",
-            "/a/b~1c",
-            "/a/b~1c/0",
-            "/a/b~1c/1/~0d",
-            "/a/b~1c/01",
-            "/a/b~1c/+1",
-            "/a/b~1c/2",
-            "/e/10",
-            "/e/010",
-            "/e/-1",
-            "a",
-            "/a/b/c",
-            "/a/b~1c/1/~0d/x",
-            "/x~2",
-        ] {
-            assert_eq!(pointer(&v, p), v.pointer(p), "{p}");
-        }
     }
 
     #[test]
