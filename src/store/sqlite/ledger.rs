@@ -179,14 +179,7 @@ fn vendor_id_value(id: &str) -> rusqlite::types::Value {
 
 pub fn vendor_id_text(v: rusqlite::types::ValueRef<'_>) -> String {
     match v {
-        rusqlite::types::ValueRef::Blob(b) => {
-            let mut s = String::with_capacity(b.len() * 2);
-            for x in b {
-                s.push(char::from(b"0123456789abcdef"[usize::from(x >> 4)]));
-                s.push(char::from(b"0123456789abcdef"[usize::from(x & 15)]));
-            }
-            s
-        }
+        rusqlite::types::ValueRef::Blob(b) => hex(b),
         rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
         _ => String::new(),
     }
@@ -447,8 +440,14 @@ pub fn dictionary_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// Lowercase hex (vendor pseudonyms, digests, chain hashes).
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for x in bytes {
+        s.push(char::from(b"0123456789abcdef"[usize::from(x >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(x & 15)]));
+    }
+    s
 }
 
 /// Records the dictionary's current digest (in the transaction that grew it).
@@ -828,10 +827,7 @@ pub fn entries(conn: &Connection, destination: Option<&str>, limit: usize) -> ru
         let mut stmt = conn.prepare("SELECT id, digest FROM ledger_subjects")?;
         let rows = stmt.query_map([], |r| {
             let b: Vec<u8> = r.get(1)?;
-            Ok((
-                r.get::<_, u32>(0)?,
-                b.iter().map(|x| format!("{x:02x}")).collect::<String>(),
-            ))
+            Ok((r.get::<_, u32>(0)?, hex(&b)))
         })?;
         rows.collect::<rusqlite::Result<_>>()?
     };
