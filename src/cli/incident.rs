@@ -12,6 +12,30 @@ use crate::incident::time::format_utc;
 use crate::incident::{Desk, Incident, Open, Scope, Update};
 use crate::store::now_ms;
 
+/// What `open` and `update` both take: the dates the clocks start from and the data-range
+/// override.
+#[derive(clap::Args)]
+pub struct Dates {
+    #[arg(long)]
+    title: Option<String>,
+    /// When the vendor detected the breach.
+    #[arg(long)]
+    vendor_detected_at: Option<String>,
+    /// When the vendor informed us (starts GDPR's 72 hours unless --aware-at says otherwise).
+    #[arg(long)]
+    informed_at: Option<String>,
+    #[arg(long)]
+    aware_at: Option<String>,
+    /// When the incident was determined material (SEC 8-K Item 1.05).
+    #[arg(long)]
+    materiality_at: Option<String>,
+    /// Override the derived data range.
+    #[arg(long)]
+    data_from: Option<String>,
+    #[arg(long)]
+    data_to: Option<String>,
+}
+
 /// Dates are `YYYY-MM-DD` or RFC 3339 UTC (`2025-11-09T14:00:00Z`).
 #[derive(Subcommand)]
 pub enum IncidentAction {
@@ -25,24 +49,8 @@ pub enum IncidentAction {
         /// End of the breach window (T2).
         #[arg(long)]
         to: String,
-        #[arg(long)]
-        title: Option<String>,
-        /// When the vendor detected the breach.
-        #[arg(long)]
-        vendor_detected_at: Option<String>,
-        /// When the vendor informed us (starts GDPR's 72 hours unless --aware-at says otherwise).
-        #[arg(long)]
-        informed_at: Option<String>,
-        #[arg(long)]
-        aware_at: Option<String>,
-        /// When the incident was determined material (SEC 8-K Item 1.05).
-        #[arg(long)]
-        materiality_at: Option<String>,
-        /// Override the derived data range.
-        #[arg(long)]
-        data_from: Option<String>,
-        #[arg(long)]
-        data_to: Option<String>,
+        #[command(flatten)]
+        dates: Dates,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -67,23 +75,11 @@ pub enum IncidentAction {
         from: Option<String>,
         #[arg(long)]
         to: Option<String>,
-        #[arg(long)]
-        title: Option<String>,
-        #[arg(long)]
-        vendor_detected_at: Option<String>,
-        #[arg(long)]
-        informed_at: Option<String>,
-        #[arg(long)]
-        aware_at: Option<String>,
-        #[arg(long)]
-        materiality_at: Option<String>,
+        #[command(flatten)]
+        dates: Dates,
         /// When affected people were notified (starts the California Attorney General clock).
         #[arg(long)]
         users_notified_at: Option<String>,
-        #[arg(long)]
-        data_from: Option<String>,
-        #[arg(long)]
-        data_to: Option<String>,
         /// Forget an explicit data range: derive it from the window and the retention again.
         #[arg(long)]
         derive_data_range: bool,
@@ -113,6 +109,20 @@ pub enum IncidentAction {
     },
 }
 
+impl IncidentAction {
+    fn config(&self) -> &ConfigArg {
+        match self {
+            IncidentAction::Open { config, .. }
+            | IncidentAction::List { config }
+            | IncidentAction::Show { config, .. }
+            | IncidentAction::Update { config, .. }
+            | IncidentAction::Suspend { config, .. }
+            | IncidentAction::RotateKey { config, .. }
+            | IncidentAction::Export { config, .. } => config,
+        }
+    }
+}
+
 fn date(flag: &str, v: Option<&String>) -> Result<Option<i64>> {
     // The end of a range: a bare date includes its whole day.
     let parse = if matches!(flag, "to" | "data-to") {
@@ -124,59 +134,62 @@ fn date(flag: &str, v: Option<&String>) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The change the flags describe (breach window bounds as given, or unchanged).
+fn update_of(from: Option<&String>, to: Option<&String>, d: Dates) -> Result<Update> {
+    Ok(Update {
+        breach_from_ms: date("from", from)?,
+        breach_to_ms: date("to", to)?,
+        data_from_ms: date("data-from", d.data_from.as_ref())?,
+        data_to_ms: date("data-to", d.data_to.as_ref())?,
+        vendor_detected_at_ms: date("vendor-detected-at", d.vendor_detected_at.as_ref())?,
+        informed_at_ms: date("informed-at", d.informed_at.as_ref())?,
+        aware_at_ms: date("aware-at", d.aware_at.as_ref())?,
+        materiality_at_ms: date("materiality-at", d.materiality_at.as_ref())?,
+        title: d.title,
+        ..Update::default()
+    })
+}
+
 pub fn run(action: IncidentAction) -> Result<()> {
+    let cfg = load_admin(&action.config().config)?;
+    let store = open_store(&cfg)?;
+    let desk = Desk {
+        store: &store,
+        config: &cfg,
+    };
     match action {
         IncidentAction::Open {
             destination,
             from,
             to,
-            title,
-            vendor_detected_at,
-            informed_at,
-            aware_at,
-            materiality_at,
-            data_from,
-            data_to,
-            config,
+            dates,
+            ..
         } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
+            let u = update_of(Some(&from), Some(&to), dates)?;
             let scope = Scope {
-                breach_from_ms: date("from", Some(&from))?.unwrap_or_default(),
-                breach_to_ms: date("to", Some(&to))?.unwrap_or_default(),
-                data_from_ms: date("data-from", data_from.as_ref())?,
-                data_to_ms: date("data-to", data_to.as_ref())?,
+                breach_from_ms: u.breach_from_ms.unwrap_or_default(),
+                breach_to_ms: u.breach_to_ms.unwrap_or_default(),
+                data_from_ms: u.data_from_ms,
+                data_to_ms: u.data_to_ms,
                 facts: Facts {
-                    vendor_detected_at_ms: date("vendor-detected-at", vendor_detected_at.as_ref())?,
-                    informed_at_ms: date("informed-at", informed_at.as_ref())?,
-                    aware_at_ms: date("aware-at", aware_at.as_ref())?,
-                    materiality_at_ms: date("materiality-at", materiality_at.as_ref())?,
+                    vendor_detected_at_ms: u.vendor_detected_at_ms,
+                    informed_at_ms: u.informed_at_ms,
+                    aware_at_ms: u.aware_at_ms,
+                    materiality_at_ms: u.materiality_at_ms,
                     users_notified_at_ms: None,
                 },
             };
-            let desk = Desk {
-                store: &store,
-                config: &cfg,
+            let open = Open {
+                destination,
+                title: u.title,
+                scope,
             };
-            let inc = desk.open(
-                Open {
-                    destination,
-                    title,
-                    scope,
-                },
-                now_ms(),
-            )?;
+            let inc = desk.open(open, now_ms())?;
             println!("{}", inc.id);
             print_summary(&inc);
         }
-        IncidentAction::List { config } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
-            let list = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .list()?;
+        IncidentAction::List { .. } => {
+            let list = desk.list()?;
             if list.is_empty() {
                 println!("no incidents");
             }
@@ -194,20 +207,9 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 );
             }
         }
-        IncidentAction::Show { id, json, config } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
-            let inc = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .get(id)?;
-            let mut inc = inc;
-            Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .refresh_deadlines(&mut inc, now_ms());
+        IncidentAction::Show { id, json, .. } => {
+            let mut inc = desk.get(id)?;
+            desk.refresh_deadlines(&mut inc, now_ms());
             if json {
                 println!("{}", serde_json::to_string_pretty(&inc)?);
             } else {
@@ -218,75 +220,37 @@ pub fn run(action: IncidentAction) -> Result<()> {
             id,
             from,
             to,
-            title,
-            vendor_detected_at,
-            informed_at,
-            aware_at,
-            materiality_at,
+            dates,
             users_notified_at,
-            data_from,
-            data_to,
             derive_data_range,
-            config,
+            ..
         } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
             let u = Update {
-                derive_data_range,
-                title,
-                breach_from_ms: date("from", from.as_ref())?,
-                breach_to_ms: date("to", to.as_ref())?,
-                data_from_ms: date("data-from", data_from.as_ref())?,
-                data_to_ms: date("data-to", data_to.as_ref())?,
-                vendor_detected_at_ms: date("vendor-detected-at", vendor_detected_at.as_ref())?,
-                informed_at_ms: date("informed-at", informed_at.as_ref())?,
-                aware_at_ms: date("aware-at", aware_at.as_ref())?,
-                materiality_at_ms: date("materiality-at", materiality_at.as_ref())?,
                 users_notified_at_ms: date("users-notified-at", users_notified_at.as_ref())?,
+                derive_data_range,
+                ..update_of(from.as_ref(), to.as_ref(), dates)?
             };
-            let inc = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .update(id, u, now_ms())?;
-            print_summary(&inc);
+            print_summary(&desk.update(id, u, now_ms())?);
         }
-        IncidentAction::Suspend { id, config } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
-            let inc = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .suspend(id, now_ms())?;
+        IncidentAction::Suspend { id, .. } => {
+            let inc = desk.suspend(id, now_ms())?;
             println!(
                 "{}: suspended (running servers stop delivering within a second)",
                 inc.destination
             );
         }
-        IncidentAction::RotateKey { id, config } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
+        IncidentAction::RotateKey { id, .. } => {
             let master = super::policy::master_key(&cfg)?;
-            let inc = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .rotate_key(id, &master, now_ms())?;
+            let inc = desk.rotate_key(id, &master, now_ms())?;
             if let Some(e) = inc.timeline.last() {
                 println!("{}", e.detail);
             }
         }
-        IncidentAction::Export { id, out, config } => {
-            let cfg = load_admin(&config.config)?;
-            let store = open_store(&cfg)?;
+        IncidentAction::Export { id, out, .. } => {
             let master = super::policy::master_key(&cfg)?;
-            let x = Desk {
-                store: &store,
-                config: &cfg,
-            }
-            .export(id, &out, &master, now_ms())
-            .with_context(|| format!("exporting incident {id}"))?;
+            let x = desk
+                .export(id, &out, &master, now_ms())
+                .with_context(|| format!("exporting incident {id}"))?;
             println!(
                 "wrote {} files to {} ({} people, {} vendor ids)",
                 x.files.len(),
