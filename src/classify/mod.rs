@@ -82,7 +82,7 @@ pub fn warm_up() {
 /// Classifies every leaf of one Mixpanel-shaped record. Pure, no I/O, fast.
 pub fn classify_record(record: &Value, shape: Shape) -> Vec<Finding> {
     let mut walker = Walker {
-        out: Vec::with_capacity(32),
+        out: Vec::with_capacity(16),
         hits: Vec::with_capacity(8),
     };
     let root = Node {

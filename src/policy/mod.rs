@@ -695,27 +695,22 @@ fn generalize(v: &Value, g: &Generalization, country: Option<&Value>) -> Option<
 /// Keeps scheme, host and path and the names of query parameters; drops query values and the
 /// fragment. `https://x.io/a?email=j%40x.io&utm=1#t` → `https://x.io/a?email=&utm=`.
 pub fn url_path_only(url: &str) -> String {
-    let (before_fragment, _) = url.split_once('#').unwrap_or((url, ""));
+    let before_fragment = url.split_once('#').map_or(url, |(b, _)| b);
     let Some((path, query)) = before_fragment.split_once('?') else {
         return before_fragment.to_owned();
     };
-    let names: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').map_or(p, |(k, _)| k))
-        .collect();
-    if names.is_empty() {
-        return path.to_owned();
-    }
-    let mut out = String::with_capacity(url.len());
+    let mut out = String::with_capacity(before_fragment.len() + 1);
     out.push_str(path);
     out.push('?');
-    for (i, n) in names.iter().enumerate() {
-        if i > 0 {
+    for param in query.split('&').filter(|p| !p.is_empty()) {
+        if out.len() > path.len() + 1 {
             out.push('&');
         }
-        out.push_str(n);
+        out.push_str(param.split_once('=').map_or(param, |(name, _)| name));
         out.push('=');
+    }
+    if out.len() == path.len() + 1 {
+        out.pop();
     }
     out
 }
