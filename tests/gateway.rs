@@ -208,6 +208,50 @@ async fn without_api_secret_events_go_to_track() {
     assert_eq!(vendor.requests()[0].ip_param.as_deref(), Some("0"));
 }
 
+/// After a lease that did not fill a batch, the worker lets records accumulate for
+/// `batch_linger_ms`: a trickle of one-event requests reaches the vendor in full batches
+/// after the linger, not one vendor request each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("linger");
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            extra_destination: "batch_linger_ms = 1500\n".into(),
+            ..Options::default()
+        },
+    );
+    let server = Server::start(&cfg);
+    let post = |i: usize| {
+        let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}});
+        let url = format!("{}/track", server.base_url);
+        async move { post_form(&url, format!("data={}", form_encode(&ev.to_string()))).await }
+    };
+    // The first record goes out at once (nothing was lingering)…
+    assert_eq!(post(0).await, (200, "1".to_owned()));
+    assert!(vendor.wait_for_records(1, WAIT).await);
+    // …and the worker, having drained the queue, now waits out the linger.
+    for i in 1..20 {
+        assert_eq!(post(i).await, (200, "1".to_owned()));
+    }
+    assert!(vendor.wait_for_records(20, WAIT).await);
+    let sent: Vec<_> = vendor.requests().into_iter().filter(|r| r.records > 0).collect();
+    assert_eq!(sent.iter().map(|r| r.records).sum::<usize>(), 20);
+    assert_eq!(sent[0].records, 1);
+    // 19 one-event requests, two vendor requests (three if posting outlasted the linger).
+    assert!(
+        (2..=3).contains(&sent.len()),
+        "{} vendor requests for 20 records",
+        sent.len()
+    );
+    for pair in sent.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(1400), "batches {gap:?} apart");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     let vendor = emulator().await;

@@ -17,6 +17,12 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
+/// Default `batch_linger_ms`: none. Lingering makes fewer, fuller vendor requests and
+/// ledger batches and costs less CPU per event, but each fuller batch is one longer
+/// transaction on the writer that ingest's group commits wait behind, which showed in the
+/// acknowledgement tail at 10,000 events/s (docs/BENCHMARKS.md §1b).
+pub const DEFAULT_BATCH_LINGER_MS: u64 = 0;
+
 pub use secret::{Secret, constant_time_eq};
 
 /// The validated configuration.
@@ -145,6 +151,9 @@ pub struct Destination {
     pub sources: Vec<usize>,
     pub batch_max_records: usize,
     pub batch_max_bytes: usize,
+    /// After a lease that did not fill a batch, how long the worker lets records accumulate
+    /// before leasing again (zero: lease again at once).
+    pub batch_linger: Duration,
     pub request_timeout: Duration,
     pub retry_initial_backoff: Duration,
     pub retry_max_backoff: Duration,
@@ -403,6 +412,9 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         if !(1024..=(10 << 20)).contains(&batch_max_bytes) {
             err(&mut v, "batch_max_bytes must be between 1024 and 10485760".into());
         }
+        if d.batch_linger_ms.is_some_and(|ms| ms > 60_000) {
+            err(&mut v, "batch_linger_ms must be at most 60000".into());
+        }
         let policy = v.policy(&path, &span, d.policy, &source_index);
         out_destinations.push(Destination {
             name: d.name,
@@ -414,6 +426,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             sources: srcs,
             batch_max_records,
             batch_max_bytes,
+            batch_linger: Duration::from_millis(d.batch_linger_ms.unwrap_or(DEFAULT_BATCH_LINGER_MS)),
             request_timeout: Duration::from_secs(v.positive(
                 &format!("{path}.request_timeout_secs"),
                 d.request_timeout_secs,
@@ -899,13 +912,17 @@ sources = ["web"]
 
     #[test]
     fn semantic_errors_are_all_reported() {
-        let text = EXAMPLE.replace("sources = [\"web\"]", "sources = [\"app\"]\nbatch_max_records = 5000");
+        let text = EXAMPLE.replace(
+            "sources = [\"web\"]",
+            "sources = [\"app\"]\nbatch_max_records = 5000\nbatch_linger_ms = 90000",
+        );
         let errs = parse(&text, Path::new("."), &|_| None).unwrap_err().0;
         let joined: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         let joined = joined.join("\n");
         assert!(joined.contains("MIXPANEL_API_SECRET is not set"), "{joined}");
         assert!(joined.contains("`app`"), "{joined}");
         assert!(joined.contains("batch_max_records"), "{joined}");
+        assert!(joined.contains("batch_linger_ms must be at most 60000"), "{joined}");
         assert!(!joined.contains("s3cr3t"));
     }
 

@@ -59,6 +59,7 @@ pub struct DestinationConfig {
     pub sources: Vec<String>,
     pub batch_max_records: Option<usize>,
     pub batch_max_bytes: Option<usize>,
+    pub batch_linger_ms: Option<u64>,
     pub request_timeout_secs: Option<u64>,
     pub retry_initial_backoff_ms: Option<u64>,
     pub retry_max_backoff_secs: Option<u64>,

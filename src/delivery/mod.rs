@@ -1,7 +1,10 @@
 //! Delivery: one worker per destination, draining its outbox queue to the vendor.
 //!
 //! A worker leases the oldest rows of its destination (up to `batch_max_records`), splits
-//! them by endpoint and by `batch_max_bytes`, and sends each batch:
+//! them by endpoint and by `batch_max_bytes`, and sends each batch. After a lease that came
+//! back short of a full batch it waits `batch_linger_ms` before leasing again, so a steady
+//! stream goes out in full batches rather than one small batch per group commit.
+//!
 //!
 //! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
 //!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
@@ -161,10 +164,17 @@ impl Worker {
     pub async fn run(mut self) {
         let wake = self.outbox.wake_handle(self.index);
         tracing::info!(destination = %self.dest.name, "delivery worker started");
+        // Whether the last lease came back short of a full batch: the queue was drained, so
+        // let records accumulate for `batch_linger` rather than send one small batch per
+        // group commit (each batch is a vendor request, a transaction and a ledger entry).
+        let mut drained = false;
         while !self.stopping() {
             if !self.active() {
                 self.pause(Duration::from_secs(1)).await;
                 continue;
+            }
+            if drained && !self.dest.batch_linger.is_zero() && !self.pause(self.dest.batch_linger).await {
+                break;
             }
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
@@ -179,6 +189,7 @@ impl Worker {
                 }
                 Err(_) => return,
             };
+            drained = rows.len() < limit;
             if rows.is_empty() {
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -335,8 +346,26 @@ impl Worker {
         let payloads: Vec<&[u8]> = batch.iter().map(|r| r.payload.as_slice()).collect();
         let json = json_array(&payloads);
         let base = &self.dest.endpoint;
-        let request = match (endpoint, &self.dest.api_secret) {
-            (Endpoint::Import, Some(secret)) => {
+        let import_secret = match endpoint {
+            Endpoint::Import => self.dest.api_secret.as_ref(),
+            _ => None,
+        };
+        // Compressing or form-encoding a full batch (megabytes) takes milliseconds of CPU:
+        // done on the blocking pool, not on the async workers that serve ingest.
+        let gzipped = import_secret.is_some();
+        let body = match tokio::task::spawn_blocking(move || if gzipped { gzip(&json) } else { form_body(&json) }).await
+        {
+            Ok(body) => body,
+            Err(_) => {
+                return VendorVerdict::Retry {
+                    after: None,
+                    reason: "encoding the batch failed".to_owned(),
+                    maybe_applied: false,
+                };
+            }
+        };
+        let request = match import_secret {
+            Some(secret) => {
                 let mut url = format!("{base}/import?strict=1");
                 if let Some(p) = &self.dest.project_id {
                     url.push_str("&project_id=");
@@ -348,13 +377,13 @@ impl Worker {
                     .header("Content-Type", "application/json")
                     .header("Content-Encoding", "gzip")
                     .header("Authorization", format!("Basic {auth}"))
-                    .body(gzip(&json))
+                    .body(body)
             }
-            _ => self
+            None => self
                 .client
                 .post(format!("{base}/{}", endpoint.as_str()))
                 .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form_body(&json)),
+                .body(body),
         };
         let response = match request.send().await {
             Ok(r) => r,
