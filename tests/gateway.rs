@@ -532,9 +532,18 @@ async fn kill_switch_dead_letters_and_backpressure() {
     let (_, out, _) = cli(&["destination", "list", "--config", cfg_s]);
     assert!(out.contains("suspended") && out.contains(" 5 "), "{out}");
 
-    // the queue is at its bound: 503 so SDKs retry, nothing lost
-    let (status, body) = send("over".into(), json!({})).await;
-    assert_eq!(status, 503, "{body}");
+    // the queue is at its bound: 503 so SDKs retry, nothing lost; each refusal is
+    // counted, the log says it once
+    for i in 0..3 {
+        let (status, body) = send(format!("over-{i}"), json!({})).await;
+        assert_eq!(status, 503, "{body}");
+    }
+    assert_eq!(
+        server.log().matches("outbox over its bound").count(),
+        1,
+        "{}",
+        server.log()
+    );
 
     // resume: the held records go out
     cli(&["destination", "resume", "mixpanel", "--config", cfg_s]);
@@ -629,7 +638,7 @@ async fn kill_switch_dead_letters_and_backpressure() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1"),
+        metrics.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 3"),
         "{metrics}"
     );
 }

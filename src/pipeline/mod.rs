@@ -43,7 +43,13 @@ struct DestinationRoute {
     max_queue_records: u64,
     /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
     uses_import: bool,
+    /// When the outbox-over-its-bound warning was last logged (ms since the epoch): while the
+    /// queue stays over, every request is refused and counted, but the log says so at most
+    /// once per [`BACKPRESSURE_LOG_EVERY_MS`].
+    backpressure_logged_ms: AtomicU64,
 }
+
+const BACKPRESSURE_LOG_EVERY_MS: u64 = 10_000;
 
 pub struct Pipeline {
     sources: Vec<SourceRoute>,
@@ -128,6 +134,7 @@ impl Pipeline {
                 key: RwLock::new(key),
                 max_queue_records: d.max_queue_records,
                 uses_import: d.api_secret.is_some(),
+                backpressure_logged_ms: AtomicU64::new(0),
             })
             .collect::<Vec<_>>();
         Pipeline {
@@ -353,7 +360,17 @@ impl Pipeline {
         if let Some(d) = (0..self.destinations.len())
             .find(|&d| touched[d] && self.outbox.over_limit(d, self.destinations[d].max_queue_records))
         {
-            tracing::warn!(destination = %self.destinations[d].name, "outbox over its bound; answering 503");
+            let dest = &self.destinations[d];
+            let now = u64::try_from(received_at).unwrap_or(0);
+            let last = dest.backpressure_logged_ms.load(Relaxed);
+            if now.saturating_sub(last) >= BACKPRESSURE_LOG_EVERY_MS
+                && dest
+                    .backpressure_logged_ms
+                    .compare_exchange(last, now, Relaxed, Relaxed)
+                    .is_ok()
+            {
+                tracing::warn!(destination = %dest.name, "outbox over its bound; answering 503 (repeated at most every 10 s; vendorwall_ingest_rejected_requests_total counts each)");
+            }
             self.metrics.reject_request("backpressure");
             return Outcome::Busy;
         }
