@@ -65,13 +65,30 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// The bytes not read yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub fn byte(&mut self) -> Result<u8, CodecError> {
         let (&b, rest) = self.bytes.split_first().ok_or(CodecError("truncated"))?;
         self.bytes = rest;
         Ok(b)
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, CodecError> {
+        // Most numbers in a body or a person list fit one byte.
+        if let Some((&b, rest)) = self.bytes.split_first()
+            && b < 0x80
+        {
+            self.bytes = rest;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Result<u64, CodecError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -83,10 +100,12 @@ impl<'a> Reader<'a> {
         Err(CodecError("varint too long"))
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, CodecError> {
         u32::try_from(self.varint()?).map_err(|_| CodecError("number out of range"))
     }
 
+    #[inline]
     pub fn signed(&mut self) -> Result<i64, CodecError> {
         let v = self.varint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))

@@ -172,15 +172,24 @@ pub trait Store: Send + Sync + 'static {
     /// Linked subjects → their person: (subject, person), in subject order.
     fn ledger_links(&self) -> Result<Vec<(u32, u32)>, StoreError>;
     /// Visits rollups covering a destination's deliveries in `[from_ms, to_ms]`, one span
-    /// (at most a day) at a time; `with_people` also decodes the per-person lists.
+    /// (at most a day) at a time; `with_people` also hands over each span's per-person list
+    /// (in its stored form; the rollup's own `people` is left empty, and so are the subject
+    /// bitmaps of its first 63 groups, which the person list's group bits stand for).
     fn ledger_rollups(
         &self,
         destination: &str,
         from_ms: i64,
         to_ms: i64,
         with_people: bool,
-        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup, Option<crate::ledger::rollup::PeopleList>),
     ) -> Result<(), StoreError>;
+    /// The first and last delivery to a destination in `[from_ms, to_ms]`, if any.
+    fn ledger_delivery_span(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError>;
     /// Rolls up closed days not rolled up yet; returns how many.
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError>;
     /// Visits every subject in number order: (number, sealed id, sealed contact email).

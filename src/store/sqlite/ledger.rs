@@ -21,7 +21,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
-use crate::ledger::rollup::{Builder, DAY_MS, Rollup, day_of};
+use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
 use crate::ledger::{Entry, Exposure, Verification, batch_hash, body_digest};
 use crate::store::SubjectRow;
 
@@ -735,18 +735,13 @@ pub fn rollups(
     from_ms: i64,
     to_ms: i64,
     with_people: bool,
-    visit: &mut dyn FnMut(Rollup),
+    visit: &mut dyn FnMut(Rollup, Option<PeopleList>),
 ) -> rusqlite::Result<()> {
     if from_ms > to_ms {
         return Ok(());
     }
     // Only days with deliveries are worth a look.
-    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT MIN(delivered_at), MAX(delivered_at) FROM ledger_batches WHERE destination = ?1 AND delivered_at >= ?2 AND delivered_at <= ?3",
-        params![destination, from_ms, to_ms],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (Some(first), Some(last)) = (first, last) else {
+    let Some((first, last)) = delivery_span(conn, destination, from_ms, to_ms)? else {
         return Ok(());
     };
     for day in day_of(first)..=day_of(last) {
@@ -764,18 +759,36 @@ pub fn rollups(
                 .optional()?;
             if let Some((upto, counts, people)) = stored
                 && upto >= day_batches_upto(conn, destination, day)?
-                && let Ok(r) = Rollup::decode(&counts, people.as_deref(), start)
+                && let Ok(r) = Rollup::decode_with(&counts, None, start, if with_people { 63 } else { 0 })
+                && let Ok(people) = people.map(|p| PeopleList::new(p, start)).transpose()
             {
-                visit(r);
+                visit(r, people);
                 continue;
             }
         }
-        let r = rollup_from_batches(conn, destination, from_ms.max(start), to_ms.min(end))?;
+        let mut r = rollup_from_batches(conn, destination, from_ms.max(start), to_ms.min(end))?;
         if r.records() > 0 {
-            visit(r);
+            let people = with_people.then(|| PeopleList::of(&r, start));
+            r.people = Vec::new();
+            visit(r, people);
         }
     }
     Ok(())
+}
+
+/// The first and last delivery to a destination in `[from_ms, to_ms]`.
+pub fn delivery_span(
+    conn: &Connection,
+    destination: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(delivered_at), MAX(delivered_at) FROM ledger_batches WHERE destination = ?1 AND delivered_at >= ?2 AND delivered_at <= ?3",
+        params![destination, from_ms, to_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last))
 }
 
 pub fn links(conn: &Connection) -> rusqlite::Result<Vec<(u32, u32)>> {

@@ -473,7 +473,7 @@ impl Store for SqliteStore {
         from_ms: i64,
         to_ms: i64,
         with_people: bool,
-        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup, Option<crate::ledger::rollup::PeopleList>),
     ) -> Result<(), StoreError> {
         ledger::rollups(
             &self.query_connection()?,
@@ -484,6 +484,15 @@ impl Store for SqliteStore {
             visit,
         )
         .map_err(err)
+    }
+
+    fn ledger_delivery_span(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        ledger::delivery_span(&self.query_connection()?, destination, from_ms, to_ms).map_err(err)
     }
 
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError> {
