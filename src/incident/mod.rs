@@ -46,7 +46,13 @@ pub enum IncidentError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("key: {0}")]
     Key(String),
+    /// Others kept changing the incident while this change was being applied.
+    #[error("incident {0} was changed by another operation at the same time; try again")]
+    Conflict(i64),
 }
+
+/// How often a change is re-applied when another writer saved the incident in between.
+const ATTEMPTS: usize = 5;
 
 /// The scope of an incident as declared (and revised).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -170,12 +176,42 @@ impl Desk<'_> {
             ),
         ));
         self.recompute(&mut inc, now_ms)?;
+        let doc = self.document(&mut inc)?;
+        self.store.save_incident(Some(inc.id), &doc, now_ms)?;
         Ok(inc)
     }
 
     pub fn get(&self, id: i64) -> Result<Incident, IncidentError> {
+        Ok(self.load(id)?.0)
+    }
+
+    /// The incident and its stored document (what a save must find unchanged).
+    fn load(&self, id: i64) -> Result<(Incident, String), IncidentError> {
         let doc = self.store.incident(id)?.ok_or(IncidentError::NotFound(id))?;
-        serde_json::from_str(&doc).map_err(|e| IncidentError::Invalid(format!("incident {id} is unreadable: {e}")))
+        let inc = serde_json::from_str(&doc)
+            .map_err(|e| IncidentError::Invalid(format!("incident {id} is unreadable: {e}")))?;
+        Ok((inc, doc))
+    }
+
+    /// Read, change, save — as one step against other writers (another CLI run, the admin
+    /// API): the save goes through only if the stored document is still the one read; else
+    /// the change is applied again to what the other writer saved. So concurrent changes
+    /// serialize, and none is lost.
+    fn modify(
+        &self,
+        id: i64,
+        now_ms: i64,
+        mut change: impl FnMut(&mut Incident) -> Result<(), IncidentError>,
+    ) -> Result<Incident, IncidentError> {
+        for _ in 0..ATTEMPTS {
+            let (mut inc, stored) = self.load(id)?;
+            change(&mut inc)?;
+            let doc = self.document(&mut inc)?;
+            if self.store.replace_incident(id, &stored, &doc, now_ms)? {
+                return Ok(inc);
+            }
+        }
+        Err(IncidentError::Conflict(id))
     }
 
     pub fn list(&self) -> Result<Vec<Incident>, IncidentError> {
@@ -189,75 +225,73 @@ impl Desk<'_> {
 
     /// Applies a scope change and recomputes; the earlier revision is kept.
     pub fn update(&self, id: i64, u: Update, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
-        let s = &mut inc.scope;
-        let before = s.clone();
-        s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
-        s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
-        if u.derive_data_range {
-            s.data_from_ms = None;
-            s.data_to_ms = None;
-        }
-        s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
-        s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
-        let f = &mut s.facts;
-        f.vendor_detected_at_ms = u.vendor_detected_at_ms.or(f.vendor_detected_at_ms);
-        f.informed_at_ms = u.informed_at_ms.or(f.informed_at_ms);
-        f.aware_at_ms = u.aware_at_ms.or(f.aware_at_ms);
-        f.materiality_at_ms = u.materiality_at_ms.or(f.materiality_at_ms);
-        f.users_notified_at_ms = u.users_notified_at_ms.or(f.users_notified_at_ms);
-        check_scope(&inc.scope)?;
-        if let Some(t) = u.title {
-            inc.title = t;
-        }
-        let detail = describe_change(&before, &inc.scope);
-        inc.timeline.push(event(now_ms, "scope_changed", detail));
-        self.recompute(&mut inc, now_ms)?;
-        Ok(inc)
+        self.modify(id, now_ms, |inc| {
+            let u = u.clone();
+            let s = &mut inc.scope;
+            let before = s.clone();
+            s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
+            s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
+            if u.derive_data_range {
+                s.data_from_ms = None;
+                s.data_to_ms = None;
+            }
+            s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
+            s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
+            let f = &mut s.facts;
+            f.vendor_detected_at_ms = u.vendor_detected_at_ms.or(f.vendor_detected_at_ms);
+            f.informed_at_ms = u.informed_at_ms.or(f.informed_at_ms);
+            f.aware_at_ms = u.aware_at_ms.or(f.aware_at_ms);
+            f.materiality_at_ms = u.materiality_at_ms.or(f.materiality_at_ms);
+            f.users_notified_at_ms = u.users_notified_at_ms.or(f.users_notified_at_ms);
+            check_scope(&inc.scope)?;
+            if let Some(t) = u.title {
+                inc.title = t;
+            }
+            let detail = describe_change(&before, &inc.scope);
+            inc.timeline.push(event(now_ms, "scope_changed", detail));
+            self.recompute(inc, now_ms)
+        })
     }
 
     /// Kill switch: the destination stops receiving anything (records keep queueing).
     pub fn suspend(&self, id: i64, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
+        let destination = self.get(id)?.destination;
         self.store
-            .set_destination_state(&inc.destination, DestinationState::Suspended, now_ms)?;
-        inc.timeline.push(event(
-            now_ms,
-            "destination_suspended",
-            format!(
-                "Deliveries to {} suspended; new records are held in the outbox",
-                inc.destination
-            ),
-        ));
-        self.save(&mut inc, now_ms)?;
-        Ok(inc)
+            .set_destination_state(&destination, DestinationState::Suspended, now_ms)?;
+        self.modify(id, now_ms, |inc| {
+            inc.timeline.push(event(
+                now_ms,
+                "destination_suspended",
+                format!("Deliveries to {destination} suspended; new records are held in the outbox"),
+            ));
+            Ok(())
+        })
     }
 
     /// Rotates the destination's pseudonym key: pseudonyms made from now on cannot be linked
     /// to the ones the vendor already holds.
     pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
-        let k = keys::rotate(self.store, master, &inc.destination).map_err(|e| IncidentError::Key(e.to_string()))?;
-        inc.timeline.push(event(
-            now_ms,
-            "key_rotated",
-            format!(
-                "Pseudonym key of {} rotated to version {}; earlier pseudonyms no longer link to new data",
-                inc.destination, k.version
-            ),
-        ));
-        self.save(&mut inc, now_ms)?;
-        Ok(inc)
+        let destination = self.get(id)?.destination;
+        let k = keys::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
+        self.modify(id, now_ms, |inc| {
+            inc.timeline.push(event(
+                now_ms,
+                "key_rotated",
+                format!(
+                    "Pseudonym key of {destination} rotated to version {}; earlier pseudonyms no longer link to new data",
+                    k.version
+                ),
+            ));
+            Ok(())
+        })
     }
 
-    fn save(&self, inc: &mut Incident, now_ms: i64) -> Result<(), IncidentError> {
-        // The current revision carries the timeline as of now.
+    /// The document to store; the current revision carries the timeline as of now.
+    fn document(&self, inc: &mut Incident) -> Result<String, IncidentError> {
         if let Some(r) = inc.revisions.last_mut() {
             r.timeline = inc.timeline.clone();
         }
-        let doc = serde_json::to_string(inc).map_err(|e| IncidentError::Invalid(e.to_string()))?;
-        self.store.save_incident(Some(inc.id), &doc, now_ms)?;
-        Ok(())
+        serde_json::to_string(inc).map_err(|e| IncidentError::Invalid(e.to_string()))
     }
 
     /// Re-evaluates the current revision's deadline clocks at `now_ms` (statuses move on
@@ -333,7 +367,7 @@ impl Desk<'_> {
             organisation: self.config.incident.organisation.clone(),
         };
         inc.revisions.push(report);
-        self.save(inc, now_ms)
+        Ok(())
     }
 
     /// Writes the current revision's documents into `out`.
@@ -363,14 +397,15 @@ impl Desk<'_> {
             write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
         lap("vendor-deletion-request.json");
         report.vendor_ids = vendor_ids;
-        inc.timeline.push(event(
+        let exported = event(
             now_ms,
             "exported",
             format!(
                 "Revision {} exported: {written_people} people in the notification list, {vendor_ids} vendor ids in the deletion request",
                 report.revision
             ),
-        ));
+        );
+        inc.timeline.push(exported.clone());
         report.timeline = inc.timeline.clone();
         let mut json = serde_json::to_value(&report).map_err(|e| IncidentError::Invalid(e.to_string()))?;
         if let Some(o) = json.as_object_mut() {
@@ -389,10 +424,15 @@ impl Desk<'_> {
             write_file(&out.join(name), text.as_bytes())?;
         }
         lap("report and notices");
-        if let Some(r) = inc.revisions.last_mut() {
-            r.vendor_ids = vendor_ids;
-        }
-        self.save(&mut inc, now_ms)?;
+        // Recorded on the revision exported, even if another has been added meanwhile.
+        self.modify(id, now_ms, |inc| {
+            self.refresh_deadlines(inc, now_ms);
+            if let Some(r) = inc.revisions.iter_mut().find(|r| r.revision == report.revision) {
+                r.vendor_ids = vendor_ids;
+            }
+            inc.timeline.push(exported.clone());
+            Ok(())
+        })?;
         let mut names: Vec<String> = files.iter().map(|(n, _)| (*n).to_owned()).collect();
         names.push("subjects.csv".into());
         names.push("vendor-deletion-request.json".into());
@@ -825,6 +865,73 @@ fn write_deletion_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_changes_serialize_and_none_is_lost() {
+        use crate::store::sqlite::SqliteStore;
+        let dir = std::env::temp_dir().join(format!("vendorwall-incident-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir).unwrap();
+        let text = format!(
+            "version = 1\n[store]\npath = \"{}\"\n[[sources]]\nname = \"web\"\nprotocol = \"mixpanel\"\ntokens = [\"t\"]\n\
+             [[destinations]]\nname = \"mixpanel\"\ntype = \"mixpanel\"\nproject_token = \"p\"\nsources = [\"web\"]\n",
+            dir.display()
+        );
+        let config = crate::config::parse(&text, &dir, &|_| None).unwrap();
+        let desk = Desk {
+            store: &store,
+            config: &config,
+        };
+        let scope = Scope {
+            breach_from_ms: 0,
+            breach_to_ms: 1000,
+            ..Scope::default()
+        };
+        let id = desk
+            .open(
+                Open {
+                    destination: "mixpanel".into(),
+                    title: None,
+                    scope,
+                },
+                5000,
+            )
+            .unwrap()
+            .id;
+        // Each call either lands or fails with a conflict, never silently.
+        let landed = |r: Result<Incident, IncidentError>| match r {
+            Ok(_) => true,
+            Err(IncidentError::Conflict(_)) => false,
+            Err(e) => panic!("{e}"),
+        };
+        let (suspended, updated) = std::thread::scope(|s| {
+            let a = s.spawn(|| (0..25).filter(|&i| landed(desk.suspend(id, 6000 + i))).count());
+            let b = s.spawn(|| {
+                (0..25)
+                    .filter(|&i| {
+                        let u = Update {
+                            title: Some(format!("t{i}")),
+                            ..Update::default()
+                        };
+                        landed(desk.update(id, u, 7000 + i))
+                    })
+                    .count()
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(suspended > 0 && updated > 0);
+        let inc = desk.get(id).unwrap();
+        let kind = |k: &str| inc.timeline.iter().filter(|e| e.kind == k).count();
+        assert_eq!(kind("destination_suspended"), suspended, "no suspension lost");
+        assert_eq!(kind("scope_changed"), updated, "no update lost");
+        assert_eq!(inc.revisions.len(), 1 + updated);
+        // A save over a document that changed since it was read is refused.
+        let doc = store.incident(id).unwrap().unwrap();
+        assert!(!store.replace_incident(id, "{}", &doc, 9000).unwrap());
+        assert!(store.replace_incident(id, &doc, &doc, 9000).unwrap());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn numbers_are_written_in_decimal() {

@@ -28,7 +28,7 @@
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
 //! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
 //! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
-//! | `save_incident` / `incidents` / `incident` | incident documents with their revisions and timeline |
+//! | `save_incident` / `replace_incident` / `incidents` / `incident` | incident documents with their revisions and timeline (`replace_incident`: only if unchanged since read) |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -199,6 +199,9 @@ pub trait Store: Send + Sync + 'static {
     /// Saves an incident document (JSON; see [`crate::incident`]), creating it when `id` is
     /// `None`. Returns its id.
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// Replaces an incident document only if it is still `expected` (compare-and-swap for
+    /// read-modify-write); returns whether it was replaced.
+    fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// All incident documents, oldest first: (id, document).
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError>;
     fn incident(&self, id: i64) -> Result<Option<String>, StoreError>;

@@ -537,6 +537,17 @@ impl Store for SqliteStore {
         }
     }
 
+    fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn
+            .execute(
+                "UPDATE incidents SET document = ?3, updated_at = ?4 WHERE id = ?1 AND document = ?2",
+                params![id, expected, document, now_ms],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn
