@@ -89,6 +89,18 @@ impl<'a> Reader<'a> {
     }
 
     fn varint_long(&mut self) -> Result<u64, CodecError> {
+        // With ten bytes left (a varint's most), no byte needs its own bounds check.
+        if let Some(b) = self.bytes.get(..10) {
+            let mut v = 0u64;
+            for (i, &x) in b.iter().enumerate() {
+                v |= u64::from(x & 0x7f) << (7 * i);
+                if x < 0x80 {
+                    self.bytes = &self.bytes[i + 1..];
+                    return Ok(v);
+                }
+            }
+            return Err(CodecError("varint too long"));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -203,6 +215,24 @@ mod tests {
         };
         let body = encode_batch(i64::MAX, &[e]);
         assert_eq!(batch_entries(i64::MAX, &body).unwrap(), vec![e]);
+    }
+
+    #[test]
+    fn varints_read_the_same_near_the_end_and_far_from_it() {
+        for v in [0, 1, 127, 128, 300, 1 << 35, u64::MAX - 1, u64::MAX] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, v);
+            let mut padded = bytes.clone();
+            padded.extend_from_slice(&[0; 12]);
+            assert_eq!(Reader::new(&bytes).varint(), Ok(v));
+            let mut r = Reader::new(&padded);
+            assert_eq!(r.varint(), Ok(v));
+            assert_eq!(r.remaining().len(), 12);
+        }
+        let too_long = [0xffu8; 12];
+        assert!(Reader::new(&too_long).varint().is_err());
+        assert!(Reader::new(&too_long[..10]).varint().is_err());
+        assert!(Reader::new(&too_long[..9]).varint().is_err());
     }
 
     #[test]
