@@ -51,9 +51,9 @@ pub struct Links {
     /// numbers start at 1). Dense: one lookup per person-day in `people`.
     dense: Vec<u32>,
     linked: RoaringBitmap,
-    members: HashMap<u32, u32>,
-    /// Persons made of more than one subject (a cheap test before `members`).
-    roots: RoaringBitmap,
+    /// Subjects per person, indexed by person; 0 for a person never linked. Dense: one
+    /// lookup per row of a notification list, in roughly ascending order.
+    members: Vec<u32>,
     /// The largest person a linked subject maps to.
     max_person: u32,
 }
@@ -71,17 +71,19 @@ impl Links {
             max_person: pairs.iter().map(|p| p.1).max().unwrap_or(0),
             dense,
             linked,
-            members: HashMap::new(),
-            roots: RoaringBitmap::new(),
+            members: Vec::new(),
         }
     }
 
     /// Also counts each person's subjects (for [`Links::members`]).
     pub fn with_members(mut self) -> Links {
+        let mut members = vec![0u32; self.max_person as usize + 1];
         for &root in self.dense.iter().filter(|&&p| p != 0) {
-            *self.members.entry(root).or_insert(1) += 1;
+            // The person's own subject, then each one linked to it.
+            let m = &mut members[root as usize];
+            *m = m.saturating_add(if *m == 0 { 2 } else { 1 });
         }
-        self.roots = self.members.keys().copied().collect();
+        self.members = members;
         self
     }
 
@@ -95,10 +97,10 @@ impl Links {
 
     /// How many subjects make up a person (1 when never linked); needs [`Links::with_members`].
     pub fn members(&self, person: u32) -> u32 {
-        if !self.roots.contains(person) {
-            return 1;
+        match self.members.get(person as usize) {
+            Some(&m) if m != 0 => m,
+            _ => 1,
         }
-        self.members.get(&person).copied().unwrap_or(1)
     }
 
     /// The distinct people among a set of subjects.
