@@ -26,7 +26,7 @@
 //! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
 //! | `key_versions` / `add_key` | per-destination pseudonym keys, sealed under the master key |
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
-//! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
+//! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `ledger_delivery_span` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
 //! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
 //! | `save_incident` / `replace_incident` / `incidents` / `incident` | incident documents with their revisions and timeline (`replace_incident`: only if unchanged since read) |
 //!
