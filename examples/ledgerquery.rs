@@ -33,9 +33,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "persondays" => {
             let (mut days, mut pd, mut groups) = (0u64, 0u64, 0u64);
-            store.ledger_rollups("mixpanel", from, to, true, &mut |r| {
+            store.ledger_rollups("mixpanel", from, to, true, &mut |r, people| {
                 days += 1;
-                pd += r.people.len() as u64;
+                if let Some(people) = people
+                    && let Ok(mut c) = people.cursor()
+                {
+                    while let Ok(Some(_)) = c.next_below(u64::MAX) {
+                        pd += 1;
+                    }
+                }
                 groups += r.groups.len() as u64;
             })?;
             println!("{days} spans, {pd} person-days, {groups} groups");

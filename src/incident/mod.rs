@@ -46,7 +46,13 @@ pub enum IncidentError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("key: {0}")]
     Key(String),
+    /// Others kept changing the incident while this change was being applied.
+    #[error("incident {0} was changed by another operation at the same time; try again")]
+    Conflict(i64),
 }
+
+/// How often a change is re-applied when another writer saved the incident in between.
+const ATTEMPTS: usize = 5;
 
 /// The scope of an incident as declared (and revised).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -170,12 +176,42 @@ impl Desk<'_> {
             ),
         ));
         self.recompute(&mut inc, now_ms)?;
+        let doc = self.document(&mut inc)?;
+        self.store.save_incident(Some(inc.id), &doc, now_ms)?;
         Ok(inc)
     }
 
     pub fn get(&self, id: i64) -> Result<Incident, IncidentError> {
+        Ok(self.load(id)?.0)
+    }
+
+    /// The incident and its stored document (what a save must find unchanged).
+    fn load(&self, id: i64) -> Result<(Incident, String), IncidentError> {
         let doc = self.store.incident(id)?.ok_or(IncidentError::NotFound(id))?;
-        serde_json::from_str(&doc).map_err(|e| IncidentError::Invalid(format!("incident {id} is unreadable: {e}")))
+        let inc = serde_json::from_str(&doc)
+            .map_err(|e| IncidentError::Invalid(format!("incident {id} is unreadable: {e}")))?;
+        Ok((inc, doc))
+    }
+
+    /// Read, change, save — as one step against other writers (another CLI run, the admin
+    /// API): the save goes through only if the stored document is still the one read; else
+    /// the change is applied again to what the other writer saved. So concurrent changes
+    /// serialize, and none is lost.
+    fn modify(
+        &self,
+        id: i64,
+        now_ms: i64,
+        mut change: impl FnMut(&mut Incident) -> Result<(), IncidentError>,
+    ) -> Result<Incident, IncidentError> {
+        for _ in 0..ATTEMPTS {
+            let (mut inc, stored) = self.load(id)?;
+            change(&mut inc)?;
+            let doc = self.document(&mut inc)?;
+            if self.store.replace_incident(id, &stored, &doc, now_ms)? {
+                return Ok(inc);
+            }
+        }
+        Err(IncidentError::Conflict(id))
     }
 
     pub fn list(&self) -> Result<Vec<Incident>, IncidentError> {
@@ -189,75 +225,73 @@ impl Desk<'_> {
 
     /// Applies a scope change and recomputes; the earlier revision is kept.
     pub fn update(&self, id: i64, u: Update, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
-        let s = &mut inc.scope;
-        let before = s.clone();
-        s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
-        s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
-        if u.derive_data_range {
-            s.data_from_ms = None;
-            s.data_to_ms = None;
-        }
-        s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
-        s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
-        let f = &mut s.facts;
-        f.vendor_detected_at_ms = u.vendor_detected_at_ms.or(f.vendor_detected_at_ms);
-        f.informed_at_ms = u.informed_at_ms.or(f.informed_at_ms);
-        f.aware_at_ms = u.aware_at_ms.or(f.aware_at_ms);
-        f.materiality_at_ms = u.materiality_at_ms.or(f.materiality_at_ms);
-        f.users_notified_at_ms = u.users_notified_at_ms.or(f.users_notified_at_ms);
-        check_scope(&inc.scope)?;
-        if let Some(t) = u.title {
-            inc.title = t;
-        }
-        let detail = describe_change(&before, &inc.scope);
-        inc.timeline.push(event(now_ms, "scope_changed", detail));
-        self.recompute(&mut inc, now_ms)?;
-        Ok(inc)
+        self.modify(id, now_ms, |inc| {
+            let u = u.clone();
+            let s = &mut inc.scope;
+            let before = s.clone();
+            s.breach_from_ms = u.breach_from_ms.unwrap_or(s.breach_from_ms);
+            s.breach_to_ms = u.breach_to_ms.unwrap_or(s.breach_to_ms);
+            if u.derive_data_range {
+                s.data_from_ms = None;
+                s.data_to_ms = None;
+            }
+            s.data_from_ms = u.data_from_ms.or(s.data_from_ms);
+            s.data_to_ms = u.data_to_ms.or(s.data_to_ms);
+            let f = &mut s.facts;
+            f.vendor_detected_at_ms = u.vendor_detected_at_ms.or(f.vendor_detected_at_ms);
+            f.informed_at_ms = u.informed_at_ms.or(f.informed_at_ms);
+            f.aware_at_ms = u.aware_at_ms.or(f.aware_at_ms);
+            f.materiality_at_ms = u.materiality_at_ms.or(f.materiality_at_ms);
+            f.users_notified_at_ms = u.users_notified_at_ms.or(f.users_notified_at_ms);
+            check_scope(&inc.scope)?;
+            if let Some(t) = u.title {
+                inc.title = t;
+            }
+            let detail = describe_change(&before, &inc.scope);
+            inc.timeline.push(event(now_ms, "scope_changed", detail));
+            self.recompute(inc, now_ms)
+        })
     }
 
     /// Kill switch: the destination stops receiving anything (records keep queueing).
     pub fn suspend(&self, id: i64, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
+        let destination = self.get(id)?.destination;
         self.store
-            .set_destination_state(&inc.destination, DestinationState::Suspended, now_ms)?;
-        inc.timeline.push(event(
-            now_ms,
-            "destination_suspended",
-            format!(
-                "Deliveries to {} suspended; new records are held in the outbox",
-                inc.destination
-            ),
-        ));
-        self.save(&mut inc, now_ms)?;
-        Ok(inc)
+            .set_destination_state(&destination, DestinationState::Suspended, now_ms)?;
+        self.modify(id, now_ms, |inc| {
+            inc.timeline.push(event(
+                now_ms,
+                "destination_suspended",
+                format!("Deliveries to {destination} suspended; new records are held in the outbox"),
+            ));
+            Ok(())
+        })
     }
 
     /// Rotates the destination's pseudonym key: pseudonyms made from now on cannot be linked
     /// to the ones the vendor already holds.
     pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
-        let mut inc = self.get(id)?;
-        let k = keys::rotate(self.store, master, &inc.destination).map_err(|e| IncidentError::Key(e.to_string()))?;
-        inc.timeline.push(event(
-            now_ms,
-            "key_rotated",
-            format!(
-                "Pseudonym key of {} rotated to version {}; earlier pseudonyms no longer link to new data",
-                inc.destination, k.version
-            ),
-        ));
-        self.save(&mut inc, now_ms)?;
-        Ok(inc)
+        let destination = self.get(id)?.destination;
+        let k = keys::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
+        self.modify(id, now_ms, |inc| {
+            inc.timeline.push(event(
+                now_ms,
+                "key_rotated",
+                format!(
+                    "Pseudonym key of {destination} rotated to version {}; earlier pseudonyms no longer link to new data",
+                    k.version
+                ),
+            ));
+            Ok(())
+        })
     }
 
-    fn save(&self, inc: &mut Incident, now_ms: i64) -> Result<(), IncidentError> {
-        // The current revision carries the timeline as of now.
+    /// The document to store; the current revision carries the timeline as of now.
+    fn document(&self, inc: &mut Incident) -> Result<String, IncidentError> {
         if let Some(r) = inc.revisions.last_mut() {
             r.timeline = inc.timeline.clone();
         }
-        let doc = serde_json::to_string(inc).map_err(|e| IncidentError::Invalid(e.to_string()))?;
-        self.store.save_incident(Some(inc.id), &doc, now_ms)?;
-        Ok(())
+        serde_json::to_string(inc).map_err(|e| IncidentError::Invalid(e.to_string()))
     }
 
     /// Re-evaluates the current revision's deadline clocks at `now_ms` (statuses move on
@@ -333,7 +367,7 @@ impl Desk<'_> {
             organisation: self.config.incident.organisation.clone(),
         };
         inc.revisions.push(report);
-        self.save(inc, now_ms)
+        Ok(())
     }
 
     /// Writes the current revision's documents into `out`.
@@ -363,14 +397,15 @@ impl Desk<'_> {
             write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
         lap("vendor-deletion-request.json");
         report.vendor_ids = vendor_ids;
-        inc.timeline.push(event(
+        let exported = event(
             now_ms,
             "exported",
             format!(
                 "Revision {} exported: {written_people} people in the notification list, {vendor_ids} vendor ids in the deletion request",
                 report.revision
             ),
-        ));
+        );
+        inc.timeline.push(exported.clone());
         report.timeline = inc.timeline.clone();
         let mut json = serde_json::to_value(&report).map_err(|e| IncidentError::Invalid(e.to_string()))?;
         if let Some(o) = json.as_object_mut() {
@@ -389,10 +424,15 @@ impl Desk<'_> {
             write_file(&out.join(name), text.as_bytes())?;
         }
         lap("report and notices");
-        if let Some(r) = inc.revisions.last_mut() {
-            r.vendor_ids = vendor_ids;
-        }
-        self.save(&mut inc, now_ms)?;
+        // Recorded on the revision exported, even if another has been added meanwhile.
+        self.modify(id, now_ms, |inc| {
+            self.refresh_deadlines(inc, now_ms);
+            if let Some(r) = inc.revisions.iter_mut().find(|r| r.revision == report.revision) {
+                r.vendor_ids = vendor_ids;
+            }
+            inc.timeline.push(exported.clone());
+            Ok(())
+        })?;
         let mut names: Vec<String> = files.iter().map(|(n, _)| (*n).to_owned()).collect();
         names.push("subjects.csv".into());
         names.push("vendor-deletion-request.json".into());
@@ -506,13 +546,16 @@ type Span = Option<(usize, usize)>;
 /// Subjects read off the store, handed from the reading thread to the writing one.
 #[derive(Default)]
 struct SubjectChunk {
-    /// (subject, sealed id, sealed contact) with the bytes in `bytes`.
+    /// (subject, id, contact email) with the bytes in `bytes`.
     rows: Vec<(u32, Span, Span)>,
     bytes: Vec<u8>,
+    /// The ids and emails are already unsealed (`None` where there was none, or it did not
+    /// open); else they are still sealed.
+    opened: bool,
 }
 
 impl SubjectChunk {
-    fn push(&mut self, s: &SubjectRow<'_>) {
+    fn push(&mut self, id: u32, main: Option<&[u8]>, contact: Option<&[u8]>) {
         let mut put = |b: Option<&[u8]>| {
             b.map(|b| {
                 let start = self.bytes.len();
@@ -520,12 +563,22 @@ impl SubjectChunk {
                 (start, self.bytes.len())
             })
         };
-        let (sealed, contact) = (put(s.sealed), put(s.contact));
-        self.rows.push((s.id, sealed, contact));
+        let (main, contact) = (put(main), put(contact));
+        self.rows.push((id, main, contact));
     }
 
     fn get(&self, r: Span) -> Option<&[u8]> {
         r.map(|(a, b)| &self.bytes[a..b])
+    }
+
+    /// An id or email of this chunk in clear, unsealing it here if the reader did not.
+    fn open<'b>(&'b self, r: Span, master: &MasterKey, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+        let b = self.get(r)?;
+        if self.opened {
+            Some(b)
+        } else {
+            master.open_into(SUBJECT_AAD, b, buf)
+        }
     }
 }
 
@@ -536,7 +589,22 @@ struct Row<'a> {
     contact: &'a [u8],
 }
 
-fn push_subject_row(line: &mut Vec<u8>, categories: &[u8], x: &query::Person, r: Row<'_>) {
+/// Appends a number in decimal (`write!` costs more, ten million times over).
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+fn push_subject_row(line: &mut Vec<u8>, dates: &mut time::UtcDates, categories: &[u8], x: &query::Person, r: Row<'_>) {
     line.clear();
     push_csv(line, r.main);
     line.push(b',');
@@ -549,11 +617,11 @@ fn push_subject_row(line: &mut Vec<u8>, categories: &[u8], x: &query::Person, r:
     line.push(b',');
     line.extend_from_slice(categories);
     line.push(b',');
-    let _ = write!(line, "{}", x.records);
+    push_u64(line, x.records);
     line.push(b',');
-    time::push_utc(line, x.first_ms);
+    dates.push(line, x.first_ms);
     line.push(b',');
-    time::push_utc(line, x.last_ms);
+    dates.push(line, x.last_ms);
     line.push(b',');
     push_csv(line, r.contact);
     line.push(b'\n');
@@ -562,10 +630,11 @@ fn push_subject_row(line: &mut Vec<u8>, categories: &[u8], x: &query::Person, r:
 /// Writes `subjects.csv`: one row per affected person, named by the id the linking records
 /// were about (their identified id), with its other ids. Returns the rows written.
 ///
-/// One pass over the subjects in number order. A second thread starts reading them off the
-/// store while this one builds the per-person table (the two take about as long); then this
-/// thread unseals ids into a reused buffer and assembles rows as bytes. Returns the table
-/// and the rows written.
+/// One pass over the subjects in number order, on two cores. A second thread reads them off
+/// the store while this one builds the per-person table; once the table is there, that
+/// thread also skips the people not affected and unseals the ids of the others (what it read
+/// before, this thread unseals). This thread assembles rows as bytes. Returns the table and
+/// the rows written.
 fn people_and_subjects(
     store: &dyn Store,
     span: (&str, i64, i64),
@@ -586,19 +655,45 @@ fn people_and_subjects(
     let mut rows = 0u64;
     let (mut plain, mut contact_plain) = (Vec::with_capacity(256), Vec::with_capacity(256));
     let mut line: Vec<u8> = Vec::with_capacity(512);
+    let mut dates = time::UtcDates::default();
+    // The per-person table, shared with the reader once built.
+    let table: std::sync::OnceLock<query::People> = std::sync::OnceLock::new();
     // Up to ~4 M subjects read ahead while the per-person table is built.
     let (tx, rx) = std::sync::mpsc::sync_channel::<SubjectChunk>(512);
-    let people = std::thread::scope(|scope| -> Result<query::People, IncidentError> {
+    std::thread::scope(|scope| -> Result<(), IncidentError> {
+        let table = &table;
         let reader = scope.spawn(move || {
             let mut chunk = SubjectChunk::default();
             let mut stopped = false;
+            let (mut id_buf, mut contact_buf) = (Vec::with_capacity(256), Vec::with_capacity(256));
             let r = store.ledger_subjects(&mut |s: SubjectRow<'_>| {
                 if stopped {
                     return;
                 }
-                chunk.push(&s);
+                match table.get() {
+                    None => chunk.push(s.id, s.sealed, s.contact),
+                    Some(people) => {
+                        if !chunk.opened {
+                            // From here on, chunks carry ids in clear.
+                            if !chunk.rows.is_empty() {
+                                stopped = tx.send(std::mem::take(&mut chunk)).is_err();
+                            }
+                            chunk.opened = true;
+                        }
+                        if people.get(people.links.person(s.id)).is_none() {
+                            return;
+                        }
+                        let main = s.sealed.and_then(|b| master.open_into(SUBJECT_AAD, b, &mut id_buf));
+                        let contact = s
+                            .contact
+                            .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut contact_buf));
+                        chunk.push(s.id, main, contact);
+                    }
+                }
                 if chunk.rows.len() >= 8192 {
+                    let opened = chunk.opened;
                     stopped = tx.send(std::mem::take(&mut chunk)).is_err();
+                    chunk.opened = opened;
                 }
             });
             if !chunk.rows.is_empty() {
@@ -608,7 +703,7 @@ fn people_and_subjects(
         });
         let (destination, from_ms, to_ms) = span;
         let people = match query::people(store, destination, from_ms, to_ms) {
-            Ok(p) => p,
+            Ok(p) => table.get_or_init(|| p),
             Err(e) => {
                 drop(rx);
                 let _ = reader.join();
@@ -622,58 +717,42 @@ fn people_and_subjects(
                 .or_insert_with(|| people.category_names(mask).join(";").into_bytes())
                 .clone()
         };
-        let mut last_mask: Option<(u64, Vec<u8>)> = None;
+        // The category text of the last mask seen (consecutive people mostly share one).
+        let (mut last_mask, mut categories) = (None, Vec::new());
         for chunk in rx {
-            for &(id, sealed, contact) in &chunk.rows {
+            for &(id, main, contact) in &chunk.rows {
                 let person = people.links.person(id);
                 let Some(x) = people.get(person) else {
                     continue;
                 };
-                let categories = match &last_mask {
-                    Some((m, text)) if *m == x.mask => text.clone(),
-                    _ => {
-                        let text = category_of(x.mask);
-                        last_mask = Some((x.mask, text.clone()));
-                        text
-                    }
-                };
+                if last_mask != Some(x.mask) {
+                    categories = category_of(x.mask);
+                    last_mask = Some(x.mask);
+                }
                 let members = people.links.members(person);
                 if members == 1 {
-                    // Not linked: the row straight from the unsealed buffers.
-                    let main = chunk
-                        .get(sealed)
-                        .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut plain))
-                        .unwrap_or(UNAVAILABLE);
-                    let contact = chunk
-                        .get(contact)
-                        .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut contact_plain))
-                        .unwrap_or_default();
-                    push_subject_row(
-                        &mut line,
-                        &categories,
-                        &x,
-                        Row {
-                            main,
-                            linked: &[],
-                            contact,
-                        },
-                    );
+                    // Not linked: the row straight from the chunk or the unsealed buffers.
+                    let row = Row {
+                        main: chunk.open(main, master, &mut plain).unwrap_or(UNAVAILABLE),
+                        linked: &[],
+                        contact: chunk.open(contact, master, &mut contact_plain).unwrap_or_default(),
+                    };
+                    push_subject_row(&mut line, &mut dates, &categories, &x, row);
                     rows += 1;
                     w.write_all(&line).map_err(io)?;
                     continue;
                 }
                 let mut p = pending.remove(&person).unwrap_or_default();
                 let opened = chunk
-                    .get(sealed)
-                    .and_then(|b| master.open(SUBJECT_AAD, b))
-                    .unwrap_or_else(|| UNAVAILABLE.to_vec());
+                    .open(main, master, &mut plain)
+                    .map_or_else(|| UNAVAILABLE.to_vec(), <[u8]>::to_vec);
                 if id == person {
                     p.main = Some(opened);
                 } else {
                     p.linked.push(opened);
                 }
                 if p.contact.is_none() {
-                    p.contact = chunk.get(contact).and_then(|b| master.open(SUBJECT_AAD, b));
+                    p.contact = chunk.open(contact, master, &mut contact_plain).map(<[u8]>::to_vec);
                 }
                 p.seen += 1;
                 if p.seen < members {
@@ -685,7 +764,7 @@ fn people_and_subjects(
                     linked: &p.linked,
                     contact: p.contact.as_deref().unwrap_or_default(),
                 };
-                push_subject_row(&mut line, &categories, &x, row);
+                push_subject_row(&mut line, &mut dates, &categories, &x, row);
                 rows += 1;
                 w.write_all(&line).map_err(io)?;
             }
@@ -703,14 +782,17 @@ fn people_and_subjects(
                     linked: &p.linked,
                     contact: p.contact.as_deref().unwrap_or_default(),
                 };
-                push_subject_row(&mut line, &category_of(x.mask), &x, row);
+                push_subject_row(&mut line, &mut dates, &category_of(x.mask), &x, row);
                 rows += 1;
                 w.write_all(&line).map_err(io)?;
             }
         }
-        Ok(people)
+        Ok(())
     })?;
     w.flush().map_err(io)?;
+    let people = table
+        .into_inner()
+        .ok_or_else(|| IncidentError::Invalid("the per-person table was not built".into()))?;
     Ok((people, rows))
 }
 
@@ -783,6 +865,82 @@ fn write_deletion_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrent_changes_serialize_and_none_is_lost() {
+        use crate::store::sqlite::SqliteStore;
+        let dir = std::env::temp_dir().join(format!("vendorwall-incident-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SqliteStore::open(&dir).unwrap();
+        let text = format!(
+            "version = 1\n[store]\npath = \"{}\"\n[[sources]]\nname = \"web\"\nprotocol = \"mixpanel\"\ntokens = [\"t\"]\n\
+             [[destinations]]\nname = \"mixpanel\"\ntype = \"mixpanel\"\nproject_token = \"p\"\nsources = [\"web\"]\n",
+            dir.display()
+        );
+        let config = crate::config::parse(&text, &dir, &|_| None).unwrap();
+        let desk = Desk {
+            store: &store,
+            config: &config,
+        };
+        let scope = Scope {
+            breach_from_ms: 0,
+            breach_to_ms: 1000,
+            ..Scope::default()
+        };
+        let id = desk
+            .open(
+                Open {
+                    destination: "mixpanel".into(),
+                    title: None,
+                    scope,
+                },
+                5000,
+            )
+            .unwrap()
+            .id;
+        // Each call either lands or fails with a conflict, never silently.
+        let landed = |r: Result<Incident, IncidentError>| match r {
+            Ok(_) => true,
+            Err(IncidentError::Conflict(_)) => false,
+            Err(e) => panic!("{e}"),
+        };
+        let (suspended, updated) = std::thread::scope(|s| {
+            let a = s.spawn(|| (0..25).filter(|&i| landed(desk.suspend(id, 6000 + i))).count());
+            let b = s.spawn(|| {
+                (0..25)
+                    .filter(|&i| {
+                        let u = Update {
+                            title: Some(format!("t{i}")),
+                            ..Update::default()
+                        };
+                        landed(desk.update(id, u, 7000 + i))
+                    })
+                    .count()
+            });
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        assert!(suspended > 0 && updated > 0);
+        let inc = desk.get(id).unwrap();
+        let kind = |k: &str| inc.timeline.iter().filter(|e| e.kind == k).count();
+        assert_eq!(kind("destination_suspended"), suspended, "no suspension lost");
+        assert_eq!(kind("scope_changed"), updated, "no update lost");
+        assert_eq!(inc.revisions.len(), 1 + updated);
+        // A save over a document that changed since it was read is refused.
+        let doc = store.incident(id).unwrap().unwrap();
+        assert!(!store.replace_incident(id, "{}", &doc, 9000).unwrap());
+        assert!(store.replace_incident(id, &doc, &doc, 9000).unwrap());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 1_000_000, u64::MAX] {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+    }
 
     #[test]
     fn csv_cells_are_quoted_and_never_formulas() {

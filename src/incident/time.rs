@@ -62,6 +62,54 @@ pub fn push_utc(out: &mut Vec<u8>, ms: i64) {
     out.push(b'Z');
 }
 
+/// [`push_utc`] for millions of times over a few hundred days (a notification list): each
+/// day's date text is worked out once and kept in a small direct-mapped table.
+pub struct UtcDates {
+    /// (day, `YYYY-MM-DDT`) by day modulo the table's size.
+    days: Vec<(i64, [u8; 11])>,
+}
+
+impl Default for UtcDates {
+    fn default() -> Self {
+        // i64::MIN is never a day number of an i64 millisecond time divided by a day.
+        UtcDates {
+            days: vec![(i64::MIN, [0; 11]); 512],
+        }
+    }
+}
+
+impl UtcDates {
+    pub fn push(&mut self, out: &mut Vec<u8>, ms: i64) {
+        // Years 0000–9999 only; the rest (and their overflowing day starts) take the long way.
+        if !(-62_167_219_200_000..=253_402_300_799_999).contains(&ms) {
+            return push_utc(out, ms);
+        }
+        let day = ms.div_euclid(MS_PER_DAY);
+        let slot = &mut self.days[day.rem_euclid(512) as usize];
+        if slot.0 != day {
+            let mut text = Vec::with_capacity(24);
+            push_utc(&mut text, day * MS_PER_DAY);
+            if text.len() != 20 {
+                return push_utc(out, ms);
+            }
+            slot.1.copy_from_slice(&text[..11]);
+            slot.0 = day;
+        }
+        out.extend_from_slice(&slot.1);
+        let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
+        let two = |out: &mut Vec<u8>, n: i64| {
+            out.push(b'0' + (n / 10) as u8);
+            out.push(b'0' + (n % 10) as u8);
+        };
+        two(out, secs / 3600);
+        out.push(b':');
+        two(out, secs / 60 % 60);
+        out.push(b':');
+        two(out, secs % 60);
+        out.push(b'Z');
+    }
+}
+
 /// `YYYY-MM-DD`: the UTC calendar date of `ms`.
 pub fn format_date(ms: i64) -> String {
     let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
@@ -198,6 +246,25 @@ mod tests {
             let mut out = Vec::new();
             push_utc(&mut out, ms);
             assert_eq!(String::from_utf8(out).unwrap(), format_utc(ms), "{ms}");
+        }
+    }
+
+    #[test]
+    fn utc_dates_match_push_utc() {
+        let mut dates = UtcDates::default();
+        let mut times: Vec<i64> = (-719_468i64..2_932_897)
+            .step_by(997)
+            .map(|d| d * MS_PER_DAY + 12_345_678)
+            .collect();
+        // The same slot for different days, and repeats.
+        times.extend([0, 512 * MS_PER_DAY, 0, 86_399_999, 1_764_000_123_456, 1_764_000_123_456]);
+        times.extend([-1, -62_167_219_200_000, -62_167_219_200_001, 253_402_300_799_999]);
+        times.extend([253_402_300_800_000, i64::MIN, i64::MAX]);
+        for ms in times {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            push_utc(&mut a, ms);
+            dates.push(&mut b, ms);
+            assert_eq!(a, b, "{ms}");
         }
     }
 

@@ -65,13 +65,42 @@ impl<'a> Reader<'a> {
         self.bytes.is_empty()
     }
 
+    /// The bytes not read yet.
+    pub fn remaining(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     pub fn byte(&mut self) -> Result<u8, CodecError> {
         let (&b, rest) = self.bytes.split_first().ok_or(CodecError("truncated"))?;
         self.bytes = rest;
         Ok(b)
     }
 
+    #[inline]
     pub fn varint(&mut self) -> Result<u64, CodecError> {
+        // Most numbers in a body or a person list fit one byte.
+        if let Some((&b, rest)) = self.bytes.split_first()
+            && b < 0x80
+        {
+            self.bytes = rest;
+            return Ok(u64::from(b));
+        }
+        self.varint_long()
+    }
+
+    fn varint_long(&mut self) -> Result<u64, CodecError> {
+        // With ten bytes left (a varint's most), no byte needs its own bounds check.
+        if let Some(b) = self.bytes.get(..10) {
+            let mut v = 0u64;
+            for (i, &x) in b.iter().enumerate() {
+                v |= u64::from(x & 0x7f) << (7 * i);
+                if x < 0x80 {
+                    self.bytes = &self.bytes[i + 1..];
+                    return Ok(v);
+                }
+            }
+            return Err(CodecError("varint too long"));
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
@@ -83,10 +112,12 @@ impl<'a> Reader<'a> {
         Err(CodecError("varint too long"))
     }
 
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, CodecError> {
         u32::try_from(self.varint()?).map_err(|_| CodecError("number out of range"))
     }
 
+    #[inline]
     pub fn signed(&mut self) -> Result<i64, CodecError> {
         let v = self.varint()?;
         Ok(((v >> 1) as i64) ^ -((v & 1) as i64))
@@ -184,6 +215,24 @@ mod tests {
         };
         let body = encode_batch(i64::MAX, &[e]);
         assert_eq!(batch_entries(i64::MAX, &body).unwrap(), vec![e]);
+    }
+
+    #[test]
+    fn varints_read_the_same_near_the_end_and_far_from_it() {
+        for v in [0, 1, 127, 128, 300, 1 << 35, u64::MAX - 1, u64::MAX] {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, v);
+            let mut padded = bytes.clone();
+            padded.extend_from_slice(&[0; 12]);
+            assert_eq!(Reader::new(&bytes).varint(), Ok(v));
+            let mut r = Reader::new(&padded);
+            assert_eq!(r.varint(), Ok(v));
+            assert_eq!(r.remaining().len(), 12);
+        }
+        let too_long = [0xffu8; 12];
+        assert!(Reader::new(&too_long).varint().is_err());
+        assert!(Reader::new(&too_long[..10]).varint().is_err());
+        assert!(Reader::new(&too_long[..9]).varint().is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use roaring::RoaringBitmap;
 
-use super::rollup::{Group, Rollup};
+use super::codec::CodecError;
+use super::rollup::{DAY_MS, Group, PeopleList, Rollup, day_of};
 use crate::incident::report::{CategoryExposure, SourceExposure};
 use crate::store::{Store, StoreError};
 
@@ -50,9 +51,11 @@ pub struct Links {
     /// numbers start at 1). Dense: one lookup per person-day in `people`.
     dense: Vec<u32>,
     linked: RoaringBitmap,
-    members: HashMap<u32, u32>,
-    /// Persons made of more than one subject (a cheap test before `members`).
-    roots: RoaringBitmap,
+    /// Subjects per person, indexed by person; 0 for a person never linked. Dense: one
+    /// lookup per row of a notification list, in roughly ascending order.
+    members: Vec<u32>,
+    /// The largest person a linked subject maps to.
+    max_person: u32,
 }
 
 impl Links {
@@ -65,19 +68,22 @@ impl Links {
         }
         let linked = RoaringBitmap::from_sorted_iter(pairs.iter().map(|p| p.0)).unwrap_or_default();
         Links {
+            max_person: pairs.iter().map(|p| p.1).max().unwrap_or(0),
             dense,
             linked,
-            members: HashMap::new(),
-            roots: RoaringBitmap::new(),
+            members: Vec::new(),
         }
     }
 
     /// Also counts each person's subjects (for [`Links::members`]).
     pub fn with_members(mut self) -> Links {
+        let mut members = vec![0u32; self.max_person as usize + 1];
         for &root in self.dense.iter().filter(|&&p| p != 0) {
-            *self.members.entry(root).or_insert(1) += 1;
+            // The person's own subject, then each one linked to it.
+            let m = &mut members[root as usize];
+            *m = m.saturating_add(if *m == 0 { 2 } else { 1 });
         }
-        self.roots = self.members.keys().copied().collect();
+        self.members = members;
         self
     }
 
@@ -91,10 +97,10 @@ impl Links {
 
     /// How many subjects make up a person (1 when never linked); needs [`Links::with_members`].
     pub fn members(&self, person: u32) -> u32 {
-        if !self.roots.contains(person) {
-            return 1;
+        match self.members.get(person as usize) {
+            Some(&m) if m != 0 => m,
+            _ => 1,
         }
-        self.members.get(&person).copied().unwrap_or(1)
     }
 
     /// The distinct people among a set of subjects.
@@ -103,9 +109,23 @@ impl Links {
             return subjects.clone();
         }
         let mut out = subjects - &self.linked;
-        let mut persons: Vec<u32> = (subjects & &self.linked).iter().map(|s| self.person(s)).collect();
-        persons.sort_unstable();
-        persons.dedup();
+        // The persons of the linked subjects, marked in a bitset and read back in order
+        // (cheaper than sorting a million of them, for every category).
+        let mut marks = vec![0u64; self.max_person as usize / 64 + 1];
+        for s in &(subjects & &self.linked) {
+            let p = self.person(s) as usize;
+            marks[p / 64] |= 1 << (p % 64);
+        }
+        let persons = marks.iter().enumerate().flat_map(|(w, &bits)| {
+            let mut bits = bits;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros();
+                    bits &= bits - 1;
+                    (w * 64) as u32 + b
+                })
+            })
+        });
         out |= RoaringBitmap::from_sorted_iter(persons).unwrap_or_default();
         out
     }
@@ -132,29 +152,88 @@ struct Acc {
     subjects: RoaringBitmap,
 }
 
+/// The groups and field counts of a span, summed over its rollups.
+#[derive(Default)]
+struct Sums {
+    groups: HashMap<(u32, u32), Acc>,
+    fields: HashMap<u32, u64>,
+}
+
+impl Sums {
+    fn add_group(&mut self, g: Group) {
+        let a = self.groups.entry((g.source, g.catset)).or_insert(Acc {
+            first_ms: i64::MAX,
+            last_ms: i64::MIN,
+            ..Acc::default()
+        });
+        a.records += g.records;
+        a.first_ms = a.first_ms.min(g.first_ms);
+        a.last_ms = a.last_ms.max(g.last_ms);
+        a.subjects |= g.subjects;
+    }
+
+    fn of(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<Sums, StoreError> {
+        let mut sums = Sums::default();
+        store.ledger_rollups(destination, from_ms, to_ms, false, &mut |r: Rollup, _| {
+            for g in r.groups {
+                sums.add_group(g);
+            }
+            for (fs, n) in r.fields {
+                *sums.fields.entry(fs).or_default() += n;
+            }
+        })?;
+        Ok(sums)
+    }
+
+    fn merge(&mut self, other: Sums) {
+        for ((source, catset), a) in other.groups {
+            self.add_group(Group {
+                source,
+                catset,
+                records: a.records,
+                first_ms: a.first_ms,
+                last_ms: a.last_ms,
+                subjects: a.subjects,
+            });
+        }
+        for (fs, n) in other.fields {
+            *self.fields.entry(fs).or_default() += n;
+        }
+    }
+}
+
+/// Where to cut a span of deliveries in two at a day boundary, so that each half's rollups
+/// are read and unioned on a core of their own (whole days stay whole, so the halves read
+/// exactly the rollups and edge batches the whole span would).
+fn split_day(first_ms: i64, last_ms: i64) -> Option<i64> {
+    let mid = day_of(first_ms + (last_ms - first_ms) / 2) * DAY_MS;
+    (mid > first_ms && mid <= last_ms).then_some(mid)
+}
+
 /// Counts what `destination` received between `from_ms` and `to_ms` (delivery time,
 /// inclusive).
+///
+/// The links, the dictionary and the two halves of the span are read at once, each on its
+/// own connection: a first query after the store's files left the page cache spends much of
+/// its time waiting for the links' scattered pages.
 pub fn figures(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<Figures, StoreError> {
-    let dict = store.ledger_dict()?;
-    let links = Links::new(store.ledger_links()?);
-    let mut groups: HashMap<(u32, u32), Acc> = HashMap::new();
-    let mut fields: HashMap<u32, u64> = HashMap::new();
-    store.ledger_rollups(destination, from_ms, to_ms, false, &mut |r: Rollup| {
-        for g in r.groups {
-            let a = groups.entry((g.source, g.catset)).or_insert(Acc {
-                first_ms: i64::MAX,
-                last_ms: i64::MIN,
-                ..Acc::default()
-            });
-            a.records += g.records;
-            a.first_ms = a.first_ms.min(g.first_ms);
-            a.last_ms = a.last_ms.max(g.last_ms);
-            a.subjects |= g.subjects;
-        }
-        for (fs, n) in r.fields {
-            *fields.entry(fs).or_default() += n;
-        }
+    let (dict, links, sums) = std::thread::scope(|scope| -> Result<_, StoreError> {
+        let links = scope.spawn(|| store.ledger_links().map(Links::new));
+        let dict = scope.spawn(|| store.ledger_dict());
+        let span = store.ledger_delivery_span(destination, from_ms, to_ms)?;
+        let sums = match span.and_then(|(first, last)| split_day(first, last)) {
+            Some(mid) => {
+                let later = scope.spawn(move || Sums::of(store, destination, mid, to_ms));
+                let mut sums = Sums::of(store, destination, from_ms, mid - 1)?;
+                sums.merge(join(later)??);
+                sums
+            }
+            None if span.is_some() => Sums::of(store, destination, from_ms, to_ms)?,
+            None => Sums::default(),
+        };
+        Ok((join(dict)??, join(links)??, sums))
     })?;
+    let Sums { groups, fields } = sums;
 
     let mut f = Figures::default();
     let mut all = RoaringBitmap::new();
@@ -209,6 +288,11 @@ pub fn figures(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -
         }
     }
     Ok(f)
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> Result<T, StoreError> {
+    h.join()
+        .map_err(|_| StoreError::Unavailable("a ledger query thread stopped unexpectedly".into()))
 }
 
 /// Per affected person: records, first and last delivery, categories received.
@@ -284,50 +368,98 @@ impl People {
     }
 }
 
+/// One span's part of the per-person table: what its groups mean, and its person list.
+struct PeopleSpan {
+    /// Category bits of each group.
+    group_mask: Vec<u64>,
+    /// Groups past the 63rd (they share bit 63): their subjects and category bits.
+    overflow: Vec<(RoaringBitmap, u64)>,
+    people: PeopleList,
+}
+
+/// Subjects per step of the walk: the accumulators of one block (24 bytes each, 384 KB) and
+/// its stretch of the link map stay in the core's cache while every span's list passes
+/// through it.
+const BLOCK: u64 = 1 << 14;
+
 /// Builds the per-person table of what `destination` received in the span.
+///
+/// Every span's person list is held in its stored form, then all of them are walked
+/// together one block of subjects at a time. Walking span after span instead would sweep
+/// the whole 240 MB table once per day, a cache miss per person-day.
 pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
     let dict = store.ledger_dict()?;
     let links = Links::new(store.ledger_links()?).with_members();
-    let mut t = People {
-        links,
-        categories: Vec::new(),
-        acc: Vec::new(),
-    };
+    let mut categories = Vec::new();
     let mut cat_bits: HashMap<u32, u64> = HashMap::new();
-    store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup| {
+    let mut spans: Vec<PeopleSpan> = Vec::new();
+    store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup, people| {
+        let Some(people) = people else { return };
         let group_mask: Vec<u64> = r
             .groups
             .iter()
-            .map(|g| catset_mask(&dict, g, &mut cat_bits, &mut t.categories))
+            .map(|g| catset_mask(&dict, g, &mut cat_bits, &mut categories))
             .collect();
-        for p in &r.people {
-            let person = t.links.person(p.subject) as usize;
-            if person >= t.acc.len() {
-                let n = (person + 1).max(t.acc.len() * 5 / 4);
-                t.acc.resize(n, EMPTY);
-            }
-            let mut mask = 0u64;
-            // The groups this person-day was in: usually one or two of a few dozen bits.
-            let mut bits = p.groups & !(1u64 << 63);
-            while bits != 0 {
-                mask |= group_mask.get(bits.trailing_zeros() as usize).copied().unwrap_or(0);
-                bits &= bits - 1;
-            }
-            if p.groups & (1u64 << 63) != 0 {
-                for (g, m) in r.groups.iter().zip(&group_mask).skip(63) {
-                    if g.subjects.contains(p.subject) {
-                        mask |= m;
+        let overflow = r
+            .groups
+            .into_iter()
+            .zip(&group_mask)
+            .skip(63)
+            .map(|(g, &m)| (g.subjects, m))
+            .collect();
+        spans.push(PeopleSpan {
+            group_mask,
+            overflow,
+            people,
+        });
+    })?;
+    let damaged = |e: CodecError| {
+        StoreError::Corrupt(format!(
+            "a stored rollup's person list is damaged ({e}); run `vendorwall ledger verify`"
+        ))
+    };
+    let mut cursors = spans
+        .iter()
+        .map(|s| s.people.cursor())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(damaged)?;
+    let mut acc: Vec<PersonAcc> = Vec::new();
+    let mut bound = 0u64;
+    while cursors.iter().any(|c| !c.is_done()) {
+        bound += BLOCK;
+        for (span, c) in spans.iter().zip(&mut cursors) {
+            while let Some(p) = c.next_below(bound).map_err(damaged)? {
+                let person = links.person(p.subject) as usize;
+                if person >= acc.len() {
+                    acc.resize((person + 1).max(bound as usize), EMPTY);
+                }
+                let mut mask = 0u64;
+                // The groups this person-day was in: usually one or two of a few dozen bits.
+                let mut bits = p.groups & !(1u64 << 63);
+                while bits != 0 {
+                    mask |= span
+                        .group_mask
+                        .get(bits.trailing_zeros() as usize)
+                        .copied()
+                        .unwrap_or(0);
+                    bits &= bits - 1;
+                }
+                if p.groups & (1u64 << 63) != 0 {
+                    for (subjects, m) in &span.overflow {
+                        if subjects.contains(p.subject) {
+                            mask |= m;
+                        }
                     }
                 }
+                let a = &mut acc[person];
+                a.records = a.records.saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
+                a.first_s = a.first_s.min(secs(p.first_ms));
+                a.last_s = a.last_s.max(secs(p.last_ms));
+                a.mask |= mask;
             }
-            let a = &mut t.acc[person];
-            a.records = a.records.saturating_add(p.records.min(u64::from(u32::MAX)) as u32);
-            a.first_s = a.first_s.min(secs(p.first_ms));
-            a.last_s = a.last_s.max(secs(p.last_ms));
-            a.mask |= mask;
         }
-    })?;
-    Ok(t)
+    }
+    Ok(People { links, categories, acc })
 }
 
 fn catset_mask(dict: &Dict, g: &Group, bits: &mut HashMap<u32, u64>, names: &mut Vec<String>) -> u64 {

@@ -177,20 +177,37 @@ impl Rollup {
 
     /// Decodes the counts part and, when given, the people part.
     pub fn decode(counts: &[u8], people: Option<&[u8]>, base_ms: i64) -> Result<Rollup, CodecError> {
+        Self::decode_with(counts, people, base_ms, 0)
+    }
+
+    /// Like [`Rollup::decode`], with the subject bitmaps of the first `skip_bitmaps` groups
+    /// left empty: a per-person table reads the groups from the person list's bits, and needs
+    /// the bitmaps only of groups past the 63rd.
+    pub fn decode_with(
+        counts: &[u8],
+        people: Option<&[u8]>,
+        base_ms: i64,
+        skip_bitmaps: usize,
+    ) -> Result<Rollup, CodecError> {
         let mut r = Reader::new(counts);
         if r.byte()? != COUNTS_FORMAT {
             return Err(CodecError("unknown rollup format"));
         }
         let n = r.varint()?;
         let mut groups = Vec::with_capacity(n.min(1024) as usize);
-        for _ in 0..n {
+        for i in 0..n {
             let source = r.u32()?;
             let catset = r.u32()?;
             let records = r.varint()?;
             let first_ms = base_ms + r.signed()?;
             let last_ms = first_ms + r.varint()? as i64;
             let len = r.varint()? as usize;
-            let subjects = RoaringBitmap::deserialize_from(r.bytes(len)?).map_err(|_| CodecError("bad bitmap"))?;
+            let bitmap = r.bytes(len)?;
+            let subjects = if (i as usize) < skip_bitmaps {
+                RoaringBitmap::new()
+            } else {
+                RoaringBitmap::deserialize_from(bitmap).map_err(|_| CodecError("bad bitmap"))?
+            };
             groups.push(Group {
                 source,
                 catset,
@@ -239,6 +256,122 @@ impl Rollup {
             fields,
             people: out,
         })
+    }
+}
+
+/// A span's per-person list in its stored form, decoded while it is walked: 90 days of them
+/// take ~9 bytes a person-day instead of 32 decoded, so a whole range can be held at once
+/// and walked subject by subject (see [`crate::ledger::query::people`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeopleList {
+    bytes: Vec<u8>,
+    base_ms: i64,
+}
+
+impl PeopleList {
+    /// Checks a stored list's framing (its format byte, and exactly five varints a person
+    /// after the count) without decoding it; the walk checks the rest.
+    pub fn new(bytes: Vec<u8>, base_ms: i64) -> Result<PeopleList, CodecError> {
+        let mut r = Reader::new(&bytes);
+        if r.byte()? != PEOPLE_FORMAT {
+            return Err(CodecError("unknown rollup format"));
+        }
+        let n = r.varint()?;
+        let rest = r.remaining();
+        // Every varint ends in one byte below 0x80 (counted eight bytes at a time).
+        let words = rest.chunks_exact(8);
+        let tail = words.remainder().iter().filter(|&&b| b < 0x80).count() as u64;
+        let ends = words.fold(tail, |n, w| {
+            let w = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+            n + u64::from((!w & 0x8080_8080_8080_8080).count_ones())
+        });
+        if n.checked_mul(5) != Some(ends) || rest.last().is_some_and(|&b| b >= 0x80) {
+            return Err(CodecError("people list does not match its count"));
+        }
+        Ok(PeopleList { bytes, base_ms })
+    }
+
+    /// The list of a rollup built on the fly.
+    pub fn of(r: &Rollup, base_ms: i64) -> PeopleList {
+        PeopleList {
+            bytes: r.encode_people(base_ms),
+            base_ms,
+        }
+    }
+
+    /// Walks the list in subject order.
+    pub fn cursor(&self) -> Result<PeopleCursor<'_>, CodecError> {
+        let mut r = Reader::new(&self.bytes);
+        if r.byte()? != PEOPLE_FORMAT {
+            return Err(CodecError("unknown rollup format"));
+        }
+        let left = r.varint()?;
+        let mut c = PeopleCursor {
+            r,
+            left,
+            subject: 0,
+            base_ms: self.base_ms,
+            next: None,
+        };
+        c.advance()?;
+        Ok(c)
+    }
+
+    pub fn len_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// A position in a [`PeopleList`]: the next person-day is decoded ahead, so a walk can stop
+/// at a subject bound without losing it.
+pub struct PeopleCursor<'a> {
+    r: Reader<'a>,
+    left: u64,
+    subject: u32,
+    base_ms: i64,
+    next: Option<PersonDay>,
+}
+
+impl PeopleCursor<'_> {
+    fn advance(&mut self) -> Result<(), CodecError> {
+        if self.left == 0 {
+            self.next = None;
+            return Ok(());
+        }
+        self.left -= 1;
+        let r = &mut self.r;
+        self.subject = self
+            .subject
+            .checked_add(r.u32()?)
+            .ok_or(CodecError("subject out of range"))?;
+        let records = r.varint()?;
+        let first_ms = self.base_ms + r.signed()?;
+        let last_ms = first_ms + r.varint()? as i64;
+        let groups = r.varint()?;
+        self.next = Some(PersonDay {
+            subject: self.subject,
+            records,
+            first_ms,
+            last_ms,
+            groups,
+        });
+        Ok(())
+    }
+
+    /// The next person-day whose subject is below `bound`, if any.
+    #[inline]
+    pub fn next_below(&mut self, bound: u64) -> Result<Option<PersonDay>, CodecError> {
+        match self.next {
+            Some(p) if u64::from(p.subject) < bound => {
+                self.advance()?;
+                Ok(Some(p))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.next.is_none()
     }
 }
 
@@ -298,6 +431,16 @@ mod tests {
         }
         for cut in 0..people.len() {
             assert!(Rollup::decode(&counts, Some(&people[..cut]), 0).is_err());
+            assert!(PeopleList::new(people[..cut].to_vec(), 0).is_err());
         }
+        let list = PeopleList::new(people.clone(), 0).unwrap();
+        assert_eq!(list, PeopleList::of(&r, 0));
+        let mut c = list.cursor().unwrap();
+        assert_eq!(c.next_below(3).unwrap(), None, "subject 3 is not below 3");
+        assert_eq!(c.next_below(4).unwrap(), Some(r.people[0]));
+        assert_eq!(c.next_below(4).unwrap(), None);
+        assert!(!c.is_done());
+        assert_eq!(c.next_below(u64::MAX).unwrap(), Some(r.people[1]));
+        assert!(c.is_done());
     }
 }

@@ -26,9 +26,9 @@
 //! | `destination_statuses` / `set_destination_state` / `add_dropped` | the kill switch |
 //! | `key_versions` / `add_key` | per-destination pseudonym keys, sealed under the master key |
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
-//! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
+//! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `ledger_delivery_span` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
 //! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
-//! | `save_incident` / `incidents` / `incident` | incident documents with their revisions and timeline |
+//! | `save_incident` / `replace_incident` / `incidents` / `incident` | incident documents with their revisions and timeline (`replace_incident`: only if unchanged since read) |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
@@ -172,15 +172,24 @@ pub trait Store: Send + Sync + 'static {
     /// Linked subjects → their person: (subject, person), in subject order.
     fn ledger_links(&self) -> Result<Vec<(u32, u32)>, StoreError>;
     /// Visits rollups covering a destination's deliveries in `[from_ms, to_ms]`, one span
-    /// (at most a day) at a time; `with_people` also decodes the per-person lists.
+    /// (at most a day) at a time; `with_people` also hands over each span's per-person list
+    /// (in its stored form; the rollup's own `people` is left empty, and so are the subject
+    /// bitmaps of its first 63 groups, which the person list's group bits stand for).
     fn ledger_rollups(
         &self,
         destination: &str,
         from_ms: i64,
         to_ms: i64,
         with_people: bool,
-        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup, Option<crate::ledger::rollup::PeopleList>),
     ) -> Result<(), StoreError>;
+    /// The first and last delivery to a destination in `[from_ms, to_ms]`, if any.
+    fn ledger_delivery_span(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError>;
     /// Rolls up closed days not rolled up yet; returns how many.
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError>;
     /// Visits every subject in number order: (number, sealed id, sealed contact email).
@@ -190,6 +199,9 @@ pub trait Store: Send + Sync + 'static {
     /// Saves an incident document (JSON; see [`crate::incident`]), creating it when `id` is
     /// `None`. Returns its id.
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError>;
+    /// Replaces an incident document only if it is still `expected` (compare-and-swap for
+    /// read-modify-write); returns whether it was replaced.
+    fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError>;
     /// All incident documents, oldest first: (id, document).
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError>;
     fn incident(&self, id: i64) -> Result<Option<String>, StoreError>;

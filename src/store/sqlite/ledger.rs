@@ -17,11 +17,12 @@
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
+use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
-use crate::ledger::rollup::{Builder, DAY_MS, Rollup, day_of};
+use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
 use crate::ledger::{Entry, Exposure, Verification, batch_hash, body_digest};
 use crate::store::SubjectRow;
 
@@ -594,7 +595,10 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
 
 /// Deletes batches delivered before `before_ms` and the rollups of the days they touched;
 /// the last deleted batch's hash becomes the destination's anchor, so the remaining chain
-/// still verifies. Returns the number of entries deleted.
+/// still verifies. Then the subjects no remaining entry names go too (see
+/// [`prune_subjects`]). Returns the number of entries deleted.
+///
+/// The writer's interning cache must be cleared afterwards: it may hold deleted subjects.
 pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<u64> {
     let cut: Vec<(String, i64, Vec<u8>)> = tx
         .prepare(
@@ -624,7 +628,72 @@ pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<u64> {
             params![destination, last, hash],
         )?;
     }
+    if deleted > 0 {
+        prune_subjects(tx)?;
+    }
     Ok(deleted)
+}
+
+/// Deletes the subjects (sealed id and contact, vendor ids, links) that no remaining entry of
+/// any destination names, unless they belong to a person who still has entries: a person's
+/// anonymous id stays in its notification row while the person does. Returns how many went.
+///
+/// Reads every remaining batch; if one does not decode (a damaged body, which `verify`
+/// reports), nothing is deleted, since its subjects are unknown.
+fn prune_subjects(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
+    let mut keep = RoaringBitmap::new();
+    {
+        let mut stmt = tx.prepare("SELECT delivered_at, body FROM ledger_batches")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let at: i64 = r.get(0)?;
+            let body = r.get_ref(1)?.as_bytes().unwrap_or_default();
+            if decode_batch(at, body, |e| {
+                keep.insert(e.subject);
+            })
+            .is_err()
+            {
+                return Ok(0);
+            }
+        }
+    }
+    let pairs = links(tx)?;
+    let persons: RoaringBitmap = pairs
+        .iter()
+        .filter(|(s, p)| keep.contains(*s) || keep.contains(*p))
+        .map(|&(_, p)| p)
+        .collect();
+    for &(s, p) in &pairs {
+        if persons.contains(p) {
+            keep.insert(s);
+            keep.insert(p);
+        }
+    }
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS pruned_subjects (id INTEGER PRIMARY KEY); DELETE FROM pruned_subjects;",
+    )?;
+    {
+        let mut ids = tx.prepare("SELECT id FROM ledger_subjects ORDER BY id")?;
+        let mut rows = ids.query([])?;
+        let mut insert = tx.prepare("INSERT INTO pruned_subjects (id) VALUES (?1)")?;
+        while let Some(r) = rows.next()? {
+            let id: u32 = r.get(0)?;
+            if !keep.contains(id) {
+                insert.execute([id])?;
+            }
+        }
+    }
+    let gone = tx.execute(
+        "DELETE FROM ledger_subjects WHERE id IN (SELECT id FROM pruned_subjects)",
+        [],
+    )?;
+    tx.execute_batch(
+        "DELETE FROM ledger_vendor_ids WHERE subject IN (SELECT id FROM pruned_subjects);
+         DELETE FROM ledger_links WHERE subject IN (SELECT id FROM pruned_subjects)
+                                 OR person IN (SELECT id FROM pruned_subjects);
+         DROP TABLE pruned_subjects;",
+    )?;
+    Ok(gone as u64)
 }
 
 pub fn dict(conn: &Connection) -> rusqlite::Result<Dict> {
@@ -735,18 +804,13 @@ pub fn rollups(
     from_ms: i64,
     to_ms: i64,
     with_people: bool,
-    visit: &mut dyn FnMut(Rollup),
+    visit: &mut dyn FnMut(Rollup, Option<PeopleList>),
 ) -> rusqlite::Result<()> {
     if from_ms > to_ms {
         return Ok(());
     }
     // Only days with deliveries are worth a look.
-    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT MIN(delivered_at), MAX(delivered_at) FROM ledger_batches WHERE destination = ?1 AND delivered_at >= ?2 AND delivered_at <= ?3",
-        params![destination, from_ms, to_ms],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (Some(first), Some(last)) = (first, last) else {
+    let Some((first, last)) = delivery_span(conn, destination, from_ms, to_ms)? else {
         return Ok(());
     };
     for day in day_of(first)..=day_of(last) {
@@ -764,18 +828,36 @@ pub fn rollups(
                 .optional()?;
             if let Some((upto, counts, people)) = stored
                 && upto >= day_batches_upto(conn, destination, day)?
-                && let Ok(r) = Rollup::decode(&counts, people.as_deref(), start)
+                && let Ok(r) = Rollup::decode_with(&counts, None, start, if with_people { 63 } else { 0 })
+                && let Ok(people) = people.map(|p| PeopleList::new(p, start)).transpose()
             {
-                visit(r);
+                visit(r, people);
                 continue;
             }
         }
-        let r = rollup_from_batches(conn, destination, from_ms.max(start), to_ms.min(end))?;
+        let mut r = rollup_from_batches(conn, destination, from_ms.max(start), to_ms.min(end))?;
         if r.records() > 0 {
-            visit(r);
+            let people = with_people.then(|| PeopleList::of(&r, start));
+            r.people = Vec::new();
+            visit(r, people);
         }
     }
     Ok(())
+}
+
+/// The first and last delivery to a destination in `[from_ms, to_ms]`.
+pub fn delivery_span(
+    conn: &Connection,
+    destination: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> rusqlite::Result<Option<(i64, i64)>> {
+    let (first, last): (Option<i64>, Option<i64>) = conn.query_row(
+        "SELECT MIN(delivered_at), MAX(delivered_at) FROM ledger_batches WHERE destination = ?1 AND delivered_at >= ?2 AND delivered_at <= ?3",
+        params![destination, from_ms, to_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(first.zip(last))
 }
 
 pub fn links(conn: &Connection) -> rusqlite::Result<Vec<(u32, u32)>> {

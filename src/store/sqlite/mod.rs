@@ -452,6 +452,8 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(err)?;
         let n = ledger::prune(&tx, before_ms).map_err(err)?;
         tx.commit().map_err(err)?;
+        // Subjects may have gone: the interning cache must not hand out their numbers.
+        lock(&self.ledger_cache).clear();
         Ok(n)
     }
 
@@ -473,7 +475,7 @@ impl Store for SqliteStore {
         from_ms: i64,
         to_ms: i64,
         with_people: bool,
-        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup),
+        visit: &mut dyn FnMut(crate::ledger::rollup::Rollup, Option<crate::ledger::rollup::PeopleList>),
     ) -> Result<(), StoreError> {
         ledger::rollups(
             &self.query_connection()?,
@@ -484,6 +486,15 @@ impl Store for SqliteStore {
             visit,
         )
         .map_err(err)
+    }
+
+    fn ledger_delivery_span(
+        &self,
+        destination: &str,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        ledger::delivery_span(&self.query_connection()?, destination, from_ms, to_ms).map_err(err)
     }
 
     fn roll_up_ledger(&self, now_ms: i64) -> Result<usize, StoreError> {
@@ -526,6 +537,17 @@ impl Store for SqliteStore {
                 Ok(conn.last_insert_rowid())
             }
         }
+    }
+
+    fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let conn = lock(&self.writer);
+        let n = conn
+            .execute(
+                "UPDATE incidents SET document = ?3, updated_at = ?4 WHERE id = ?1 AND document = ?2",
+                params![id, expected, document, now_ms],
+            )
+            .map_err(err)?;
+        Ok(n == 1)
     }
 
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError> {

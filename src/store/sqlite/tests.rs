@@ -529,6 +529,76 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
 }
 
 #[test]
+fn ledger_prune_removes_subjects_left_without_entries() {
+    let dir = TempDir::new("prune-subjects");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let p = |n: u32| format!("{n:032x}");
+    let count = |s: &SqliteStore, table: &str| -> i64 {
+        lock(&s.writer)
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    // Before the cut: A, B and C (an anonymous id). After it: B again, and D, whose record
+    // links C to D.
+    s.append(&[
+        exposed_as("a", "web", &p(0xa), &["user.device"]),
+        exposed_as("a", "web", &p(0xb), &["user.device"]),
+        exposed_as("a", "web", &p(0xc), &["user.device"]),
+    ])
+    .unwrap();
+    deliver_all(&s, "a", 10, 100);
+    let mut linking = exposed_as("a", "web", &p(0xd), &["user.device"]);
+    let mut x: crate::ledger::Exposure = serde_json::from_slice(linking.meta.as_ref().unwrap()).unwrap();
+    x.linked = vec![crate::ledger::LinkedId {
+        digest: p(0xc),
+        sealed: None,
+    }];
+    linking.meta = Some(serde_json::to_vec(&x).unwrap());
+    s.append(&[exposed_as("a", "web", &p(0xb), &["user.device"]), linking])
+        .unwrap();
+    deliver_all(&s, "a", 10, 200);
+    assert_eq!((count(&s, "ledger_subjects"), count(&s, "ledger_vendor_ids")), (4, 4));
+
+    assert_eq!(s.prune_ledger(150).unwrap(), 3);
+    // A is gone with its vendor id; C stays, as part of D, who still has entries.
+    let digests: Vec<Vec<u8>> = lock(&s.writer)
+        .prepare("SELECT digest FROM ledger_subjects ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let hexes: Vec<String> = digests
+        .iter()
+        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
+        .collect();
+    assert_eq!(hexes, vec![p(0xb), p(0xc), p(0xd)]);
+    assert_eq!((count(&s, "ledger_vendor_ids"), count(&s, "ledger_links")), (3, 1));
+    assert!(s.verify_ledger().unwrap()[0].ok());
+
+    // A comes back: a new subject (the writer's cache forgot the old number), counted once.
+    s.append(&[exposed_as("a", "web", &p(0xa), &["user.device"])]).unwrap();
+    deliver_all(&s, "a", 10, 300);
+    assert_eq!(count(&s, "ledger_subjects"), 4);
+    let f = crate::ledger::query::figures(&s, "a", 0, 1000).unwrap();
+    assert_eq!((f.people, f.records), (3, 3), "B, D (with C), A");
+    let mut seen = 0;
+    s.ledger_subjects(&mut |_| seen += 1).unwrap();
+    assert_eq!(seen, 4);
+
+    // Pruning the rest leaves no subject behind.
+    assert_eq!(s.prune_ledger(1000).unwrap(), 3);
+    assert_eq!(
+        (
+            count(&s, "ledger_subjects"),
+            count(&s, "ledger_vendor_ids"),
+            count(&s, "ledger_links")
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[test]
 fn batch_ids_never_repeat_after_pruning_everything() {
     let dir = TempDir::new("prune-all");
     let s = SqliteStore::open(&dir.0).unwrap();
