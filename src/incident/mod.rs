@@ -53,6 +53,10 @@ pub enum IncidentError {
 
 /// How often a change is re-applied when another writer saved the incident in between.
 const ATTEMPTS: usize = 5;
+/// The same for a timeline entry recording an action already taken (suspend, key
+/// rotation): re-applying it is cheap (no recomputation), and giving up would leave the
+/// action unrecorded.
+const RECORD_ATTEMPTS: usize = 100;
 
 /// The scope of an incident as declared (and revised).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -201,9 +205,19 @@ impl Desk<'_> {
         &self,
         id: i64,
         now_ms: i64,
+        change: impl FnMut(&mut Incident) -> Result<(), IncidentError>,
+    ) -> Result<Incident, IncidentError> {
+        self.modify_within(ATTEMPTS, id, now_ms, change)
+    }
+
+    fn modify_within(
+        &self,
+        attempts: usize,
+        id: i64,
+        now_ms: i64,
         mut change: impl FnMut(&mut Incident) -> Result<(), IncidentError>,
     ) -> Result<Incident, IncidentError> {
-        for _ in 0..ATTEMPTS {
+        for _ in 0..attempts {
             let (mut inc, stored) = self.load(id)?;
             change(&mut inc)?;
             let doc = self.document(&mut inc)?;
@@ -258,7 +272,7 @@ impl Desk<'_> {
         let destination = self.get(id)?.destination;
         self.store
             .set_destination_state(&destination, DestinationState::Suspended, now_ms)?;
-        self.modify(id, now_ms, |inc| {
+        self.modify_within(RECORD_ATTEMPTS, id, now_ms, |inc| {
             inc.timeline.push(event(
                 now_ms,
                 "destination_suspended",
@@ -273,7 +287,7 @@ impl Desk<'_> {
     pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
         let destination = self.get(id)?.destination;
         let k = keys::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
-        self.modify(id, now_ms, |inc| {
+        let recorded = self.modify_within(RECORD_ATTEMPTS, id, now_ms, |inc| {
             inc.timeline.push(event(
                 now_ms,
                 "key_rotated",
@@ -283,6 +297,15 @@ impl Desk<'_> {
                 ),
             ));
             Ok(())
+        });
+        // The rotation itself happened: "try again" would rotate a second time.
+        recorded.map_err(|e| match e {
+            IncidentError::Conflict(_) => IncidentError::Invalid(format!(
+                "the key of {destination} was rotated to version {}, but incident {id} kept changing and the \
+                 rotation is not on its timeline; do not rotate again",
+                k.version
+            )),
+            e => e,
         })
     }
 
