@@ -17,7 +17,6 @@
 use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
-use roaring::RoaringBitmap;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, encode_batch};
@@ -595,10 +594,7 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
 
 /// Deletes batches delivered before `before_ms` and the rollups of the days they touched;
 /// the last deleted batch's hash becomes the destination's anchor, so the remaining chain
-/// still verifies. Then the subjects no remaining entry names go too (see
-/// [`prune_subjects`]). Returns the number of entries deleted.
-///
-/// The writer's interning cache must be cleared afterwards: it may hold deleted subjects.
+/// still verifies. Returns the number of entries deleted.
 pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<u64> {
     let cut: Vec<(String, i64, Vec<u8>)> = tx
         .prepare(
@@ -628,72 +624,7 @@ pub fn prune(tx: &Transaction<'_>, before_ms: i64) -> rusqlite::Result<u64> {
             params![destination, last, hash],
         )?;
     }
-    if deleted > 0 {
-        prune_subjects(tx)?;
-    }
     Ok(deleted)
-}
-
-/// Deletes the subjects (sealed id and contact, vendor ids, links) that no remaining entry of
-/// any destination names, unless they belong to a person who still has entries: a person's
-/// anonymous id stays in its notification row while the person does. Returns how many went.
-///
-/// Reads every remaining batch; if one does not decode (a damaged body, which `verify`
-/// reports), nothing is deleted, since its subjects are unknown.
-fn prune_subjects(tx: &Transaction<'_>) -> rusqlite::Result<u64> {
-    let mut keep = RoaringBitmap::new();
-    {
-        let mut stmt = tx.prepare("SELECT delivered_at, body FROM ledger_batches")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let at: i64 = r.get(0)?;
-            let body = r.get_ref(1)?.as_bytes().unwrap_or_default();
-            if decode_batch(at, body, |e| {
-                keep.insert(e.subject);
-            })
-            .is_err()
-            {
-                return Ok(0);
-            }
-        }
-    }
-    let pairs = links(tx)?;
-    let persons: RoaringBitmap = pairs
-        .iter()
-        .filter(|(s, p)| keep.contains(*s) || keep.contains(*p))
-        .map(|&(_, p)| p)
-        .collect();
-    for &(s, p) in &pairs {
-        if persons.contains(p) {
-            keep.insert(s);
-            keep.insert(p);
-        }
-    }
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS pruned_subjects (id INTEGER PRIMARY KEY); DELETE FROM pruned_subjects;",
-    )?;
-    {
-        let mut ids = tx.prepare("SELECT id FROM ledger_subjects ORDER BY id")?;
-        let mut rows = ids.query([])?;
-        let mut insert = tx.prepare("INSERT INTO pruned_subjects (id) VALUES (?1)")?;
-        while let Some(r) = rows.next()? {
-            let id: u32 = r.get(0)?;
-            if !keep.contains(id) {
-                insert.execute([id])?;
-            }
-        }
-    }
-    let gone = tx.execute(
-        "DELETE FROM ledger_subjects WHERE id IN (SELECT id FROM pruned_subjects)",
-        [],
-    )?;
-    tx.execute_batch(
-        "DELETE FROM ledger_vendor_ids WHERE subject IN (SELECT id FROM pruned_subjects);
-         DELETE FROM ledger_links WHERE subject IN (SELECT id FROM pruned_subjects)
-                                 OR person IN (SELECT id FROM pruned_subjects);
-         DROP TABLE pruned_subjects;",
-    )?;
-    Ok(gone as u64)
 }
 
 pub fn dict(conn: &Connection) -> rusqlite::Result<Dict> {

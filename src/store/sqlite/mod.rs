@@ -452,8 +452,6 @@ impl Store for SqliteStore {
         let tx = conn.transaction().map_err(err)?;
         let n = ledger::prune(&tx, before_ms).map_err(err)?;
         tx.commit().map_err(err)?;
-        // Subjects may have gone: the interning cache must not hand out their numbers.
-        lock(&self.ledger_cache).clear();
         Ok(n)
     }
 
