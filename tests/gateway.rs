@@ -252,6 +252,41 @@ async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
     }
 }
 
+/// A destination suspended while its worker lingers gets nothing more: the worker checks
+/// the kill switch again after the linger, before it leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspending_during_the_linger_holds_the_next_batch() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("linger-suspend");
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            extra_destination: "batch_linger_ms = 4000\n".into(),
+            ..Options::default()
+        },
+    );
+    let cfg_s = cfg.to_str().unwrap();
+    let server = Server::start(&cfg);
+    let post = |i: usize| {
+        let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}});
+        let url = format!("{}/track", server.base_url);
+        async move { post_form(&url, format!("data={}", form_encode(&ev.to_string()))).await }
+    };
+    assert_eq!(post(0).await, (200, "1".to_owned()));
+    assert!(vendor.wait_for_records(1, WAIT).await);
+    // The worker now lingers for 4 s; suspend it well inside that.
+    let (code, out, err) = cli(&["destination", "suspend", "mixpanel", "--config", cfg_s]);
+    assert_eq!(code, 0, "{out}{err}");
+    for i in 1..4 {
+        assert_eq!(post(i).await, (200, "1".to_owned()));
+    }
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    assert_eq!(vendor.received().len(), 1, "a suspended destination received records");
+    cli(&["destination", "resume", "mixpanel", "--config", cfg_s]);
+    assert!(vendor.wait_for_records(4, WAIT).await);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     let vendor = emulator().await;

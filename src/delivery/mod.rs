@@ -5,7 +5,6 @@
 //! back short of a full batch it waits `batch_linger_ms` before leasing again, so a steady
 //! stream goes out in full batches rather than one small batch per group commit.
 //!
-//!
 //! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
 //!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
 //!   updates to `/groups` (form `data=` with `verbose=1&ip=0`);
@@ -173,8 +172,13 @@ impl Worker {
                 self.pause(Duration::from_secs(1)).await;
                 continue;
             }
-            if drained && !self.dest.batch_linger.is_zero() && !self.pause(self.dest.batch_linger).await {
-                break;
+            if drained && !self.dest.batch_linger.is_zero() {
+                if !self.pause(self.dest.batch_linger).await {
+                    break;
+                }
+                // The destination may have been suspended meanwhile: check again first.
+                drained = false;
+                continue;
             }
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();

@@ -49,6 +49,18 @@ pub enum IncidentError {
     /// Others kept changing the incident while this change was being applied.
     #[error("incident {0} was changed by another operation at the same time; try again")]
     Conflict(i64),
+    /// The key was rotated but the incident's timeline could not record it: trying again
+    /// would rotate a second time.
+    #[error(
+        "the key of {destination} was rotated to version {version}, but incident {id} could not record it \
+         ({reason}); do not rotate again"
+    )]
+    RotatedNotRecorded {
+        destination: String,
+        version: u32,
+        id: i64,
+        reason: String,
+    },
 }
 
 /// How often a change is re-applied when another writer saved the incident in between.
@@ -298,14 +310,16 @@ impl Desk<'_> {
             ));
             Ok(())
         });
-        // The rotation itself happened: "try again" would rotate a second time.
-        recorded.map_err(|e| match e {
-            IncidentError::Conflict(_) => IncidentError::Invalid(format!(
-                "the key of {destination} was rotated to version {}, but incident {id} kept changing and the \
-                 rotation is not on its timeline; do not rotate again",
-                k.version
-            )),
-            e => e,
+        // The rotation itself happened: whatever went wrong after it, "try again" would
+        // rotate a second time.
+        recorded.map_err(|e| IncidentError::RotatedNotRecorded {
+            destination,
+            version: k.version,
+            id,
+            reason: match e {
+                IncidentError::Store(_) => "store unavailable".to_owned(),
+                e => e.to_string(),
+            },
         })
     }
 

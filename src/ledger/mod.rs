@@ -14,8 +14,9 @@
 //! - Tamper evidence: per destination, every acknowledged batch extends a hash chain over its
 //!   entries. `vendorwall ledger verify` recomputes it and reports edited, deleted and
 //!   reordered entries; `vendorwall ledger prune --before DATE` deletes old entries and keeps
-//!   an anchor (the last pruned batch's hash) so the rest still verifies; subjects no
-//!   remaining entry names (and whose person has none) go with them.
+//!   an anchor (the last pruned batch's hash) so the rest still verifies. Subjects (sealed
+//!   ids, vendor ids, links) are kept: a `serve` running beside a CLI prune holds subject
+//!   numbers in its interning cache, so removing them needs coordination not built yet.
 //!
 //! # What an entry holds ([`Exposure`], built in the pipeline, stored with the outbox row)
 //!

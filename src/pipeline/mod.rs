@@ -43,7 +43,8 @@ struct DestinationRoute {
     max_queue_records: u64,
     /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
     uses_import: bool,
-    /// When the outbox-over-its-bound warning was last logged (ms since the epoch): while the
+    /// When the outbox-over-its-bound warning was last logged (ms on the pipeline's monotonic
+    /// clock, [`Pipeline::clock_ms`]): while the
     /// queue stays over, every request is refused and counted, but the log says so at most
     /// once per [`BACKPRESSURE_LOG_EVERY_MS`].
     backpressure_logged_ms: AtomicU64,
@@ -65,6 +66,7 @@ pub struct Pipeline {
     subject_key: PseudonymKey,
     /// `[ledger] keep_contact_email`: seal the subject's email for notification lists.
     keep_contact_email: bool,
+    started: std::time::Instant,
 }
 
 /// HTTP Basic credentials from an `/import` request.
@@ -138,6 +140,7 @@ impl Pipeline {
             })
             .collect::<Vec<_>>();
         Pipeline {
+            started: std::time::Instant::now(),
             keep_contact_email: config.ledger.keep_contact_email,
             states: RwLock::new(vec![DestinationState::Active; destinations.len()]),
             pending_dropped: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
@@ -150,6 +153,14 @@ impl Pipeline {
             master_key,
             subject_key,
         }
+    }
+
+    /// Milliseconds on a monotonic clock that starts at [`BACKPRESSURE_LOG_EVERY_MS`], so the
+    /// first backpressure warning is always logged.
+    fn clock_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(BACKPRESSURE_LOG_EVERY_MS)
     }
 
     /// The source an `/import` credential belongs to: the app-side token or the source's
@@ -361,7 +372,7 @@ impl Pipeline {
             .find(|&d| touched[d] && self.outbox.over_limit(d, self.destinations[d].max_queue_records))
         {
             let dest = &self.destinations[d];
-            let now = u64::try_from(received_at).unwrap_or(0);
+            let now = self.clock_ms();
             let last = dest.backpressure_logged_ms.load(Relaxed);
             if now.saturating_sub(last) >= BACKPRESSURE_LOG_EVERY_MS
                 && dest

@@ -136,7 +136,9 @@ fn incident_error(e: IncidentError) -> ApiError {
             "`destination` is not a configured destination",
         ),
         IncidentError::Invalid(_) => error(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
-        IncidentError::Conflict(_) => error(StatusCode::CONFLICT, &e.to_string()),
+        IncidentError::Conflict(_) | IncidentError::RotatedNotRecorded { .. } => {
+            error(StatusCode::CONFLICT, &e.to_string())
+        }
         IncidentError::Store(_) => error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"),
         IncidentError::Io { .. } | IncidentError::Key(_) => {
             tracing::error!(error = %e, "incident operation failed");
