@@ -384,17 +384,35 @@ const BLOCK: u64 = 1 << 14;
 
 /// Builds the per-person table of what `destination` received in the span.
 ///
-/// Every span's person list is held in its stored form, then all of them are walked
-/// together one block of subjects at a time. Walking span after span instead would sweep
-/// the whole 240 MB table once per day, a cache miss per person-day.
+/// The spans' person lists are held in their stored form, up to [`WINDOW_BYTES`] at a time,
+/// and each window is walked together one block of subjects at a time. Walking span after
+/// span instead would sweep the whole 240 MB table once per day, a cache miss per
+/// person-day.
 pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
+    people_windowed(store, destination, from_ms, to_ms, WINDOW_BYTES)
+}
+
+/// [`people`] with person lists walked whenever `window_bytes` of them are held.
+pub(crate) fn people_windowed(
+    store: &dyn Store,
+    destination: &str,
+    from_ms: i64,
+    to_ms: i64,
+    window_bytes: usize,
+) -> Result<People, StoreError> {
     let dict = store.ledger_dict()?;
     let links = Links::new(store.ledger_links()?).with_members();
     let mut categories = Vec::new();
     let mut cat_bits: HashMap<u32, u64> = HashMap::new();
     let mut spans: Vec<PeopleSpan> = Vec::new();
+    let mut held = 0usize;
+    let mut acc: Vec<PersonAcc> = Vec::new();
+    let mut failed: Option<CodecError> = None;
     store.ledger_rollups(destination, from_ms, to_ms, true, &mut |r: Rollup, people| {
         let Some(people) = people else { return };
+        if failed.is_some() {
+            return;
+        }
         let group_mask: Vec<u64> = r
             .groups
             .iter()
@@ -407,28 +425,48 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
             .skip(63)
             .map(|(g, &m)| (g.subjects, m))
             .collect();
+        held += people.len_bytes();
         spans.push(PeopleSpan {
             group_mask,
             overflow,
             people,
         });
+        // Memory stays bounded however long the range: the days held so far are walked
+        // into the accumulators and dropped once they pass the cap.
+        if held >= window_bytes {
+            if let Err(e) = walk(&spans, &links, &mut acc) {
+                failed = Some(e);
+            }
+            spans.clear();
+            held = 0;
+        }
     })?;
     let damaged = |e: CodecError| {
         StoreError::Corrupt(format!(
             "a stored rollup's person list is damaged ({e}); run `vendorwall ledger verify`"
         ))
     };
-    let mut cursors = spans
-        .iter()
-        .map(|s| s.people.cursor())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(damaged)?;
-    let mut acc: Vec<PersonAcc> = Vec::new();
+    if let Some(e) = failed {
+        return Err(damaged(e));
+    }
+    walk(&spans, &links, &mut acc).map_err(damaged)?;
+    Ok(People { links, categories, acc })
+}
+
+/// Person lists held before they are walked: ~64 MB, about 25 days of a 10-million-person
+/// ledger. Each window sweeps the accumulators once, so a 90-day range costs a few sweeps
+/// instead of one, and a range of years no more memory than this.
+const WINDOW_BYTES: usize = 64 << 20;
+
+/// Adds the person-days of `spans` to `acc`, walking all spans together one block of
+/// subjects at a time so the block's accumulators stay in cache.
+fn walk(spans: &[PeopleSpan], links: &Links, acc: &mut Vec<PersonAcc>) -> Result<(), CodecError> {
+    let mut cursors = spans.iter().map(|s| s.people.cursor()).collect::<Result<Vec<_>, _>>()?;
     let mut bound = 0u64;
     while cursors.iter().any(|c| !c.is_done()) {
         bound += BLOCK;
         for (span, c) in spans.iter().zip(&mut cursors) {
-            while let Some(p) = c.next_below(bound).map_err(damaged)? {
+            while let Some(p) = c.next_below(bound)? {
                 let person = links.person(p.subject) as usize;
                 if person >= acc.len() {
                     acc.resize((person + 1).max(bound as usize), EMPTY);
@@ -459,7 +497,7 @@ pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) ->
             }
         }
     }
-    Ok(People { links, categories, acc })
+    Ok(())
 }
 
 fn catset_mask(dict: &Dict, g: &Group, bits: &mut HashMap<u32, u64>, names: &mut Vec<String>) -> u64 {
