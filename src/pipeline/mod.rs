@@ -44,9 +44,8 @@ struct DestinationRoute {
     /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
     uses_import: bool,
     /// When the outbox-over-its-bound warning was last logged (ms on the pipeline's monotonic
-    /// clock, [`Pipeline::clock_ms`]): while the
-    /// queue stays over, every request is refused and counted, but the log says so at most
-    /// once per [`BACKPRESSURE_LOG_EVERY_MS`].
+    /// clock, [`Pipeline::clock_ms`]): while the queue stays over, every request is refused
+    /// and counted, but the log says so at most once per [`BACKPRESSURE_LOG_EVERY_MS`].
     backpressure_logged_ms: AtomicU64,
 }
 
