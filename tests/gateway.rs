@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vendorwall::emulator::Endpoint;
+use vendorwall::emulator::{Endpoint, MixpanelEmulator};
 
 use crate::support::*;
 
@@ -208,27 +208,39 @@ async fn without_api_secret_events_go_to_track() {
     assert_eq!(vendor.requests()[0].ip_param.as_deref(), Some("0"));
 }
 
+/// A gateway whose destination lingers `linger_ms` after a short lease, and its vendor.
+async fn lingering_gateway(name: &str, linger_ms: u64) -> (MixpanelEmulator, TempDir, std::path::PathBuf, Server) {
+    let vendor = emulator().await;
+    let dir = TempDir::new(name);
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            extra_destination: format!("batch_linger_ms = {linger_ms}\n"),
+            ..Options::default()
+        },
+    );
+    let server = Server::start(&cfg);
+    (vendor, dir, cfg, server)
+}
+
+/// Posts one event with `distinct_id` `u{i}` to `/track`, as a browser SDK would.
+async fn post_track_event(server: &Server, i: usize) -> (u16, String) {
+    let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}});
+    post_form(
+        &format!("{}/track", server.base_url),
+        format!("data={}", form_encode(&ev.to_string())),
+    )
+    .await
+}
+
 /// After a lease that did not fill a batch, the worker lets records accumulate for
 /// `batch_linger_ms`: a trickle of one-event requests reaches the vendor in full batches
 /// after the linger, not one vendor request each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("linger");
-    let cfg = write_config(
-        dir.path(),
-        &vendor.base_url(),
-        &Options {
-            extra_destination: "batch_linger_ms = 1500\n".into(),
-            ..Options::default()
-        },
-    );
-    let server = Server::start(&cfg);
-    let post = |i: usize| {
-        let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}});
-        let url = format!("{}/track", server.base_url);
-        async move { post_form(&url, format!("data={}", form_encode(&ev.to_string()))).await }
-    };
+    let (vendor, _dir, _cfg, server) = lingering_gateway("linger", 1500).await;
+    let post = |i| post_track_event(&server, i);
     // The first record goes out at once (nothing was lingering)…
     assert_eq!(post(0).await, (200, "1".to_owned()));
     assert!(vendor.wait_for_records(1, WAIT).await);
@@ -256,23 +268,9 @@ async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
 /// the kill switch again after the linger, before it leases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspending_during_the_linger_holds_the_next_batch() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("linger-suspend");
-    let cfg = write_config(
-        dir.path(),
-        &vendor.base_url(),
-        &Options {
-            extra_destination: "batch_linger_ms = 4000\n".into(),
-            ..Options::default()
-        },
-    );
+    let (vendor, _dir, cfg, server) = lingering_gateway("linger-suspend", 4000).await;
     let cfg_s = cfg.to_str().unwrap();
-    let server = Server::start(&cfg);
-    let post = |i: usize| {
-        let ev = json!({"event": "a", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}});
-        let url = format!("{}/track", server.base_url);
-        async move { post_form(&url, format!("data={}", form_encode(&ev.to_string()))).await }
-    };
+    let post = |i| post_track_event(&server, i);
     assert_eq!(post(0).await, (200, "1".to_owned()));
     assert!(vendor.wait_for_records(1, WAIT).await);
     // The worker now lingers for 4 s; suspend it well inside that.

@@ -42,23 +42,29 @@ pub fn push_utc(out: &mut Vec<u8>, ms: i64) {
         out.extend_from_slice(format_utc(ms).as_bytes());
         return;
     }
-    let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
-    let two = |out: &mut Vec<u8>, n: i64| {
-        out.push(b'0' + (n / 10) as u8);
-        out.push(b'0' + (n % 10) as u8);
-    };
-    two(out, year / 100);
-    two(out, year % 100);
+    two_digits(out, year / 100);
+    two_digits(out, year % 100);
     out.push(b'-');
-    two(out, i64::from(month));
+    two_digits(out, i64::from(month));
     out.push(b'-');
-    two(out, i64::from(day));
+    two_digits(out, i64::from(day));
     out.push(b'T');
-    two(out, secs / 3600);
+    push_time_of_day(out, ms);
+}
+
+fn two_digits(out: &mut Vec<u8>, n: i64) {
+    out.push(b'0' + (n / 10) as u8);
+    out.push(b'0' + (n % 10) as u8);
+}
+
+/// `HH:MM:SSZ` of `ms`.
+fn push_time_of_day(out: &mut Vec<u8>, ms: i64) {
+    let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
+    two_digits(out, secs / 3600);
     out.push(b':');
-    two(out, secs / 60 % 60);
+    two_digits(out, secs / 60 % 60);
     out.push(b':');
-    two(out, secs % 60);
+    two_digits(out, secs % 60);
     out.push(b'Z');
 }
 
@@ -96,17 +102,7 @@ impl UtcDates {
             slot.0 = day;
         }
         out.extend_from_slice(&slot.1);
-        let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
-        let two = |out: &mut Vec<u8>, n: i64| {
-            out.push(b'0' + (n / 10) as u8);
-            out.push(b'0' + (n % 10) as u8);
-        };
-        two(out, secs / 3600);
-        out.push(b':');
-        two(out, secs / 60 % 60);
-        out.push(b':');
-        two(out, secs % 60);
-        out.push(b'Z');
+        push_time_of_day(out, ms);
     }
 }
 
