@@ -2,8 +2,8 @@
 //!
 //! A worker leases the oldest rows of its destination (up to `batch_max_records`), splits
 //! them by endpoint and by `batch_max_bytes`, and sends each batch. After a lease that came
-//! back short of a full batch it waits `batch_linger_ms` before leasing again, so a steady
-//! stream goes out in full batches rather than one small batch per group commit.
+//! back short of a full batch it leases again no sooner than `batch_linger_ms` later, so a
+//! steady stream goes out in full batches rather than one small batch per group commit.
 //!
 //! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
 //!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
@@ -167,13 +167,17 @@ impl Worker {
         // let records accumulate for `batch_linger` rather than send one small batch per
         // group commit (each batch is a vendor request, a transaction and a ledger entry).
         let mut drained = false;
+        let mut leased_at = Instant::now();
         while !self.stopping() {
             if !self.active() {
                 self.pause(Duration::from_secs(1)).await;
                 continue;
             }
-            if drained && !self.dest.batch_linger.is_zero() {
-                if !self.pause(self.dest.batch_linger).await {
+            // The linger counts from the short lease: time spent sending (or waiting for
+            // new records) is part of it.
+            let linger = self.dest.batch_linger.saturating_sub(leased_at.elapsed());
+            if drained && !linger.is_zero() {
+                if !self.pause(linger).await {
                     break;
                 }
                 // The destination may have been suspended meanwhile: check again first.
@@ -183,6 +187,7 @@ impl Worker {
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
             let limit = self.dest.batch_max_records;
+            leased_at = Instant::now();
             let leased = tokio::task::spawn_blocking(move || store.lease(&name, limit)).await;
             let rows = match leased {
                 Ok(Ok(rows)) => rows,
