@@ -29,6 +29,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+mod digits;
 pub mod emulator;
 pub mod event;
 pub mod incident;

@@ -128,7 +128,7 @@ pub fn number_leaf(n: &Number, cx: &Cx, sink: &mut Sink) {
         KeyKind::DocumentNumber => {
             if let Some(u) = n.as_u64() {
                 let mut buf = [0u8; 20];
-                let d = u64_digits(u, &mut buf);
+                let d = crate::digits::u64_digits(u, &mut buf);
                 if v::us_ssn(d) {
                     sink(Hit::whole(D::UsSsn));
                 } else if v::aadhaar(d) {
@@ -144,19 +144,6 @@ pub fn number_leaf(n: &Number, cx: &Cx, sink: &mut Sink) {
         KeyKind::Age => sink(Hit::whole(D::KeyDemographic).category(t::AGE_RANGE)),
         _ => {}
     }
-}
-
-fn u64_digits(mut u: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (u % 10) as u8;
-        u /= 10;
-        if u == 0 {
-            break;
-        }
-    }
-    &buf[i..]
 }
 
 /// Decimals in a JSON number's shortest text form.

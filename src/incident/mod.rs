@@ -626,21 +626,6 @@ struct Row<'a> {
     contact: &'a [u8],
 }
 
-/// Appends a number in decimal (`write!` costs more, ten million times over).
-fn push_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-}
-
 fn push_subject_row(line: &mut Vec<u8>, dates: &mut time::UtcDates, categories: &[u8], x: &query::Person, r: Row<'_>) {
     line.clear();
     push_csv(line, r.main);
@@ -654,7 +639,7 @@ fn push_subject_row(line: &mut Vec<u8>, dates: &mut time::UtcDates, categories: 
     line.push(b',');
     line.extend_from_slice(categories);
     line.push(b',');
-    push_u64(line, x.records);
+    line.extend_from_slice(crate::digits::u64_digits(x.records, &mut [0; 20]));
     line.push(b',');
     dates.push(line, x.first_ms);
     line.push(b',');
@@ -968,15 +953,6 @@ mod tests {
         assert!(store.replace_incident(id, &doc, &doc, 9000).unwrap());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn numbers_are_written_in_decimal() {
-        for n in [0, 7, 10, 99, 1_000_000, u64::MAX] {
-            let mut out = b"x".to_vec();
-            push_u64(&mut out, n);
-            assert_eq!(out, format!("x{n}").into_bytes());
-        }
     }
 
     #[test]
