@@ -32,19 +32,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{n} subjects");
         }
         "persondays" => {
-            let (mut days, mut pd, mut groups) = (0u64, 0u64, 0u64);
+            let (mut days, mut pd, mut groups, mut damaged) = (0u64, 0u64, 0u64, 0u64);
             store.ledger_rollups("mixpanel", from, to, true, &mut |r, people| {
                 days += 1;
-                if let Some(people) = people
-                    && let Ok(mut c) = people.cursor()
-                {
-                    while let Ok(Some(_)) = c.next_below(u64::MAX) {
+                groups += r.groups.len() as u64;
+                let Some(people) = people else { return };
+                let walked = people.cursor().and_then(|mut c| {
+                    while c.next_below(u64::MAX)?.is_some() {
                         pd += 1;
                     }
-                }
-                groups += r.groups.len() as u64;
+                    Ok(())
+                });
+                damaged += u64::from(walked.is_err());
             })?;
-            println!("{days} spans, {pd} person-days, {groups} groups");
+            println!("{days} spans, {pd} person-days, {groups} groups, {damaged} damaged person lists");
         }
         "verify" => {
             for v in store.verify_ledger()? {
