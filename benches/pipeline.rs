@@ -31,7 +31,9 @@ use std::time::Duration;
 use base64::Engine;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
+use vendorwall::classify::Shape;
 use vendorwall::event::Caps;
+use vendorwall::policy::{Context as PolicyContext, Policy, Verdict};
 use vendorwall::protocol::mixpanel::Endpoint;
 use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
 use vendorwall::protocol::mixpanel::encode::{encode_record, into_record};
@@ -202,6 +204,55 @@ fn run_gateway_like(body: &[u8], caps: &Caps) -> usize {
     out
 }
 
+/// Classification + a policy per record, as `Pipeline::ingest` runs them for one destination.
+/// Not inlined, so `bench/instructions.sh` can count its instructions under callgrind.
+#[inline(never)]
+fn firewall(events: Vec<Value>, policy: &Policy, shape: Shape, ctx: &PolicyContext) -> usize {
+    let mut n = 0;
+    for e in events {
+        let findings = vendorwall::classify::classify_record(&e, shape);
+        if let Verdict::Send { record, .. } = policy.apply_owned(e, shape, &findings, ctx) {
+            n += black_box(record).as_object().map_or(0, |o| o.len());
+        }
+    }
+    n
+}
+
+/// The CPU work of `Pipeline::ingest` per record for one destination, minus HTTP, the
+/// ledger's subject digest/seal and the store: decode → canonical → record → classify →
+/// policy → exposure → row payload and meta bytes. Not inlined (see [`firewall`]).
+#[inline(never)]
+fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &PolicyContext) -> usize {
+    let inbound = decode_request(raw(body), limits()).expect("body decodes");
+    let mut n = 0;
+    for record in inbound.records {
+        let record = record.expect("record is an object");
+        let hint = record
+            .get("properties")
+            .and_then(|p| p.get("$insert_id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        black_box(hint);
+        let decoded = decode_record(Endpoint::Track, record, caps).expect("record is valid");
+        let record = into_record(decoded.event, "");
+        let findings = vendorwall::classify::classify_record(&record, shape);
+        if let Verdict::Send { record: out, decisions } = policy.apply_owned(record, shape, &findings, ctx) {
+            let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
+            let meta = vendorwall::ledger::Exposure {
+                source: "web".to_owned(),
+                sent: exposed.sent,
+                pseudonymised: exposed.pseudonymised,
+                held_back: exposed.held_back,
+                fields: exposed.fields,
+                ..Default::default()
+            };
+            n += black_box(vendorwall::json::to_vec(&out, 1024)).len();
+            n += black_box(serde_json::to_vec(&meta).expect("meta serialises")).len();
+        }
+    }
+    n
+}
+
 fn benches(c: &mut Criterion) {
     let caps = Caps::from(&vendorwall::config::Limits::default());
     let mut rng = Rng(0x5eed);
@@ -327,60 +378,17 @@ fn benches(c: &mut Criterion) {
     // (what `Pipeline::ingest` runs for each record and destination).
     vendorwall::classify::warm_up();
     let key = vendorwall::policy::keys::PseudonymKey::from_bytes(1, &[7; 32]);
-    let policy = vendorwall::policy::Policy::recommended();
-    let ctx = vendorwall::policy::Context {
+    let policy = Policy::recommended();
+    let ctx = PolicyContext {
         source: "web",
         key: Some(&key),
     };
-    let shape = vendorwall::classify::Shape::Event;
+    let shape = Shape::Event;
     // `Pipeline::ingest` owns each record and hands it to the policy, which rewrites it in
     // place (`apply_owned`); the copies are made in the untimed setup of `iter_batched`, one
     // batch of 50 right before it is timed, as ingest handles records right after parsing.
-    let firewall = |events: Vec<Value>| {
-        let mut n = 0;
-        for e in events {
-            let findings = vendorwall::classify::classify_record(&e, shape);
-            if let vendorwall::policy::Verdict::Send { record, .. } = policy.apply_owned(e, shape, &findings, &ctx) {
-                n += black_box(record).as_object().map_or(0, |o| o.len());
-            }
-        }
-        n
-    };
-    // The CPU work of `Pipeline::ingest` per record for one destination with the
-    // recommended policy, minus HTTP, the ledger's subject digest/seal and the store: decode
-    // → canonical → record → classify → policy → exposure → row payload and meta bytes.
-    let ingest_like = |body: &[u8]| {
-        let inbound = decode_request(raw(body), limits()).expect("body decodes");
-        let mut n = 0;
-        for record in inbound.records {
-            let record = record.expect("record is an object");
-            let hint = record
-                .get("properties")
-                .and_then(|p| p.get("$insert_id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            black_box(hint);
-            let decoded = decode_record(Endpoint::Track, record, &caps).expect("record is valid");
-            let record = into_record(decoded.event, "");
-            let findings = vendorwall::classify::classify_record(&record, shape);
-            if let vendorwall::policy::Verdict::Send { record: out, decisions } =
-                policy.apply_owned(record, shape, &findings, &ctx)
-            {
-                let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
-                let meta = vendorwall::ledger::Exposure {
-                    source: "web".to_owned(),
-                    sent: exposed.sent,
-                    pseudonymised: exposed.pseudonymised,
-                    held_back: exposed.held_back,
-                    fields: exposed.fields,
-                    ..Default::default()
-                };
-                n += black_box(serde_json::to_vec(&out).expect("record serialises")).len();
-                n += black_box(serde_json::to_vec(&meta).expect("meta serialises")).len();
-            }
-        }
-        n
-    };
+    let firewall = |events: Vec<Value>| firewall(events, &policy, shape, &ctx);
+    let ingest_like = |body: &[u8]| ingest_like(body, &caps, &policy, shape, &ctx);
     let mut g = c.benchmark_group("ingest_like");
     g.throughput(Throughput::Elements(50));
     g.bench_function("batch50/events", |b| b.iter(|| ingest_like(black_box(&batch))));

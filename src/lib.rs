@@ -33,6 +33,7 @@ mod digits;
 pub mod emulator;
 pub mod event;
 pub mod incident;
+pub mod json;
 pub mod ledger;
 pub mod outbox;
 pub mod pipeline;

@@ -352,9 +352,9 @@ impl Pipeline {
                         };
                         finish_record(&mut out, shape, dest.token.expose(), dest.uses_import);
                         touched[d] = true;
-                        // `to_vec` writes the same bytes as `to_string`, without the
-                        // `fmt::Write` detour; it cannot fail for a `Value`.
-                        let payload = serde_json::to_vec(&out).unwrap_or_else(|_| out.to_string().into_bytes());
+                        // Sized like the previous row's: records of one batch are alike.
+                        let size_hint = rows.last().map_or(1024, |r: &NewRow| r.payload.len() + 64);
+                        let payload = crate::json::to_vec(&out, size_hint);
                         rows.push(NewRow {
                             destination: dest.name.clone(),
                             kind,
