@@ -247,7 +247,7 @@ fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &Po
                 ..Default::default()
             };
             n += black_box(vendorwall::json::to_vec(&out, 1024)).len();
-            n += black_box(serde_json::to_vec(&meta).expect("meta serialises")).len();
+            n += black_box(vendorwall::ledger::codec::encode_meta(&meta)).len();
         }
     }
     n

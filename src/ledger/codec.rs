@@ -8,8 +8,21 @@
 //! batch body  := 0x01 entry*
 //! entry       := subject catset fieldset source key_version zigzag(delivered_at − event_time)
 //! ```
+//!
+//! An outbox row's [`Exposure`] (its `meta`) is written in a binary form too, so ingest does
+//! not escape it as JSON and delivery does not parse it back. Rows queued by an earlier
+//! version hold JSON (it starts with `{`) and are read as such.
+//!
+//! ```text
+//! meta        := 0xE1 str(source) opt(digest) opt(sealed) opt(vendor_id) key_version
+//!                list(sent) list(pseudonymised) list(held_back) list(fields) zigzag(event_time)
+//!                count (str(digest) opt(sealed))* opt(contact)
+//! str         := len bytes          opt := 0 | 1 str          list := count str*
+//! ```
 
 use std::fmt;
+
+use crate::ledger::{Exposure, LinkedId};
 
 /// A body that does not decode: truncated, or written by something else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,9 +195,196 @@ pub fn batch_entries(delivered_at_ms: i64, body: &[u8]) -> Result<Vec<EntryCode>
     Ok(out)
 }
 
+const META_FORMAT: u8 = 0xE1;
+
+/// An outbox row's exposure metadata in its binary form.
+pub fn encode_meta(x: &Exposure) -> Vec<u8> {
+    let strings = |v: &[String]| v.iter().map(|s| s.len() + 1).sum::<usize>() + 1;
+    let mut out = Vec::with_capacity(
+        48 + x.source.len()
+            + [&x.subject_digest, &x.subject_sealed, &x.vendor_id, &x.contact_sealed]
+                .iter()
+                .map(|o| o.as_ref().map_or(1, |s| s.len() + 2))
+                .sum::<usize>()
+            + strings(&x.sent)
+            + strings(&x.pseudonymised)
+            + strings(&x.held_back)
+            + strings(&x.fields)
+            + x.linked.iter().map(|l| l.digest.len() + 32).sum::<usize>(),
+    );
+    out.push(META_FORMAT);
+    put_str(&mut out, &x.source);
+    put_opt(&mut out, x.subject_digest.as_deref());
+    put_opt(&mut out, x.subject_sealed.as_deref());
+    put_opt(&mut out, x.vendor_id.as_deref());
+    put_varint(&mut out, u64::from(x.key_version));
+    for list in [&x.sent, &x.pseudonymised, &x.held_back, &x.fields] {
+        put_varint(&mut out, list.len() as u64);
+        for s in list {
+            put_str(&mut out, s);
+        }
+    }
+    put_signed(&mut out, x.event_time_ms);
+    put_varint(&mut out, x.linked.len() as u64);
+    for l in &x.linked {
+        put_str(&mut out, &l.digest);
+        put_opt(&mut out, l.sealed.as_deref());
+    }
+    put_opt(&mut out, x.contact_sealed.as_deref());
+    out
+}
+
+/// An outbox row's exposure metadata, in the binary form or the JSON of earlier versions.
+pub fn decode_meta(meta: &[u8]) -> Result<Exposure, CodecError> {
+    if meta.first() == Some(&b'{') {
+        return serde_json::from_slice(meta).map_err(|_| CodecError("meta is not valid JSON"));
+    }
+    let mut r = Reader::new(meta);
+    if r.byte()? != META_FORMAT {
+        return Err(CodecError("unknown meta format"));
+    }
+    let source = r.string()?;
+    let subject_digest = r.opt_string()?;
+    let subject_sealed = r.opt_string()?;
+    let vendor_id = r.opt_string()?;
+    let key_version = r.u32()?;
+    let mut lists: [Vec<String>; 4] = Default::default();
+    for list in &mut lists {
+        let n = r.count()?;
+        list.reserve(n);
+        for _ in 0..n {
+            list.push(r.string()?);
+        }
+    }
+    let [sent, pseudonymised, held_back, fields] = lists;
+    let event_time_ms = r.signed()?;
+    let n = r.count()?;
+    let mut linked = Vec::with_capacity(n);
+    for _ in 0..n {
+        linked.push(LinkedId {
+            digest: r.string()?,
+            sealed: r.opt_string()?,
+        });
+    }
+    let contact_sealed = r.opt_string()?;
+    if !r.is_empty() {
+        return Err(CodecError("trailing bytes after the meta"));
+    }
+    Ok(Exposure {
+        source,
+        subject_digest,
+        subject_sealed,
+        vendor_id,
+        key_version,
+        sent,
+        pseudonymised,
+        held_back,
+        fields,
+        event_time_ms,
+        linked,
+        contact_sealed,
+    })
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            put_str(out, s);
+        }
+    }
+}
+
+impl Reader<'_> {
+    /// A count of items that follow, each at least one byte long (so a corrupt count cannot
+    /// make the caller reserve more than the input could hold).
+    fn count(&mut self) -> Result<usize, CodecError> {
+        let n = self.varint()?;
+        usize::try_from(n)
+            .ok()
+            .filter(|&n| n <= self.bytes.len())
+            .ok_or(CodecError("count past the end"))
+    }
+
+    fn string(&mut self) -> Result<String, CodecError> {
+        let n = self.count()?;
+        let b = self.bytes(n)?;
+        String::from_utf8(b.to_vec()).map_err(|_| CodecError("string is not UTF-8"))
+    }
+
+    fn opt_string(&mut self) -> Result<Option<String>, CodecError> {
+        match self.byte()? {
+            0 => Ok(None),
+            1 => self.string().map(Some),
+            _ => Err(CodecError("bad optional marker")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exposure() -> Exposure {
+        Exposure {
+            source: "web".into(),
+            subject_digest: Some("0123456789abcdef0123456789abcdef".into()),
+            subject_sealed: Some("c2VhbGVk".into()),
+            vendor_id: Some("pseudonym".into()),
+            key_version: 3,
+            sent: vec!["user.device".into(), "user.unique_id".into()],
+            pseudonymised: vec!["user.unique_id".into()],
+            held_back: vec!["user.contact.email".into()],
+            fields: vec!["/properties/$os".into(), "/properties/caf\u{e9}".into()],
+            event_time_ms: -5,
+            linked: vec![
+                LinkedId {
+                    digest: "ff".into(),
+                    sealed: None,
+                },
+                LinkedId {
+                    digest: "ee".into(),
+                    sealed: Some("eA==".into()),
+                },
+            ],
+            contact_sealed: Some("Y29udGFjdA==".into()),
+        }
+    }
+
+    #[test]
+    fn metas_round_trip_and_read_the_json_of_earlier_versions() {
+        for x in [exposure(), Exposure::default()] {
+            assert_eq!(decode_meta(&encode_meta(&x)), Ok(x.clone()));
+            let json = serde_json::to_vec(&x).unwrap();
+            assert_eq!(decode_meta(&json), Ok(x.clone()));
+            assert!(encode_meta(&x).len() < json.len());
+        }
+    }
+
+    #[test]
+    fn damaged_metas_are_errors_not_panics() {
+        let good = encode_meta(&exposure());
+        for cut in 0..good.len() {
+            assert!(decode_meta(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(decode_meta(&trailing).is_err());
+        for i in 0..good.len() {
+            let mut bad = good.clone();
+            bad[i] = 0xff;
+            // Any answer but a panic; most are errors.
+            let _ = decode_meta(&bad);
+        }
+        assert!(decode_meta(b"{not json").is_err());
+        assert!(decode_meta(&[0x02]).is_err());
+    }
 
     #[test]
     fn batches_round_trip_and_stay_small() {

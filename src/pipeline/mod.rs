@@ -360,7 +360,7 @@ impl Pipeline {
                             kind,
                             payload,
                             enqueued_at_ms: received_at,
-                            meta: serde_json::to_vec(&exposure).ok(),
+                            meta: Some(crate::ledger::codec::encode_meta(&exposure)),
                         });
                     }
                 }

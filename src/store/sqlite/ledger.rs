@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::ledger::codec::decode_meta;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
@@ -357,7 +358,7 @@ pub fn record_delivery(
     metas: Vec<Vec<u8>>,
     now_ms: i64,
 ) -> rusqlite::Result<()> {
-    let exposures: Vec<Exposure> = metas.iter().filter_map(|m| serde_json::from_slice(m).ok()).collect();
+    let exposures: Vec<Exposure> = metas.iter().filter_map(|m| decode_meta(m).ok()).collect();
     append_batch(tx, cache, destination, &exposures, now_ms)
 }
 

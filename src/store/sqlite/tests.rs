@@ -212,7 +212,7 @@ fn exposed_as(dest: &str, source: &str, digest: &str, sent: &[&str]) -> NewRow {
         ..Default::default()
     };
     NewRow {
-        meta: Some(serde_json::to_vec(&e).unwrap()),
+        meta: Some(crate::ledger::codec::encode_meta(&e)),
         ..row(dest, "{}")
     }
 }
@@ -418,12 +418,12 @@ fn ledger_counts_people_categories_and_links() {
     deliver_all(&s, "b", 100, day + 1000);
     // Day 2: person 3, whose anonymous id turns out to be person 1's.
     let mut linked = exposed_as("a", "web", &p(3), &["user.device"]);
-    let mut x: crate::ledger::Exposure = serde_json::from_slice(linked.meta.as_ref().unwrap()).unwrap();
+    let mut x = crate::ledger::codec::decode_meta(linked.meta.as_ref().unwrap()).unwrap();
     x.linked = vec![crate::ledger::LinkedId {
         digest: p(1),
         sealed: None,
     }];
-    linked.meta = Some(serde_json::to_vec(&x).unwrap());
+    linked.meta = Some(crate::ledger::codec::encode_meta(&x));
     s.append(&[linked]).unwrap();
     deliver_all(&s, "a", 100, 2 * day + 5000);
 
@@ -563,12 +563,12 @@ fn a_shared_device_does_not_merge_two_people() {
     let p = |n: u32| format!("{n:032x}");
     let with_link = |subject: u32, device: u32| {
         let mut row = exposed_as("a", "web", &p(subject), &["user.device"]);
-        let mut x: crate::ledger::Exposure = serde_json::from_slice(row.meta.as_ref().unwrap()).unwrap();
+        let mut x = crate::ledger::codec::decode_meta(row.meta.as_ref().unwrap()).unwrap();
         x.linked = vec![crate::ledger::LinkedId {
             digest: p(device),
             sealed: None,
         }];
-        row.meta = Some(serde_json::to_vec(&x).unwrap());
+        row.meta = Some(crate::ledger::codec::encode_meta(&x));
         row
     };
     // The device's anonymous event, then user 1 and user 2 each log in on it.
