@@ -247,10 +247,7 @@ impl Worker {
                 .attempt_latency
                 .observe(started.elapsed());
             match verdict {
-                VendorVerdict::Delivered => {
-                    let ids: Vec<i64> = batch.iter().map(|r| r.id).collect();
-                    return self.complete(ids, Vec::new()).await;
-                }
+                VendorVerdict::Delivered => return self.complete(batch, Vec::new()).await,
                 VendorVerdict::Partial { failed } => {
                     let mut dead = Vec::new();
                     let mut failed_ix = vec![false; batch.len()];
@@ -263,10 +260,10 @@ impl Worker {
                         }
                     }
                     let ok = batch
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| !failed_ix[*i])
-                        .map(|(_, r)| r.id)
+                        .into_iter()
+                        .zip(failed_ix)
+                        .filter(|(_, failed)| !failed)
+                        .map(|(r, _)| r)
                         .collect();
                     return self.complete(ok, dead).await;
                 }
@@ -321,13 +318,18 @@ impl Worker {
         self.pause(delay).await && self.active()
     }
 
-    async fn complete(&mut self, delivered: Vec<i64>, dead: Vec<(i64, String)>) -> Sent {
+    async fn complete(&mut self, delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
         let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
+        let (delivered, dead) = (Arc::new(delivered), Arc::new(dead));
         loop {
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
-            let (d, x) = (delivered.clone(), dead.clone());
-            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
+            let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
+            let result = tokio::task::spawn_blocking(move || {
+                let rows: Vec<&OutboxRow> = d.iter().collect();
+                store.complete(&name, &rows, &x, now_ms())
+            })
+            .await;
             match result {
                 Ok(Ok(())) => break,
                 Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {

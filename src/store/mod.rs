@@ -59,6 +59,9 @@ pub struct OutboxRow {
     pub payload: Vec<u8>,
     pub enqueued_at_ms: i64,
     pub attempts: i64,
+    /// The record's exposure metadata ([`crate::ledger::codec::encode_meta`]), for the ledger
+    /// entry `complete` writes when the vendor has it.
+    pub meta: Option<Vec<u8>>,
 }
 
 /// A record the vendor refused for good (or that could never be encoded).
@@ -141,10 +144,13 @@ pub struct SubjectRow<'a> {
 pub trait Store: Send + Sync + 'static {
     fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
     fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records what the vendor has: `delivered` rows (as leased) leave the outbox and enter
+    /// the ledger, `dead` ones move to the dead letters, in one transaction. Rows no longer
+    /// queued are skipped, so recording the same acknowledgement twice changes nothing.
     fn complete(
         &self,
         destination: &str,
-        delivered: &[i64],
+        delivered: &[&OutboxRow],
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError>;

@@ -131,20 +131,6 @@ fn last_hash(tx: &Connection, destination: &str) -> rusqlite::Result<[u8; 32]> {
     Ok(last.and_then(|h| h.try_into().ok()).unwrap_or([0; 32]))
 }
 
-/// The exposure metadata of delivered outbox rows, in id order (read before the write
-/// transaction, so the writer lock is held only for the writes).
-pub fn delivered_metas(conn: &Connection, destination: &str, delivered: &[i64]) -> rusqlite::Result<Vec<Vec<u8>>> {
-    if delivered.is_empty() {
-        return Ok(Vec::new());
-    }
-    let list = delivered.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-    let mut stmt = conn.prepare(&format!(
-        "SELECT meta FROM outbox WHERE destination = ?1 AND id IN ({list}) AND meta IS NOT NULL ORDER BY id"
-    ))?;
-    let rows = stmt.query_map([destination], |r| r.get::<_, Vec<u8>>(0))?;
-    rows.collect()
-}
-
 struct Interner<'a, 'c> {
     tx: &'a Transaction<'c>,
     cache: &'a mut Cache,
@@ -355,7 +341,7 @@ pub fn record_delivery(
     tx: &Transaction<'_>,
     cache: &mut Cache,
     destination: &str,
-    metas: Vec<Vec<u8>>,
+    metas: &[&[u8]],
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let exposures: Vec<Exposure> = metas.iter().filter_map(|m| decode_meta(m).ok()).collect();

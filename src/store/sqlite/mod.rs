@@ -228,7 +228,7 @@ impl Store for SqliteStore {
         let conn = lock(&self.reader);
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, kind, payload, enqueued_at, attempts FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, kind, payload, enqueued_at, attempts, meta FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(err)?;
         let rows = stmt
@@ -239,6 +239,7 @@ impl Store for SqliteStore {
                     payload: r.get(2)?,
                     enqueued_at_ms: r.get(3)?,
                     attempts: r.get(4)?,
+                    meta: r.get(5)?,
                 })
             })
             .map_err(err)?;
@@ -248,13 +249,10 @@ impl Store for SqliteStore {
     fn complete(
         &self,
         destination: &str,
-        delivered: &[i64],
+        delivered: &[&OutboxRow],
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        // Read the ledger metadata first, through the reader, so the writer lock (which group
-        // commits wait on) is held only for the writes.
-        let metas = ledger::delivered_metas(&lock(&self.reader), destination, delivered).map_err(err)?;
         let mut conn = lock(&self.writer);
         let mut cache = lock(&self.ledger_cache);
         let result = (|| -> rusqlite::Result<()> {
@@ -268,17 +266,33 @@ impl Store for SqliteStore {
                 for (id, reason) in dead {
                     move_dead.execute(params![id, reason, now_ms, destination])?;
                 }
-                ledger::record_delivery(&tx, &mut cache, destination, metas, now_ms)?;
-                let gone: Vec<i64> = delivered.iter().chain(dead.iter().map(|(id, _)| id)).copied().collect();
+                let gone: Vec<i64> = delivered
+                    .iter()
+                    .map(|r| r.id)
+                    .chain(dead.iter().map(|(id, _)| *id))
+                    .collect();
+                let mut removed = Vec::with_capacity(gone.len());
                 for chunk in gone.chunks(500) {
-                    tx.execute(
-                        &format!(
-                            "DELETE FROM outbox WHERE destination = ?1 AND id IN ({})",
-                            id_list(chunk)
-                        ),
-                        [destination],
-                    )?;
+                    let mut delete = tx.prepare(&format!(
+                        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({}) RETURNING id",
+                        id_list(chunk)
+                    ))?;
+                    for id in delete.query_map([destination], |r| r.get::<_, i64>(0))? {
+                        removed.push(id?);
+                    }
                 }
+                // Only rows that were still queued enter the ledger: an acknowledgement
+                // recorded twice does not count its records twice. In outbox order, with the
+                // metadata read at lease time (rows never change while queued).
+                removed.sort_unstable();
+                let mut metas: Vec<(i64, &[u8])> = delivered
+                    .iter()
+                    .filter(|r| removed.binary_search(&r.id).is_ok())
+                    .filter_map(|r| Some((r.id, r.meta.as_deref()?)))
+                    .collect();
+                metas.sort_unstable_by_key(|&(id, _)| id);
+                let metas: Vec<&[u8]> = metas.into_iter().map(|(_, m)| m).collect();
+                ledger::record_delivery(&tx, &mut cache, destination, &metas, now_ms)?;
             }
             tx.commit()
         })();

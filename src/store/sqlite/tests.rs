@@ -53,7 +53,7 @@ fn append_lease_complete_and_dead_letters() {
     s.note_attempt(&[leased[1].id]).unwrap();
     s.complete(
         "a",
-        &[leased[0].id],
+        &[&leased[0]],
         &[(leased[1].id, "properties.time: too old".into())],
         5000,
     )
@@ -66,15 +66,14 @@ fn append_lease_complete_and_dead_letters() {
         (2, "properties.time: too old", 5000)
     );
     // completing rows of another destination is a no-op
-    s.complete("b", &[leased[2].id], &[], 0).unwrap();
+    s.complete("b", &[&leased[2]], &[], 0).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     assert_eq!(s.retry_dead_letters(Some("a"), &[], 6000).unwrap(), 1);
     let again = s.lease("a", 10).unwrap();
     assert_eq!(again.len(), 2);
     assert_eq!(again[1].payload, b"2");
     assert!(s.dead_letters(None, 10).unwrap().is_empty());
-    s.complete("a", &[again[1].id], &[(again[0].id, "x".into())], 0)
-        .unwrap();
+    s.complete("a", &[&again[1]], &[(again[0].id, "x".into())], 0).unwrap();
     assert_eq!(s.purge_dead_letters(None, &[]).unwrap(), 1);
 }
 
@@ -168,7 +167,7 @@ proptest! {
                             bad.push((r.id, "refused".to_string()));
                             dead.push((name.clone(), expect));
                         } else {
-                            ok.push(r.id);
+                            ok.push(r);
                         }
                     }
                     s.complete(&name, &ok, &bad, 2).unwrap();
@@ -224,8 +223,8 @@ fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
         if rows.is_empty() {
             return;
         }
-        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        s.complete(dest, &ids, &[], at).unwrap();
+        let delivered: Vec<&OutboxRow> = rows.iter().collect();
+        s.complete(dest, &delivered, &[], at).unwrap();
     }
 }
 
@@ -585,4 +584,18 @@ fn a_shared_device_does_not_merge_two_people() {
     let mut records: Vec<u64> = people.iter().map(|p| p.records).collect();
     records.sort();
     assert_eq!(records, vec![1, 2]);
+}
+
+#[test]
+fn an_acknowledgement_recorded_twice_enters_the_ledger_once() {
+    let dir = TempDir::new("twice");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
+    let rows = s.lease("a", 10).unwrap();
+    let delivered: Vec<&OutboxRow> = rows.iter().collect();
+    s.complete("a", &delivered, &[], 10).unwrap();
+    // The first commit landed but its answer was lost: the worker records it again.
+    s.complete("a", &delivered, &[], 11).unwrap();
+    assert_eq!(s.ledger_entries(Some("a"), 100).unwrap().len(), 2);
+    assert!(s.verify_ledger().unwrap()[0].ok());
 }
