@@ -9,10 +9,12 @@
 #   ingest_like  decode → canonical → record → classify → recommended policy → exposure →
 #                row payload and meta bytes (the `ingest_like` function of the benchmark)
 #   firewall     classify + recommended policy on records already parsed (`firewall`)
-# Needs valgrind. Takes ~1 minute.
+# Needs valgrind, jq and python3. Takes ~1 minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v valgrind >/dev/null || { echo "bench/instructions.sh: valgrind is required" >&2; exit 2; }
+for tool in valgrind jq python3; do
+    command -v "$tool" >/dev/null || { echo "bench/instructions.sh: $tool is required" >&2; exit 2; }
+done
 B=${1:-}
 if [ -z "$B" ]; then
     B=$(cargo bench --bench pipeline --no-run --message-format=json 2>/dev/null |

@@ -2,8 +2,8 @@
 //! for the one place that writes a lot of it: every record ingest puts into the outbox.
 //!
 //! Two things make it cheaper than `to_vec`: strings are scanned for the bytes that need an
-//! escape eight at a time (most property values have none), and the buffer is sized from the
-//! source text's length instead of growing from 128 bytes.
+//! escape eight at a time (most property values have none), and the buffer is sized by the
+//! caller (ingest passes the previous record's length) instead of growing from 128 bytes.
 
 use serde_json::Value;
 
@@ -20,7 +20,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        // `Number`'s `Display` is its serialisation (itoa for integers, ryu for floats).
+        // `Number`'s `Display` writes what serde_json's serialiser writes (the test checks).
         Value::Number(n) => {
             use std::io::Write;
             // Writing into a Vec cannot fail.

@@ -16,6 +16,7 @@
 //! - [`policy`]: per-destination transformation of events; pure.
 //! - [`store`]: the `Store` trait and its embedded SQLite backend.
 //! - [`incident`]: breach windows at a vendor → affected people, reports, notices, deadlines.
+//! - [`json`]: the compact JSON writer for outbox payloads (serde_json's bytes, faster).
 //! - [`ledger`]: the exposure ledger: what each vendor received, about whom, when; hash-chained.
 //! - [`outbox`]: durable per-destination queue with group commit and backpressure.
 //! - [`delivery`]: one worker per destination: batching, retries, dead letters.

@@ -325,11 +325,7 @@ impl Worker {
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
             let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
-            let result = tokio::task::spawn_blocking(move || {
-                let rows: Vec<&OutboxRow> = d.iter().collect();
-                store.complete(&name, &rows, &x, now_ms())
-            })
-            .await;
+            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
             match result {
                 Ok(Ok(())) => break,
                 Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::classify::{Shape, classify_record};
 use crate::config::{Config, Secret};
@@ -551,13 +551,50 @@ fn finish_record(record: &mut Value, shape: Shape, token: &str, uses_import: boo
 /// same event, or vendorwall's own redelivery, deduplicates at the vendor — and the vendor
 /// cannot confirm a guess of the event's content from it. 32 hex characters, within
 /// Mixpanel's 36 of `[A-Za-z0-9-]`.
-pub fn derive_insert_id(key: &PseudonymKey, source: &str, event: &crate::event::Event) -> String {
+pub fn derive_insert_id(key: &PseudonymKey, source: &str, event: &Event) -> String {
     let mut text = String::with_capacity(256);
     text.push_str("vendorwall insert_id v1\0");
     text.push_str(source);
     text.push('\0');
-    text.push_str(&encode_record(event, "").to_string());
+    text.push_str(&insert_id_text(event));
     key.pseudonym(&text)
+}
+
+/// The event as the derived `$insert_id` covers it: the Mixpanel record with an empty token,
+/// written here field by field in a fixed order (the lifted fields first, then the
+/// properties) rather than by the record encoder, so that ids stay the same when the encoder
+/// changes and a client's retry across an upgrade keeps its id.
+fn insert_id_text(event: &Event) -> String {
+    if event.kind != Kind::Track {
+        return encode_record(event, "").to_string();
+    }
+    let text = |s: &Option<String>| s.clone().map(Value::String);
+    let ip = event
+        .context
+        .ip
+        .clone()
+        .or_else(|| event.context.client_ip.map(|ip| Value::String(ip.to_string())));
+    let mut props = Map::with_capacity(event.properties.len() + 7);
+    props.insert("token".into(), Value::String(String::new()));
+    for (k, v) in [
+        ("time", event.time.as_ref().map(|t| Value::Number(t.0.clone()))),
+        ("distinct_id", text(&event.ids.distinct_id)),
+        ("$device_id", text(&event.ids.device_id)),
+        ("$user_id", text(&event.ids.user_id)),
+        ("$insert_id", text(&event.insert_id)),
+        ("ip", ip),
+    ] {
+        if let Some(v) = v {
+            props.insert(k.into(), v);
+        }
+    }
+    for (k, v) in &event.properties {
+        props.insert(k.clone(), v.clone());
+    }
+    let mut rec = Map::with_capacity(2);
+    rec.insert("event".into(), Value::String(event.name.clone().unwrap_or_default()));
+    rec.insert("properties".into(), Value::Object(props));
+    Value::Object(rec).to_string()
 }
 
 #[cfg(test)]
@@ -580,6 +617,31 @@ mod tests {
         let mut b = a.clone();
         b.properties.insert("plan".into(), Value::from("free"));
         assert_ne!(id, derive_insert_id(&k, "web", &b));
+    }
+
+    /// Derived ids must not change between versions (a client's retry across an upgrade would
+    /// reach the vendor twice): the text they cover and one id are pinned.
+    #[test]
+    fn derived_insert_ids_do_not_change_between_versions() {
+        let mut a = Event::new(Kind::Track);
+        a.name = Some("Signup".into());
+        a.properties.insert("plan".into(), Value::from("pro"));
+        a.properties.insert("n".into(), Value::from(2));
+        assert_eq!(
+            insert_id_text(&a),
+            r#"{"event":"Signup","properties":{"token":"","plan":"pro","n":2}}"#
+        );
+        let k = PseudonymKey::from_bytes(1, &[3; 32]);
+        assert_eq!(derive_insert_id(&k, "web", &a), "4b95404f39e996dd3bde1222a7d5bcdf");
+        a.time = Some(EventTime(serde_json::Number::from(1_700_000_000)));
+        a.ids.distinct_id = Some("d".into());
+        a.ids.device_id = Some("v".into());
+        a.ids.user_id = Some("u".into());
+        a.context.client_ip = Some("203.0.113.9".parse().unwrap());
+        assert_eq!(
+            insert_id_text(&a),
+            r#"{"event":"Signup","properties":{"token":"","time":1700000000,"distinct_id":"d","$device_id":"v","$user_id":"u","ip":"203.0.113.9","plan":"pro","n":2}}"#
+        );
     }
 
     #[test]

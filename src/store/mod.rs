@@ -46,8 +46,9 @@ pub struct NewRow {
     /// The record exactly as it will be sent to the vendor (after the policy stage).
     pub payload: Vec<u8>,
     pub enqueued_at_ms: i64,
-    /// What the record exposes ([`crate::ledger::Exposure`], JSON), written to the ledger
-    /// when the vendor acknowledges it.
+    /// What the record exposes ([`crate::ledger::Exposure`] in the form of
+    /// [`crate::ledger::codec::encode_meta`]), written to the ledger when the vendor
+    /// acknowledges it.
     pub meta: Option<Vec<u8>>,
 }
 
@@ -146,11 +147,11 @@ pub trait Store: Send + Sync + 'static {
     fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
     /// Records what the vendor has: `delivered` rows (as leased) leave the outbox and enter
     /// the ledger, `dead` ones move to the dead letters, in one transaction. Rows no longer
-    /// queued are skipped, so recording the same acknowledgement twice changes nothing.
+    /// queued are skipped, and a row listed twice enters the ledger once.
     fn complete(
         &self,
         destination: &str,
-        delivered: &[&OutboxRow],
+        delivered: &[OutboxRow],
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError>;

@@ -234,7 +234,8 @@ fn form_decode(raw: &[u8]) -> Cow<'_, str> {
 
 /// The bytes of one form name or value (`+` is a space, `%XX` a byte, a `%` without two hex
 /// digits stays), in one pass that copies the runs between escapes whole. UTF-8 is not
-/// checked: the `data` value is base64 text, which the base64 decoder checks.
+/// checked here: the `data` value is base64 text, which the base64 decoder checks, or JSON,
+/// which [`parse_data`] reads as [`form_decode`] would (invalid UTF-8 becomes U+FFFD).
 fn percent_decode(raw: &[u8]) -> Cow<'_, [u8]> {
     let Some(first) = memchr::memchr2(b'%', b'+', raw) else {
         return Cow::Borrowed(raw);

@@ -19,8 +19,7 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::ledger::codec::decode_meta;
-use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, encode_batch};
+use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
 use crate::ledger::{Entry, Exposure, Verification, batch_hash, body_digest};
@@ -345,6 +344,14 @@ pub fn record_delivery(
     now_ms: i64,
 ) -> rusqlite::Result<()> {
     let exposures: Vec<Exposure> = metas.iter().filter_map(|m| decode_meta(m).ok()).collect();
+    if exposures.len() < metas.len() {
+        // Only the count: a meta holds sealed ids and digests.
+        tracing::error!(
+            destination,
+            records = metas.len() - exposures.len(),
+            "delivered records' exposure metadata does not decode; they are not in the ledger"
+        );
+    }
     append_batch(tx, cache, destination, &exposures, now_ms)
 }
 

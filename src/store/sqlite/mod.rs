@@ -26,7 +26,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
 use crate::event::Kind;
 
-const SCHEMA_VERSION: &str = "3";
+const SCHEMA_VERSION: &str = "4";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,6 +126,18 @@ impl SqliteStore {
                          ALTER TABLE dead_letters ADD COLUMN meta BLOB;",
                     )
                     .map_err(err)?;
+                writer.execute_batch(ledger::SCHEMA).map_err(err)?;
+                writer
+                    .execute(
+                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                        [SCHEMA_VERSION],
+                    )
+                    .map_err(err)?;
+            }
+            Some("3") => {
+                // Version 4 writes the rows' exposure metadata in a binary form. Rows queued
+                // as JSON are still read; the version changes so that an earlier build, which
+                // reads only JSON, refuses the store instead of delivering rows unrecorded.
                 writer.execute_batch(ledger::SCHEMA).map_err(err)?;
                 writer
                     .execute(
@@ -249,7 +261,7 @@ impl Store for SqliteStore {
     fn complete(
         &self,
         destination: &str,
-        delivered: &[&OutboxRow],
+        delivered: &[OutboxRow],
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
@@ -281,9 +293,8 @@ impl Store for SqliteStore {
                         removed.push(id?);
                     }
                 }
-                // Only rows that were still queued enter the ledger: an acknowledgement
-                // recorded twice does not count its records twice. In outbox order, with the
-                // metadata read at lease time (rows never change while queued).
+                // Only rows this transaction removed enter the ledger, each once, in outbox
+                // order, with the metadata read at lease time (rows never change while queued).
                 removed.sort_unstable();
                 let mut metas: Vec<(i64, &[u8])> = delivered
                     .iter()
@@ -291,6 +302,7 @@ impl Store for SqliteStore {
                     .filter_map(|r| Some((r.id, r.meta.as_deref()?)))
                     .collect();
                 metas.sort_unstable_by_key(|&(id, _)| id);
+                metas.dedup_by_key(|&mut (id, _)| id);
                 let metas: Vec<&[u8]> = metas.into_iter().map(|(_, m)| m).collect();
                 ledger::record_delivery(&tx, &mut cache, destination, &metas, now_ms)?;
             }

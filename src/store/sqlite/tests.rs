@@ -53,7 +53,7 @@ fn append_lease_complete_and_dead_letters() {
     s.note_attempt(&[leased[1].id]).unwrap();
     s.complete(
         "a",
-        &[&leased[0]],
+        &leased[..1],
         &[(leased[1].id, "properties.time: too old".into())],
         5000,
     )
@@ -66,14 +66,14 @@ fn append_lease_complete_and_dead_letters() {
         (2, "properties.time: too old", 5000)
     );
     // completing rows of another destination is a no-op
-    s.complete("b", &[&leased[2]], &[], 0).unwrap();
+    s.complete("b", &leased[2..3], &[], 0).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     assert_eq!(s.retry_dead_letters(Some("a"), &[], 6000).unwrap(), 1);
     let again = s.lease("a", 10).unwrap();
     assert_eq!(again.len(), 2);
     assert_eq!(again[1].payload, b"2");
     assert!(s.dead_letters(None, 10).unwrap().is_empty());
-    s.complete("a", &[&again[1]], &[(again[0].id, "x".into())], 0).unwrap();
+    s.complete("a", &again[1..2], &[(again[0].id, "x".into())], 0).unwrap();
     assert_eq!(s.purge_dead_letters(None, &[]).unwrap(), 1);
 }
 
@@ -167,7 +167,7 @@ proptest! {
                             bad.push((r.id, "refused".to_string()));
                             dead.push((name.clone(), expect));
                         } else {
-                            ok.push(r);
+                            ok.push(r.clone());
                         }
                     }
                     s.complete(&name, &ok, &bad, 2).unwrap();
@@ -223,8 +223,7 @@ fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
         if rows.is_empty() {
             return;
         }
-        let delivered: Vec<&OutboxRow> = rows.iter().collect();
-        s.complete(dest, &delivered, &[], at).unwrap();
+        s.complete(dest, &rows, &[], at).unwrap();
     }
 }
 
@@ -587,15 +586,41 @@ fn a_shared_device_does_not_merge_two_people() {
 }
 
 #[test]
-fn an_acknowledgement_recorded_twice_enters_the_ledger_once() {
-    let dir = TempDir::new("twice");
+fn each_delivered_row_enters_the_ledger_once() {
+    let dir = TempDir::new("once");
     let s = SqliteStore::open(&dir.0).unwrap();
     s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
     let rows = s.lease("a", 10).unwrap();
-    let delivered: Vec<&OutboxRow> = rows.iter().collect();
-    s.complete("a", &delivered, &[], 10).unwrap();
-    // The first commit landed but its answer was lost: the worker records it again.
-    s.complete("a", &delivered, &[], 11).unwrap();
+    let listed_twice = [rows.clone(), rows.clone()].concat();
+    s.complete("a", &listed_twice, &[], 10).unwrap();
+    // Completing rows that are no longer queued records nothing more.
+    s.complete("a", &rows, &[], 11).unwrap();
     assert_eq!(s.ledger_entries(Some("a"), 100).unwrap().len(), 2);
     assert!(s.verify_ledger().unwrap()[0].ok());
+}
+
+#[test]
+fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
+    let dir = TempDir::new("json-meta");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let mut old = exposed_as("a", "ios", &format!("{:032x}", 7), &["user.device"]);
+    let x = crate::ledger::codec::decode_meta(old.meta.as_ref().unwrap()).unwrap();
+    old.meta = Some(serde_json::to_vec(&x).unwrap());
+    s.append(&[old, exposed("a", "web")]).unwrap();
+    // A version-3 store (JSON metadata only) opens as version 4 and keeps its rows.
+    lock(&s.writer)
+        .execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])
+        .unwrap();
+    drop(s);
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let version: String = lock(&s.writer)
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    deliver_all(&s, "a", 10, 10);
+    let entries = s.ledger_entries(Some("a"), 100).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].source, "ios");
+    assert_eq!(entries[0].sent, vec!["user.device".to_owned()]);
+    assert_eq!(entries[0].subject_digest, Some(format!("{:032x}", 7)));
 }
