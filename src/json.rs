@@ -1,11 +1,37 @@
-//! Compact JSON text of a `serde_json::Value`, byte for byte what `serde_json::to_vec` writes,
-//! for the one place that writes a lot of it: every record ingest puts into the outbox.
+//! JSON helpers for ingest's per-record path.
+//!
+//! [`to_vec`]: compact JSON text of a `serde_json::Value`, byte for byte what
+//! `serde_json::to_vec` writes, for the one place that writes a lot of it: every record ingest
+//! puts into the outbox.
 //!
 //! Two things make it cheaper than `to_vec`: strings are scanned for the bytes that need an
 //! escape eight at a time (most property values have none), and the buffer is sized by the
 //! caller (ingest passes the previous record's length) instead of growing from 128 bytes.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+/// Maps up to this size are searched by comparing keys: cheaper than hashing the key with
+/// SipHash (serde_json's maps are IndexMaps with the std hasher), and a record's top level
+/// has two keys.
+const SCAN_UP_TO: usize = 8;
+
+/// `map.get(key)`, without hashing when the map is small.
+pub fn get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    if map.len() <= SCAN_UP_TO {
+        map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
+}
+
+/// `map.get_mut(key)`, without hashing when the map is small.
+pub fn get_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    if map.len() <= SCAN_UP_TO {
+        map.iter_mut().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    } else {
+        map.get_mut(key)
+    }
+}
 
 /// The compact JSON text of `value`; `size_hint` is the expected length (e.g. the length of
 /// the text the value was parsed from).
@@ -122,6 +148,18 @@ mod tests {
         let ours = String::from_utf8(to_vec(v, 0)).expect("the text is UTF-8");
         prop_assert_eq!(ours, theirs);
         Ok(())
+    }
+
+    #[test]
+    fn small_and_large_maps_are_searched_alike() {
+        for n in [0, 1, 2, SCAN_UP_TO, SCAN_UP_TO + 1, 40] {
+            let mut m: Map<String, Value> = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+            for key in ["k0", "k1", "k8", "k9", "k39", "missing", ""] {
+                assert_eq!(get(&m, key), m.get(key), "{n} {key}");
+                let expected = m.get(key).cloned();
+                assert_eq!(get_mut(&mut m, key).map(|v| v.clone()), expected, "{n} {key}");
+            }
+        }
     }
 
     #[test]

@@ -183,7 +183,7 @@ fn pointer<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
             seg
         };
         target = match target {
-            Value::Object(m) => m.get(key)?,
+            Value::Object(m) => crate::json::get(m, key)?,
             // As `Value::pointer` reads an index: no sign, no leading zero.
             Value::Array(a) if !key.starts_with('+') && (!key.starts_with('0') || key.len() == 1) => {
                 a.get(key.parse::<usize>().ok()?)?

@@ -488,7 +488,7 @@ fn pointer_mut<'a>(root: &'a mut Value, pointer: &str, index: fn(&str) -> Option
             seg
         };
         target = match target {
-            Value::Object(m) => m.get_mut(key)?,
+            Value::Object(m) => crate::json::get_mut(m, key)?,
             Value::Array(a) => a.get_mut(index(key)?)?,
             _ => return None,
         };
