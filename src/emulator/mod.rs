@@ -44,6 +44,8 @@
 //! (0 when the connection was dropped instead of answered), the `ip` parameter it carried,
 //! whether it was gzipped and which Basic username it used. Nothing is ever deduplicated:
 //! a retried batch shows up twice, which is how tests detect duplicates (by `$insert_id`).
+//! The standalone `vendorwall emulate`, which nobody can ask for them, only counts records
+//! ([`MixpanelEmulator::set_keep_records`]), so a long benchmark does not fill its memory.
 //!
 //! # Fault injection
 //!
@@ -227,7 +229,12 @@ pub struct RequestLog {
 struct Recorded {
     fault: Fault,
     one_shot: VecDeque<Fault>,
+    /// Whether accepted records and request logs are kept for inspection (tests); the
+    /// standalone `vendorwall emulate` only counts them, so it runs in constant memory.
+    keep: bool,
     received: Vec<ReceivedRecord>,
+    /// Records accepted since the last [`MixpanelEmulator::clear`], kept or not.
+    received_count: usize,
     requests: Vec<RequestLog>,
 }
 
@@ -236,7 +243,7 @@ struct Shared {
     project_token: String,
     api_secret: Option<String>,
     state: Mutex<Recorded>,
-    /// `received.len()`, for [`MixpanelEmulator::wait_for_records`].
+    /// `Recorded::received_count`, for [`MixpanelEmulator::wait_for_records`].
     record_count: watch::Sender<usize>,
     /// Bumped to reset every open connection (see `conn`).
     kills: watch::Sender<u64>,
@@ -292,16 +299,21 @@ impl Shared {
         }
         let mut state = self.state();
         if let Some(endpoint) = log.endpoint {
-            let received_at = SystemTime::now();
-            state.received.extend(accepted.into_iter().map(|record| ReceivedRecord {
-                endpoint,
-                record,
-                received_at,
-                request_seq: log.seq,
-            }));
+            state.received_count += accepted.len();
+            if state.keep {
+                let received_at = SystemTime::now();
+                state.received.extend(accepted.into_iter().map(|record| ReceivedRecord {
+                    endpoint,
+                    record,
+                    received_at,
+                    request_seq: log.seq,
+                }));
+            }
         }
-        state.requests.push(log);
-        self.record_count.send_replace(state.received.len());
+        if state.keep {
+            state.requests.push(log);
+        }
+        self.record_count.send_replace(state.received_count);
     }
 }
 
@@ -326,7 +338,9 @@ impl MixpanelEmulator {
             state: Mutex::new(Recorded {
                 fault: Fault::None,
                 one_shot: VecDeque::new(),
+                keep: true,
                 received: Vec::new(),
+                received_count: 0,
                 requests: Vec::new(),
             }),
             record_count: watch::Sender::new(0),
@@ -402,6 +416,7 @@ impl MixpanelEmulator {
     pub fn clear(&self) {
         let mut state = self.shared.state();
         state.received.clear();
+        state.received_count = 0;
         state.requests.clear();
         state.one_shot.clear();
         self.shared.record_count.send_replace(0);
@@ -414,6 +429,12 @@ impl MixpanelEmulator {
             tokio::time::timeout(timeout, count.wait_for(|c| *c >= n)).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Whether accepted records and request logs are kept for [`MixpanelEmulator::received`]
+    /// and [`MixpanelEmulator::requests`] (the default). Without, they are only counted.
+    pub fn set_keep_records(&self, keep: bool) {
+        self.shared.state().keep = keep;
     }
 
     /// Logs a one-line summary of every request at `info` (counts only, never payloads).
@@ -474,6 +495,8 @@ impl Drop for MixpanelEmulator {
 pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
     let emulator = MixpanelEmulator::start(cfg).await?;
     emulator.set_request_logging(true);
+    // Nothing can read them back from a standalone emulator: keeping them would only grow.
+    emulator.set_keep_records(false);
     tracing::info!(
         addr = %emulator.addr(),
         "mixpanel emulator listening; /import, /track, /engage, /groups"

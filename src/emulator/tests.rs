@@ -715,3 +715,18 @@ fn endpoints_from_paths() {
     assert_eq!(Endpoint::from_path("/record/"), None);
     assert_eq!(Endpoint::from_path("/track//"), None);
 }
+
+#[tokio::test]
+async fn without_keeping_records_it_only_counts_them() {
+    let emu = emulator().await;
+    emu.set_keep_records(false);
+    let batch = json!([import_event("k1"), import_event("k2")]).to_string();
+    assert_eq!(post_import(&emu, Some(TOKEN), batch).await.0, 200);
+    assert!(emu.wait_for_records(2, Duration::from_millis(500)).await);
+    assert!(emu.received().is_empty() && emu.requests().is_empty());
+    emu.set_keep_records(true);
+    let batch = json!([import_event("k3")]).to_string();
+    assert_eq!(post_import(&emu, Some(TOKEN), batch).await.0, 200);
+    assert!(emu.wait_for_records(3, Duration::from_millis(500)).await);
+    assert_eq!(emu.received().len(), 1);
+}
