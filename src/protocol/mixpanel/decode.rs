@@ -335,7 +335,7 @@ fn inflate(reader: impl Read, max: usize, what: &'static str) -> Result<Vec<u8>,
 fn parse_data(data: &[u8]) -> Result<Value, RequestError> {
     let trimmed = trim_ascii(data);
     if trimmed.starts_with(b"{") || trimmed.starts_with(b"[") {
-        return serde_json::from_str(&String::from_utf8_lossy(trimmed)).map_err(|_| RequestError::BadJson);
+        return crate::json::parse(&String::from_utf8_lossy(trimmed)).map_err(|_| RequestError::BadJson);
     }
     // A `+` in base64 becomes a space when a client forgets to percent-encode it.
     // Rebuilt only when needed: on the hot path the text is clean and ~100 KB long.
@@ -360,16 +360,14 @@ fn parse_data(data: &[u8]) -> Result<Value, RequestError> {
     if !(text.starts_with(b"{") || text.starts_with(b"[")) {
         return Err(RequestError::BadEncoding);
     }
-    json_from_bytes(text).map_err(|_| RequestError::BadJson)
+    json_value(text).ok_or(RequestError::BadJson)
 }
 
-/// `serde_json::from_slice`, with UTF-8 checked once for the whole text rather than string by
-/// string (the same result, at a fraction of the cost for text that is valid).
-fn json_from_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str(text),
-        Err(_) => serde_json::from_slice(bytes),
-    }
+/// JSON text as a `Value`, as `serde_json::from_slice` reads it (which refuses text that is
+/// not UTF-8: invalid bytes can only sit inside strings), with UTF-8 checked once for the
+/// whole text and [`crate::json::parse`] doing the rest.
+fn json_value(bytes: &[u8]) -> Option<Value> {
+    crate::json::parse(std::str::from_utf8(bytes).ok()?).ok()
 }
 
 /// A JSON array, a single object, or ndjson (one record per line; a bad line fails alone).
@@ -377,12 +375,12 @@ fn parse_json_body(body: &[u8]) -> Result<Vec<Result<Value, RecordError>>, Reque
     if body.is_empty() {
         return Err(RequestError::MissingData);
     }
-    match json_from_bytes::<Value>(body) {
-        Ok(Value::Array(items)) => return Ok(items.into_iter().map(Ok).collect()),
-        Ok(v @ Value::Object(_)) => return Ok(vec![Ok(v)]),
-        Ok(_) => return Err(RequestError::WrongType),
-        Err(_) if body[0] == b'[' => return Err(RequestError::BadJson),
-        Err(_) => {}
+    match json_value(body) {
+        Some(Value::Array(items)) => return Ok(items.into_iter().map(Ok).collect()),
+        Some(v @ Value::Object(_)) => return Ok(vec![Ok(v)]),
+        Some(_) => return Err(RequestError::WrongType),
+        None if body[0] == b'[' => return Err(RequestError::BadJson),
+        None => {}
     }
     let mut records = Vec::new();
     for line in body.split(|b| *b == b'\n') {
@@ -391,8 +389,7 @@ fn parse_json_body(body: &[u8]) -> Result<Vec<Result<Value, RecordError>>, Reque
             continue;
         }
         records.push(
-            json_from_bytes::<Value>(line)
-                .map_err(|_| RecordError::new(Reject::BadJson, "record", "line is not valid JSON")),
+            json_value(line).ok_or_else(|| RecordError::new(Reject::BadJson, "record", "line is not valid JSON")),
         );
     }
     if records.iter().all(Result::is_err) {
