@@ -231,23 +231,11 @@ impl Parser<'_> {
         self.enter()?;
         self.i += 1;
         let mut items = Vec::new();
-        self.ws();
-        if self.peek() == Some(b']') {
-            self.i += 1;
-        } else {
+        if !self.closes_empty(b']') {
             loop {
                 items.push(self.value()?);
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(self.err()),
+                if !self.after_item(b']')? {
+                    break;
                 }
             }
         }
@@ -255,14 +243,38 @@ impl Parser<'_> {
         Ok(Value::Array(items))
     }
 
+    /// Just inside `[` or `{`: true (and past it) if `close` follows at once.
+    fn closes_empty(&mut self, close: u8) -> bool {
+        self.ws();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.i += 1;
+        }
+        empty
+    }
+
+    /// After an item: `,` (true: another follows) or `close` (false: the container ends).
+    fn after_item(&mut self, close: u8) -> Result<bool, ParseError> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(self.err()),
+        }
+    }
+
     fn object(&mut self) -> Result<Value, ParseError> {
         self.enter()?;
         self.i += 1;
         let mut entries: Vec<(String, Value)> = Vec::new();
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
+        if !self.closes_empty(b'}') {
             loop {
                 if self.peek() != Some(b'"') {
                     return Err(self.err());
@@ -275,24 +287,22 @@ impl Parser<'_> {
                 self.i += 1;
                 self.ws();
                 entries.push((key, self.value()?));
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    Some(b'}') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(self.err()),
+                if !self.after_item(b'}')? {
+                    break;
                 }
             }
         }
         self.depth += 1;
         // Built at its final size; a duplicate key keeps its first place and its last value,
-        // as inserting one by one does.
-        Ok(Value::Object(entries.into_iter().collect()))
+        // as inserting one by one does. With duplicates the map is rebuilt at its real size,
+        // so `{"a":0,"a":0,…}` does not keep room for every repetition.
+        let parsed = entries.len();
+        let map: Map<String, Value> = entries.into_iter().collect();
+        Ok(Value::Object(if map.len() < parsed {
+            map.into_iter().collect()
+        } else {
+            map
+        }))
     }
 
     /// A string; `self.i` is at its opening quote.
@@ -562,6 +572,13 @@ mod tests {
     fn parses_what_serde_json_parses() {
         let deep_ok = format!("{}{}", "[".repeat(127), "]".repeat(127));
         let too_deep = format!("{}{}", "[".repeat(128), "]".repeat(128));
+        let deep_objects_ok = format!("{}1{}", "{\"a\":".repeat(127), "}".repeat(127));
+        let too_deep_objects = format!("{}1{}", "{\"a\":".repeat(128), "}".repeat(128));
+        let mixed_deep = format!("{}null{}", "[{\"a\":".repeat(63), "}]".repeat(63));
+        // Depth is restored after each container: 127 levels twice in a row are fine.
+        let deep126 = format!("{}{}", "[".repeat(126), "]".repeat(126));
+        let deep_then_sibling = format!("[{deep126},{deep126}]");
+        let many_duplicates = format!("{{{}\"b\":2}}", "\"a\":1,".repeat(1000));
         for text in [
             "null",
             "true",
@@ -621,9 +638,24 @@ mod tests {
             "{\"a\":",
             &deep_ok,
             &too_deep,
+            &deep_objects_ok,
+            &too_deep_objects,
+            &mixed_deep,
+            &deep_then_sibling,
+            &many_duplicates,
+            "1e-99999999999999999999",
+            "-0e99999999999",
+            "123456789012345678901e99999999999999",
+            "123456789012345678901e-99999999999999",
+            "0.000000000000000000000000001e20",
+            "\"\\uABCD\\uabcd\\u0000\u{7f}\"",
+            "{\"k\":1,\"k\":{\"x\":2},\"j\":3,\"k\":[4]}",
         ] {
             parses_as_serde_json(text).unwrap();
         }
+        assert!(parse(&deep_then_sibling).is_ok() && parse(&mixed_deep).is_ok());
+        assert!(parse(&too_deep).is_err() && parse(&too_deep_objects).is_err());
+        assert_eq!(parse(&many_duplicates).unwrap(), json!({"a": 1, "b": 2}));
     }
 
     proptest! {

@@ -343,6 +343,7 @@ fn run(command: Command) -> Result<ExitCode> {
                 listen,
                 project_token,
                 api_secret,
+                keep_records: false,
             }))?;
         }
     }

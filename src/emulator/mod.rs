@@ -112,6 +112,9 @@ pub struct EmulatorConfig {
     pub project_token: String,
     /// The legacy API secret, accepted as `/import` Basic username (empty password).
     pub api_secret: Option<String>,
+    /// Keep accepted records and request logs for inspection (see
+    /// [`MixpanelEmulator::set_keep_records`]); `vendorwall emulate` does not.
+    pub keep_records: bool,
 }
 
 impl EmulatorConfig {
@@ -121,6 +124,7 @@ impl EmulatorConfig {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             project_token: project_token.into(),
             api_secret: None,
+            keep_records: true,
         }
     }
 
@@ -136,6 +140,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("listen", &self.listen)
             .field("project_token", &"[redacted]")
             .field("api_secret", &self.api_secret.as_ref().map(|_| "[redacted]"))
+            .field("keep_records", &self.keep_records)
             .finish()
     }
 }
@@ -338,7 +343,7 @@ impl MixpanelEmulator {
             state: Mutex::new(Recorded {
                 fault: Fault::None,
                 one_shot: VecDeque::new(),
-                keep: true,
+                keep: cfg.keep_records,
                 received: Vec::new(),
                 received_count: 0,
                 requests: Vec::new(),
@@ -492,11 +497,15 @@ impl Drop for MixpanelEmulator {
 }
 
 /// Serves until ctrl-c, logging one line per request (counts only). For `vendorwall emulate`.
+/// Runs a standalone emulator until Ctrl-C. Nothing can read its records back, so it only
+/// counts them (`keep_records` is ignored): keeping them would only grow its memory.
 pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
+    let cfg = EmulatorConfig {
+        keep_records: false,
+        ..cfg
+    };
     let emulator = MixpanelEmulator::start(cfg).await?;
     emulator.set_request_logging(true);
-    // Nothing can read them back from a standalone emulator: keeping them would only grow.
-    emulator.set_keep_records(false);
     tracing::info!(
         addr = %emulator.addr(),
         "mixpanel emulator listening; /import, /track, /engage, /groups"

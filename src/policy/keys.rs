@@ -230,14 +230,15 @@ fn newest(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<Op
 
 /// A fresh random nonce. Ingest seals every record's subject id, so the OS's random bytes are
 /// read 4 KiB at a time (one system call per 341 nonces) into a per-thread buffer whose bytes
-/// are each handed out once.
+/// are each handed out once. The process never forks (a child would share the buffer); while
+/// a thread is being torn down, the bytes are read directly.
 fn random_nonce() -> Result<[u8; NONCE_LEN], KeyError> {
     use std::cell::RefCell;
     const BUF: usize = 4096 / NONCE_LEN * NONCE_LEN;
     thread_local! {
         static POOL: RefCell<(usize, [u8; BUF])> = const { RefCell::new((BUF, [0; BUF])) };
     }
-    POOL.with(|pool| {
+    let pooled = POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         let (used, bytes) = &mut *pool;
         if *used == BUF {
@@ -249,6 +250,11 @@ fn random_nonce() -> Result<[u8; NONCE_LEN], KeyError> {
         // Spent bytes are wiped, so nothing can hand them out again.
         bytes[*used..*used + NONCE_LEN].fill(0);
         *used += NONCE_LEN;
+        Ok(nonce)
+    });
+    pooled.unwrap_or_else(|_| {
+        let mut nonce = [0u8; NONCE_LEN];
+        SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
         Ok(nonce)
     })
 }

@@ -106,6 +106,13 @@ impl SqliteStore {
             .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
             .optional()
             .map_err(err)?;
+        let set_version = |c: &Connection| {
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [SCHEMA_VERSION],
+            )
+            .map_err(err)
+        };
         match version.as_deref() {
             None => {
                 writer.execute_batch(ledger::SCHEMA).map_err(err)?;
@@ -127,35 +134,21 @@ impl SqliteStore {
                     )
                     .map_err(err)?;
                 writer.execute_batch(ledger::SCHEMA).map_err(err)?;
-                writer
-                    .execute(
-                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(err)?;
+                set_version(&writer)?;
             }
             Some("3") => {
                 // Version 4 writes the rows' exposure metadata in a binary form. Rows queued
                 // as JSON are still read; the version changes so that an earlier build, which
                 // reads only JSON, refuses the store instead of delivering rows unrecorded.
                 writer.execute_batch(ledger::SCHEMA).map_err(err)?;
-                writer
-                    .execute(
-                        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(err)?;
+                set_version(&writer)?;
             }
             Some("2") => {
                 // Version 3 stores each batch's entries as one compact body and interns names.
                 let tx = writer.transaction().map_err(err)?;
                 tx.execute_batch(ledger::SCHEMA).map_err(err)?;
                 ledger::migrate_v2(&tx).map_err(err)?;
-                tx.execute(
-                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(err)?;
+                set_version(&tx)?;
                 tx.commit().map_err(err)?;
             }
             Some(other) => {
