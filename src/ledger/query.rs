@@ -384,7 +384,7 @@ const BLOCK: u64 = 1 << 14;
 
 /// Builds the per-person table of what `destination` received in the span.
 ///
-/// The spans' person lists are held in their stored form, up to [`WINDOW_BYTES`] at a time,
+/// The spans' person lists are held in their stored form, up to `WINDOW_BYTES` (64 MB) at a time,
 /// and each window is walked together one block of subjects at a time. Walking span after
 /// span instead would sweep the whole 240 MB table once per day, a cache miss per
 /// person-day.
