@@ -642,6 +642,17 @@ mod tests {
             insert_id_text(&a),
             r#"{"event":"Signup","properties":{"token":"","time":1700000000,"distinct_id":"d","$device_id":"v","$user_id":"u","ip":"203.0.113.9","plan":"pro","n":2}}"#
         );
+        // Through decode: the order it leaves the other properties in is part of the text.
+        let caps = Caps::from(&crate::config::Limits::default());
+        let record = serde_json::json!({"event": "e", "properties": {
+            "a": 1, "token": "t", "b": 2, "distinct_id": "d", "c": 3, "time": 1_700_000_000, "d": 4, "e": 5}});
+        let decoded =
+            crate::protocol::mixpanel::decode::decode_record(crate::protocol::mixpanel::Endpoint::Track, record, &caps)
+                .unwrap();
+        assert_eq!(
+            insert_id_text(&decoded.event),
+            r#"{"event":"e","properties":{"token":"","time":1700000000,"distinct_id":"d","a":1,"e":5,"b":2,"d":4,"c":3}}"#
+        );
     }
 
     #[test]
