@@ -372,12 +372,7 @@ impl Parser<'_> {
         let digits = self.b.get(self.i..self.i + 4).ok_or_else(|| self.err())?;
         let mut n = 0u32;
         for &d in digits {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                b'A'..=b'F' => d - b'A' + 10,
-                _ => return Err(self.err()),
-            };
+            let v = crate::digits::hex_value(d).ok_or_else(|| self.err())?;
             n = n << 4 | u32::from(v);
         }
         self.i += 4;

@@ -22,6 +22,7 @@ use super::phone;
 use super::taxonomy as t;
 use super::url;
 use super::validate as v;
+use crate::digits::hex_value;
 
 /// How deep decoding may nest (URL in base64 in JSON …).
 const MAX_DEPTH: u8 = 6;
@@ -750,8 +751,11 @@ impl Decode {
         while i < b.len() {
             let c = b[i];
             map.push(i as u32);
-            if c == b'%' && i + 2 < b.len() && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit() {
-                out.push(hex(b[i + 1]) << 4 | hex(b[i + 2]));
+            if c == b'%'
+                && i + 2 < b.len()
+                && let (Some(h), Some(l)) = (hex_value(b[i + 1]), hex_value(b[i + 2]))
+            {
+                out.push(h << 4 | l);
                 i += 3;
             } else if c == b'+' && self == Decode::Form {
                 out.push(b' ');
@@ -763,14 +767,6 @@ impl Decode {
         }
         map.push(b.len() as u32);
         String::from_utf8(out).ok().map(|s| (s, map))
-    }
-}
-
-fn hex(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => c - b'A' + 10,
     }
 }
 

@@ -11,6 +11,7 @@ use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_IND
 use serde_json::{Map, Value, json};
 
 use super::Endpoint;
+use crate::digits::hex_value;
 
 /// `/import` (and, by the same limit, the form endpoints) refuse more than this many bytes of
 /// uncompressed body. Current docs say 10 MB; the older 413 example says 2 MB (2097152 bytes).
@@ -207,15 +208,6 @@ fn percent_decode(input: &[u8]) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// Everything the ingestion rules need about one request.

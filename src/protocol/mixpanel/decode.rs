@@ -21,6 +21,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Endpoint;
+use crate::digits::hex_value;
 use crate::event::{Caps, Context, Event, EventTime, GroupRef, Kind, RecordError, Reject, SubjectIds};
 
 /// The query and form parameters that change how vendorwall answers.
@@ -249,7 +250,10 @@ fn percent_decode(raw: &[u8]) -> Cow<'_, [u8]> {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' => match (raw.get(i + 1).and_then(hex_digit), raw.get(i + 2).and_then(hex_digit)) {
+            b'%' => match (
+                raw.get(i + 1).copied().and_then(hex_value),
+                raw.get(i + 2).copied().and_then(hex_value),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 3;
@@ -267,15 +271,6 @@ fn percent_decode(raw: &[u8]) -> Cow<'_, [u8]> {
         }
     }
     Cow::Owned(out)
-}
-
-fn hex_digit(b: &u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 fn finish(

@@ -19,6 +19,7 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::digits::hex_value;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
@@ -149,8 +150,7 @@ fn digest_bytes(hex: &str) -> Option<[u8; 16]> {
     }
     let mut out = [0u8; 16];
     for (i, pair) in b.chunks(2).enumerate() {
-        let n = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-        out[i] = n(pair[0])? << 4 | n(pair[1])?;
+        out[i] = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
     }
     Some(out)
 }
