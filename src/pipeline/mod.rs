@@ -569,11 +569,6 @@ fn insert_id_text(event: &Event) -> String {
         return encode_record(event, "").to_string();
     }
     let text = |s: &Option<String>| s.clone().map(Value::String);
-    let ip = event
-        .context
-        .ip
-        .clone()
-        .or_else(|| event.context.client_ip.map(|ip| Value::String(ip.to_string())));
     let mut props = Map::with_capacity(event.properties.len() + 7);
     props.insert("token".into(), Value::String(String::new()));
     for (k, v) in [
@@ -582,7 +577,7 @@ fn insert_id_text(event: &Event) -> String {
         ("$device_id", text(&event.ids.device_id)),
         ("$user_id", text(&event.ids.user_id)),
         ("$insert_id", text(&event.insert_id)),
-        ("ip", ip),
+        ("ip", crate::protocol::mixpanel::encode::ip_value(event)),
     ] {
         if let Some(v) = v {
             props.insert(k.into(), v);

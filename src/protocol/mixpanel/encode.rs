@@ -99,7 +99,7 @@ fn into_update(e: Event, token: &str) -> Value {
 
 /// The IP the vendor may geolocate from: one the SDK put in the record, else the connecting
 /// client's address when the SDK asked for geolocation (and the policy kept it).
-fn ip_value(e: &Event) -> Option<Value> {
+pub(crate) fn ip_value(e: &Event) -> Option<Value> {
     e.context
         .ip
         .clone()
