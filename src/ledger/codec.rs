@@ -199,19 +199,8 @@ const META_FORMAT: u8 = 0xE1;
 
 /// An outbox row's exposure metadata in its binary form.
 pub fn encode_meta(x: &Exposure) -> Vec<u8> {
-    let strings = |v: &[String]| v.iter().map(|s| s.len() + 1).sum::<usize>() + 1;
-    let mut out = Vec::with_capacity(
-        48 + x.source.len()
-            + [&x.subject_digest, &x.subject_sealed, &x.vendor_id, &x.contact_sealed]
-                .iter()
-                .map(|o| o.as_ref().map_or(1, |s| s.len() + 2))
-                .sum::<usize>()
-            + strings(&x.sent)
-            + strings(&x.pseudonymised)
-            + strings(&x.held_back)
-            + strings(&x.fields)
-            + x.linked.iter().map(|l| l.digest.len() + 32).sum::<usize>(),
-    );
+    // A typical record's metadata (a digest, a sealed id, a few categories and fields) fits.
+    let mut out = Vec::with_capacity(512);
     out.push(META_FORMAT);
     put_str(&mut out, &x.source);
     put_opt(&mut out, x.subject_digest.as_deref());
