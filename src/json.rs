@@ -344,8 +344,9 @@ impl Parser<'_> {
             };
         }
         self.i += 1;
-        // Only whole UTF-8 sequences from the text and encoded code points went in.
-        String::from_utf8(std::mem::take(&mut self.scratch)).map_err(|_| self.err())
+        // Only whole UTF-8 sequences from the text and encoded code points went in. Copied out
+        // at its size; the scratch buffer is kept for the next escaped string.
+        std::str::from_utf8(&self.scratch).map(str::to_owned).map_err(|_| self.err())
     }
 
     /// One escape; `self.i` is just past its backslash.
