@@ -346,7 +346,9 @@ impl Parser<'_> {
         self.i += 1;
         // Only whole UTF-8 sequences from the text and encoded code points went in. Copied out
         // at its size; the scratch buffer is kept for the next escaped string.
-        std::str::from_utf8(&self.scratch).map(str::to_owned).map_err(|_| self.err())
+        std::str::from_utf8(&self.scratch)
+            .map(str::to_owned)
+            .map_err(|_| self.err())
     }
 
     /// One escape; `self.i` is just past its backslash.
