@@ -264,6 +264,63 @@ async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
     }
 }
 
+/// Many small batches: each batch's acknowledgement is recorded while the next is leased and
+/// sent. Every record reaches the vendor once, in order, and enters the ledger once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_batches_are_each_sent_and_recorded_once() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("small-batches");
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            extra_destination: "batch_max_records = 3\n".into(),
+            ..Options::default()
+        },
+    );
+    let cfg_s = cfg.to_str().unwrap();
+    let server = Server::start(&cfg);
+    let n = 240;
+    for chunk in 0..n / 40 {
+        let batch: Vec<Value> = (chunk * 40..(chunk + 1) * 40)
+            .map(
+                |i| json!({"event": "e", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}"), "seq": i}}),
+            )
+            .collect();
+        let (status, _) = post_form(
+            &format!("{}/track", server.base_url),
+            format!("data={}", form_encode(&b64(&json!(batch)))),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    assert!(vendor.wait_for_records(n, WAIT).await);
+    let seqs: Vec<u64> = vendor
+        .received()
+        .iter()
+        .map(|r| r.record["properties"]["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, (0..n as u64).collect::<Vec<_>>(), "sent once each, in order");
+    assert!(vendor.requests().iter().all(|r| r.records <= 3));
+    let mut entries = 0;
+    for _ in 0..100 {
+        entries = cli(&["ledger", "list", "--limit", "100000", "--config", cfg_s])
+            .1
+            .lines()
+            .count();
+        let (_, list, _) = cli(&["destination", "list", "--config", cfg_s]);
+        if entries >= n && list.contains("active              0 ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(entries, n, "each delivered record is in the ledger once");
+    let (code, out, _) = cli(&["ledger", "verify", "--config", cfg_s]);
+    assert_eq!(code, 0, "{out}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(vendor.received().len(), n, "nothing was sent twice");
+}
+
 /// A destination suspended while its worker lingers gets nothing more: the worker checks
 /// the kill switch again after the linger, before it leases.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

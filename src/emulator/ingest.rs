@@ -415,9 +415,10 @@ fn uncompressed_body(req: &Incoming<'_>) -> Result<Vec<u8>, Reply> {
 fn parse_json_records(body: &[u8]) -> Result<Vec<Value>, &'static str> {
     match first_non_whitespace(body) {
         None => Err("request body is empty"),
-        Some(b'[') => {
-            serde_json::from_slice::<Vec<Value>>(body).map_err(|_| "unable to parse request body as a JSON array")
-        }
+        Some(b'[') => match std::str::from_utf8(body).ok().map(crate::json::parse) {
+            Some(Ok(Value::Array(records))) => Ok(records),
+            _ => Err("unable to parse request body as a JSON array"),
+        },
         Some(_) => serde_json::Deserializer::from_slice(body)
             .into_iter::<Value>()
             .collect::<Result<Vec<_>, _>>()
@@ -665,7 +666,7 @@ pub(super) fn decode_data(data: &str) -> Result<Vec<Value>, &'static str> {
         return Err("data, missing or empty");
     }
     let value: Value = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        serde_json::from_str(trimmed).map_err(|_| "data, not valid JSON")?
+        crate::json::parse(trimmed).map_err(|_| "data, not valid JSON")?
     } else {
         let compact: String = trimmed
             .chars()
@@ -679,7 +680,10 @@ pub(super) fn decode_data(data: &str) -> Result<Vec<Value>, &'static str> {
             .decode(&compact)
             .or_else(|_| URL_SAFE_PAD_INDIFFERENT.decode(&compact))
             .map_err(|_| "data, not valid JSON or base64")?;
-        serde_json::from_slice(&bytes).map_err(|_| "data, base64 does not hold valid JSON")?
+        std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|text| crate::json::parse(text).ok())
+            .ok_or("data, base64 does not hold valid JSON")?
     };
     match value {
         Value::Array(records) => Ok(records),
