@@ -849,3 +849,46 @@ fn policy_explain_test_and_key_rotation_from_the_cli() {
             .any(|w| w == &key_file[..key_file.len().min(16)])
     );
 }
+
+/// Two gateways on one store would lease the same rows and deliver them twice: the second
+/// is refused with a clear error, and once the first stops another can start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_gateway_on_the_same_store_is_refused() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("one-gateway");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let mut first = Server::start(&cfg);
+    let mut second = std::process::Command::new(bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("VW_TEST_MP_SECRET", API_SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = second.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second gateway kept running on the same store");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("another vendorwall gateway is running on the store"),
+        "{err}"
+    );
+    // The first still serves.
+    assert_eq!(post_track_event(&first, 1).await.0, 200);
+    assert!(vendor.wait_for_records(1, WAIT).await);
+    first.stop();
+    let again = Server::start(&cfg);
+    assert_eq!(post_track_event(&again, 2).await.0, 200);
+    assert!(vendor.wait_for_records(2, WAIT).await);
+}

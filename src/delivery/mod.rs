@@ -362,7 +362,11 @@ impl Worker {
     }
 
     /// Records an acknowledged batch in the background, after the previous recording.
-    async fn complete(&mut self, delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
+    async fn complete(&mut self, mut delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
+        // Recording needs each row's id and metadata, not the megabytes of payload.
+        for row in &mut delivered {
+            row.payload = Vec::new();
+        }
         if !self.finish_recording().await {
             return Sent::Stopped;
         }

@@ -235,6 +235,31 @@ pub struct Gateway {
     handle: axum_server::Handle<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// `<store>/serve.lock`, locked while this gateway runs (see [`lock_store`]).
+    _store_lock: std::fs::File,
+}
+
+/// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
+/// lease the same queued rows and deliver them twice. The operating system releases the
+/// lock when the process ends, however it ends. CLI commands do not take it.
+fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another vendorwall gateway is running on the store at {}: only one may deliver from a store",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
+    }
 }
 
 impl Gateway {
@@ -242,6 +267,7 @@ impl Gateway {
     pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
         use anyhow::Context;
         crate::init_crypto();
+        let store_lock = lock_store(&config.store.path)?;
         // Compile the phone-number metadata now, not on the first request that has a phone.
         tokio::task::spawn_blocking(crate::classify::warm_up).await?;
         let store: Arc<dyn Store> = Arc::new(
@@ -383,6 +409,7 @@ impl Gateway {
             handle,
             shutdown,
             tasks,
+            _store_lock: store_lock,
         })
     }
 
