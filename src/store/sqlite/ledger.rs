@@ -221,13 +221,19 @@ impl Interner<'_, '_> {
             return Ok(id);
         }
         let sealed = sealed.and_then(unbase64);
-        self.tx
-            .prepare_cached("INSERT OR IGNORE INTO ledger_subjects (digest, sealed) VALUES (?1, ?2)")?
-            .execute(params![digest.as_slice(), sealed])?;
-        let id: u32 = self
+        // One statement for a new subject; a known one is looked up after the ignored insert.
+        let inserted: Option<u32> = self
             .tx
-            .prepare_cached("SELECT id FROM ledger_subjects WHERE digest = ?1")?
-            .query_row([digest.as_slice()], |r| r.get(0))?;
+            .prepare_cached("INSERT OR IGNORE INTO ledger_subjects (digest, sealed) VALUES (?1, ?2) RETURNING id")?
+            .query_row(params![digest.as_slice(), sealed], |r| r.get(0))
+            .optional()?;
+        let id: u32 = match inserted {
+            Some(id) => id,
+            None => self
+                .tx
+                .prepare_cached("SELECT id FROM ledger_subjects WHERE digest = ?1")?
+                .query_row([digest.as_slice()], |r| r.get(0))?,
+        };
         if self.cache.subjects.len() >= CACHE_SUBJECTS {
             self.cache.subjects.clear();
             self.cache.contacts.clear();
