@@ -264,8 +264,8 @@ async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
     }
 }
 
-/// Many small batches: each batch's acknowledgement is recorded while the next is leased and
-/// sent. Every record reaches the vendor once, in order, and enters the ledger once.
+/// Many small batches, each leased, sent and recorded in turn: every record reaches the
+/// vendor once, in order, and enters the ledger once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_batches_are_each_sent_and_recorded_once() {
     let vendor = emulator().await;

@@ -5,12 +5,6 @@
 //! back short of a full batch it leases again no sooner than `batch_linger_ms` later, so a
 //! steady stream goes out in full batches rather than one small batch per group commit.
 //!
-//! Requests go out one at a time, in order. Recording an acknowledged batch (the store's
-//! `complete`: delete, ledger entries) runs in the background while the next batch is leased
-//! and sent; at most one recording is outstanding, so batches are recorded in the order
-//! they were sent. While one is outstanding the next lease starts past the rows it covers
-//! (a cursor); once none is, leases start from the oldest row again.
-//!
 //! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
 //!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
 //!   updates to `/groups` (form `data=` with `verbose=1&ip=0`);
@@ -113,9 +107,6 @@ pub struct Worker {
     client: reqwest::Client,
     shutdown: watch::Receiver<bool>,
     backoff: Backoff,
-    /// The acknowledgement being recorded in the background, if any: true once recorded,
-    /// false if the worker stopped first (the rows stay queued and are sent again).
-    recording: Option<tokio::task::JoinHandle<bool>>,
 }
 
 enum Sent {
@@ -150,7 +141,6 @@ impl Worker {
             client,
             shutdown,
             backoff,
-            recording: None,
         })
     }
 
@@ -178,8 +168,6 @@ impl Worker {
         // group commit (each batch is a vendor request, a transaction and a ledger entry).
         let mut drained = false;
         let mut leased_at = Instant::now();
-        // The highest id leased so far; rows up to it may be in the outstanding recording.
-        let mut cursor = 0i64;
         while !self.stopping() {
             if !self.active() {
                 self.pause(Duration::from_secs(1)).await;
@@ -196,22 +184,11 @@ impl Worker {
                 drained = false;
                 continue;
             }
-            // Past the rows still being recorded; from the oldest row once none are (ids
-            // below the cursor can be handed out again after the rows above them are gone).
-            let after = match &self.recording {
-                Some(handle) if !handle.is_finished() => cursor,
-                _ => {
-                    if !self.finish_recording().await {
-                        break;
-                    }
-                    0
-                }
-            };
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
             let limit = self.dest.batch_max_records;
             leased_at = Instant::now();
-            let leased = tokio::task::spawn_blocking(move || store.lease(&name, after, limit)).await;
+            let leased = tokio::task::spawn_blocking(move || store.lease(&name, limit)).await;
             let rows = match leased {
                 Ok(Ok(rows)) => rows,
                 Ok(Err(e)) => {
@@ -222,13 +199,6 @@ impl Worker {
                 Err(_) => return,
             };
             drained = rows.len() < limit;
-            if rows.is_empty() && after > 0 {
-                // Nothing past the cursor: once the recording is done, look from the start.
-                if !self.finish_recording().await {
-                    break;
-                }
-                continue;
-            }
             if rows.is_empty() {
                 tokio::select! {
                     _ = wake.notified() => {}
@@ -237,26 +207,13 @@ impl Worker {
                 }
                 continue;
             }
-            cursor = rows.last().map_or(cursor, |r| r.id);
             for batch in self.split(rows) {
                 if let Sent::Stopped = self.send(batch).await {
-                    // The rest of this lease stays queued; the next lease starts from the
-                    // oldest row, after the outstanding recording.
-                    self.finish_recording().await;
                     break;
                 }
             }
         }
-        self.finish_recording().await;
         tracing::info!(destination = %self.dest.name, "delivery worker stopped");
-    }
-
-    /// Waits for the outstanding recording, if any; false if it stopped unrecorded.
-    async fn finish_recording(&mut self) -> bool {
-        match self.recording.take() {
-            Some(handle) => handle.await.unwrap_or(false),
-            None => true,
-        }
     }
 
     /// Splits leased rows into batches of one endpoint each, in order, within the byte cap.
@@ -361,23 +318,34 @@ impl Worker {
         self.pause(delay).await && self.active()
     }
 
-    /// Records an acknowledged batch in the background, after the previous recording.
-    async fn complete(&mut self, mut delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
-        // Recording needs each row's id and metadata, not the megabytes of payload.
-        for row in &mut delivered {
-            row.payload = Vec::new();
+    async fn complete(&mut self, delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
+        let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
+        let (delivered, dead) = (Arc::new(delivered), Arc::new(dead));
+        loop {
+            let store = self.outbox.store().clone();
+            let name = self.dest.name.clone();
+            let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
+            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
+            match result {
+                Ok(Ok(())) => break,
+                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {
+                    // The vendor has the records; until the store takes the acknowledgement
+                    // they would be sent again (deduplicated by $insert_id), so keep trying.
+                    tracing::error!(destination = %self.dest.name, error = %e, "cannot record delivery; retrying");
+                    if !self.pause(Duration::from_millis(200)).await {
+                        return Sent::Stopped;
+                    }
+                }
+                Err(_) => return Sent::Stopped,
+            }
         }
-        if !self.finish_recording().await {
-            return Sent::Stopped;
+        let m = self.metrics.destination(self.index);
+        m.delivered.fetch_add(n_ok, Relaxed);
+        m.dead_lettered.fetch_add(n_dead, Relaxed);
+        self.outbox.removed(self.index, n_ok + n_dead);
+        if n_dead > 0 {
+            tracing::warn!(destination = %self.dest.name, records = n_dead, "vendor refused records; dead-lettered");
         }
-        let recording = Recording {
-            index: self.index,
-            destination: self.dest.name.clone(),
-            outbox: Arc::clone(&self.outbox),
-            metrics: Arc::clone(&self.metrics),
-            shutdown: self.shutdown.clone(),
-        };
-        self.recording = Some(tokio::spawn(recording.run(delivered, dead)));
         Sent::Done
     }
 
@@ -439,50 +407,6 @@ impl Worker {
             Err(e) => return transport_verdict(&e),
         };
         classify_vendor_answer(endpoint, status, retry_after.as_deref(), &body)
-    }
-}
-
-/// One acknowledged batch on its way into the store: `complete` until it succeeds (or the
-/// worker shuts down), then the counters.
-struct Recording {
-    index: usize,
-    destination: String,
-    outbox: Arc<Outbox>,
-    metrics: Arc<Metrics>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Recording {
-    async fn run(mut self, delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> bool {
-        let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
-        let (delivered, dead) = (Arc::new(delivered), Arc::new(dead));
-        loop {
-            let store = self.outbox.store().clone();
-            let name = self.destination.clone();
-            let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
-            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
-            match result {
-                Ok(Ok(())) => break,
-                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {
-                    // The vendor has the records; until the store takes the acknowledgement
-                    // they would be sent again (deduplicated by $insert_id), so keep trying.
-                    tracing::error!(destination = %self.destination, error = %e, "cannot record delivery; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-                        _ = self.shutdown.changed() => return false,
-                    }
-                }
-                Err(_) => return false,
-            }
-        }
-        let m = self.metrics.destination(self.index);
-        m.delivered.fetch_add(n_ok, Relaxed);
-        m.dead_lettered.fetch_add(n_dead, Relaxed);
-        self.outbox.removed(self.index, n_ok + n_dead);
-        if n_dead > 0 {
-            tracing::warn!(destination = %self.destination, records = n_dead, "vendor refused records; dead-lettered");
-        }
-        true
     }
 }
 

@@ -18,7 +18,7 @@
 //! | operation | what it does |
 //! |---|---|
 //! | `append` | insert rows for any destinations, one transaction, durable on return |
-//! | `lease` | the oldest rows of one destination, optionally past a cursor (no lock: one worker per destination) |
+//! | `lease` | the oldest rows of one destination (no lock: one worker per destination) |
 //! | `complete` | delete delivered rows, dead-letter refused ones, one transaction |
 //! | `note_attempt` | count a failed delivery attempt on rows |
 //! | `queue_stats` | depth and oldest enqueue time of one destination |
@@ -144,11 +144,7 @@ pub struct SubjectRow<'a> {
 
 pub trait Store: Send + Sync + 'static {
     fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
-    /// The oldest rows of `destination` with an id above `after_id` (0: from the start), in
-    /// append order. A worker that has rows in flight leases past them with `after_id`; ids
-    /// are reused only once every row above them is gone, so leasing from 0 again once
-    /// nothing is in flight picks up whatever a cursor may have skipped.
-    fn lease(&self, destination: &str, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
     /// Records what the vendor has: `delivered` rows (as leased) leave the outbox and enter
     /// the ledger, `dead` ones move to the dead letters, in one transaction. Rows no longer
     /// queued are skipped, and a row listed twice enters the ledger once.

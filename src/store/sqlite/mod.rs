@@ -229,15 +229,15 @@ impl Store for SqliteStore {
         tx.commit().map_err(err)
     }
 
-    fn lease(&self, destination: &str, after_id: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let conn = lock(&self.reader);
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, kind, payload, enqueued_at, attempts, meta FROM outbox WHERE destination = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "SELECT id, kind, payload, enqueued_at, attempts, meta FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
             )
             .map_err(err)?;
         let rows = stmt
-            .query_map(params![destination, after_id, limit as i64], |r| {
+            .query_map(params![destination, limit as i64], |r| {
                 Ok(OutboxRow {
                     id: r.get(0)?,
                     kind: kind_of(r.get(1)?),

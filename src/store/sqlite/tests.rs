@@ -33,36 +33,12 @@ fn row(dest: &str, payload: &str) -> NewRow {
 }
 
 #[test]
-fn lease_past_a_cursor_skips_rows_in_flight() {
-    let dir = TempDir::new("store-cursor");
-    let s = SqliteStore::open(&dir.0).unwrap();
-    s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
-        .unwrap();
-    let first = s.lease("a", 0, 2).unwrap();
-    assert_eq!(first.len(), 2);
-    let next = s.lease("a", first[1].id, 10).unwrap();
-    assert_eq!(
-        next.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>(),
-        vec![b"3"]
-    );
-    assert!(s.lease("a", next[0].id, 10).unwrap().is_empty());
-    // Once every row is gone, ids start again below the old cursor: leasing from 0 finds them.
-    let all = s.lease("a", 0, 10).unwrap();
-    s.complete("a", &all, &[], 0).unwrap();
-    let b = s.lease("b", 0, 10).unwrap();
-    s.complete("b", &b, &[], 0).unwrap();
-    s.append(&[row("a", "4")]).unwrap();
-    assert!(s.lease("a", next[0].id, 10).unwrap().is_empty());
-    assert_eq!(s.lease("a", 0, 10).unwrap()[0].payload, b"4");
-}
-
-#[test]
 fn append_lease_complete_and_dead_letters() {
     let dir = TempDir::new("store");
     let s = SqliteStore::open(&dir.0).unwrap();
     s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
         .unwrap();
-    let leased = s.lease("a", 0, 10).unwrap();
+    let leased = s.lease("a", 10).unwrap();
     assert_eq!(
         leased.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(),
         vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
@@ -82,7 +58,7 @@ fn append_lease_complete_and_dead_letters() {
         5000,
     )
     .unwrap();
-    assert_eq!(s.lease("a", 0, 10).unwrap().len(), 1);
+    assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     let dead = s.dead_letters(Some("a"), 10).unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(
@@ -91,9 +67,9 @@ fn append_lease_complete_and_dead_letters() {
     );
     // completing rows of another destination is a no-op
     s.complete("b", &leased[2..3], &[], 0).unwrap();
-    assert_eq!(s.lease("a", 0, 10).unwrap().len(), 1);
+    assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     assert_eq!(s.retry_dead_letters(Some("a"), &[], 6000).unwrap(), 1);
-    let again = s.lease("a", 0, 10).unwrap();
+    let again = s.lease("a", 10).unwrap();
     assert_eq!(again.len(), 2);
     assert_eq!(again[1].payload, b"2");
     assert!(s.dead_letters(None, 10).unwrap().is_empty());
@@ -125,7 +101,7 @@ fn reopening_keeps_everything_and_rejects_unknown_schemas() {
         s.append(&[row("a", "1")]).unwrap();
     }
     let s = SqliteStore::open(&dir.0).unwrap();
-    assert_eq!(s.lease("a", 0, 10).unwrap().len(), 1);
+    assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     lock(&s.writer)
         .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
         .unwrap();
@@ -180,7 +156,7 @@ proptest! {
                 }
                 Op::Deliver { dest: d, take, dead_every } => {
                     let name = dest(d).unwrap();
-                    let leased = s.lease(&name, 0, take).unwrap();
+                    let leased = s.lease(&name, take).unwrap();
                     let q = queues.entry(name.clone()).or_default();
                     let mut ok = vec![];
                     let mut bad = vec![];
@@ -243,7 +219,7 @@ fn exposed_as(dest: &str, source: &str, digest: &str, sent: &[&str]) -> NewRow {
 /// Delivers everything queued for `dest` in batches of `n`.
 fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
     loop {
-        let rows = s.lease(dest, 0, n).unwrap();
+        let rows = s.lease(dest, n).unwrap();
         if rows.is_empty() {
             return;
         }
@@ -264,7 +240,7 @@ fn ledger_is_written_with_the_acknowledgement_and_verifies() {
     s.append(&[exposed("b", "web"), row("b", "no meta: not in the ledger")])
         .unwrap();
     // a dead-lettered row is not exposure
-    let first = s.lease("a", 0, 1).unwrap();
+    let first = s.lease("a", 1).unwrap();
     s.complete("a", &[], &[(first[0].id, "refused".into())], 1).unwrap();
     deliver_all(&s, "a", 2, 10);
     deliver_all(&s, "b", 10, 20);
@@ -614,7 +590,7 @@ fn each_delivered_row_enters_the_ledger_once() {
     let dir = TempDir::new("once");
     let s = SqliteStore::open(&dir.0).unwrap();
     s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
-    let rows = s.lease("a", 0, 10).unwrap();
+    let rows = s.lease("a", 10).unwrap();
     let listed_twice = [rows.clone(), rows.clone()].concat();
     s.complete("a", &listed_twice, &[], 10).unwrap();
     // Completing rows that are no longer queued records nothing more.
