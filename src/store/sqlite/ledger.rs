@@ -216,9 +216,11 @@ impl Interner<'_, '_> {
         Ok(ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
     }
 
-    fn subject(&mut self, digest: [u8; 16], sealed: Option<&str>) -> rusqlite::Result<u32> {
+    /// The subject's id, and whether this call created it. Subjects are never deleted, so
+    /// an id is never handed out twice and a new subject has no links yet.
+    fn subject(&mut self, digest: [u8; 16], sealed: Option<&str>) -> rusqlite::Result<(u32, bool)> {
         if let Some(&id) = self.cache.subjects.get(&digest) {
-            return Ok(id);
+            return Ok((id, false));
         }
         let sealed = sealed.and_then(unbase64);
         // One statement for a new subject; a known one is looked up after the ignored insert.
@@ -240,7 +242,7 @@ impl Interner<'_, '_> {
             self.cache.vendor_ids.clear();
         }
         self.cache.subjects.insert(digest, id);
-        Ok(id)
+        Ok((id, inserted.is_some()))
     }
 
     fn contact(&mut self, subject: u32, sealed: &str) -> rusqlite::Result<()> {
@@ -271,15 +273,22 @@ impl Interner<'_, '_> {
     /// An id already linked to another person stays with it: a device shared by two users
     /// links to the first, and never merges the two people (Mixpanel's ID merge, likewise,
     /// gives an anonymous id to one user).
-    fn link(&mut self, a: u32, b: u32) -> rusqlite::Result<()> {
-        let (pa, pb) = (self.person(a)?, self.person(b)?);
+    ///
+    /// `*_new`: the subject was created in this transaction, so it has no links and no
+    /// subject belongs to its person: nothing to look up or move (the common case of an
+    /// anonymous device seen for the first time).
+    fn link(&mut self, (a, a_new): (u32, bool), (b, b_new): (u32, bool)) -> rusqlite::Result<()> {
+        let pa = if a_new { a } else { self.person(a)? };
+        let pb = if b_new { b } else { self.person(b)? };
         if pa == pb || pb != b {
             return Ok(());
         }
         let (root, other) = (pa, pb);
-        self.tx
-            .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
-            .execute(params![root, other])?;
+        if !b_new {
+            self.tx
+                .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
+                .execute(params![root, other])?;
+        }
         self.tx
             .prepare_cached("INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)")?
             .execute(params![other, root])?;
@@ -304,9 +313,9 @@ impl Interner<'_, '_> {
 
     /// Interns everything a record's exposure names, returning its entry.
     fn entry(&mut self, destination: u32, x: &Exposure) -> rusqlite::Result<EntryCode> {
-        let subject = match x.subject_digest.as_deref().and_then(digest_bytes) {
+        let (subject, subject_new) = match x.subject_digest.as_deref().and_then(digest_bytes) {
             Some(d) => self.subject(d, x.subject_sealed.as_deref())?,
-            None => 0,
+            None => (0, false),
         };
         if subject != 0 {
             if let Some(c) = &x.contact_sealed {
@@ -315,7 +324,7 @@ impl Interner<'_, '_> {
             for l in &x.linked {
                 if let Some(d) = digest_bytes(&l.digest) {
                     let other = self.subject(d, l.sealed.as_deref())?;
-                    self.link(subject, other)?;
+                    self.link((subject, subject_new), other)?;
                 }
             }
             if let Some(v) = &x.vendor_id {

@@ -187,6 +187,18 @@ impl SqliteStore {
     }
 }
 
+/// Rows deleted per statement by `complete`.
+const DELETE_CHUNK: usize = 500;
+
+/// `DELETE … WHERE destination = ?1 AND id IN (?2, …) RETURNING id` with `DELETE_CHUNK` ids.
+static DELETE_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let ids: Vec<String> = (2..DELETE_CHUNK + 2).map(|i| format!("?{i}")).collect();
+    format!(
+        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({}) RETURNING id",
+        ids.join(",")
+    )
+});
+
 fn kind_of(code: i64) -> Kind {
     Kind::from_code(code).unwrap_or(Kind::Track)
 }
@@ -277,12 +289,13 @@ impl Store for SqliteStore {
                     .chain(dead.iter().map(|(id, _)| *id))
                     .collect();
                 let mut removed = Vec::with_capacity(gone.len());
-                for chunk in gone.chunks(500) {
-                    let mut delete = tx.prepare(&format!(
-                        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({}) RETURNING id",
-                        id_list(chunk)
-                    ))?;
-                    for id in delete.query_map([destination], |r| r.get::<_, i64>(0))? {
+                let mut delete = tx.prepare_cached(&DELETE_CHUNK_SQL)?;
+                for chunk in gone.chunks(DELETE_CHUNK) {
+                    // A short chunk repeats its first id: one statement text, prepared once.
+                    let ids = (0..DELETE_CHUNK).map(|i| chunk.get(i).unwrap_or(&chunk[0]));
+                    let params = std::iter::once(&destination as &dyn rusqlite::ToSql)
+                        .chain(ids.map(|id| id as &dyn rusqlite::ToSql));
+                    for id in delete.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? {
                         removed.push(id?);
                     }
                 }

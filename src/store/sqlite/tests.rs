@@ -624,3 +624,84 @@ fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     assert_eq!(entries[0].sent, vec!["user.device".to_owned()]);
     assert_eq!(entries[0].subject_digest, Some(format!("{:032x}", 7)));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Linking through the store (which skips the lookups for subjects created in the same
+    /// transaction) gives the links of the rules applied one record at a time in memory:
+    /// `a`'s person absorbs `b`'s unless `b` already belongs to another person.
+    #[test]
+    fn links_match_the_rules_applied_one_record_at_a_time(
+        records in proptest::collection::vec((0u32..6, proptest::collection::vec(0u32..6, 0..3)), 1..14),
+        per_batch in 1usize..5,
+    ) {
+        let dir = TempDir::new("links-model");
+        let s = SqliteStore::open(&dir.0).unwrap();
+        let p = |n: u32| format!("{n:032x}");
+        let rows: Vec<NewRow> = records
+            .iter()
+            .map(|(main, linked)| {
+                let mut row = exposed_as("a", "web", &p(*main), &["user.device"]);
+                let mut x = crate::ledger::codec::decode_meta(row.meta.as_ref().unwrap()).unwrap();
+                x.linked = linked
+                    .iter()
+                    .map(|l| crate::ledger::LinkedId { digest: p(*l), sealed: None })
+                    .collect();
+                row.meta = Some(crate::ledger::codec::encode_meta(&x));
+                row
+            })
+            .collect();
+        s.append(&rows).unwrap();
+        deliver_all(&s, "a", per_batch, 1000);
+
+        // The model: subject ids in order of first appearance, links as a map.
+        let mut ids: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut links: BTreeMap<u32, u32> = BTreeMap::new();
+        let mut id_of = |n: u32, ids: &mut BTreeMap<u32, u32>| {
+            let next = ids.len() as u32 + 1;
+            *ids.entry(n).or_insert(next)
+        };
+        for (main, linked) in &records {
+            let a = id_of(*main, &mut ids);
+            for l in linked {
+                let b = id_of(*l, &mut ids);
+                let person = |x: u32, links: &BTreeMap<u32, u32>| links.get(&x).copied().unwrap_or(x);
+                let (pa, pb) = (person(a, &links), person(b, &links));
+                if pa == pb || pb != b {
+                    continue;
+                }
+                for v in links.values_mut() {
+                    if *v == b {
+                        *v = pa;
+                    }
+                }
+                links.insert(b, pa);
+            }
+        }
+        let mut stored = ledger::links(&lock(&s.reader)).unwrap();
+        stored.sort_unstable();
+        prop_assert_eq!(stored, links.into_iter().collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn complete_removes_rows_across_several_delete_chunks() {
+    let dir = TempDir::new("chunks");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let n = 2 * DELETE_CHUNK + 3;
+    let rows: Vec<NewRow> = (0..n)
+        .map(|i| exposed(if i % 7 == 0 { "b" } else { "a" }, "web"))
+        .collect();
+    s.append(&rows).unwrap();
+    let a = s.lease("a", n).unwrap();
+    let b = s.lease("b", n).unwrap();
+    assert_eq!(a.len() + b.len(), n);
+    // Another destination's ids in the list are not touched.
+    let mixed = [a.clone(), b.clone()].concat();
+    s.complete("a", &mixed, &[], 10).unwrap();
+    assert!(s.lease("a", n).unwrap().is_empty());
+    assert_eq!(s.lease("b", n).unwrap().len(), b.len());
+    assert_eq!(s.ledger_entries(Some("a"), 10 * n).unwrap().len(), a.len());
+    assert!(s.ledger_entries(Some("b"), 10).unwrap().is_empty());
+}
