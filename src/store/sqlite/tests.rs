@@ -658,7 +658,7 @@ proptest! {
         // The model: subject ids in order of first appearance, links as a map.
         let mut ids: BTreeMap<u32, u32> = BTreeMap::new();
         let mut links: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut id_of = |n: u32, ids: &mut BTreeMap<u32, u32>| {
+        let id_of = |n: u32, ids: &mut BTreeMap<u32, u32>| {
             let next = ids.len() as u32 + 1;
             *ids.entry(n).or_insert(next)
         };
