@@ -873,6 +873,7 @@ async fn a_second_gateway_on_the_same_store_is_refused() {
         }
         if std::time::Instant::now() > deadline {
             let _ = second.kill();
+            let _ = second.wait();
             panic!("a second gateway kept running on the same store");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

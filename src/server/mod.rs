@@ -268,6 +268,20 @@ impl Gateway {
         use anyhow::Context;
         crate::init_crypto();
         let store_lock = lock_store(&config.store.path)?;
+        // The listener and the TLS material first: once the workers below run, an error
+        // here would leave them delivering with the store lock released.
+        let listener = std::net::TcpListener::bind(config.server.listen)
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let tls = match &config.server.tls {
+            Some(tls) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
+                    .await
+                    .context("loading the TLS certificate and key")?,
+            ),
+            None => None,
+        };
         // Compile the phone-number metadata now, not on the first request that has a phone.
         tokio::task::spawn_blocking(crate::classify::warm_up).await?;
         let store: Arc<dyn Store> = Arc::new(
@@ -376,15 +390,8 @@ impl Gateway {
             .nest("/api/v1", admin::router(admin))
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
-        let listener = std::net::TcpListener::bind(config.server.listen)
-            .with_context(|| format!("binding {}", config.server.listen))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let scheme = match &config.server.tls {
-            Some(tls) => {
-                let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
-                    .await
-                    .context("loading the TLS certificate and key")?;
+        let scheme = match tls {
+            Some(rustls) => {
                 let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
                 tasks.push(tokio::spawn(async move {
                     if let Err(e) = server.serve(app).await {

@@ -114,6 +114,12 @@ impl Cache {
     pub fn clear(&mut self) {
         *self = Cache::default();
     }
+
+    /// Plants a subject id, as a transaction that later rolled back would have.
+    #[cfg(test)]
+    pub fn remember_subject(&mut self, digest: [u8; 16], id: u32) {
+        self.subjects.insert(digest, id);
+    }
 }
 
 fn last_hash(tx: &Connection, destination: &str) -> rusqlite::Result<[u8; 32]> {

@@ -173,6 +173,9 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(err)?;
+        // The writer keeps ~15 statements in steady state (appends, acknowledgements, the
+        // ledger's interning, roll-ups); rusqlite's default cache holds 16.
+        conn.set_prepared_statement_cache_capacity(32);
         Ok(conn)
     }
 
@@ -271,7 +274,17 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
-        let mut cache = lock(&self.ledger_cache);
+        let mut cache = match self.ledger_cache.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => {
+                // A panic inside an earlier `complete`: its transaction rolled back, so ids
+                // the cache learnt in it may be handed out again. Forget them.
+                let mut cache = poisoned.into_inner();
+                cache.clear();
+                self.ledger_cache.clear_poison();
+                cache
+            }
+        };
         let result = (|| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             {

@@ -705,3 +705,34 @@ fn complete_removes_rows_across_several_delete_chunks() {
     assert_eq!(s.ledger_entries(Some("a"), 10 * n).unwrap().len(), a.len());
     assert!(s.ledger_entries(Some("b"), 10).unwrap().is_empty());
 }
+
+/// A panic inside `complete` rolls its transaction back but poisons the ledger cache's lock;
+/// the next `complete` forgets what the cache learnt instead of trusting ids that were never
+/// committed.
+#[test]
+fn a_poisoned_ledger_cache_is_forgotten() {
+    let dir = TempDir::new("poisoned-cache");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let digest = "000000000000000000000000000000aa";
+    std::thread::scope(|scope| {
+        let planted = scope.spawn(|| {
+            let mut cache = s.ledger_cache.lock().unwrap();
+            let mut bytes = [0u8; 16];
+            bytes[15] = 0xaa;
+            cache.remember_subject(bytes, 999);
+            panic!("while holding the ledger cache");
+        });
+        assert!(planted.join().is_err());
+    });
+    assert!(s.ledger_cache.is_poisoned());
+    s.append(&[exposed_as("a", "web", digest, &["user.device"])]).unwrap();
+    deliver_all(&s, "a", 10, 1000);
+    assert!(!s.ledger_cache.is_poisoned());
+    let entries = s.ledger_entries(Some("a"), 10).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        entries[0].subject_digest.as_deref(),
+        Some(digest),
+        "the subject was interned, not taken from the planted id"
+    );
+}
