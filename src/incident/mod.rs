@@ -70,6 +70,18 @@ const ATTEMPTS: usize = 5;
 /// action unrecorded.
 const RECORD_ATTEMPTS: usize = 100;
 
+/// The wait before re-applying a change after conflict number `attempt` (from 0): a random
+/// point in the upper half of 1 ms doubling up to 64 ms, so writers that keep colliding
+/// drift apart instead of retrying in lockstep. Callers run off the async workers.
+fn conflict_pause(attempt: usize) -> std::time::Duration {
+    let ceiling = std::time::Duration::from_millis(1 << attempt.min(6));
+    let half = ceiling.as_nanos() as u64 / 2;
+    let noise = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    std::time::Duration::from_nanos(half + noise % (half + 1))
+}
+
 /// The scope of an incident as declared (and revised).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Scope {
@@ -229,12 +241,15 @@ impl Desk<'_> {
         now_ms: i64,
         mut change: impl FnMut(&mut Incident) -> Result<(), IncidentError>,
     ) -> Result<Incident, IncidentError> {
-        for _ in 0..attempts {
+        for attempt in 0..attempts {
             let (mut inc, stored) = self.load(id)?;
             change(&mut inc)?;
             let doc = self.document(&mut inc)?;
             if self.store.replace_incident(id, &stored, &doc, now_ms)? {
                 return Ok(inc);
+            }
+            if attempt + 1 < attempts {
+                std::thread::sleep(conflict_pause(attempt));
             }
         }
         Err(IncidentError::Conflict(id))
@@ -941,7 +956,9 @@ mod tests {
             });
             (a.join().unwrap(), b.join().unwrap())
         });
-        assert!(suspended > 0 && updated > 0);
+        // Recording an action already taken retries (with pauses) until it lands.
+        assert_eq!(suspended, 25);
+        assert!(updated > 0);
         let inc = desk.get(id).unwrap();
         let kind = |k: &str| inc.timeline.iter().filter(|e| e.kind == k).count();
         assert_eq!(kind("destination_suspended"), suspended, "no suspension lost");
@@ -953,6 +970,25 @@ mod tests {
         assert!(store.replace_incident(id, &doc, &doc, 9000).unwrap());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn conflict_pauses_grow_to_a_cap_with_jitter() {
+        use std::time::Duration;
+        for attempt in 0..12 {
+            let ceiling = Duration::from_millis(1 << attempt.min(6));
+            for _ in 0..20 {
+                let p = conflict_pause(attempt);
+                assert!(p >= ceiling / 2 && p <= ceiling, "attempt {attempt}: {p:?}");
+            }
+        }
+        let spread: std::collections::HashSet<_> = (0..50)
+            .map(|_| {
+                std::thread::sleep(Duration::from_micros(37));
+                conflict_pause(6)
+            })
+            .collect();
+        assert!(spread.len() > 10, "pauses should be jittered");
     }
 
     #[test]
