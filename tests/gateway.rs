@@ -208,20 +208,26 @@ async fn without_api_secret_events_go_to_track() {
     assert_eq!(vendor.requests()[0].ip_param.as_deref(), Some("0"));
 }
 
-/// A gateway whose destination lingers `linger_ms` after a short lease, and its vendor.
-async fn lingering_gateway(name: &str, linger_ms: u64) -> (MixpanelEmulator, TempDir, std::path::PathBuf, Server) {
+/// A vendor, and a gateway in a fresh directory whose one destination has `extra_destination`
+/// added to its configuration: (vendor, directory, config path, gateway).
+async fn gateway_with(name: &str, extra_destination: &str) -> (MixpanelEmulator, TempDir, std::path::PathBuf, Server) {
     let vendor = emulator().await;
     let dir = TempDir::new(name);
     let cfg = write_config(
         dir.path(),
         &vendor.base_url(),
         &Options {
-            extra_destination: format!("batch_linger_ms = {linger_ms}\n"),
+            extra_destination: extra_destination.to_owned(),
             ..Options::default()
         },
     );
     let server = Server::start(&cfg);
     (vendor, dir, cfg, server)
+}
+
+/// A gateway whose destination lingers `linger_ms` after a short lease, and its vendor.
+async fn lingering_gateway(name: &str, linger_ms: u64) -> (MixpanelEmulator, TempDir, std::path::PathBuf, Server) {
+    gateway_with(name, &format!("batch_linger_ms = {linger_ms}\n")).await
 }
 
 /// Posts one event with `distinct_id` `u{i}` to `/track`, as a browser SDK would.
@@ -268,18 +274,8 @@ async fn delivery_lingers_so_a_trickle_goes_out_in_full_batches() {
 /// vendor once, in order, and enters the ledger once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn small_batches_are_each_sent_and_recorded_once() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("small-batches");
-    let cfg = write_config(
-        dir.path(),
-        &vendor.base_url(),
-        &Options {
-            extra_destination: "batch_max_records = 3\n".into(),
-            ..Options::default()
-        },
-    );
+    let (vendor, _dir, cfg, server) = gateway_with("small-batches", "batch_max_records = 3\n").await;
     let cfg_s = cfg.to_str().unwrap();
-    let server = Server::start(&cfg);
     let n = 240;
     for chunk in 0..n / 40 {
         let batch: Vec<Value> = (chunk * 40..(chunk + 1) * 40)
@@ -854,10 +850,7 @@ fn policy_explain_test_and_key_rotation_from_the_cli() {
 /// is refused with a clear error, and once the first stops another can start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_on_the_same_store_is_refused() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("one-gateway");
-    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
-    let mut first = Server::start(&cfg);
+    let (vendor, _dir, cfg, mut first) = gateway_with("one-gateway", "").await;
     let mut second = std::process::Command::new(bin())
         .args(["serve", "--config"])
         .arg(&cfg)
