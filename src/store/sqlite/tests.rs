@@ -689,7 +689,7 @@ proptest! {
 fn complete_removes_rows_across_several_delete_chunks() {
     let dir = TempDir::new("chunks");
     let s = SqliteStore::open(&dir.0).unwrap();
-    let n = 2 * DELETE_CHUNK + 3;
+    let n = 2 * ID_CHUNK + 3;
     let rows: Vec<NewRow> = (0..n)
         .map(|i| exposed(if i % 7 == 0 { "b" } else { "a" }, "web"))
         .collect();
@@ -735,4 +735,150 @@ fn a_poisoned_ledger_cache_is_forgotten() {
         Some(digest),
         "the subject was interned, not taken from the planted id"
     );
+}
+
+fn page_size(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn the_queue_has_its_own_file_with_large_pages() {
+    let dir = TempDir::new("queue-file");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&[row("a", "1")]).unwrap();
+    assert_eq!(page_size(&dir.0.join("outbox.db")), QUEUE_PAGE_SIZE);
+    assert_eq!(page_size(&dir.0.join("vendorwall.db")), 4096);
+    let in_main: i64 = lock(&s.writer)
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('outbox', 'dead_letters')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_main, 0);
+}
+
+/// A crash after `complete` recorded the delivery in the ledger but before it removed the rows
+/// from the queue: reopening removes them, so they are neither sent nor recorded again, and
+/// rows queued later are never taken for them.
+#[test]
+fn rows_recorded_before_a_crash_are_removed_when_the_store_opens() {
+    let dir = TempDir::new("crash-between");
+    {
+        let s = SqliteStore::open(&dir.0).unwrap();
+        s.append(&[exposed("a", "web"), exposed("a", "ios"), exposed("b", "web")])
+            .unwrap();
+        let rows = s.lease("a", 10).unwrap();
+        let metas: Vec<&[u8]> = rows.iter().filter_map(|r| r.meta.as_deref()).collect();
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        // The first of `complete`'s two commits, then the process dies.
+        s.record_delivery("a", &metas, &ids, 10).unwrap();
+        assert_eq!(s.lease("a", 10).unwrap().len(), 2);
+    }
+    let s = SqliteStore::open(&dir.0).unwrap();
+    assert!(s.lease("a", 10).unwrap().is_empty());
+    assert_eq!(s.lease("b", 10).unwrap().len(), 1);
+    assert_eq!(s.ledger_entries(Some("a"), 10).unwrap().len(), 2);
+    // Emptied queue, new rows: ids are not reused, so the stale removal spares them.
+    deliver_all(&s, "b", 10, 20);
+    s.append(&[exposed("a", "web"), exposed("a", "web")]).unwrap();
+    drop(s);
+    let s = SqliteStore::open(&dir.0).unwrap();
+    assert_eq!(s.lease("a", 10).unwrap().len(), 2);
+    deliver_all(&s, "a", 10, 30);
+    assert_eq!(s.ledger_entries(Some("a"), 10).unwrap().len(), 4);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+}
+
+/// `complete` recorded the delivery but the queue's transaction failed: the worker calls
+/// `complete` again with the same rows, which removes them without recording them twice.
+#[test]
+fn a_removal_that_failed_is_finished_by_the_next_complete() {
+    let dir = TempDir::new("unremoved");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&[exposed("a", "web"), exposed("a", "ios"), row("a", "refused")])
+        .unwrap();
+    let rows = s.lease("a", 10).unwrap();
+    let (ok, refused) = rows.split_at(2);
+    let metas: Vec<&[u8]> = ok.iter().filter_map(|r| r.meta.as_deref()).collect();
+    let ids: Vec<i64> = ok.iter().map(|r| r.id).collect();
+    s.record_delivery("a", &metas, &ids, 10).unwrap();
+    lock(&s.unremoved).insert("a".to_owned(), ids);
+    let dead = [(refused[0].id, "bad record".to_owned())];
+    s.complete("a", ok, &dead, 11).unwrap();
+    assert!(s.lease("a", 10).unwrap().is_empty());
+    assert_eq!(s.ledger_entries(Some("a"), 10).unwrap().len(), 2);
+    assert_eq!(s.dead_letters(Some("a"), 10).unwrap().len(), 1);
+    assert!(lock(&s.unremoved).is_empty());
+}
+
+/// A version-4 store kept its queue in `vendorwall.db`: opening it moves the rows and dead
+/// letters, ids and all, into `outbox.db`.
+#[test]
+fn a_version_4_queue_moves_into_its_own_file() {
+    let dir = TempDir::new("v4-queue");
+    let (queued, dead) = {
+        let s = SqliteStore::open(&dir.0).unwrap();
+        s.append(&[
+            exposed("a", "web"),
+            exposed("a", "ios"),
+            row("b", "x"),
+            row("a", "refused"),
+        ])
+        .unwrap();
+        let rows = s.lease("a", 10).unwrap();
+        s.complete("a", &[], &[(rows[2].id, "bad record".to_owned())], 5)
+            .unwrap();
+        let queued: Vec<(i64, Vec<u8>)> = ["a", "b"]
+            .iter()
+            .flat_map(|d| s.lease(d, 10).unwrap())
+            .map(|r| (r.id, r.payload))
+            .collect();
+        (queued, s.dead_letters(None, 10).unwrap())
+    };
+    // Rewrite the files as version 4 laid them out: the queue's tables inside vendorwall.db.
+    let main = Connection::open(dir.0.join("vendorwall.db")).unwrap();
+    main.execute("ATTACH DATABASE ?1 AS q", [dir.0.join("outbox.db").to_str().unwrap()])
+        .unwrap();
+    main.execute_batch(
+        "CREATE TABLE main.outbox AS SELECT * FROM q.outbox;
+         CREATE TABLE main.dead_letters AS SELECT * FROM q.dead_letters;
+         DETACH DATABASE q;
+         UPDATE meta SET value = '4' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(main);
+    std::fs::remove_file(dir.0.join("outbox.db")).unwrap();
+    let _ = std::fs::remove_file(dir.0.join("outbox.db-wal"));
+    let _ = std::fs::remove_file(dir.0.join("outbox.db-shm"));
+
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let moved: Vec<(i64, Vec<u8>)> = ["a", "b"]
+        .iter()
+        .flat_map(|d| s.lease(d, 10).unwrap())
+        .map(|r| (r.id, r.payload))
+        .collect();
+    assert_eq!(moved, queued);
+    assert_eq!(s.dead_letters(None, 10).unwrap(), dead);
+    let version: String = lock(&s.writer)
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let in_main: i64 = lock(&s.writer)
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('outbox', 'dead_letters')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(in_main, 0);
+    // New rows get ids above the moved ones.
+    s.append(&[row("a", "new")]).unwrap();
+    let last = s.lease("a", 10).unwrap().last().unwrap().id;
+    assert!(queued.iter().all(|(id, _)| *id < last));
+    deliver_all(&s, "a", 10, 50);
+    assert_eq!(s.ledger_entries(Some("a"), 10).unwrap().len(), 2);
 }
