@@ -101,8 +101,9 @@ pub const ROLLUP_GRACE_MS: i64 = 10 * 60 * 1000;
 /// hold ids a rolled-back transaction created.
 #[derive(Default)]
 pub struct Cache {
-    names: HashMap<(i64, String), u32>,
-    sets: HashMap<(i64, String), u32>,
+    /// By kind, then name (looked up without allocating).
+    names: HashMap<i64, HashMap<String, u32>>,
+    sets: HashMap<i64, HashMap<String, u32>>,
     subjects: HashMap<[u8; 16], u32>,
     contacts: HashSet<u32>,
     vendor_ids: HashSet<(u32, u32, u32, String)>,
@@ -179,7 +180,7 @@ pub fn vendor_id_text(v: rusqlite::types::ValueRef<'_>) -> String {
 
 impl Interner<'_, '_> {
     fn name(&mut self, kind: i64, name: &str) -> rusqlite::Result<u32> {
-        if let Some(&id) = self.cache.names.get(&(kind, name.to_owned())) {
+        if let Some(&id) = self.cache.names.get(&kind).and_then(|m| m.get(name)) {
             return Ok(id);
         }
         self.grew |= self
@@ -191,12 +192,12 @@ impl Interner<'_, '_> {
             .tx
             .prepare_cached("SELECT id FROM ledger_names WHERE kind = ?1 AND name = ?2")?
             .query_row(params![kind, name], |r| r.get(0))?;
-        self.cache.names.insert((kind, name.to_owned()), id);
+        self.cache.names.entry(kind).or_default().insert(name.to_owned(), id);
         Ok(id)
     }
 
     fn set(&mut self, kind: i64, members: String) -> rusqlite::Result<u32> {
-        if let Some(&id) = self.cache.sets.get(&(kind, members.clone())) {
+        if let Some(&id) = self.cache.sets.get(&kind).and_then(|m| m.get(&members)) {
             return Ok(id);
         }
         self.grew |= self
@@ -208,7 +209,7 @@ impl Interner<'_, '_> {
             .tx
             .prepare_cached("SELECT id FROM ledger_sets WHERE kind = ?1 AND members = ?2")?
             .query_row(params![kind, members], |r| r.get(0))?;
-        self.cache.sets.insert((kind, members), id);
+        self.cache.sets.entry(kind).or_default().insert(members, id);
         Ok(id)
     }
 
@@ -219,7 +220,14 @@ impl Interner<'_, '_> {
             .collect::<rusqlite::Result<Vec<u32>>>()?;
         ids.sort_unstable();
         ids.dedup();
-        Ok(ids.iter().map(u32::to_string).collect::<Vec<_>>().join(","))
+        let mut list = String::with_capacity(ids.len() * 4);
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            let _ = std::fmt::Write::write_fmt(&mut list, format_args!("{id}"));
+        }
+        Ok(list)
     }
 
     /// The subject's id, and whether this call created it. Subjects are never deleted, so
