@@ -4,12 +4,11 @@
 //!
 //! - [`Store::append`] returns only after its rows are durable (committed and synced). The
 //!   outbox calls it once per group commit, never per request.
-//! - A row leaves the outbox only through [`Store::complete`], which deletes the delivered
-//!   rows, writes their exposure-ledger entries (extending the destination's hash chain),
-//!   and moves the refused ones to the dead-letter table, atomically as far as a reader can
-//!   tell. A crash before it leaves the rows in place (they are delivered again, under the
-//!   same idempotency key); a crash during or after it leaves each delivered row recorded
-//!   once and never sent again (the SQLite store's two commits: `sqlite` module docs).
+//! - A row leaves the outbox only through [`Store::complete`], which in one transaction
+//!   deletes the delivered rows, writes their exposure-ledger entries (extending the
+//!   destination's hash chain), and moves the refused ones to the dead-letter table. A crash
+//!   before it leaves the rows in place (they are delivered again, under the same
+//!   idempotency key); a crash after it leaves nothing to redo.
 //! - Rows of one destination are leased in the order they were appended.
 //! - Destination control state (`active`, `suspended`, `dropping`) lives here, so the CLI
 //!   can change it while `serve` runs; `serve` polls it.
@@ -20,7 +19,7 @@
 //! |---|---|
 //! | `append` | insert rows for any destinations, one transaction, durable on return |
 //! | `lease` | the oldest rows of one destination (no lock: one worker per destination) |
-//! | `complete` | record delivered rows in the ledger and delete them, dead-letter refused ones |
+//! | `complete` | delete delivered rows, dead-letter refused ones, one transaction |
 //! | `note_attempt` | count a failed delivery attempt on rows |
 //! | `queue_stats` | depth and oldest enqueue time of one destination |
 //! | `dead_letters` / `retry_dead_letters` / `purge_dead_letters` | operator tools |
@@ -147,9 +146,8 @@ pub trait Store: Send + Sync + 'static {
     fn append(&self, rows: &[NewRow]) -> Result<(), StoreError>;
     fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
     /// Records what the vendor has: `delivered` rows (as leased) leave the outbox and enter
-    /// the ledger, `dead` ones move to the dead letters. Rows no longer queued are skipped,
-    /// and a row listed twice enters the ledger once. On an error the call may be repeated
-    /// with the same rows; nothing is recorded twice.
+    /// the ledger, `dead` ones move to the dead letters, in one transaction. Rows no longer
+    /// queued are skipped, and a row listed twice enters the ledger once.
     fn complete(
         &self,
         destination: &str,
