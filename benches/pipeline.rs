@@ -16,6 +16,10 @@
 //! - `ingest_like/batch50`: the per-record CPU work of `Pipeline::ingest` for one
 //!   destination with the recommended policy (decode, canonical event, vendor record,
 //!   classify, policy, exposure metadata, row bytes); no HTTP, subject seal or store.
+//! - `store/complete_2000`: the acknowledgement of a 2000-record delivery in the SQLite store
+//!   (`Store::complete`: the rows deleted, their ledger entries written, one fsync), each
+//!   record from a new anonymous device (a subject and a linked device id to intern), with
+//!   the exposure metadata `ingest_like` makes. The rows are appended and leased untimed.
 //! - `gateway_like/batch50`: adds two things `Pipeline::ingest` does per record on top (the
 //!   `$insert_id` lookup kept for error reports, and one copy of the canonical event, which
 //!   the passthrough policy made) and serialises with `to_string` as it does. Policy work
@@ -37,12 +41,15 @@ use vendorwall::policy::{Context as PolicyContext, Policy, Verdict};
 use vendorwall::protocol::mixpanel::Endpoint;
 use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
 use vendorwall::protocol::mixpanel::encode::{encode_record, into_record};
+use vendorwall::store::sqlite::SqliteStore;
+use vendorwall::store::{NewRow, Store};
 
 /// The allocator the `vendorwall` binary runs with (`src/main.rs`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const APP_TOKEN: &str = "bench-app-token";
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 const PROJECT_TOKEN: &str = "bench-project-token";
 const QUERY: &str = "verbose=1&ip=1&_=1767225600000";
 const CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
@@ -253,6 +260,46 @@ fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &Po
     n
 }
 
+/// The rows `Pipeline::ingest` queues for `events` (payload and exposure metadata), each from a
+/// new anonymous device numbered from `*next`.
+fn queued_rows(events: &[Value], policy: &Policy, ctx: &PolicyContext, next: &mut u64) -> Vec<NewRow> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let findings = vendorwall::classify::classify_record(e, Shape::Event);
+            let Verdict::Send { record: out, decisions } = policy.apply(e, Shape::Event, &findings, ctx) else {
+                return None;
+            };
+            let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
+            *next += 1;
+            let meta = vendorwall::ledger::Exposure {
+                source: "web".to_owned(),
+                subject_digest: Some(format!("{:032x}", *next)),
+                subject_sealed: Some(B64.encode([*next as u8; 72])),
+                vendor_id: Some(format!("{:032x}", !*next)),
+                key_version: 1,
+                sent: exposed.sent,
+                pseudonymised: exposed.pseudonymised,
+                held_back: exposed.held_back,
+                fields: exposed.fields,
+                event_time_ms: 1_767_225_600_000,
+                linked: vec![vendorwall::ledger::LinkedId {
+                    digest: format!("{:032x}", u64::MAX / 2 - *next),
+                    sealed: Some(B64.encode([0u8; 64])),
+                }],
+                ..Default::default()
+            };
+            Some(NewRow {
+                destination: "mixpanel".to_owned(),
+                kind: vendorwall::event::Kind::Track,
+                payload: vendorwall::json::to_vec(&out, 1024),
+                enqueued_at_ms: 1_767_225_600_000,
+                meta: Some(vendorwall::ledger::codec::encode_meta(&meta)),
+            })
+        })
+        .collect()
+}
+
 fn benches(c: &mut Criterion) {
     let caps = Caps::from(&vendorwall::config::Limits::default());
     let mut rng = Rng(0x5eed);
@@ -420,6 +467,29 @@ fn benches(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // On the disk the temporary directory is on: the fsync is part of the cost.
+    let dir = std::env::temp_dir().join(format!("vw-bench-store-{}", std::process::id()));
+    let store = SqliteStore::open(&dir).expect("store opens");
+    let mut next = 0u64;
+    let mut g = c.benchmark_group("store");
+    g.throughput(Throughput::Elements(2000));
+    g.bench_function("complete_2000", |b| {
+        b.iter_batched(
+            || {
+                let rows: Vec<NewRow> = (0..40)
+                    .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
+                    .collect();
+                store.append(&rows).expect("append");
+                store.lease("mixpanel", rows.len()).expect("lease")
+            },
+            |leased| store.complete("mixpanel", black_box(&leased), &[], 1_767_225_600_000),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group! {
