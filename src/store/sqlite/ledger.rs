@@ -238,17 +238,19 @@ impl Interner<'_, '_> {
         }
         let sealed = sealed.and_then(unbase64);
         // One statement for a new subject; a known one is looked up after the ignored insert.
-        let inserted: Option<u32> = self
+        // (`RETURNING id` would cost more: SQLite gathers returned rows in a temporary table.)
+        let inserted = self
             .tx
-            .prepare_cached("INSERT OR IGNORE INTO ledger_subjects (digest, sealed) VALUES (?1, ?2) RETURNING id")?
-            .query_row(params![digest.as_slice(), sealed], |r| r.get(0))
-            .optional()?;
-        let id: u32 = match inserted {
-            Some(id) => id,
-            None => self
-                .tx
+            .prepare_cached("INSERT OR IGNORE INTO ledger_subjects (digest, sealed) VALUES (?1, ?2)")?
+            .execute(params![digest.as_slice(), sealed])?
+            == 1;
+        let id: u32 = if inserted {
+            let rowid = self.tx.last_insert_rowid();
+            u32::try_from(rowid).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, rowid))?
+        } else {
+            self.tx
                 .prepare_cached("SELECT id FROM ledger_subjects WHERE digest = ?1")?
-                .query_row([digest.as_slice()], |r| r.get(0))?,
+                .query_row([digest.as_slice()], |r| r.get(0))?
         };
         if self.cache.subjects.len() >= CACHE_SUBJECTS {
             self.cache.subjects.clear();
@@ -256,7 +258,7 @@ impl Interner<'_, '_> {
             self.cache.vendor_ids.clear();
         }
         self.cache.subjects.insert(digest, id);
-        Ok((id, inserted.is_some()))
+        Ok((id, inserted))
     }
 
     fn contact(&mut self, subject: u32, sealed: &str) -> rusqlite::Result<()> {
