@@ -468,7 +468,8 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    // On the disk the temporary directory is on: the fsync is part of the cost.
+    // In the temporary directory (`TMPDIR`; it must be a real disk, not tmpfs, for the fsync
+    // to be part of the cost, as it is here).
     let dir = std::env::temp_dir().join(format!("vw-bench-store-{}", std::process::id()));
     let store = SqliteStore::open(&dir).expect("store opens");
     let mut next = 0u64;
@@ -483,7 +484,11 @@ fn benches(c: &mut Criterion) {
                 store.append(&rows).expect("append");
                 store.lease("mixpanel", rows.len()).expect("lease")
             },
-            |leased| store.complete("mixpanel", black_box(&leased), &[], 1_767_225_600_000),
+            |leased| {
+                store
+                    .complete("mixpanel", black_box(&leased), &[], 1_767_225_600_000)
+                    .expect("complete")
+            },
             BatchSize::PerIteration,
         )
     });
