@@ -300,14 +300,17 @@ impl Interner<'_, '_> {
             return Ok(());
         }
         let (root, other) = (pa, pb);
-        if !b_new {
+        // A subject created in this transaction has no link row to replace, and nobody
+        // belongs to its person yet.
+        let sql = if b_new {
+            "INSERT INTO ledger_links (subject, person) VALUES (?1, ?2)"
+        } else {
             self.tx
                 .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
                 .execute(params![root, other])?;
-        }
-        self.tx
-            .prepare_cached("INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)")?
-            .execute(params![other, root])?;
+            "INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)"
+        };
+        self.tx.prepare_cached(sql)?.execute(params![other, root])?;
         Ok(())
     }
 
