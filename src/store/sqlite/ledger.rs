@@ -220,14 +220,16 @@ impl Interner<'_, '_> {
             .collect::<rusqlite::Result<Vec<u32>>>()?;
         ids.sort_unstable();
         ids.dedup();
-        let mut list = String::with_capacity(ids.len() * 4);
+        let mut list = Vec::with_capacity(ids.len() * 4);
+        let mut buf = [0; 20];
         for (i, id) in ids.iter().enumerate() {
             if i > 0 {
-                list.push(',');
+                list.push(b',');
             }
-            let _ = std::fmt::Write::write_fmt(&mut list, format_args!("{id}"));
+            list.extend_from_slice(crate::digits::u64_digits(u64::from(*id), &mut buf));
         }
-        Ok(list)
+        // Digits and commas: always UTF-8.
+        Ok(String::from_utf8(list).unwrap_or_default())
     }
 
     /// The subject's id, and whether this call created it. Subjects are never deleted, so
