@@ -35,6 +35,34 @@ pub fn get_mut<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut
     }
 }
 
+/// The segments of an RFC 6901 pointer, still escaped (`~0`, `~1`); `None` unless it starts
+/// with `/`. Splits on the byte, not through `str::split`'s searcher: segments are short.
+pub fn pointer_segments(pointer: &str) -> Option<Segments<'_>> {
+    pointer.strip_prefix('/').map(|rest| Segments { rest: Some(rest) })
+}
+
+pub struct Segments<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Segments<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                self.rest = Some(&rest[i + 1..]);
+                Some(&rest[..i])
+            }
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+        }
+    }
+}
+
 /// The compact JSON text of `value`; `size_hint` is the expected length (e.g. the length of
 /// the text the value was parsed from).
 pub fn to_vec(value: &Value, size_hint: usize) -> Vec<u8> {
@@ -48,11 +76,20 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        // `Number`'s `Display` writes what serde_json's serialiser writes (the test checks).
+        // Integers as serde_json writes them, without going through `fmt`; other numbers by
+        // `Number`'s `Display`, which writes what serde_json's serialiser writes (the test checks).
         Value::Number(n) => {
-            use std::io::Write;
-            // Writing into a Vec cannot fail.
-            let _ = write!(out, "{n}");
+            let mut buf = [0u8; 20];
+            if let Some(u) = n.as_u64() {
+                out.extend_from_slice(crate::digits::u64_digits(u, &mut buf));
+            } else if let Some(i) = n.as_i64() {
+                out.push(b'-');
+                out.extend_from_slice(crate::digits::u64_digits(i.unsigned_abs(), &mut buf));
+            } else {
+                use std::io::Write;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{n}");
+            }
         }
         Value::String(s) => write_str(out, s),
         Value::Array(items) => {
@@ -517,13 +554,31 @@ mod tests {
     }
 
     #[test]
+    fn pointer_segments_split_as_str_split_does() {
+        for p in [
+            "",
+            "/",
+            "//",
+            "/a",
+            "/a/b~1c/0",
+            "/properties/$current_url",
+            "/a//b/",
+            "a/b",
+        ] {
+            let ours: Option<Vec<&str>> = super::pointer_segments(p).map(Iterator::collect);
+            let std: Option<Vec<&str>> = p.strip_prefix('/').map(|r| r.split('/').collect());
+            assert_eq!(ours, std, "{p:?}");
+        }
+    }
+
+    #[test]
     fn writes_what_serde_json_writes() {
         let all_bytes: String = (0u8..=0x7f).map(char::from).collect();
         for v in [
             json!(null),
             json!({}),
             json!([]),
-            json!({"a": [1, -2, 3.5, 1e300, -0.0, 18446744073709551615u64, true, false, null], "": ""}),
+            json!({"a": [1, -2, 0, 3.5, 1e300, -0.0, 18446744073709551615u64, i64::MIN, true, false, null], "": ""}),
             json!({"s": all_bytes}),
             json!("quote \" backslash \\ tab \t nl \n cr \r bs \u{8} ff \u{c} nul \u{0} us \u{1f} del \u{7f}"),
             json!("Zürich 東京 🙂 \u{2028}"),

@@ -174,9 +174,9 @@ fn pointer<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
         return Some(root);
     }
     let mut target = root;
-    for seg in pointer.strip_prefix('/')?.split('/') {
+    for seg in crate::json::pointer_segments(pointer)? {
         let unescaped;
-        let key = if seg.contains('~') {
+        let key = if seg.bytes().any(|b| b == b'~') {
             unescaped = seg.replace("~1", "/").replace("~0", "~");
             unescaped.as_str()
         } else {
@@ -385,6 +385,90 @@ mod tests {
         assert_eq!(s, vec!["user.contact.email", "user.device.device_id", "user.unique_id"]);
         assert_eq!(p, s, "all three only as keyed pseudonyms");
         assert!(h.is_empty());
+    }
+
+    /// The definition `exposure` implements, written plainly: every finding looks through all
+    /// decisions, and every pointer is resolved again.
+    fn exposure_by_definition(findings: &[Finding], decisions: &[Decision], sent: &Value) -> Exposed {
+        let (mut s, mut p, mut h, mut clear, mut fields) = (vec![], vec![], vec![], vec![], vec![]);
+        for f in findings {
+            let on_leaf: Vec<&Decision> = decisions.iter().filter(|d| d.pointer == f.pointer).collect();
+            let by_field = on_leaf.iter().find(|d| d.category.is_none());
+            let mine = on_leaf.iter().find(|d| d.category == Some(f.category));
+            let whole = on_leaf.iter().find(|d| matches!(d.action, "hash" | "drop"));
+            let action = by_field.or(mine).or(whole).map_or("keep", |d| d.action);
+            let there = sent.pointer(&f.pointer).is_some();
+            match action {
+                "drop" | "redact" => h.push(f.category),
+                _ if !there => h.push(f.category),
+                "hash" => {
+                    s.push(f.category);
+                    p.push(f.category);
+                }
+                _ => {
+                    s.push(f.category);
+                    clear.push(f.category);
+                }
+            }
+            if there && !fields.contains(&f.pointer) {
+                fields.push(f.pointer.clone());
+            }
+        }
+        for v in [&mut s, &mut p, &mut h] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        p.retain(|c| !clear.contains(c));
+        h.retain(|c| !s.contains(c));
+        let owned = |v: Vec<&str>| v.into_iter().map(str::to_owned).collect();
+        Exposed {
+            sent: owned(s),
+            pseudonymised: owned(p),
+            held_back: owned(h),
+            fields,
+        }
+    }
+
+    proptest::proptest! {
+        /// Findings on one leaf adjacent, as the classifier emits them; decisions in any order.
+        #[test]
+        fn exposure_is_what_its_definition_says(
+            leaves in proptest::collection::vec(
+                (0usize..6, proptest::collection::vec(0usize..4, 1..4)), 0..8),
+            decisions in proptest::collection::vec((0usize..6, proptest::option::of(0usize..4), 0usize..5), 0..12),
+            present in proptest::collection::vec(proptest::bool::ANY, 6),
+        ) {
+            const POINTERS: [&str; 6] = ["/properties/a", "/properties/b", "/properties/a~1b", "/event", "/properties/l/0", "/properties/a/x"];
+            const CATEGORIES: [&str; 4] = ["user.contact.email", "user.unique_id", "user.device", "user.name"];
+            const ACTIONS: [&str; 5] = ["keep", "drop", "redact", "hash", "generalize"];
+            let mut seen = Vec::new();
+            let findings: Vec<Finding> = leaves
+                .iter()
+                .filter(|(p, _)| { let new = !seen.contains(p); seen.push(*p); new })
+                .flat_map(|(p, cs)| cs.iter().map(move |c| f(POINTERS[*p], CATEGORIES[*c])))
+                .collect();
+            let decisions: Vec<Decision> = decisions
+                .iter()
+                .map(|(p, c, a)| d(POINTERS[*p], c.map(|c| CATEGORIES[c]), ACTIONS[*a]))
+                .collect();
+            let mut props = serde_json::Map::new();
+            for (i, key) in ["a", "b", "a/b"].into_iter().enumerate() {
+                if present[i] {
+                    props.insert(key.into(), json!("v"));
+                }
+            }
+            if present[4] {
+                props.insert("l".into(), json!(["v"]));
+            }
+            let mut sent = json!({"properties": props});
+            if present[3] {
+                sent["event"] = json!("e");
+            }
+            proptest::prop_assert_eq!(
+                exposure(&findings, &decisions, &sent),
+                exposure_by_definition(&findings, &decisions, &sent)
+            );
+        }
     }
 
     #[test]

@@ -479,9 +479,9 @@ fn pointer_mut<'a>(root: &'a mut Value, pointer: &str, index: fn(&str) -> Option
         return Some(root);
     }
     let mut target = root;
-    for seg in pointer.strip_prefix('/')?.split('/') {
+    for seg in crate::json::pointer_segments(pointer)? {
         let owned;
-        let key: &str = if seg.contains('~') {
+        let key: &str = if seg.bytes().any(|b| b == b'~') {
             owned = unescape(seg);
             &owned
         } else {
@@ -695,19 +695,32 @@ fn generalize(v: &Value, g: &Generalization, country: Option<&Value>) -> Option<
 /// Keeps scheme, host and path and the names of query parameters; drops query values and the
 /// fragment. `https://x.io/a?email=j%40x.io&utm=1#t` → `https://x.io/a?email=&utm=`.
 pub fn url_path_only(url: &str) -> String {
-    let before_fragment = url.split_once('#').map_or(url, |(b, _)| b);
-    let Some((path, query)) = before_fragment.split_once('?') else {
+    // Byte searches: `#`, `?`, `&` and `=` are ASCII, so every cut is on a char boundary.
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let before_fragment = &url[..find(url, b'#').unwrap_or(url.len())];
+    let Some(q) = find(before_fragment, b'?') else {
         return before_fragment.to_owned();
     };
+    let (path, mut query) = (&before_fragment[..q], &before_fragment[q + 1..]);
     let mut out = String::with_capacity(before_fragment.len() + 1);
     out.push_str(path);
     out.push('?');
-    for param in query.split('&').filter(|p| !p.is_empty()) {
-        if out.len() > path.len() + 1 {
-            out.push('&');
+    loop {
+        let (param, rest) = match find(query, b'&') {
+            Some(i) => (&query[..i], Some(&query[i + 1..])),
+            None => (query, None),
+        };
+        if !param.is_empty() {
+            if out.len() > path.len() + 1 {
+                out.push('&');
+            }
+            out.push_str(&param[..find(param, b'=').unwrap_or(param.len())]);
+            out.push('=');
         }
-        out.push_str(param.split_once('=').map_or(param, |(name, _)| name));
-        out.push('=');
+        match rest {
+            Some(rest) => query = rest,
+            None => break,
+        }
     }
     if out.len() == path.len() + 1 {
         out.pop();

@@ -258,6 +258,11 @@ fn generalizations() {
     assert_eq!(g(json!("Berlin"), Generalization::Country), Some(json!("DE")));
     assert_eq!(url_path_only("https://x.io/a/b?q=1&r#f"), "https://x.io/a/b?q=&r=");
     assert_eq!(url_path_only("https://x.io/a#f"), "https://x.io/a");
+    assert_eq!(url_path_only("https://x.io/?&&a=1&"), "https://x.io/?a=");
+    assert_eq!(url_path_only("https://x.io/?"), "https://x.io/");
+    assert_eq!(url_path_only("https://x.io/p?=v&b==c"), "https://x.io/p?=&b=");
+    assert_eq!(url_path_only("/zürich?straße=ä&é#ö?x=1"), "/zürich?straße=&é=");
+    assert_eq!(url_path_only("no query"), "no query");
     assert_eq!(mask("4111111111111111", 4), "************1111");
 }
 
