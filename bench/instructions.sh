@@ -24,7 +24,7 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
 # count FUNCTION FILTER: instructions inside FUNCTION (inclusive) per call of classify_record,
-# which both functions call once per event.
+# which both functions call once per event (or classify_record_with, its batch form).
 count() {
     local fn=$1 filter=$2
     valgrind --tool=callgrind --callgrind-out-file="$OUT/$fn.out" --collect-atstart=no \
@@ -47,7 +47,7 @@ for line in open(path):
             called = names.get(m.group(2))
         continue
     m = re.match(r"calls=(\d+)", line)
-    if m and called == "vendorwall::classify::classify_record":
+    if m and called in ("vendorwall::classify::classify_record", "vendorwall::classify::classify_record_with"):
         calls += int(m.group(1))
 if not calls:
     sys.exit(f"no events counted in pipeline::{fn}")

@@ -232,6 +232,7 @@ fn firewall(events: Vec<Value>, policy: &Policy, shape: Shape, ctx: &PolicyConte
 fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &PolicyContext) -> usize {
     let inbound = decode_request(raw(body), limits()).expect("body decodes");
     let mut n = 0;
+    let mut memo = vendorwall::classify::Memo::default();
     for record in inbound.records {
         let record = record.expect("record is an object");
         let hint = record
@@ -242,7 +243,7 @@ fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &Po
         black_box(hint);
         let decoded = decode_record(Endpoint::Track, record, caps).expect("record is valid");
         let record = into_record(decoded.event, "");
-        let findings = vendorwall::classify::classify_record(&record, shape);
+        let findings = vendorwall::classify::classify_record_with(&record, shape, &mut memo);
         if let Verdict::Send { record: out, decisions } = policy.apply_owned(record, shape, &findings, ctx) {
             let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
             let meta = vendorwall::ledger::Exposure {

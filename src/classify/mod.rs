@@ -36,6 +36,8 @@ pub mod taxonomy;
 mod url;
 pub mod validate;
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Number, Value};
 
 use detectors::DetectorId;
@@ -81,9 +83,81 @@ pub fn warm_up() {
 
 /// Classifies every leaf of one Mixpanel-shaped record. Pure, no I/O, fast.
 pub fn classify_record(record: &Value, shape: Shape) -> Vec<Finding> {
+    walk(record, shape, None)
+}
+
+/// [`classify_record`] for one of several records classified in a row (a request's batch):
+/// a string value seen before under the same kind of key reuses the value detectors'
+/// results from `memo`. The findings are the same as [`classify_record`]'s.
+pub fn classify_record_with(record: &Value, shape: Shape, memo: &mut Memo) -> Vec<Finding> {
+    walk(record, shape, Some(memo))
+}
+
+/// What the value detectors found in the strings of the records classified so far, keyed by
+/// the string and the classes of its key and container (all the value detectors depend on
+/// besides the string). An SDK's batch repeats most of its values: super properties, page
+/// URLs and titles, library versions. The memo holds copies of the values it has seen, so
+/// it lives as long as the batch they came in.
+pub struct Memo {
+    /// Seeded per map (foldhash): the strings are the client's, and the map is bounded.
+    seen: HashMap<Box<str>, (Scope, u32, u32), foldhash::fast::RandomState>,
+    /// The hits of every entry of `seen`, end to end: an entry is (scope, start, count).
+    hits: Vec<Hit>,
+}
+
+/// What the value detectors read of a top-level leaf's context besides the string.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Scope {
+    class: KeyClass,
+    container: KeyClass,
+    people: bool,
+}
+
+impl Default for Memo {
+    fn default() -> Self {
+        Memo {
+            seen: HashMap::with_capacity_and_hasher(256, Default::default()),
+            hits: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl Memo {
+    /// The value detectors find nothing in shorter strings.
+    const MIN_LEN: usize = 6;
+    /// Distinct strings remembered; past this, strings are scanned as without a memo.
+    const MAX_ENTRIES: usize = 8192;
+
+    /// Runs the value detectors over `s` in context `cx` (depth 0), appending to `out`.
+    fn scan(&mut self, s: &str, cx: &Cx, out: &mut Vec<Hit>) {
+        let scope = Scope {
+            class: cx.class,
+            container: cx.container,
+            people: cx.people,
+        };
+        match self.seen.get(s) {
+            Some(&(at, start, n)) if at == scope => {
+                out.extend_from_slice(&self.hits[start as usize..(start + n) as usize]);
+            }
+            Some(_) => scan::scan_text(s, cx, &mut |h| out.push(h)),
+            None => {
+                let before = out.len();
+                scan::scan_text(s, cx, &mut |h| out.push(h));
+                if self.seen.len() < Self::MAX_ENTRIES {
+                    let start = self.hits.len() as u32;
+                    self.hits.extend_from_slice(&out[before..]);
+                    self.seen.insert(s.into(), (scope, start, (out.len() - before) as u32));
+                }
+            }
+        }
+    }
+}
+
+fn walk(record: &Value, shape: Shape, memo: Option<&mut Memo>) -> Vec<Finding> {
     let mut walker = Walker {
         out: Vec::with_capacity(16),
         hits: Vec::with_capacity(8),
+        memo,
     };
     let root = Node {
         seg: Seg::Root,
@@ -236,13 +310,14 @@ impl<'a> Spec<'a> {
     }
 }
 
-struct Walker {
+struct Walker<'m> {
     out: Vec<Finding>,
     /// Scratch for one leaf's hits, reused.
     hits: Vec<Hit>,
+    memo: Option<&'m mut Memo>,
 }
 
-impl Walker {
+impl Walker<'_> {
     fn object(
         &mut self,
         map: &Map<String, Value>,
@@ -310,8 +385,13 @@ impl Walker {
                 {
                     self.hits.push(Hit::whole(DetectorId::Role).category(category));
                 }
+                let cx = spec.cx();
                 let hits = &mut self.hits;
-                scan::string_leaf(s, &spec.cx(), &mut |h| hits.push(h));
+                scan::key_string(s, &cx, &mut |h| hits.push(h));
+                match self.memo.as_deref_mut() {
+                    Some(memo) if s.len() >= Memo::MIN_LEN => memo.scan(s, &cx, hits),
+                    _ => scan::scan_text(s, &cx, &mut |h| hits.push(h)),
+                }
                 self.flush(node);
             }
             Value::Number(n) => {
@@ -502,6 +582,56 @@ mod tests {
                 if let Some((a, b)) = f.span {
                     proptest::prop_assert!(a <= b && b <= text.len(), "{:?} outside {}", f.span, text.len());
                     proptest::prop_assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A memo shared across a batch changes nothing: the same values under keys and
+        /// containers of every kind, repeated across records, are found as without one.
+        #[test]
+        fn a_memo_finds_what_classify_record_finds(
+            records in proptest::collection::vec(
+                proptest::collection::vec((0usize..14, 0usize..5, 0usize..14), 1..8), 1..8),
+            extra in proptest::collection::vec(proptest::string::string_regex("\\PC{0,24}").unwrap(), 4),
+        ) {
+            const KEYS: [&str; 14] = [
+                "email", "name", "first_name", "note", "$current_url", "phone", "password", "lat",
+                "zip", "sku", "product_name", "distinct_id", "$ip", "tags",
+            ];
+            const CONTAINERS: [&str; 5] = ["", "shipping", "product", "$set", "location"];
+            let mut values: Vec<String> = [
+                "jane.doe+promo@example.com", "Jane Doe", "+44 20 7946 0958", "4111 1111 1111 1111",
+                "https://shop.example.com/p?email=jane%40example.com&utm_source=x", "203.0.113.9",
+                "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ", "52.520008,13.404954",
+                "0.512345,0.734567", r#"{"name": "Jane Doe", "note": "call +44 20 7946 0958"}"#,
+            ]
+            .map(String::from)
+            .to_vec();
+            values.extend(extra);
+            let mut memo = Memo::default();
+            for fields in &records {
+                let mut props = Map::new();
+                for &(k, c, v) in fields {
+                    let value = Value::String(values[v % values.len()].clone());
+                    if CONTAINERS[c].is_empty() {
+                        props.insert(KEYS[k].into(), value);
+                    } else {
+                        let inner = props.entry(CONTAINERS[c]).or_insert_with(|| json!({}));
+                        if let Some(m) = inner.as_object_mut() {
+                            m.insert(KEYS[k].into(), value);
+                        }
+                    }
+                }
+                let record = json!({"event": "e", "properties": props});
+                for shape in [Shape::Event, Shape::Profile, Shape::Group] {
+                    proptest::prop_assert_eq!(
+                        classify_record_with(&record, shape, &mut memo),
+                        classify_record(&record, shape)
+                    );
                 }
             }
         }

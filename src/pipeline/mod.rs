@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::classify::{Shape, classify_record};
+use crate::classify::{Memo, Shape, classify_record, classify_record_with};
 use crate::config::{Config, Secret};
 use crate::event::{Caps, Event, EventTime, Kind, RecordError, Reject};
 use crate::ledger::{Exposed, Exposure, LinkedId, exposure};
@@ -204,6 +204,8 @@ impl Pipeline {
         let mut accepted = 0usize;
         let mut dropped = vec![0u64; self.destinations.len()];
         let mut touched = vec![false; self.destinations.len()];
+        // A batch's records share most values; the memo, and its copies of them, go with it.
+        let mut memo = (inbound.records.len() > 1).then(Memo::default);
         self.metrics.received.fetch_add(inbound.records.len() as u64, Relaxed);
 
         for (index, record) in inbound.records.into_iter().enumerate() {
@@ -291,7 +293,13 @@ impl Pipeline {
             let kind = event.kind;
             // The event is not needed past this point: its record is built by moving.
             let mut record = Some(into_record(event, ""));
-            let findings = record.as_ref().map(|r| classify_record(r, shape)).unwrap_or_default();
+            let findings = record
+                .as_ref()
+                .map(|r| match memo.as_mut() {
+                    Some(memo) => classify_record_with(r, shape, memo),
+                    None => classify_record(r, shape),
+                })
+                .unwrap_or_default();
             let contact_sealed = match (self.keep_contact_email, &subject_digest, &record) {
                 (true, Some(_), Some(r)) => contact_email(r, &findings).and_then(|e| self.seal(e)),
                 _ => None,
