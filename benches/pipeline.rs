@@ -20,6 +20,8 @@
 //!   (`Store::complete`: the rows deleted, their ledger entries written, one fsync), each
 //!   record from a new anonymous device (a subject and a linked device id to intern), with
 //!   the exposure metadata `ingest_like` makes. The rows are appended and leased untimed.
+//! - `delivery/gzip_2000`: the gzip (level 1) of a 2000-record `/import` body, as delivery
+//!   compresses each batch for Mixpanel.
 //! - `gateway_like/batch50`: adds two things `Pipeline::ingest` does per record on top (the
 //!   `$insert_id` lookup kept for error reports, and one copy of the canonical event, which
 //!   the passthrough policy made) and serialises with `to_string` as it does. Policy work
@@ -496,6 +498,23 @@ fn benches(c: &mut Criterion) {
     g.finish();
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
+
+    // What delivery compresses for `/import`: the JSON array of 2000 queued payloads.
+    let rows: Vec<NewRow> = (0..40)
+        .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
+        .collect();
+    let payloads: Vec<&[u8]> = rows.iter().map(|r| r.payload.as_slice()).collect();
+    let json = vendorwall::protocol::mixpanel::encode::json_array(&payloads);
+    let mut g = c.benchmark_group("delivery");
+    g.throughput(Throughput::Elements(rows.len() as u64));
+    g.bench_function("gzip_2000", |b| {
+        b.iter(|| vendorwall::protocol::mixpanel::encode::gzip(black_box(&json)))
+    });
+    g.throughput(Throughput::Bytes(json.len() as u64));
+    g.bench_function("gzip_2000/json_bytes", |b| {
+        b.iter(|| vendorwall::protocol::mixpanel::encode::gzip(black_box(&json)))
+    });
+    g.finish();
 }
 
 criterion_group! {
