@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 
 use super::roles::{self, Level, Role};
 
@@ -839,49 +838,14 @@ impl KeyInfo {
     }
 }
 
-/// A word-at-a-time multiplicative hash with a per-thread random seed: keys are short and
-/// attacker-chosen, and the map is bounded, so speed matters more than SipHash's strength.
-#[derive(Clone, Copy)]
-struct SeededFx(u64);
-
-impl Hasher for SeededFx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = self.0;
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(c);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
-        }
-        for &b in chunks.remainder() {
-            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-        self.0 = h;
-    }
-}
-
-#[derive(Clone, Copy)]
-struct Seed(u64);
-
-impl BuildHasher for Seed {
-    type Hasher = SeededFx;
-    fn build_hasher(&self) -> SeededFx {
-        SeededFx(self.0)
-    }
-}
-
 /// Distinct keys remembered per thread; past this the cache starts over (keys are
 /// attacker-controlled, so the map must stay bounded).
 const CACHE_CAP: usize = 4096;
 
 thread_local! {
-    static CACHE: RefCell<HashMap<Box<str>, KeyInfo, Seed>> = RefCell::new(HashMap::with_hasher(Seed(
-        std::collections::hash_map::RandomState::new().hash_one(0x7665_6e64_6f72_7761u64),
-    )));
+    /// Keys are short and attacker-chosen, and the map is bounded: a seeded fast hash.
+    static CACHE: RefCell<HashMap<Box<str>, KeyInfo, foldhash::fast::RandomState>> =
+        RefCell::new(HashMap::with_hasher(Default::default()));
 }
 
 /// Class and roles of a key, cached per thread.
