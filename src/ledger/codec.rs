@@ -199,8 +199,9 @@ const META_FORMAT: u8 = 0xE1;
 
 /// An outbox row's exposure metadata in its binary form.
 pub fn encode_meta(x: &Exposure) -> Vec<u8> {
-    // A typical record's metadata (a digest, a sealed id, a few categories and fields) fits.
-    let mut out = Vec::with_capacity(512);
+    // A typical record's metadata (a digest, a sealed id, a few categories and a dozen field
+    // pointers: 600-750 bytes for a browser event) fits.
+    let mut out = Vec::with_capacity(1024);
     out.push(META_FORMAT);
     put_str(&mut out, &x.source);
     put_opt(&mut out, x.subject_digest.as_deref());

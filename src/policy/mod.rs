@@ -299,18 +299,30 @@ impl Policy {
         // Per field: the findings on it and what each asks for.
         let mut fields: BTreeMap<&str, Vec<(&Finding, Action, Because)>> = BTreeMap::new();
         let any_path_rule = self.rules.iter().any(|r| r.path.is_some());
+        // Without path rules, the rule a finding falls under depends on its category alone
+        // (event and source are the record's): each category is looked up once.
+        let mut by_category: Vec<(&'static str, Option<usize>)> = Vec::new();
         for f in findings {
-            // Only rules with a path glob need the split path; most policies have none.
-            let path = if any_path_rule { dotted(&f.pointer) } else { Vec::new() };
             let role_id = f.category == "user.unique_id" && f.detector.starts_with("role");
             let (action, because) = if role_id && self.pseudonymize_ids {
                 (Action::Hash, Because::Identifiers)
             } else {
-                match self
-                    .rules
-                    .iter()
-                    .position(|r| r.matches(f.category, &path, event, ctx.source))
-                {
+                let rule = if any_path_rule {
+                    let path = dotted(&f.pointer);
+                    self.rules
+                        .iter()
+                        .position(|r| r.matches(f.category, &path, event, ctx.source))
+                } else if let Some(&(_, rule)) = by_category.iter().find(|(c, _)| *c == f.category) {
+                    rule
+                } else {
+                    let rule = self
+                        .rules
+                        .iter()
+                        .position(|r| r.matches(f.category, &[], event, ctx.source));
+                    by_category.push((f.category, rule));
+                    rule
+                };
+                match rule {
                     Some(i) => (self.rules[i].action.clone(), Because::Rule(i)),
                     None => continue,
                 }
