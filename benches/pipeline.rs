@@ -476,14 +476,18 @@ fn benches(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("vw-bench-store-{}", std::process::id()));
     let store = SqliteStore::open(&dir).expect("store opens");
     let mut next = 0u64;
+    // 2000 rows, 40 batches of the 50 events, each from new devices.
+    let mut rows_2000 = || -> Vec<NewRow> {
+        (0..40)
+            .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
+            .collect()
+    };
     let mut g = c.benchmark_group("store");
     g.throughput(Throughput::Elements(2000));
     g.bench_function("complete_2000", |b| {
         b.iter_batched(
             || {
-                let rows: Vec<NewRow> = (0..40)
-                    .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
-                    .collect();
+                let rows = rows_2000();
                 store.append(&rows).expect("append");
                 store.lease("mixpanel", rows.len()).expect("lease")
             },
@@ -500,9 +504,7 @@ fn benches(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 
     // What delivery compresses for `/import`: the JSON array of 2000 queued payloads.
-    let rows: Vec<NewRow> = (0..40)
-        .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
-        .collect();
+    let rows = rows_2000();
     let payloads: Vec<&[u8]> = rows.iter().map(|r| r.payload.as_slice()).collect();
     let json = vendorwall::protocol::mixpanel::encode::json_array(&payloads);
     let mut g = c.benchmark_group("delivery");
