@@ -140,14 +140,17 @@ function pageSnapshot() {
  *   dirs           { '/prefix/': absolute dir }, any file below it (e.g. lazily loaded chunks)
  *   headHtml       what goes into <head> (script tags) of the test page
  *   ready          page function -> truthy once the SDK global is there
- *   scenario       page function (arg) -> sent items (may be async); runs after unrouting
+ *   scenario       page function (arg) -> sent items, or {sent, pings, beaconMarkers} (may be
+ *                  async); runs after unrouting
  *   scenarioArg    its argument (run id, key, api host...)
  *   busy           optional page function -> null when the SDK has nothing queued/in flight,
  *                  else a short description
  *   checkResponse  optional (rec) -> error string or null; rec = page-side request record
  *                  {via, method, url, status, response}
- *   afterSettled   optional async (page, ctx) run once everything was acknowledged (e.g. unload);
- *                  returns the number of extra beacons (resourceType "ping") to wait for
+ *   afterSettled   optional async (page, ctx) run once everything was acknowledged (e.g. to
+ *                  unload the page); returns {pings: number of extra beacons (resourceType
+ *                  "ping") to wait for, sent: extra items (their markers are waited for too),
+ *                  beaconMarkers}
  *   expectMarkers  optional (sent) -> list of markers that must be seen (default: every
  *                  properties/traits/user_properties/$set vw_seq in `sent`)
  */
@@ -286,7 +289,6 @@ ${opts.headHtml}
     const u = new URL(req.url());
     log(`finished ${req.method()} ${u.pathname}${u.search} ${req.resourceType()} -> ${status}`);
     net.finished.push({ method: req.method(), url: req.url(), type: req.resourceType(), status });
-    if (req.resourceType() === 'ping') net.pings++;
     if (req.method() === 'OPTIONS') {
       if (status < 200 || status >= 300) addError(`browser: CORS preflight OPTIONS ${u.pathname} answered HTTP ${status}`);
       return;
@@ -303,15 +305,45 @@ ${opts.headHtml}
     ms.forEach((m) => net.markersOk.add(m));
   });
 
+  // Beacons (navigator.sendBeacon, resourceType "ping") are counted from the DevTools protocol:
+  // Playwright stops reporting the requests of a document once the page navigated away, and
+  // the unload beacons are exactly those.
+  const cdp = await context.newCDPSession(page);
+  const pingIds = new Map();
+  cdp.on('Network.requestWillBeSent', (e) => {
+    if (e.type === 'Ping' && isApi(e.request.url)) pingIds.set(e.requestId, e.request.url);
+  });
+  cdp.on('Network.responseReceived', (e) => {
+    if (!pingIds.has(e.requestId)) return;
+    const st = e.response.status;
+    log(`beacon ${new URL(pingIds.get(e.requestId)).pathname} -> ${st}`);
+    if (st >= 200 && st < 300) net.pings++;
+    else addError(`browser: beacon POST ${new URL(pingIds.get(e.requestId)).pathname} answered HTTP ${st}`);
+    pingIds.delete(e.requestId);
+  });
+  cdp.on('Network.loadingFailed', (e) => {
+    if (!pingIds.has(e.requestId)) return;
+    addError(`browser: beacon POST ${new URL(pingIds.get(e.requestId)).pathname} failed: ${e.errorText}`);
+    pingIds.delete(e.requestId);
+  });
+  await cdp.send('Network.enable');
+
   await page.goto(`${ORIGIN}/`, { waitUntil: 'load', timeout: 20000 });
   const ready = await page.waitForFunction(opts.ready, null, { timeout: 10000 }).then(() => true, () => false);
   if (!ready) throw new Error(`${opts.sdkName} global not defined after loading the page`);
   // From here on no route: preflights reach the gateway (see header).
   await context.unrouteAll({ behavior: 'wait' });
 
-  sent = await page.evaluate(opts.scenario, opts.scenarioArg);
-  const wanted = opts.expectMarkers ? opts.expectMarkers(sent)
-    : [...new Set(sent.flatMap((it) => [...markersIn({ a: it.properties, b: it.traits, c: it.user_properties, d: it.$set }, new Set())]))];
+  // The scenario returns the items, or {sent, pings, beaconMarkers}: `pings` beacons must finish
+  // with 2xx; Chromium does not expose the body of a navigator.sendBeacon(Blob) request, so the
+  // markers of items sent that way (`beaconMarkers`) are covered by that count instead.
+  let res = await page.evaluate(opts.scenario, opts.scenarioArg);
+  if (Array.isArray(res)) res = { sent: res };
+  sent = res.sent;
+  const beaconMarkers = new Set(res.beaconMarkers || []);
+  const markersOf = (items) => (opts.expectMarkers ? opts.expectMarkers(items)
+    : [...new Set(items.flatMap((it) => [...markersIn({ a: it.properties, b: it.traits, c: it.user_properties, d: it.$set, e: it.$set_once, f: it.$group_set }, new Set())]))]);
+  const wanted = markersOf(sent).filter((m) => !beaconMarkers.has(m));
 
   // Poll until settled: nothing in flight page-side or in Chromium, the SDK says it is idle,
   // every marker seen in a 2xx-answered request. Idle but incomplete for 4 s = dropped.
@@ -345,13 +377,16 @@ ${opts.headHtml}
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  let st = await settle(0);
+  let st = await settle(res.pings || 0);
   const pageReqs = st.reqs.slice();
   const pageErrors = st.errors.slice();
   const beacons = st.beacons.slice();
   if (opts.afterSettled) {
-    const extraPings = await opts.afterSettled(page, { log, addError, net });
-    st = await settle(extraPings || 0);
+    const more = (await opts.afterSettled(page, { log, addError, net })) || {};
+    for (const it of more.sent || []) sent.push(it);
+    for (const m of more.beaconMarkers || []) beaconMarkers.add(m);
+    wanted.push(...markersOf(more.sent || []).filter((m) => !beaconMarkers.has(m)));
+    st = await settle((res.pings || 0) + (more.pings || 0));
   }
 
   for (const e of pageErrors) addError(`browser ${e}`);
@@ -362,7 +397,7 @@ ${opts.headHtml}
     if (bad) addError(`browser ${r.via} ${r.method} ${p}: ${bad}`);
   }
   for (const b of beacons) if (!b.ok) addError(`browser sendBeacon to ${b.url.split('?')[0]} returned false`);
-  log(`done in ${Date.now() - T0} ms: ${net.finished.length} API requests (${net.finished.filter((f) => f.method === 'OPTIONS').length} preflights, ${net.pings} beacons)`);
+  log(`done in ${Date.now() - T0} ms: ${net.finished.length} API requests (${net.pings} beacons)`);
 
   clearTimeout(deadline);
   emit(sent);
