@@ -269,8 +269,10 @@ fn queued_rows(events: &[Value], policy: &Policy, ctx: &PolicyContext, next: &mu
     events
         .iter()
         .filter_map(|e| {
-            let findings = vendorwall::classify::classify_record(e, Shape::Event);
-            let Verdict::Send { record: out, decisions } = policy.apply(e, Shape::Event, &findings, ctx) else {
+            let findings = vendorwall::classify::classify_record(e, vendorwall::protocol::mixpanel::roles::EVENT);
+            let Verdict::Send { record: out, decisions } =
+                policy.apply(e, vendorwall::protocol::mixpanel::roles::EVENT, &findings, ctx)
+            else {
                 return None;
             };
             let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
@@ -431,9 +433,10 @@ fn benches(c: &mut Criterion) {
     let policy = Policy::recommended();
     let ctx = PolicyContext {
         source: "web",
+        event: None,
         key: Some(&key),
     };
-    let shape = Shape::Event;
+    let shape = vendorwall::protocol::mixpanel::roles::EVENT;
     // `Pipeline::ingest` owns each record and hands it to the policy, which rewrites it in
     // place (`apply_owned`); the copies are made in the untimed setup of `iter_batched`, one
     // batch of 50 right before it is timed, as ingest handles records right after parsing.
@@ -510,11 +513,11 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("delivery");
     g.throughput(Throughput::Elements(rows.len() as u64));
     g.bench_function("gzip_2000", |b| {
-        b.iter(|| vendorwall::protocol::mixpanel::encode::gzip(black_box(&json)))
+        b.iter(|| vendorwall::protocol::wire::gzip(black_box(&json)))
     });
     g.throughput(Throughput::Bytes(json.len() as u64));
     g.bench_function("gzip_2000/json_bytes", |b| {
-        b.iter(|| vendorwall::protocol::mixpanel::encode::gzip(black_box(&json)))
+        b.iter(|| vendorwall::protocol::wire::gzip(black_box(&json)))
     });
     g.finish();
 }

@@ -43,6 +43,7 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod vendor;
 
 /// Installs ring as rustls's process-wide crypto provider (TLS for the server and for
 /// delivery). Idempotent; every entry point that builds a TLS client or server calls it.

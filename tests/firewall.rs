@@ -52,7 +52,7 @@ const CHANGED_BY_DESIGN: [&str; 3] = [
 /// Clean leaves (by the corpus' labels) that vendorwall's classifier puts in one of
 /// [`CHANGED_BY_DESIGN`].
 fn changed_by_design(event: &Value) -> Vec<String> {
-    vendorwall::classify::classify_record(event, vendorwall::classify::Shape::Event)
+    vendorwall::classify::classify_record(event, vendorwall::protocol::mixpanel::roles::EVENT)
         .into_iter()
         .filter(|f| {
             CHANGED_BY_DESIGN

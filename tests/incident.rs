@@ -79,7 +79,7 @@ async fn send_scenario(base: &str) {
     track(base, &[identify]).await;
 }
 
-async fn delivered(vendor: &vendorwall::emulator::MixpanelEmulator, cfg: &Path, n: usize) {
+async fn delivered(vendor: &vendorwall::emulator::Emulator, cfg: &Path, n: usize) {
     assert!(
         eventually(Duration::from_secs(20), || vendor.received().len() >= n).await,
         "vendor got {} of {n}",

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use vendorwall::emulator::{Endpoint, MixpanelEmulator, ReceivedRecord};
+use vendorwall::emulator::{Emulator, ReceivedRecord};
 
 use crate::support::*;
 
@@ -85,7 +85,7 @@ fn arrived(item: &Value, r: &ReceivedRecord) -> bool {
         }
         Some("engage") => {
             let op = item["op"].as_str().unwrap_or("");
-            matches!(r.endpoint, Endpoint::Engage)
+            r.endpoint == "engage"
                 && rec["$token"] == PROJECT_TOKEN
                 && rec["$distinct_id"] == item["distinct_id"]
                 && rec
@@ -94,7 +94,7 @@ fn arrived(item: &Value, r: &ReceivedRecord) -> bool {
         }
         Some("groups") => {
             let op = item["op"].as_str().unwrap_or("");
-            matches!(r.endpoint, Endpoint::Groups)
+            r.endpoint == "groups"
                 && rec["$token"] == PROJECT_TOKEN
                 && rec["$group_key"] == item["group_key"]
                 && rec["$group_id"] == item["group_id"]
@@ -106,7 +106,7 @@ fn arrived(item: &Value, r: &ReceivedRecord) -> bool {
     }
 }
 
-async fn assert_all_arrived(vendor: &MixpanelEmulator, run: &Run, what: &str) {
+async fn assert_all_arrived(vendor: &Emulator, run: &Run, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = vendor.received();

@@ -544,7 +544,7 @@ impl DetectorId {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Shape, classify_record, taxonomy};
+    use super::super::{classify_record, taxonomy};
     use super::*;
 
     /// True and false examples for one detector. A string starting with `{` is a whole
@@ -952,7 +952,7 @@ mod tests {
             serde_json::json!({ "text": example })
         };
         let record = serde_json::json!({ "event": "Example", "properties": props });
-        classify_record(&record, Shape::Event)
+        classify_record(&record, crate::protocol::mixpanel::roles::EVENT)
             .iter()
             .any(|f| f.detector == id.name())
     }

@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use super::roles::{self, Level, Role};
+use super::roles::{Layout, Level, MAX_LAYOUTS, Role};
 
 /// What the key says the value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -807,8 +807,8 @@ pub fn classify_key_uncached(key: &str) -> KeyClass {
     classify_words(&refs)
 }
 
-/// What the walker needs per key: its class and its Mixpanel roles at the two levels
-/// where most keys sit (event properties, people properties).
+/// What the walker needs per key: its class and its roles, in one vendor's layout, at the
+/// two levels where most keys sit (event properties, people properties).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KeyInfo {
     pub class: KeyClass,
@@ -819,46 +819,55 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
-    fn of(key: &str) -> KeyInfo {
+    fn of(layout: Option<&Layout>, key: &str) -> KeyInfo {
         KeyInfo {
             class: classify_key_uncached(key),
-            event_role: roles::role_of(Level::EventProperties, key),
-            people_role: roles::role_of(Level::PeopleProperties, key),
+            event_role: layout.and_then(|l| (l.role)(Level::EventProperties, key)),
+            people_role: layout.and_then(|l| (l.role)(Level::PeopleProperties, key)),
             escaped: key.contains(['~', '/']),
         }
     }
 
-    /// The role at `level`.
-    pub fn role(&self, level: Level, key: &str) -> Option<Role> {
+    /// The role at `level` in `layout` (the layout this information was looked up in).
+    pub fn role(&self, layout: &Layout, level: Level, key: &str) -> Option<Role> {
         match level {
             Level::EventProperties => self.event_role,
             Level::PeopleProperties => self.people_role,
-            _ => roles::role_of(level, key),
+            _ => (layout.role)(level, key),
         }
     }
 }
 
-/// Distinct keys remembered per thread; past this the cache starts over (keys are
-/// attacker-controlled, so the map must stay bounded).
+/// Distinct keys remembered per thread and layout; past this the cache starts over (keys
+/// are attacker-controlled, so the map must stay bounded).
 const CACHE_CAP: usize = 4096;
 
+type KeyCache = HashMap<Box<str>, KeyInfo, foldhash::fast::RandomState>;
+
 thread_local! {
-    /// Keys are short and attacker-chosen, and the map is bounded: a seeded fast hash.
-    static CACHE: RefCell<HashMap<Box<str>, KeyInfo, foldhash::fast::RandomState>> =
-        RefCell::new(HashMap::with_hasher(Default::default()));
+    /// Keys are short and attacker-chosen, and the maps are bounded: a seeded fast hash.
+    /// One map per layout (roles differ between vendors), and one for keys without one.
+    static CACHE: RefCell<[KeyCache; MAX_LAYOUTS + 1]> =
+        RefCell::new(std::array::from_fn(|_| HashMap::with_hasher(Default::default())));
 }
 
-/// Class and roles of a key, cached per thread.
-pub fn lookup(key: &str) -> KeyInfo {
-    if key.is_empty() || key.len() > 128 {
-        return KeyInfo::of(key);
+/// Class and roles of a key in `layout`, cached per thread.
+pub fn lookup(layout: &Layout, key: &str) -> KeyInfo {
+    cached(Some(layout), key)
+}
+
+fn cached(layout: Option<&Layout>, key: &str) -> KeyInfo {
+    let slot = layout.map_or(MAX_LAYOUTS, |l| l.id.min(MAX_LAYOUTS));
+    if key.is_empty() || key.len() > 128 || (layout.is_some() && slot == MAX_LAYOUTS) {
+        return KeyInfo::of(layout, key);
     }
     CACHE.with(|cache| {
-        if let Some(&c) = cache.borrow().get(key) {
+        if let Some(&c) = cache.borrow()[slot].get(key) {
             return c;
         }
-        let info = KeyInfo::of(key);
-        let mut map = cache.borrow_mut();
+        let info = KeyInfo::of(layout, key);
+        let mut caches = cache.borrow_mut();
+        let map = &mut caches[slot];
         if map.len() >= CACHE_CAP {
             map.clear();
         }
@@ -872,7 +881,7 @@ pub fn classify_key(key: &str) -> KeyClass {
     if key.is_empty() {
         return KeyClass::NONE;
     }
-    lookup(key).class
+    cached(None, key).class
 }
 
 #[cfg(test)]

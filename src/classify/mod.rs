@@ -41,8 +41,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Number, Value};
 
 use detectors::DetectorId;
-use keys::{KeyClass, classify_key};
-use roles::{Check, Level, Role};
+use keys::KeyClass;
+pub use roles::{Check, Layout, Level, Role};
 use scan::{Cx, Hit};
 
 /// One detected piece of personal data or secret inside a record.
@@ -61,19 +61,21 @@ pub struct Finding {
     pub confidence: f32,
 }
 
-/// Mixpanel record shapes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// `{"event": …, "properties": {…}}` (`/track`, `/import`).
-    Event,
-    /// `{"$token", "$distinct_id", "$set": {…}, …}` (`/engage`).
-    Profile,
-    /// `{"$token", "$group_key", "$group_id", "$set": {…}, …}` (`/groups`).
-    Group,
+/// A record shape: the vendor's layout and the level of the record's top (an event, a
+/// profile update or a group update). Each vendor's `roles` module provides its shapes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    pub layout: &'static Layout,
+    pub top: Level,
 }
 
 /// Deepest nesting walked; deeper values are not classified (ingest caps depth lower).
 const MAX_DEPTH: usize = 64;
+
+/// Whether `s` is one email address and nothing else, as the email detector reads one.
+pub fn is_email(s: &str) -> bool {
+    scan::whole_email(s)
+}
 
 /// Prepares the phone-number metadata so the first record with a phone number does not pay
 /// for it (a few hundred milliseconds, once per process). Optional; call at start-up.
@@ -163,6 +165,7 @@ fn walk(record: &Value, shape: Shape, memo: Option<&mut Memo>) -> Vec<Finding> {
         out: Vec::with_capacity(16),
         hits: Vec::with_capacity(8),
         memo,
+        layout: shape.layout,
     };
     let root = Node {
         seg: Seg::Root,
@@ -177,29 +180,7 @@ fn walk(record: &Value, shape: Shape, memo: Option<&mut Memo>) -> Vec<Finding> {
         );
         return walker.out;
     };
-    match shape {
-        Shape::Event => {
-            for (k, v) in map {
-                let node = Node {
-                    seg: Seg::Key(k, k.contains(['~', '/'])),
-                    parent: Some(&root),
-                };
-                match (k.as_str(), v) {
-                    ("properties", Value::Object(props)) => {
-                        walker.object(props, &node, Some(Level::EventProperties), KeyClass::NONE, true, 1);
-                    }
-                    _ => walker.value(
-                        v,
-                        &node,
-                        &Spec::plain(classify_key(k), KeyClass::NONE, Some(map), true),
-                        1,
-                    ),
-                }
-            }
-        }
-        Shape::Profile => walker.object(map, &root, Some(Level::ProfileTop), KeyClass::NONE, true, 0),
-        Shape::Group => walker.object(map, &root, Some(Level::GroupTop), KeyClass::NONE, false, 0),
-    }
+    walker.object(map, &root, Some(shape.top), KeyClass::NONE, shape.top.people(), 0);
     walker.out
 }
 
@@ -317,6 +298,7 @@ impl<'a> Spec<'a> {
 
 struct Walker<'m> {
     out: Vec<Finding>,
+    layout: &'static Layout,
     /// Scratch for one leaf's hits, reused.
     hits: Vec<Hit>,
     memo: Option<&'m mut Memo>,
@@ -333,28 +315,22 @@ impl Walker<'_> {
         depth: usize,
     ) {
         for (k, v) in map {
-            if level.is_some_and(|l| roles::is_project_token(l, k)) {
+            if level.is_some_and(|l| (self.layout.is_project_key)(l, k)) {
                 continue;
             }
-            let info = keys::lookup(k);
+            let info = keys::lookup(self.layout, k);
             let child = Node {
                 seg: Seg::Key(k, info.escaped),
                 parent: Some(node),
             };
-            let child_level = match (level, k.as_str()) {
-                (Some(Level::EventProperties | Level::ProfileTop), "$set" | "$set_once") => {
-                    Some(Level::PeopleProperties)
-                }
-                (Some(Level::GroupTop), "$set" | "$set_once") => Some(Level::GroupProperties),
-                _ => None,
-            };
+            let child_level = level.and_then(|l| (self.layout.child)(l, k));
             let spec = Spec {
                 class: info.class,
                 container,
                 siblings: Some(map),
-                role: level.and_then(|l| info.role(l, k)),
+                role: level.and_then(|l| info.role(self.layout, l, k)),
                 level: child_level,
-                people: people && !matches!(level, Some(Level::GroupTop | Level::GroupProperties)),
+                people: people && level.is_none_or(Level::people),
             };
             self.value(v, &child, &spec, depth + 1);
         }
@@ -366,7 +342,7 @@ impl Walker<'_> {
         }
         match v {
             Value::Object(m) => {
-                let people = spec.people && spec.level != Some(Level::GroupProperties);
+                let people = spec.people && spec.level.is_none_or(Level::people);
                 self.object(m, node, spec.level, spec.class, people, depth);
             }
             Value::Array(items) => {
@@ -442,7 +418,11 @@ impl Walker<'_> {
                 pointer,
                 category: h.category,
                 span: h.span,
-                detector: h.det.name(),
+                detector: if h.det == DetectorId::Role {
+                    self.layout.detector
+                } else {
+                    h.det.name()
+                },
                 confidence: h.confidence,
             });
         }
@@ -489,6 +469,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::protocol::mixpanel::roles as mp;
 
     fn findings(record: Value, shape: Shape) -> Vec<(String, &'static str, &'static str)> {
         classify_record(&record, shape)
@@ -501,7 +482,7 @@ mod tests {
     fn pointers_escape_and_index() {
         let f = findings(
             json!({"event": "e", "properties": {"a/b~c": ["x", "jane@example.com"]}}),
-            Shape::Event,
+            mp::EVENT,
         );
         assert_eq!(f, vec![("/properties/a~1b~0c/1".to_string(), taxonomy::EMAIL, "email")]);
     }
@@ -510,7 +491,7 @@ mod tests {
     fn identifiers_by_role_and_emails_inside_them() {
         let f = findings(
             json!({"event": "e", "properties": {"distinct_id": "jane@example.com", "token": "abc"}}),
-            Shape::Event,
+            mp::EVENT,
         );
         assert!(f.contains(&("/properties/distinct_id".into(), taxonomy::UNIQUE_ID, "role.mixpanel")));
         assert!(f.contains(&("/properties/distinct_id".into(), taxonomy::EMAIL, "email")));
@@ -521,21 +502,21 @@ mod tests {
     fn profile_and_group_shapes() {
         let profile = json!({"$token": "t0k3n", "$distinct_id": "u1", "$ip": "8.8.8.8",
             "$set": {"$name": "Jane Doe", "$email": "jane@example.com", "$phone": "+14155552671"}});
-        let f = findings(profile, Shape::Profile);
+        let f = findings(profile, mp::PROFILE);
         assert!(f.contains(&("/$distinct_id".into(), taxonomy::UNIQUE_ID, "role.mixpanel")));
         assert!(f.contains(&("/$ip".into(), taxonomy::IP_ADDRESS, "role.mixpanel")));
         assert!(f.contains(&("/$set/$name".into(), taxonomy::NAME, "role.mixpanel")));
         assert!(f.contains(&("/$set/$phone".into(), taxonomy::PHONE, "role.mixpanel")));
         assert!(!f.iter().any(|(p, ..)| p == "/$token"));
         let group = json!({"$token": "t", "$group_key": "company", "$group_id": "Acme", "$set": {"$name": "Acme Corp", "name": "Acme Corp"}});
-        assert!(findings(group, Shape::Group).is_empty());
+        assert!(findings(group, mp::GROUP).is_empty());
     }
 
     #[test]
     fn url_spans_point_at_encoded_bytes() {
         let url = "https://x.io/welcome?email=jane%40gmail.com&token=abcdef";
         let record = json!({"event": "e", "properties": {"landing": url}});
-        let f = classify_record(&record, Shape::Event);
+        let f = classify_record(&record, mp::EVENT);
         let email = f.iter().find(|f| f.category == taxonomy::EMAIL).unwrap();
         let (s, e) = email.span.unwrap();
         assert_eq!(&url[s..e], "jane%40gmail.com");
@@ -551,7 +532,7 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode(inner);
         let f = findings(
             json!({"event": "e", "properties": {"payload": inner, "state": b64}}),
-            Shape::Event,
+            mp::EVENT,
         );
         assert!(
             f.contains(&("/properties/payload".into(), taxonomy::EMAIL, "key.email"))
@@ -583,7 +564,7 @@ mod tests {
         ) {
             let text: String = parts.concat();
             let record = json!({"event": "e", "properties": {key.clone(): text.clone(), "nested": {key: [text.clone()]}}});
-            for f in classify_record(&record, Shape::Event) {
+            for f in classify_record(&record, mp::EVENT) {
                 if let Some((a, b)) = f.span {
                     proptest::prop_assert!(a <= b && b <= text.len(), "{:?} outside {}", f.span, text.len());
                     proptest::prop_assert!(text.is_char_boundary(a) && text.is_char_boundary(b));
@@ -632,7 +613,7 @@ mod tests {
                     }
                 }
                 let record = json!({"event": "e", "properties": props});
-                for shape in [Shape::Event, Shape::Profile, Shape::Group] {
+                for shape in [mp::EVENT, mp::PROFILE, mp::GROUP] {
                     proptest::prop_assert_eq!(
                         classify_record_with(&record, shape, &mut memo),
                         classify_record(&record, shape)
@@ -656,7 +637,7 @@ mod tests {
             "token_type": "bearer", "password_strength": "weak", "token_expires_in": 3600, "api_key_count": 7,
             "created_at": "2024-12-08T04:55:55.302Z", "price": 6.76, "sku": "SKU-13960-NVY-M"
         }});
-        let f: Vec<_> = classify_record(&record, Shape::Event)
+        let f: Vec<_> = classify_record(&record, mp::EVENT)
             .into_iter()
             .filter(|f| f.category != taxonomy::POSTAL_CODE && f.category != taxonomy::UNIQUE_ID)
             .collect();

@@ -1,11 +1,14 @@
-//! Mixpanel's reserved properties and what they hold.
+//! Roles: what a vendor's reserved fields hold, by their position in its records.
 //!
-//! Roles apply by position: event properties (`/properties/<key>`), profile updates
-//! (`$distinct_id`, `$ip` at the top, people properties inside `$set`/`$set_once`) and
-//! group updates (whose `$set` describes a company, so `$name` there is not a person).
+//! Each vendor's `roles` module (under `src/protocol/<vendor>/`) describes its record shapes
+//! with one [`Layout`]: which containers hold event, people or group properties, which
+//! reserved keys are identifiers, IPs, coarse or precise locations, device or browsing data,
+//! and which field carries the vendor's public project key (never classified). The
+//! classifier walks any vendor's record with its layout and knows no vendor by name.
+//!
 //! A role whose value must have a certain form (an IP, an email) only reports when it has.
 
-use super::taxonomy as t;
+use serde_json::Value;
 
 /// What a role's value must look like before the role reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,205 +27,96 @@ pub enum Check {
     Coordinate { max: u8 },
 }
 
-/// A reserved property: the category of its value and the check it needs.
+/// A reserved field: the category of its value and the check it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Role {
     pub category: &'static str,
     pub check: Check,
 }
 
-const fn role(category: &'static str) -> Option<Role> {
-    Some(Role {
-        category,
-        check: Check::Any,
-    })
+impl Role {
+    pub const fn any(category: &'static str) -> Option<Role> {
+        Some(Role {
+            category,
+            check: Check::Any,
+        })
+    }
+
+    pub const fn checked(category: &'static str, check: Check) -> Option<Role> {
+        Some(Role { category, check })
+    }
 }
 
-const fn checked(category: &'static str, check: Check) -> Option<Role> {
-    Some(Role { category, check })
-}
-
-/// Where a property sits in a Mixpanel record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a field sits in a vendor's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Level {
-    /// `properties` of an event.
+    /// Top level of an event record (its name, ids, time, envelope).
+    EventTop,
+    /// An event's own properties.
     EventProperties,
-    /// Top level of an `/engage` profile update.
+    /// The device, page and library context of an event (Segment's `context`).
+    Context,
+    /// Top level of a profile update.
     ProfileTop,
-    /// Inside `$set`/`$set_once` of a profile update (or an event's `$set`).
+    /// Properties of a person (a profile's `$set`, Segment `traits`, Amplitude
+    /// `user_properties`).
     PeopleProperties,
-    /// Top level of a `/groups` update.
+    /// Top level of a group update.
     GroupTop,
-    /// Inside `$set`/`$set_once` of a group update.
+    /// Properties of a group (a company's `$set`: its `$name` is not a person's).
     GroupProperties,
 }
 
-/// Identifiers of the person, pseudonymised per destination by the policy.
-fn identifier(key: &str) -> bool {
-    matches!(
-        key,
-        "distinct_id"
-            | "$distinct_id"
-            | "$device_id"
-            | "$user_id"
-            | "$anon_id"
-            | "$anon_distinct_id"
-            | "$identified_id"
-            | "$distinct_ids"
-            | "$original_id"
-            | "alias"
-            | "$alias"
-    )
-}
-
-/// Device properties Mixpanel's SDKs collect.
-fn device(key: &str) -> bool {
-    matches!(
-        key,
-        "$os"
-            | "$os_version"
-            | "$browser"
-            | "$browser_version"
-            | "$device"
-            | "$model"
-            | "$manufacturer"
-            | "$brand"
-            | "$carrier"
-            | "$wifi"
-            | "$radio"
-            | "$bluetooth_enabled"
-            | "$bluetooth_version"
-            | "$has_nfc"
-            | "$has_telephone"
-            | "$screen_height"
-            | "$screen_width"
-            | "$screen_dpi"
-            | "$screen_density"
-            | "$app_version"
-            | "$app_version_string"
-            | "$app_build_number"
-            | "$app_release"
-            | "$ios_version"
-            | "$android_os_version"
-    ) || key.starts_with("$screen_")
-}
-
-/// Coarse location properties (Mixpanel derives most from the IP).
-fn coarse(key: &str) -> bool {
-    matches!(
-        key,
-        "$city" | "$region" | "mp_country_code" | "$country_code" | "$geo_source" | "$timezone"
-    )
-}
-
-/// Browsing history: the pages and referrers the web SDK records.
-fn browsing(key: &str) -> bool {
-    matches!(
-        key,
-        "$current_url"
-            | "$referrer"
-            | "$initial_referrer"
-            | "$referring_domain"
-            | "$initial_referring_domain"
-            | "current_url_path"
-            | "current_url_search"
-            | "current_page_title"
-            | "current_domain"
-            | "$search_engine"
-            | "mp_keyword"
-            | "$search_keyword"
-    )
-}
-
-/// The role of `key` at `level`, if it is a reserved property.
-pub fn role_of(level: Level, key: &str) -> Option<Role> {
-    if identifier(key) {
-        return role(t::UNIQUE_ID);
-    }
-    match level {
-        Level::EventProperties | Level::PeopleProperties => {}
-        Level::ProfileTop => {
-            return if key == "$ip" {
-                checked(t::IP_ADDRESS, Check::Ip)
-            } else {
-                None
-            };
-        }
-        Level::GroupTop => return None,
-        Level::GroupProperties => {
-            return if coarse(key) { role(t::COARSE_LOCATION) } else { None };
-        }
-    }
-    if browsing(key) {
-        return role(t::BROWSING_HISTORY);
-    }
-    if coarse(key) {
-        return role(t::COARSE_LOCATION);
-    }
-    if device(key) {
-        return role(t::DEVICE);
-    }
-    match key {
-        "ip" | "$ip" => checked(t::IP_ADDRESS, Check::Ip),
-        "$latitude" => checked(t::PRECISE_LOCATION, Check::Coordinate { max: 90 }),
-        "$longitude" => checked(t::PRECISE_LOCATION, Check::Coordinate { max: 180 }),
-        "$ios_ifa" | "$android_advertising_id" | "$ios_devices" | "$android_devices" => role(t::DEVICE_ID),
-        "$email" => checked(t::EMAIL, Check::Email),
-        "$phone" => checked(t::PHONE, Check::Phone),
-        "$name" | "$first_name" | "$last_name" => checked(t::NAME, Check::Name),
-        "$avatar" => role(t::SELF_IMAGE),
-        _ => None,
+impl Level {
+    /// Whether values at this level can describe a person (group levels describe companies).
+    pub fn people(self) -> bool {
+        !matches!(self, Level::GroupTop | Level::GroupProperties)
     }
 }
 
-/// True for a property whose value vendorwall must leave alone: the event's `token` is
-/// Mixpanel's public project token (and `$token` the same on profile and group updates),
-/// never a credential.
-pub fn is_project_token(level: Level, key: &str) -> bool {
-    match level {
-        Level::EventProperties => key == "token",
-        Level::ProfileTop | Level::GroupTop => key == "$token",
-        Level::PeopleProperties | Level::GroupProperties => false,
+/// A vendor's record shapes, as the classifier and the policy need them.
+pub struct Layout {
+    /// Unique per layout, below [`MAX_LAYOUTS`]: the key cache keeps one map per layout.
+    pub id: usize,
+    /// The detector name of this layout's role findings (`role.mixpanel`).
+    pub detector: &'static str,
+    /// The role of `key` at `level`.
+    pub role: fn(Level, &str) -> Option<Role>,
+    /// The level of the fields inside the object under `key` at `level`, if it is a
+    /// container the layout knows (`properties` of an event, `$set` of a profile).
+    pub child: fn(Level, &str) -> Option<Level>,
+    /// The vendor's public project key at `level` (Mixpanel's `token`): never reported, so
+    /// no policy rewrites it; the gateway replaces it with the destination's own.
+    pub is_project_key: fn(Level, &str) -> bool,
+    /// RFC 6901 pointers of the record's properties (what an allowlist policy filters):
+    /// event properties, or the fields of each profile or group operation — without the
+    /// record's structure (ids, time, idempotency key, project key).
+    pub property_pointers: fn(&Value, Level) -> Vec<String>,
+    /// The record's country code, which `generalize` with `to = "country"` puts in place of a
+    /// city or region.
+    pub country_code: for<'a> fn(&'a Value, Level) -> Option<&'a Value>,
+}
+
+/// Layouts the process can hold; one per vendor.
+pub const MAX_LAYOUTS: usize = 8;
+
+impl std::fmt::Debug for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Layout").field("detector", &self.detector).finish()
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl PartialEq for Layout {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
 
-    #[test]
-    fn table() {
-        assert_eq!(
-            role_of(Level::EventProperties, "distinct_id").map(|r| r.category),
-            Some(t::UNIQUE_ID)
-        );
-        assert_eq!(
-            role_of(Level::ProfileTop, "$distinct_id").map(|r| r.category),
-            Some(t::UNIQUE_ID)
-        );
-        assert_eq!(
-            role_of(Level::EventProperties, "$referrer").map(|r| r.category),
-            Some(t::BROWSING_HISTORY)
-        );
-        assert_eq!(
-            role_of(Level::EventProperties, "$screen_width").map(|r| r.category),
-            Some(t::DEVICE)
-        );
-        assert_eq!(
-            role_of(Level::EventProperties, "mp_country_code").map(|r| r.category),
-            Some(t::COARSE_LOCATION)
-        );
-        assert_eq!(
-            role_of(Level::PeopleProperties, "$email").map(|r| r.category),
-            Some(t::EMAIL)
-        );
-        assert_eq!(
-            role_of(Level::GroupProperties, "$name"),
-            None,
-            "a group's $name is a company"
-        );
-        assert_eq!(role_of(Level::EventProperties, "$insert_id"), None);
-        assert!(is_project_token(Level::EventProperties, "token"));
-        assert!(!is_project_token(Level::PeopleProperties, "token"));
+/// Escapes one RFC 6901 pointer segment.
+pub fn escape(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.contains(['~', '/']) {
+        std::borrow::Cow::Owned(key.replace('~', "~0").replace('/', "~1"))
+    } else {
+        std::borrow::Cow::Borrowed(key)
     }
 }

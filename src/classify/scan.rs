@@ -1180,6 +1180,15 @@ fn mail_domain(d: &[u8]) -> bool {
     labels >= 2 && tld_ok && !NOT_TLDS.iter().any(|e| e.as_bytes().eq_ignore_ascii_case(last))
 }
 
+/// Whether `s` is one email address and nothing else (surrounding spaces aside).
+pub fn whole_email(s: &str) -> bool {
+    let t = s.trim();
+    let mut whole = false;
+    let mut sink = |h: Hit| whole |= h.span == Some((0, t.len()));
+    emails(t, &mut Out::new(&mut sink));
+    whole
+}
+
 fn emails(s: &str, out: &mut Out) {
     let b = s.as_bytes();
     for at in (0..b.len()).filter(|&i| b[i] == b'@') {

@@ -1,7 +1,8 @@
-//! `vendorwall classify`: findings for a JSON Lines file of Mixpanel records.
+//! `vendorwall classify`: findings for a JSON Lines file of one vendor's records.
 //!
-//! Reads one JSON object per line (an event `{"event", "properties"}`, a profile update
-//! with `$distinct_id`, or a group update with `$group_key`) and writes one JSON line per
+//! Reads one JSON object per line, a record as that vendor's SDKs send it (Mixpanel: an
+//! event `{"event", "properties"}`, a profile update with `$distinct_id`, or a group update
+//! with `$group_key`; Segment: a message with its `type`; …) and writes one JSON line per
 //! finding: `{"line", "pointer", "category", "start", "end", "detector", "confidence"}`,
 //! `line` 1-based, `start`/`end` byte offsets in the string value or `null` for the whole
 //! value. A line that is not a JSON object is reported on stderr by number, never by
@@ -16,6 +17,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::classify::{Shape, classify_record};
+use crate::event::{Caps, Kind};
+use crate::protocol::Vendor;
 
 #[derive(Serialize)]
 struct Line<'a> {
@@ -28,21 +31,19 @@ struct Line<'a> {
     confidence: f32,
 }
 
-/// The Mixpanel shape of a record, from its top-level keys.
-fn shape_of(record: &serde_json::Map<String, Value>) -> Shape {
-    if record.contains_key("event") || record.contains_key("properties") {
-        Shape::Event
-    } else if record.contains_key("$group_key") || record.contains_key("$group_id") {
-        Shape::Group
-    } else if record.contains_key("$distinct_id") || record.keys().any(|k| k.starts_with("$set") || k == "$unset") {
-        Shape::Profile
-    } else {
-        Shape::Event
-    }
+/// The shape of a record in `protocol`'s format: the kind its decoder reads from it (an
+/// event when it cannot be decoded).
+fn shape_of(protocol: Vendor, record: &Value) -> Shape {
+    let proto = protocol.protocol();
+    let caps = Caps::from(&crate::config::Limits::default());
+    let kind = proto
+        .decode_sample(record.clone(), &caps)
+        .map_or(Kind::Track, |r| r.event.kind);
+    proto.shape(kind)
 }
 
 /// Reads JSON Lines from `input` (or stdin) and writes one JSON line per finding.
-pub fn run(input: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(protocol: Vendor, input: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
     let mut reader: Box<dyn BufRead> = match input {
         Some(path) => Box::new(BufReader::new(
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
@@ -69,10 +70,7 @@ pub fn run(input: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
                 continue;
             }
         };
-        let shape = match &record {
-            Value::Object(map) => shape_of(map),
-            _ => Shape::Event,
-        };
+        let shape = shape_of(protocol, &record);
         for f in classify_record(&record, shape) {
             let row = Line {
                 line,
@@ -108,7 +106,7 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        run(Some(&path), &mut out).unwrap();
+        run(Vendor::Mixpanel, Some(&path), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert!(!rows.is_empty());
@@ -123,18 +121,19 @@ mod tests {
 
     #[test]
     fn shapes() {
-        let obj = |v: Value| v.as_object().unwrap().clone();
+        let mp = Vendor::Mixpanel.protocol();
+        let shape = |v: Value| shape_of(Vendor::Mixpanel, &v);
         assert_eq!(
-            shape_of(&obj(serde_json::json!({"event": "x", "properties": {}}))),
-            Shape::Event
+            shape(serde_json::json!({"event": "x", "properties": {}})),
+            mp.shape(Kind::Track)
         );
         assert_eq!(
-            shape_of(&obj(serde_json::json!({"$distinct_id": "u", "$set": {}}))),
-            Shape::Profile
+            shape(serde_json::json!({"$distinct_id": "u", "$set": {}})),
+            mp.shape(Kind::Profile)
         );
         assert_eq!(
-            shape_of(&obj(serde_json::json!({"$group_key": "c", "$group_id": "a"}))),
-            Shape::Group
+            shape(serde_json::json!({"$group_key": "c", "$group_id": "a", "$set": {}})),
+            mp.shape(Kind::Group)
         );
     }
 }

@@ -18,10 +18,11 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use crate::emulator::{EmulatorConfig, MixpanelEmulator, ReceivedRecord};
+use crate::emulator::{Emulator, EmulatorConfig, ReceivedRecord};
 use crate::incident::report::Facts;
 use crate::incident::time::format_utc;
 use crate::incident::{Desk, Open, Scope};
+use crate::protocol::Vendor;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Store, now_ms};
 
@@ -269,7 +270,7 @@ async fn exchange(dir: &Path, traffic: &Traffic) -> Result<Outcome> {
     let project_token = random_hex(16)?;
     let api_secret = random_hex(16)?;
     let emulator =
-        MixpanelEmulator::start(EmulatorConfig::new(project_token.clone()).with_api_secret(api_secret.clone()))
+        Emulator::start(EmulatorConfig::new(Vendor::Mixpanel, project_token.clone()).with_secret(api_secret.clone()))
             .await
             .context("starting the Mixpanel emulator")?;
 
@@ -381,7 +382,7 @@ async fn send(base: &str, traffic: &Traffic) -> Result<()> {
     Ok(())
 }
 
-async fn wait_delivered(emulator: &MixpanelEmulator, cfg: &crate::config::Config, n: usize) -> Result<()> {
+async fn wait_delivered(emulator: &Emulator, cfg: &crate::config::Config, n: usize) -> Result<()> {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     if !emulator.wait_for_records(n, DELIVERY_TIMEOUT).await {
         bail!(

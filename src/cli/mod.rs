@@ -15,6 +15,7 @@ mod incident;
 mod policy;
 
 use crate::config::{self, Config};
+use crate::protocol::Vendor;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DestinationState, Store, now_ms};
 
@@ -66,11 +67,14 @@ enum Command {
         #[command(subcommand)]
         action: OutboxAction,
     },
-    /// Classify every field of JSON Lines events ({"event", "properties"}); one JSON line per finding.
+    /// Classify every field of JSON Lines records in a vendor's format; one JSON line per finding.
     Classify {
-        /// Events file (default: standard input).
+        /// Records file (default: standard input).
         #[arg(long)]
         input: Option<PathBuf>,
+        /// The vendor whose record format the lines are in.
+        #[arg(long, default_value = "mixpanel", value_parser = parse_vendor)]
+        protocol: Vendor,
     },
     /// Review a destination's policy on sample events.
     Policy {
@@ -92,15 +96,21 @@ enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
-    /// Run the built-in Mixpanel ingestion emulator (for trials and benchmarks).
+    /// Run a built-in vendor ingestion emulator (for trials and benchmarks).
     Emulate {
+        /// mixpanel, segment, posthog or amplitude.
+        #[arg(long, default_value = "mixpanel", value_parser = parse_vendor)]
+        vendor: Vendor,
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: std::net::SocketAddr,
-        #[arg(long)]
-        project_token: String,
-        /// Accepted as the Basic username on /import (read from this environment variable).
-        #[arg(long)]
-        api_secret_env: Option<String>,
+        /// The project key the emulated vendor expects (Mixpanel project token, Segment write
+        /// key, PostHog or Amplitude API key).
+        #[arg(long, alias = "project-token")]
+        key: String,
+        /// The vendor's secret (Mixpanel API secret, Amplitude secret key), read from this
+        /// environment variable.
+        #[arg(long, alias = "api-secret-env")]
+        secret_env: Option<String>,
     },
 }
 
@@ -321,19 +331,20 @@ fn run(command: Command) -> Result<ExitCode> {
                 policy::list(&cfg, &open_store(&cfg)?)?;
             }
         },
-        Command::Classify { input } => {
+        Command::Classify { input, protocol } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            classify::run(input.as_deref(), &mut out)?;
+            classify::run(protocol, input.as_deref(), &mut out)?;
             std::io::Write::flush(&mut out)?;
         }
         Command::Outbox { action } => outbox(action)?,
         Command::Emulate {
+            vendor,
             listen,
-            project_token,
-            api_secret_env,
+            key,
+            secret_env,
         } => {
-            let api_secret = match api_secret_env {
+            let secret = match secret_env {
                 Some(var) => {
                     Some(std::env::var(&var).with_context(|| format!("environment variable {var} is not set"))?)
                 }
@@ -341,13 +352,18 @@ fn run(command: Command) -> Result<ExitCode> {
             };
             runtime()?.block_on(crate::emulator::run_forever(crate::emulator::EmulatorConfig {
                 listen,
-                project_token,
-                api_secret,
+                vendor,
+                key,
+                secret,
                 keep_records: false,
             }))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_vendor(name: &str) -> std::result::Result<Vendor, String> {
+    Vendor::parse(name).ok_or_else(|| format!("not a vendor (one of {})", Vendor::names()))
 }
 
 async fn serve(cfg: Config) -> Result<()> {

@@ -13,20 +13,23 @@ use serde_json::{Value, json};
 
 use crate::classify::{Finding, Shape, classify_record, taxonomy::covers};
 use crate::config::{Config, Destination};
+use crate::event::Caps;
 use crate::policy::keys::{self, MasterKey, PseudonymKey};
 use crate::policy::{Context, Decision, Verdict};
+use crate::protocol::Vendor;
 use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 
-/// The record shape a sample line has.
-pub fn shape_of(v: &Value) -> Shape {
-    if v.get("event").is_some() {
-        Shape::Event
-    } else if v.get("$group_key").is_some() {
-        Shape::Group
-    } else {
-        Shape::Profile
-    }
+/// A sample line (a record as the source's SDKs send it) as the destination's vendor
+/// would receive it before its policy: decoded by the source's protocol, translated, and
+/// encoded by the destination's. `None` when the source's protocol cannot decode it.
+pub fn vendor_record(from: Vendor, to: Vendor, sample: &Value) -> Option<(Value, Shape, Option<String>)> {
+    let caps = Caps::from(&crate::config::Limits::default());
+    let mut event = from.protocol().decode_sample(sample.clone(), &caps).ok()?.event;
+    crate::protocol::translate(&mut event, to);
+    let name = event.name.clone();
+    let shape = to.protocol().shape(event.kind);
+    Some((to.protocol().encode(event), shape, name))
 }
 
 fn throwaway_key() -> PseudonymKey {
@@ -35,16 +38,21 @@ fn throwaway_key() -> PseudonymKey {
     PseudonymKey::from_bytes(0, &bytes)
 }
 
-fn source_for<'a>(cfg: &'a Config, dest: &Destination, wanted: Option<&str>) -> Result<&'a str> {
-    match wanted {
-        Some(s) => {
-            if !dest.sources.iter().any(|&i| cfg.sources[i].name == s) {
-                bail!("source `{s}` does not feed destination `{}`", dest.name);
-            }
-            Ok(cfg.sources.iter().find(|x| x.name == s).map_or("", |x| x.name.as_str()))
-        }
-        None => Ok(dest.sources.first().map_or("", |&i| cfg.sources[i].name.as_str())),
-    }
+/// The source samples come from (its name and protocol): `wanted`, or the destination's
+/// first.
+fn source_for<'a>(cfg: &'a Config, dest: &Destination, wanted: Option<&str>) -> Result<(&'a str, Vendor)> {
+    let index = match wanted {
+        Some(s) => match dest.sources.iter().copied().find(|&i| cfg.sources[i].name == s) {
+            Some(i) => i,
+            None => bail!("source `{s}` does not feed destination `{}`", dest.name),
+        },
+        None => match dest.sources.first() {
+            Some(&i) => i,
+            None => bail!("destination `{}` has no sources", dest.name),
+        },
+    };
+    let source = &cfg.sources[index];
+    Ok((source.name.as_str(), source.protocol))
 }
 
 /// Reads JSON Lines; yields (line number, object) and reports unreadable lines on stderr.
@@ -88,7 +96,7 @@ pub fn explain(
     let dest = cfg
         .destination(destination)
         .with_context(|| format!("no destination named `{destination}`"))?;
-    let source = source_for(cfg, dest, source)?;
+    let (source, protocol) = source_for(cfg, dest, source)?;
     let key = throwaway_key();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -99,8 +107,11 @@ pub fn explain(
             dest.name, dest.policy.name
         )?;
     }
-    for (line, record) in samples(input)? {
-        let shape = shape_of(&record);
+    for (line, sample) in samples(input)? {
+        let Some((record, shape, name)) = vendor_record(protocol, dest.vendor, &sample) else {
+            eprintln!("line {line}: not a {protocol} record; skipped");
+            continue;
+        };
         let findings = classify_record(&record, shape);
         let verdict = dest.policy.apply(
             &record,
@@ -108,6 +119,7 @@ pub fn explain(
             &findings,
             &Context {
                 source,
+                event: name.as_deref(),
                 key: Some(&key),
             },
         );
@@ -122,10 +134,7 @@ pub fn explain(
             writeln!(out, "{v}")?;
             continue;
         }
-        let name = record
-            .get("event")
-            .and_then(Value::as_str)
-            .unwrap_or("(profile or group update)");
+        let name = name.as_deref().unwrap_or("(profile or group update)");
         match verdict {
             Verdict::Block { because } => writeln!(out, "\nline {line} · {name} · blocked by {because}")?,
             Verdict::Send {
@@ -176,10 +185,18 @@ pub fn test(cfg: &Config) -> Result<bool> {
         let dest = cfg
             .destination(&t.destination)
             .with_context(|| format!("no destination named `{}`", t.destination))?;
-        let source = source_for(cfg, dest, None)?;
-        for (line, record) in samples(Some(&t.samples))? {
+        let (source, protocol) = source_for(cfg, dest, None)?;
+        for (line, sample) in samples(Some(&t.samples))? {
             checked += 1;
-            let shape = shape_of(&record);
+            let Some((record, shape, name)) = vendor_record(protocol, dest.vendor, &sample) else {
+                failures += 1;
+                println!(
+                    "FAIL {}: {} line {line} is not a {protocol} record",
+                    t.destination,
+                    t.samples.display()
+                );
+                continue;
+            };
             let findings = classify_record(&record, shape);
             let Verdict::Send {
                 record: sent,
@@ -190,6 +207,7 @@ pub fn test(cfg: &Config) -> Result<bool> {
                 &findings,
                 &Context {
                     source,
+                    event: name.as_deref(),
                     key: Some(&key),
                 },
             )

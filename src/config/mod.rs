@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::protocol::{Target, Vendor};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
 
@@ -63,7 +65,10 @@ pub struct Admin {
 pub struct Server {
     pub listen: SocketAddr,
     pub tls: Option<Tls>,
-    pub cors_allowed_origins: Vec<String>,
+    /// Origins whose browsers may call the ingest routes; `None` (the default) answers every
+    /// origin, as the vendors do (ingest keys are public; SDKs send credentials, so the
+    /// origin is echoed, never `*`).
+    pub cors_allowed_origins: Option<Vec<String>>,
     pub request_timeout: Duration,
 }
 
@@ -120,33 +125,31 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    Mixpanel,
-}
-
 #[derive(Debug, Clone)]
 pub struct Source {
     pub name: String,
-    pub protocol: Protocol,
+    /// The vendor whose SDKs this source's apps use.
+    pub protocol: Vendor,
     pub tokens: Vec<Secret>,
     pub import_secret: Option<Secret>,
 }
 
+/// What a destination answers feature-flag requests with (PostHog `/flags`, `/decide`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DestinationKind {
-    Mixpanel,
+pub enum FlagsMode {
+    /// Forwarded to the vendor synchronously, ids pseudonymised by the destination's key.
+    Forward,
+    /// "No flags", answered by vendorwall.
+    None,
 }
 
 #[derive(Debug, Clone)]
 pub struct Destination {
     pub name: String,
-    pub kind: DestinationKind,
-    /// Base URL without a trailing slash.
-    pub endpoint: String,
-    pub project_token: Secret,
-    pub api_secret: Option<Secret>,
-    pub project_id: Option<String>,
+    pub vendor: Vendor,
+    /// Where and how to reach the vendor: what its protocol reads.
+    pub target: Target,
+    pub flags: FlagsMode,
     /// Indexes into [`Config::sources`].
     pub sources: Vec<usize>,
     pub batch_max_records: usize,
@@ -313,17 +316,28 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         if source_index.insert(s.name.clone(), out_sources.len()).is_some() {
             v.at_span(&path, Some(span.clone()), format!("duplicate source name `{}`", s.name));
         }
-        let protocol = match s.protocol.as_str() {
-            "mixpanel" => Protocol::Mixpanel,
-            other => {
+        let protocol = match Vendor::parse(&s.protocol) {
+            Some(p) => p,
+            None => {
                 v.at_span(
                     &path,
                     Some(span.clone()),
-                    format!("protocol `{other}` is not supported (supported: mixpanel)"),
+                    format!(
+                        "protocol `{}` is not supported (supported: {})",
+                        s.protocol,
+                        Vendor::names()
+                    ),
                 );
-                Protocol::Mixpanel
+                Vendor::Mixpanel
             }
         };
+        if s.import_secret.is_some() && protocol != Vendor::Mixpanel {
+            v.at_span(
+                &path,
+                Some(span.clone()),
+                "import_secret is only for mixpanel sources (their /import endpoint)".into(),
+            );
+        }
         if s.tokens.is_empty() {
             v.at_span(&path, Some(span.clone()), "tokens must list at least one token".into());
         }
@@ -371,26 +385,74 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         if !dest_names.insert(d.name.clone()) {
             err(&mut v, format!("duplicate destination name `{}`", d.name));
         }
-        let kind = match d.kind.as_str() {
-            "mixpanel" => DestinationKind::Mixpanel,
-            other => {
-                err(&mut v, format!("type `{other}` is not supported (supported: mixpanel)"));
-                DestinationKind::Mixpanel
+        let vendor = match Vendor::parse(&d.kind) {
+            Some(k) => k,
+            None => {
+                err(
+                    &mut v,
+                    format!("type `{}` is not supported (supported: {})", d.kind, Vendor::names()),
+                );
+                Vendor::Mixpanel
             }
         };
+        let spec = vendor.protocol().destination_spec();
         let endpoint = d
             .endpoint
-            .unwrap_or_else(|| "https://api.mixpanel.com".to_owned())
+            .unwrap_or_else(|| spec.default_endpoint.to_owned())
             .trim_end_matches('/')
             .to_owned();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
             err(&mut v, "endpoint must be an http:// or https:// URL".into());
         }
-        let project_token = v.secret(&format!("{path}.project_token"), &span, &d.project_token, env);
-        let api_secret = d
-            .api_secret
-            .as_deref()
-            .and_then(|x| v.secret(&format!("{path}.api_secret"), &span, x, env));
+        // Each vendor names its key and secret its own way; the others' names are errors.
+        let keys = [
+            ("project_token", &d.project_token),
+            ("write_key", &d.write_key),
+            ("api_key", &d.api_key),
+            ("api_secret", &d.api_secret),
+            ("secret_key", &d.secret_key),
+        ];
+        let mut key = None;
+        let mut secret = None;
+        for (name, value) in keys {
+            let Some(value) = value else {
+                if name == spec.key_name {
+                    err(&mut v, format!("{name} is required for type {vendor}"));
+                }
+                continue;
+            };
+            let parsed = v.secret(&format!("{path}.{name}"), &span, value, env);
+            if name == spec.key_name {
+                key = parsed;
+            } else if Some(name) == spec.secret_name {
+                secret = parsed;
+            } else {
+                err(
+                    &mut v,
+                    format!(
+                        "{name} is not a setting of type {vendor} (its key is {})",
+                        spec.key_name
+                    ),
+                );
+            }
+        }
+        for (name, set) in [
+            ("project_id", d.project_id.is_some()),
+            ("use_batch", d.use_batch.is_some()),
+            ("flags", d.flags.is_some()),
+        ] {
+            if set && !spec.options.contains(&name) {
+                err(&mut v, format!("{name} is not a setting of type {vendor}"));
+            }
+        }
+        let flags = match d.flags.as_deref() {
+            None | Some("forward") => FlagsMode::Forward,
+            Some("none") => FlagsMode::None,
+            Some(other) => {
+                err(&mut v, format!("flags must be \"forward\" or \"none\", not `{other}`"));
+                FlagsMode::Forward
+            }
+        };
         let mut srcs = Vec::new();
         if d.sources.is_empty() {
             err(&mut v, "sources must name at least one source".into());
@@ -401,16 +463,24 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 None => err(&mut v, format!("sources names `{s}`, which is not a configured source")),
             }
         }
-        let batch_max_records = d.batch_max_records.unwrap_or(2000);
-        if !(1..=2000).contains(&batch_max_records) {
+        let limits = vendor.protocol().batch_limits();
+        let batch_max_records = d.batch_max_records.unwrap_or(limits.max_records);
+        if !(1..=limits.max_records).contains(&batch_max_records) {
             err(
                 &mut v,
-                "batch_max_records must be between 1 and 2000 (Mixpanel's limit)".into(),
+                format!(
+                    "batch_max_records must be between 1 and {} ({}'s limit)",
+                    limits.max_records,
+                    vendor.display_name()
+                ),
             );
         }
-        let batch_max_bytes = d.batch_max_bytes.unwrap_or(8 << 20);
-        if !(1024..=(10 << 20)).contains(&batch_max_bytes) {
-            err(&mut v, "batch_max_bytes must be between 1024 and 10485760".into());
+        let batch_max_bytes = d.batch_max_bytes.unwrap_or(limits.default_bytes);
+        if !(1024..=limits.max_bytes).contains(&batch_max_bytes) {
+            err(
+                &mut v,
+                format!("batch_max_bytes must be between 1024 and {}", limits.max_bytes),
+            );
         }
         if d.batch_linger_ms.is_some_and(|ms| ms > 60_000) {
             err(&mut v, "batch_linger_ms must be at most 60000".into());
@@ -418,11 +488,15 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         let policy = v.policy(&path, &span, d.policy, &source_index);
         out_destinations.push(Destination {
             name: d.name,
-            kind,
-            endpoint,
-            project_token: project_token.unwrap_or_else(|| Secret::new("")),
-            api_secret,
-            project_id: d.project_id,
+            vendor,
+            target: Target {
+                endpoint,
+                key: key.unwrap_or_else(|| Secret::new("")),
+                secret,
+                project_id: d.project_id,
+                use_batch: d.use_batch.unwrap_or(false),
+            },
+            flags,
             sources: srcs,
             batch_max_records,
             batch_max_bytes,
@@ -653,8 +727,8 @@ impl Validator<'_> {
                 None
             }
         };
-        let cors_allowed_origins = s.cors_allowed_origins.unwrap_or_default();
-        for (i, o) in cors_allowed_origins.iter().enumerate() {
+        let cors_allowed_origins = s.cors_allowed_origins;
+        for (i, o) in cors_allowed_origins.iter().flatten().enumerate() {
             if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
                 self.at_span(
                     &format!("server.cors_allowed_origins[{i}]"),
@@ -885,7 +959,7 @@ sources = ["web"]
     fn the_documented_example_is_valid() {
         let c = parse(EXAMPLE, Path::new("/etc/vw"), &env).unwrap();
         assert_eq!(c.store.path, Path::new("/etc/vw/var/vendorwall"));
-        assert_eq!(c.destinations[0].api_secret.as_ref().unwrap().expose(), "s3cr3t");
+        assert_eq!(c.destinations[0].target.secret.as_ref().unwrap().expose(), "s3cr3t");
         assert_eq!(c.destinations[0].sources, vec![0]);
         assert_eq!(c.limits, Limits::default());
     }
@@ -898,13 +972,13 @@ sources = ["web"]
                 "listen = \"127.0.0.1:8080\"\nlisten_port = 1",
             )
             .replace("sources = [\"web\"]", "sources = [\"app\"]\ncolour = \"red\"")
-            .replace("protocol = \"mixpanel\"", "protocol = \"amplitude\"");
+            .replace("protocol = \"mixpanel\"", "protocol = \"carrier-pigeon\"");
         let errs = parse(&text, Path::new("."), &|_| None).unwrap_err().0;
         let msgs: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         let joined = msgs.join("\n");
         assert!(joined.contains("listen_port"), "{joined}");
         assert!(joined.contains("colour"), "{joined}");
-        assert!(joined.contains("amplitude"), "{joined}");
+        assert!(joined.contains("carrier-pigeon"), "{joined}");
         assert!(errs.iter().all(|e| e.line.is_some()), "{joined}");
         let listen_port = errs.iter().find(|e| e.message.contains("listen_port")).unwrap();
         assert_eq!(listen_port.line, Some(5));

@@ -53,9 +53,18 @@ pub struct DestinationConfig {
     #[serde(rename = "type")]
     pub kind: String,
     pub endpoint: Option<String>,
-    pub project_token: String,
+    /// The vendor's project key, under the vendor's own name for it (each type takes one).
+    pub project_token: Option<String>,
+    pub write_key: Option<String>,
+    pub api_key: Option<String>,
+    /// The vendor's secret, where it has one (Mixpanel `api_secret`, Amplitude `secret_key`).
     pub api_secret: Option<String>,
+    pub secret_key: Option<String>,
     pub project_id: Option<String>,
+    /// Amplitude: deliver to `/batch` instead of `/2/httpapi`.
+    pub use_batch: Option<bool>,
+    /// PostHog: `"forward"` feature-flag requests to the vendor, or answer `"none"` (no flags).
+    pub flags: Option<String>,
     pub sources: Vec<String>,
     pub batch_max_records: Option<usize>,
     pub batch_max_bytes: Option<usize>,

@@ -1,20 +1,22 @@
 //! Delivery: one worker per destination, draining its outbox queue to the vendor.
 //!
 //! A worker leases the oldest rows of its destination (up to `batch_max_records`), splits
-//! them by endpoint and by `batch_max_bytes`, and sends each batch. After a lease that came
-//! back short of a full batch it leases again no sooner than `batch_linger_ms` later, so a
-//! steady stream goes out in full batches rather than one small batch per group commit.
+//! them by the vendor's endpoint and by `batch_max_bytes`, and sends each batch in the
+//! vendor's format ([`Protocol::request`](crate::protocol::Protocol::request)). After a lease
+//! that came back short of a full batch it leases again no sooner than `batch_linger_ms`
+//! later, so a steady stream goes out in full batches rather than one small batch per group
+//! commit. The vendor's answer is read by its protocol
+//! ([`Protocol::verdict`](crate::protocol::Protocol::verdict)):
 //!
-//! - events to `/import?strict=1` (gzip, Basic auth with the real API secret) when the
-//!   destination has `api_secret`, otherwise to `/track`; profile updates to `/engage`, group
-//!   updates to `/groups` (form `data=` with `verbose=1&ip=0`);
-//! - on success, [`Store::complete`](crate::store::Store::complete) removes the rows;
-//! - on a partial `/import` failure, exactly the refused records are dead-lettered with the
-//!   vendor's reason and the rest count as delivered;
+//! - delivered: [`Store::complete`](crate::store::Store::complete) removes the rows;
+//! - partly taken (Mixpanel `/import?strict=1` 400): exactly the refused records are
+//!   dead-lettered with the vendor's reason and the rest count as delivered;
+//! - some refused, nothing taken (Amplitude 400 with `events_with_invalid_fields`): the
+//!   refused are dead-lettered and the rest sent again;
 //! - on a timeout, a connection error, 408, 429 or 5xx, the same batch is sent again after an
 //!   exponential backoff with jitter, never sooner than the vendor's `Retry-After`; the
-//!   records keep their `$insert_id`, so a retry of a request the vendor had already applied
-//!   deduplicates;
+//!   records keep their idempotency keys, so a retry of a request the vendor had already
+//!   applied deduplicates;
 //! - on 401/403 the configuration is wrong, not the records: they stay queued and the worker
 //!   retries at the longest backoff;
 //! - on 413 the batch is halved (a single record that is still too large is dead-lettered).
@@ -25,15 +27,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use tokio::sync::watch;
 
 use crate::config::Destination;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
-use crate::protocol::mixpanel::Endpoint;
-use crate::protocol::mixpanel::encode::{endpoint_for, form_body, gzip, json_array};
-use crate::protocol::mixpanel::response::{VendorVerdict, classify_vendor_answer};
+use crate::protocol::{Endpoint, Protocol, VendorAnswer, VendorVerdict};
 use crate::store::{DestinationState, OutboxRow, StoreError, now_ms};
 use crate::telemetry::Metrics;
 
@@ -92,8 +91,8 @@ fn transport_verdict(e: &reqwest::Error) -> VendorVerdict {
     VendorVerdict::Retry {
         after: None,
         reason: reason.to_owned(),
-        // A timed-out request may have been applied; the unchanged $insert_id makes the
-        // retry a duplicate the vendor drops.
+        // A timed-out request may have been applied; the unchanged idempotency key makes
+        // the retry a duplicate the vendor drops.
         maybe_applied: e.is_timeout(),
     }
 }
@@ -216,13 +215,17 @@ impl Worker {
         tracing::info!(destination = %self.dest.name, "delivery worker stopped");
     }
 
+    fn protocol(&self) -> &'static dyn Protocol {
+        self.dest.vendor.protocol()
+    }
+
     /// Splits leased rows into batches of one endpoint each, in order, within the byte cap.
     fn split(&self, rows: Vec<OutboxRow>) -> Vec<(Endpoint, Vec<OutboxRow>)> {
-        let use_import = self.dest.api_secret.is_some();
+        let protocol = self.protocol();
         let mut out: Vec<(Endpoint, Vec<OutboxRow>)> = Vec::new();
         let mut bytes = 0usize;
         for row in rows {
-            let ep = endpoint_for(row.kind, use_import);
+            let ep = protocol.endpoint(row.kind, &self.dest.target);
             match out.last_mut() {
                 Some((last, batch)) if *last == ep && bytes + row.payload.len() < self.dest.batch_max_bytes => {
                     bytes += row.payload.len() + 1;
@@ -267,6 +270,39 @@ impl Worker {
                         .collect();
                     return self.complete(ok, dead).await;
                 }
+                VendorVerdict::RetryExcept { failed, after } => {
+                    // Nothing was taken: the refused go to dead letters, the rest again.
+                    let mut refused = vec![false; batch.len()];
+                    let mut dead = Vec::new();
+                    for (i, reason) in failed {
+                        if let Some(row) = batch.get(i)
+                            && !refused[i]
+                        {
+                            refused[i] = true;
+                            dead.push((row.id, format!("vendor refused: {reason}")));
+                        }
+                    }
+                    if dead.is_empty() {
+                        let delay = self.backoff.delay(attempt, after);
+                        if !self.retry_after(&batch, delay).await {
+                            return Sent::Stopped;
+                        }
+                    } else {
+                        let rest: Vec<OutboxRow> = batch
+                            .into_iter()
+                            .zip(refused)
+                            .filter(|(_, r)| !r)
+                            .map(|(row, _)| row)
+                            .collect();
+                        if let Sent::Stopped = self.complete(Vec::new(), dead).await {
+                            return Sent::Stopped;
+                        }
+                        if rest.is_empty() {
+                            return Sent::Done;
+                        }
+                        return Box::pin(self.send((endpoint, rest))).await;
+                    }
+                }
                 VendorVerdict::Rejected { reason } => {
                     let dead = batch
                         .iter()
@@ -290,7 +326,7 @@ impl Worker {
                 }
                 VendorVerdict::Retry { after, reason, .. } => {
                     let delay = self.backoff.delay(attempt, after);
-                    tracing::warn!(destination = %self.dest.name, endpoint = endpoint.as_str(), records = batch.len(),
+                    tracing::warn!(destination = %self.dest.name, endpoint = endpoint.name, records = batch.len(),
                         attempt, reason = %reason, delay_ms = delay.as_millis() as u64, "delivery failed; will retry");
                     if !self.retry_after(&batch, delay).await {
                         return Sent::Stopped;
@@ -298,8 +334,9 @@ impl Worker {
                 }
                 VendorVerdict::Misconfigured { .. } => {
                     let delay = self.backoff.delay(attempt.max(30), None);
-                    tracing::error!(destination = %self.dest.name, endpoint = endpoint.as_str(),
-                        "vendor refused vendorwall's credentials; check project_token / api_secret");
+                    tracing::error!(destination = %self.dest.name, endpoint = endpoint.name,
+                        key = self.protocol().destination_spec().key_name,
+                        "vendor refused vendorwall's credentials; check the destination's key and secret");
                     if !self.retry_after(&batch, delay).await {
                         return Sent::Stopped;
                     }
@@ -350,49 +387,27 @@ impl Worker {
     }
 
     async fn attempt(&self, endpoint: Endpoint, batch: &[OutboxRow]) -> VendorVerdict {
-        let payloads: Vec<&[u8]> = batch.iter().map(|r| r.payload.as_slice()).collect();
-        let json = json_array(&payloads);
-        let base = &self.dest.endpoint;
-        let import_secret = match endpoint {
-            Endpoint::Import => self.dest.api_secret.as_ref(),
-            _ => None,
+        let payloads: Vec<Vec<u8>> = batch.iter().map(|r| r.payload.clone()).collect();
+        let (vendor, target) = (self.dest.vendor, self.dest.target.clone());
+        // Encoding and compressing a full batch (megabytes) takes milliseconds of CPU: done
+        // on the blocking pool, not on the async workers that serve ingest.
+        let built = tokio::task::spawn_blocking(move || {
+            let records: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
+            vendor.protocol().request(&target, endpoint, &records, now_ms())
+        })
+        .await;
+        let Ok(request) = built else {
+            return VendorVerdict::Retry {
+                after: None,
+                reason: "encoding the batch failed".to_owned(),
+                maybe_applied: false,
+            };
         };
-        // Compressing or form-encoding a full batch (megabytes) takes milliseconds of CPU:
-        // done on the blocking pool, not on the async workers that serve ingest.
-        let gzipped = import_secret.is_some();
-        let body = match tokio::task::spawn_blocking(move || if gzipped { gzip(&json) } else { form_body(&json) }).await
-        {
-            Ok(body) => body,
-            Err(_) => {
-                return VendorVerdict::Retry {
-                    after: None,
-                    reason: "encoding the batch failed".to_owned(),
-                    maybe_applied: false,
-                };
-            }
-        };
-        let request = match import_secret {
-            Some(secret) => {
-                let mut url = format!("{base}/import?strict=1");
-                if let Some(p) = &self.dest.project_id {
-                    url.push_str("&project_id=");
-                    url.extend(form_urlencoded::byte_serialize(p.as_bytes()));
-                }
-                let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:", secret.expose()));
-                self.client
-                    .post(url)
-                    .header("Content-Type", "application/json")
-                    .header("Content-Encoding", "gzip")
-                    .header("Authorization", format!("Basic {auth}"))
-                    .body(body)
-            }
-            None => self
-                .client
-                .post(format!("{base}/{}", endpoint.as_str()))
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(body),
-        };
-        let response = match request.send().await {
+        let mut builder = self.client.post(request.url);
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        let response = match builder.body(request.body).send().await {
             Ok(r) => r,
             Err(e) => return transport_verdict(&e),
         };
@@ -406,7 +421,12 @@ impl Worker {
             Ok(b) => b,
             Err(e) => return transport_verdict(&e),
         };
-        classify_vendor_answer(endpoint, status, retry_after.as_deref(), &body)
+        let answer = VendorAnswer {
+            status,
+            retry_after: retry_after.as_deref(),
+            body: &body,
+        };
+        self.protocol().verdict(endpoint, &answer, batch.len())
     }
 }
 

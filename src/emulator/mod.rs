@@ -1,56 +1,28 @@
-//! A Mixpanel ingestion emulator: a loopback HTTP/1 server that answers like
-//! `api.mixpanel.com`, records what it accepted, and fails on demand.
+//! Vendor emulators: a loopback HTTP/1 server that answers like a vendor's ingestion API
+//! (`api.mixpanel.com`, `api.segment.io`, `us.i.posthog.com`, `api2.amplitude.com`),
+//! records what it accepted, and fails on demand.
 //!
-//! Tests, `vendorwall demo` and the benchmarks point the gateway's Mixpanel destination at
-//! [`MixpanelEmulator::base_url`] instead of the real vendor. The rules below come from
-//! `shared/reference/protocols.md` section 1 and Mixpanel's ingestion reference.
-//!
-//! # Endpoints
-//!
-//! * `POST /import` — body a JSON array or NDJSON, optionally `Content-Encoding: gzip`.
-//!   Auth is HTTP Basic with the project token or the legacy API secret as username and an
-//!   empty password; anything else is 401 `{"code":401,"error":..,"status":"Unauthorized"}`.
-//!   More than 10 MiB uncompressed is 413; more than 2000 events, or a body that is not JSON,
-//!   is 400 and nothing is ingested. With `strict=1` every event is validated: `event` a
-//!   non-empty string, `properties` an object with fewer than 255 entries, `properties.time`
-//!   in seconds or milliseconds between 1971-01-01 and one hour from now, `distinct_id` a
-//!   string that is not one of the documented placeholders (`anon`, `null`, `0`, `-1`, `[]`,
-//!   the all-zero UUID, ...; the empty string is allowed), `$insert_id` 1–36 bytes of
-//!   `[A-Za-z0-9-]` and not a placeholder, nested values at most 3 deep with fewer than 255
-//!   entries, the event under 1 MiB. If all pass: 200
-//!   `{"code":200,"num_records_imported":N,"status":"OK"}`. If some fail: 400 with
-//!   `failed_records[{index,$insert_id,field,message}]` (first problem of each event) and
-//!   `num_records_imported`, **and the valid events are ingested** (trap 11). Without
-//!   `strict=1` invalid events are dropped silently and the answer is 200. A form body
-//!   (`data=...`, how the python SDK posts `/import`) is accepted too and answered in the
-//!   `/track` dialect, which is what that SDK parses.
-//! * `/track`, `/engage`, `/groups`, with or without trailing slash, GET or POST. `data` in
-//!   the form body or the query, raw JSON or base64 (with `+` turned into a space tolerated),
-//!   an object or an array; a form labelled `text/plain` (beacon) or a bare JSON body also
-//!   works. `verbose`, `ip`, `img`, `callback` are read from the query or the form body. Each
-//!   record needs the project token (`properties.token`, or `$token` for profiles); `/track`
-//!   refuses events older than 5 days; `/engage` needs `$distinct_id` and known operations
-//!   (`$unset` a list); `/groups` needs `$group_key`/`$group_id` and refuses `$add`/`$append`.
-//!   Answer: HTTP 200 with `1`/`0` as text/plain (`1` when at least one record was valid), or
-//!   `{"status":1,"error":null}` / `{"status":0,"error":".."}` with `verbose=1`; `img=1` gets a
-//!   GIF and `callback=fn` gets `fn(...)` JavaScript. Valid records are ingested even when
-//!   others in the batch are not.
+//! Tests, `vendorwall demo` and the benchmarks point a destination at
+//! [`Emulator::base_url`] instead of the real vendor. This module is the server: sockets,
+//! recording and faults. What a request means — decoding, authentication, validation, the
+//! answer — is the vendor's, in `src/protocol/<vendor>/emulator.rs`, reached through
+//! [`Protocol::emulate`](crate::protocol::Protocol::emulate).
 //!
 //! # What is recorded
 //!
 //! Every accepted record, byte-for-byte as parsed (key order kept), request by request, with
-//! the sequence number of its request: [`MixpanelEmulator::received`]. Every request that got
-//! as far as a handler, faulted or not, in [`MixpanelEmulator::requests`], with its status
+//! the sequence number of its request: [`Emulator::received`]. Every request that got
+//! as far as a handler, faulted or not, in [`Emulator::requests`], with its status
 //! (0 when the connection was dropped instead of answered), the `ip` parameter it carried,
 //! whether it was gzipped and which Basic username it used. Nothing is ever deduplicated:
 //! a retried batch shows up twice, which is how tests detect duplicates (by `$insert_id`).
 //! The standalone `vendorwall emulate`, which nobody can ask for them, only counts records
-//! ([`MixpanelEmulator::set_keep_records`]), so a long benchmark does not fill its memory.
+//! ([`Emulator::set_keep_records`]), so a long benchmark does not fill its memory.
 //!
 //! # Fault injection
 //!
-//! [`MixpanelEmulator::set_fault`] switches behaviour for all later requests;
-//! [`MixpanelEmulator::fail_next`] queues one-shot faults that take precedence.
+//! [`Emulator::set_fault`] switches behaviour for all later requests;
+//! [`Emulator::fail_next`] queues one-shot faults that take precedence.
 //! * [`Fault::Unreachable`] closes the listening socket (new connections are refused) and
 //!   resets every open connection, keep-alive ones included; leaving it binds the same port
 //!   again (`SO_REUSEADDR`). As a one-shot it resets the connection the request came on,
@@ -73,7 +45,6 @@
 //! (`0`), where real Mixpanel answers `1` and drops the data later, so mistakes are visible.
 
 mod conn;
-mod ingest;
 #[cfg(test)]
 mod tests;
 
@@ -95,41 +66,44 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use self::conn::{ConnHandle, KillableListener};
-use self::ingest::{BasicCredentials, Incoming, Params, Project, Reply};
+use crate::protocol::{Answer, EmulatedProject, HttpRequest, Method, Vendor};
 
-/// Largest request body read off the wire. Above the 10 MiB uncompressed limit so that an
-/// oversized body still gets its 413 instead of a reset.
-const MAX_WIRE_BODY_BYTES: usize = 4 * ingest::MAX_UNCOMPRESSED_BODY_BYTES;
+/// Largest request body read off the wire. Above every vendor's own limit (Mixpanel 10 MiB,
+/// PostHog 20 MiB for `/batch`) so an oversized body still gets its 413 instead of a reset.
+const MAX_WIRE_BODY_BYTES: usize = 40 << 20;
 /// How long going unreachable waits for open connections to close.
 const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What the emulated Mixpanel project accepts.
+/// What the emulated vendor project accepts.
 #[derive(Clone)]
 pub struct EmulatorConfig {
     /// `127.0.0.1:0` for an ephemeral port.
     pub listen: SocketAddr,
-    /// Expected in `properties.token` / `$token`, and accepted as `/import` Basic username.
-    pub project_token: String,
-    /// The legacy API secret, accepted as `/import` Basic username (empty password).
-    pub api_secret: Option<String>,
+    pub vendor: Vendor,
+    /// The project key the vendor expects (Mixpanel project token, Segment write key,
+    /// PostHog project API key, Amplitude API key).
+    pub key: String,
+    /// The vendor's secret (Mixpanel API secret, Amplitude secret key), if any.
+    pub secret: Option<String>,
     /// Keep accepted records and request logs for inspection (see
-    /// [`MixpanelEmulator::set_keep_records`]); `vendorwall emulate` does not.
+    /// [`Emulator::set_keep_records`]); `vendorwall emulate` does not.
     pub keep_records: bool,
 }
 
 impl EmulatorConfig {
-    /// Loopback, ephemeral port, no API secret.
-    pub fn new(project_token: impl Into<String>) -> Self {
+    /// Loopback, ephemeral port, no secret.
+    pub fn new(vendor: Vendor, key: impl Into<String>) -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            project_token: project_token.into(),
-            api_secret: None,
+            vendor,
+            key: key.into(),
+            secret: None,
             keep_records: true,
         }
     }
 
-    pub fn with_api_secret(mut self, api_secret: impl Into<String>) -> Self {
-        self.api_secret = Some(api_secret.into());
+    pub fn with_secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into());
         self
     }
 }
@@ -138,8 +112,9 @@ impl fmt::Debug for EmulatorConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmulatorConfig")
             .field("listen", &self.listen)
-            .field("project_token", &"[redacted]")
-            .field("api_secret", &self.api_secret.as_ref().map(|_| "[redacted]"))
+            .field("vendor", &self.vendor)
+            .field("key", &"[redacted]")
+            .field("secret", &self.secret.as_ref().map(|_| "[redacted]"))
             .field("keep_records", &self.keep_records)
             .finish()
     }
@@ -155,40 +130,11 @@ pub enum Fault {
     Delay(Duration),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Track,
-    Engage,
-    Groups,
-    Import,
-}
-
-impl Endpoint {
-    /// The endpoint a request path addresses; trailing slash optional.
-    pub fn from_path(path: &str) -> Option<Self> {
-        match path.strip_suffix('/').unwrap_or(path) {
-            "/track" => Some(Self::Track),
-            "/engage" => Some(Self::Engage),
-            "/groups" => Some(Self::Groups),
-            "/import" => Some(Self::Import),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Track => "track",
-            Self::Engage => "engage",
-            Self::Groups => "groups",
-            Self::Import => "import",
-        }
-    }
-}
-
-/// One accepted event or profile update.
+/// One accepted record (an event, a profile or group update, a message).
 #[derive(Clone, Debug)]
 pub struct ReceivedRecord {
-    pub endpoint: Endpoint,
+    /// The vendor's name for the endpoint (`track`, `import`, `batch`, `httpapi`).
+    pub endpoint: &'static str,
     /// The record exactly as received (after base64/gzip decoding).
     pub record: Value,
     pub received_at: SystemTime,
@@ -197,32 +143,42 @@ pub struct ReceivedRecord {
 }
 
 impl ReceivedRecord {
-    /// `properties.$insert_id` of an event, if it is a string.
+    /// The record's idempotency key: Mixpanel `properties.$insert_id`, Segment `messageId`,
+    /// PostHog `uuid`, Amplitude `insert_id`.
     pub fn insert_id(&self) -> Option<&str> {
-        self.record.get("properties")?.get("$insert_id")?.as_str()
+        self.record
+            .get("properties")
+            .and_then(|p| p.get("$insert_id"))
+            .or_else(|| self.record.get("messageId"))
+            .or_else(|| self.record.get("uuid"))
+            .or_else(|| self.record.get("insert_id"))?
+            .as_str()
     }
 
-    /// The `event` name of an event record.
+    /// The event name: Mixpanel, Segment and PostHog `event`, Amplitude `event_type`.
     pub fn event_name(&self) -> Option<&str> {
-        self.record.get("event")?.as_str()
+        self.record
+            .get("event")
+            .or_else(|| self.record.get("event_type"))?
+            .as_str()
     }
 }
 
 /// One HTTP request that reached the emulator.
 #[derive(Clone, Debug)]
 pub struct RequestLog {
-    /// Arrival order, from 1; never reset by [`MixpanelEmulator::clear`].
+    /// Arrival order, from 1; never reset by [`Emulator::clear`].
     pub seq: u64,
     pub at: Instant,
     /// `None` for a path that is not an ingestion endpoint (answered 404).
-    pub endpoint: Option<Endpoint>,
+    pub endpoint: Option<&'static str>,
     /// The status answered; 0 when the connection was dropped instead.
     pub status: u16,
     /// Records accepted (and recorded) from this request.
     pub records: usize,
     /// Records refused by validation.
     pub rejected: usize,
-    /// The `ip` parameter as sent, from the query or the form body.
+    /// The geolocation parameter as sent (Mixpanel's `ip`, from the query or the form body).
     pub ip_param: Option<String>,
     pub gzip: bool,
     /// The HTTP Basic username, as sent (for tests checking which credential was used).
@@ -238,17 +194,18 @@ struct Recorded {
     /// standalone `vendorwall emulate` only counts them, so it runs in constant memory.
     keep: bool,
     received: Vec<ReceivedRecord>,
-    /// Records accepted since the last [`MixpanelEmulator::clear`], kept or not.
+    /// Records accepted since the last [`Emulator::clear`], kept or not.
     received_count: usize,
     requests: Vec<RequestLog>,
 }
 
 /// State shared by the handle, the accept loop, every connection and every handler.
 struct Shared {
-    project_token: String,
-    api_secret: Option<String>,
+    vendor: Vendor,
+    key: String,
+    secret: Option<String>,
     state: Mutex<Recorded>,
-    /// `Recorded::received_count`, for [`MixpanelEmulator::wait_for_records`].
+    /// `Recorded::received_count`, for [`Emulator::wait_for_records`].
     record_count: watch::Sender<usize>,
     /// Bumped to reset every open connection (see `conn`).
     kills: watch::Sender<u64>,
@@ -284,22 +241,22 @@ impl Shared {
         if self.log_requests.load(Ordering::Relaxed) {
             tracing::info!(
                 seq = log.seq,
-                endpoint = log.endpoint.map_or("unknown", Endpoint::as_str),
+                endpoint = log.endpoint.unwrap_or("unknown"),
                 status,
                 records = log.records,
                 rejected,
                 gzip = log.gzip,
                 elapsed_ms,
-                "mixpanel emulator request"
+                "emulator request"
             );
         } else {
             tracing::debug!(
                 seq = log.seq,
-                endpoint = log.endpoint.map_or("unknown", Endpoint::as_str),
+                endpoint = log.endpoint.unwrap_or("unknown"),
                 status,
                 records = log.records,
                 rejected,
-                "mixpanel emulator request"
+                "emulator request"
             );
         }
         let mut state = self.state();
@@ -322,8 +279,8 @@ impl Shared {
     }
 }
 
-/// A running emulator. Dropping it stops it (use [`MixpanelEmulator::shutdown`] to wait).
-pub struct MixpanelEmulator {
+/// A running emulator. Dropping it stops it (use [`Emulator::shutdown`] to wait).
+pub struct Emulator {
     shared: Arc<Shared>,
     addr: SocketAddr,
     /// The accept loop, `None` while unreachable.
@@ -332,14 +289,15 @@ pub struct MixpanelEmulator {
     transition: tokio::sync::Mutex<()>,
 }
 
-impl MixpanelEmulator {
+impl Emulator {
     /// Binds `cfg.listen` and starts serving.
-    pub async fn start(cfg: EmulatorConfig) -> io::Result<MixpanelEmulator> {
+    pub async fn start(cfg: EmulatorConfig) -> io::Result<Emulator> {
         let listener = conn::bind_reusable(cfg.listen)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            project_token: cfg.project_token,
-            api_secret: cfg.api_secret,
+            vendor: cfg.vendor,
+            key: cfg.key,
+            secret: cfg.secret,
             state: Mutex::new(Recorded {
                 fault: Fault::None,
                 one_shot: VecDeque::new(),
@@ -354,7 +312,7 @@ impl MixpanelEmulator {
             next_seq: AtomicU64::new(1),
             log_requests: AtomicBool::new(false),
         });
-        let emulator = MixpanelEmulator {
+        let emulator = Emulator {
             shared,
             addr,
             serving: Mutex::new(None),
@@ -378,7 +336,7 @@ impl MixpanelEmulator {
     /// listens again. A failure to re-bind is logged; use [`Self::try_set_fault`] to see it.
     pub async fn set_fault(&self, fault: Fault) {
         if let Err(error) = self.try_set_fault(fault).await {
-            tracing::error!(%error, addr = %self.addr, "mixpanel emulator: cannot listen again");
+            tracing::error!(%error, addr = %self.addr, "emulator: cannot listen again");
         }
     }
 
@@ -436,8 +394,8 @@ impl MixpanelEmulator {
         )
     }
 
-    /// Whether accepted records and request logs are kept for [`MixpanelEmulator::received`]
-    /// and [`MixpanelEmulator::requests`] (the default). Without, they are only counted.
+    /// Whether accepted records and request logs are kept for [`Emulator::received`]
+    /// and [`Emulator::requests`] (the default). Without, they are only counted.
     pub fn set_keep_records(&self, keep: bool) {
         self.shared.state().keep = keep;
     }
@@ -463,7 +421,7 @@ impl MixpanelEmulator {
         let task = tokio::spawn(async move {
             let service = router.into_make_service_with_connect_info::<ConnHandle>();
             if let Err(error) = axum::serve(listener, service).await {
-                tracing::error!(%error, "mixpanel emulator: server stopped");
+                tracing::error!(%error, "emulator: server stopped");
             }
         });
         *self.serving.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
@@ -481,12 +439,12 @@ impl MixpanelEmulator {
         let mut live = self.shared.live_connections.subscribe();
         let drained = tokio::time::timeout(CONNECTION_DRAIN_TIMEOUT, live.wait_for(|n| *n == 0));
         if drained.await.is_err() {
-            tracing::warn!("mixpanel emulator: connections still open after reset");
+            tracing::warn!("emulator: connections still open after reset");
         }
     }
 }
 
-impl Drop for MixpanelEmulator {
+impl Drop for Emulator {
     fn drop(&mut self) {
         let task = self.serving.get_mut().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(task) = task {
@@ -504,15 +462,14 @@ pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
         keep_records: false,
         ..cfg
     };
-    let emulator = MixpanelEmulator::start(cfg).await?;
+    let vendor = cfg.vendor;
+    let emulator = Emulator::start(cfg).await?;
     emulator.set_request_logging(true);
-    tracing::info!(
-        addr = %emulator.addr(),
-        "mixpanel emulator listening; /import, /track, /engage, /groups"
-    );
+    let paths: Vec<&str> = vendor.protocol().routes().iter().map(|r| r.path).collect();
+    tracing::info!(addr = %emulator.addr(), vendor = vendor.name(), paths = %paths.join(", "), "emulator listening");
     let signal = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
-    tracing::info!("mixpanel emulator stopped");
+    tracing::info!("emulator stopped");
     signal
 }
 
@@ -523,55 +480,62 @@ async fn handle_request(
 ) -> Response {
     let seq = shared.next_seq.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = request.into_parts();
-    let endpoint = Endpoint::from_path(parts.uri.path());
-    let basic = BasicCredentials::from_headers(&parts.headers);
+    let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let basic_user = header(header::AUTHORIZATION)
+        .and_then(crate::protocol::BasicAuth::parse)
+        .map(|b| b.user);
+    let gzip = header(header::CONTENT_ENCODING).is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
     let pending = PendingRequest {
         shared: shared.clone(),
         log: Some(RequestLog {
             seq,
             at: Instant::now(),
-            endpoint,
+            endpoint: shared.vendor.protocol().emulator_endpoint(parts.uri.path()),
             status: 0,
             records: 0,
             rejected: 0,
             ip_param: None,
-            gzip: ingest::is_gzip(&parts.headers),
-            basic_user: basic.as_ref().map(|b| b.user.clone()),
+            gzip,
+            basic_user,
             method: parts.method.to_string(),
             path: parts.uri.path().to_owned(),
         }),
     };
 
     let Ok(body) = axum::body::to_bytes(body, MAX_WIRE_BODY_BYTES).await else {
-        return pending.respond(Reply::json_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!(
-                "request exceeds max limit of {} bytes",
-                ingest::MAX_UNCOMPRESSED_BODY_BYTES
-            ),
-        ));
+        return pending.respond(error_answer(413, "request body too large"), None);
     };
     // Handled in its own task: a client that gives up (times out, disconnects) must not
     // cancel the handling, since a real vendor may well apply a request nobody waits for.
-    let handling = tokio::spawn(handle_read_request(shared, connection, pending, parts, body, basic));
+    let handling = tokio::spawn(handle_read_request(shared, connection, pending, parts, body));
     handling
         .await
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
+/// `{"code":N,"error":"…","status":"…"}`: how the emulator answers an injected failure.
+fn error_answer(status: u16, error: &str) -> Answer {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    Answer {
+        status,
+        content_type: "application/json",
+        body: serde_json::json!({"code": status, "error": error, "status": reason})
+            .to_string()
+            .into_bytes(),
+        retry_after_secs: None,
+    }
+}
+
 async fn handle_read_request(
     shared: Arc<Shared>,
     connection: ConnHandle,
-    mut pending: PendingRequest,
+    pending: PendingRequest,
     parts: axum::http::request::Parts,
     body: bytes::Bytes,
-    basic: Option<BasicCredentials>,
 ) -> Response {
-    let params = Params::new(parts.uri.query(), &parts.headers, &body);
-    if let Some(log) = pending.log.as_mut() {
-        log.ip_param = params.any("ip").map(str::to_owned);
-    }
-
     match shared.take_fault() {
         Fault::None => {}
         Fault::Unreachable => {
@@ -579,9 +543,18 @@ async fn handle_read_request(
             connection.reset();
             return pending.dropped();
         }
-        Fault::Status(code) => return pending.respond(Reply::injected_status(code)),
+        Fault::Status(code) => {
+            let code = if (100..=999).contains(&code) { code } else { 500 };
+            let reason = StatusCode::from_u16(code)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .map_or_else(|| "injected failure".to_owned(), str::to_ascii_lowercase);
+            return pending.respond(error_answer(code, &reason), None);
+        }
         Fault::RateLimited { retry_after_secs } => {
-            return pending.respond(Reply::rate_limited(retry_after_secs));
+            let mut answer = error_answer(429, "rate limit exceeded");
+            answer.retry_after_secs = Some(u32::try_from(retry_after_secs).unwrap_or(u32::MAX));
+            return pending.respond(answer, None);
         }
         Fault::Delay(delay) => {
             let mut kills = shared.kills.subscribe();
@@ -593,23 +566,39 @@ async fn handle_read_request(
         }
     }
 
-    let Some(endpoint) = Endpoint::from_path(parts.uri.path()) else {
-        return pending.respond(Reply::json_error(StatusCode::NOT_FOUND, "unknown endpoint"));
+    let header = |name: header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let method = match parts.method {
+        axum::http::Method::GET => Method::Get,
+        axum::http::Method::POST => Method::Post,
+        axum::http::Method::OPTIONS => Method::Options,
+        _ => Method::Other,
     };
-    let project = Project {
-        token: &shared.project_token,
-        api_secret: shared.api_secret.as_deref(),
-    };
-    let incoming = Incoming {
-        method: &parts.method,
-        endpoint,
-        headers: &parts.headers,
-        params: &params,
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let request = HttpRequest {
+        method,
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        content_type: header(header::CONTENT_TYPE),
+        content_encoding: header(header::CONTENT_ENCODING),
+        authorization: header(header::AUTHORIZATION),
         body: &body,
-        basic: basic.as_ref(),
-        now: SystemTime::now(),
+        client_ip: None,
+        received_at_ms: now_ms,
     };
-    pending.respond(ingest::handle(&project, &incoming))
+    let project = EmulatedProject {
+        key: shared.key.clone(),
+        secret: shared.secret.clone(),
+        now_ms,
+    };
+    let emulated = shared.vendor.protocol().emulate(&project, &request);
+    let mut pending = pending;
+    if let Some(log) = pending.log.as_mut() {
+        log.endpoint = emulated.endpoint;
+        log.ip_param = emulated.ip_param;
+    }
+    pending.respond(emulated.answer, Some((emulated.accepted, emulated.rejected)))
 }
 
 /// A request being handled. If hyper drops the handler (the connection died mid-request), the
@@ -620,22 +609,16 @@ struct PendingRequest {
 }
 
 impl PendingRequest {
-    fn respond(mut self, reply: Reply) -> Response {
-        let Reply {
-            status,
-            content_type,
-            body,
-            retry_after_secs,
-            accepted,
-            rejected,
-        } = reply;
+    fn respond(mut self, answer: Answer, records: Option<(Vec<Value>, usize)>) -> Response {
+        let (accepted, rejected) = records.unwrap_or_default();
         if let Some(log) = self.log.take() {
-            self.shared.finish(log, status.as_u16(), accepted, rejected);
+            self.shared.finish(log, answer.status, accepted, rejected);
         }
-        let mut response = (status, Body::from(body)).into_response();
+        let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Body::from(answer.body)).into_response();
         let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        if let Some(secs) = retry_after_secs {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
+        if let Some(secs) = answer.retry_after_secs {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response

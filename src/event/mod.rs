@@ -123,6 +123,17 @@ pub struct Event {
     /// Profile and group operations in arrival order (`$set` → object, `$unset` → list …).
     pub operations: Vec<(String, Value)>,
     pub context: Context,
+    /// The source vendor's fields the model does not lift, kept for a destination of the
+    /// same vendor and lifted into canonical properties for any other.
+    pub envelope: Option<Envelope>,
+}
+
+/// The envelope of a source vendor's record: the fields the canonical model does not lift
+/// (Segment `context`, `integrations`; Amplitude `platform`, `os_name`, `session_id`, …).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub vendor: crate::vendor::Vendor,
+    pub fields: Map<String, Value>,
 }
 
 impl Event {
@@ -136,6 +147,7 @@ impl Event {
             properties: Map::new(),
             operations: Vec::new(),
             context: Context::default(),
+            envelope: None,
         }
     }
 }

@@ -1,34 +1,37 @@
-//! One decoded request through the pipeline: authenticate → canonical events → policy per
-//! destination → vendor records → outbox (group commit) → the outcome the SDK is told.
+//! One decoded request through the pipeline: authenticate → canonical events → per
+//! destination: the destination vendor's record → classify → policy → outbox (group commit)
+//! → the outcome the SDK is told.
+//!
+//! Any source feeds any destination: an event decoded from one vendor's SDK is encoded in
+//! each destination vendor's own format (through the canonical [`Event`]), classified in
+//! that format (once per vendor, not per destination) and filtered by each destination's
+//! policy with its own pseudonym key.
 //!
 //! Records fail one by one: a bad record is counted and reported, its neighbours go on. The
 //! request is refused as a whole only for backpressure or a storage failure (503, so SDKs
-//! retry), or a missing `/import` credential (401).
+//! retry), or a missing or unknown request key or `/import` credential (401).
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use serde_json::{Map, Value};
 
-use crate::classify::{Memo, Shape, classify_record, classify_record_with};
-use crate::config::{Config, Secret};
-use crate::event::{Caps, Event, EventTime, Kind, RecordError, Reject};
+use crate::classify::{Memo, classify_record, classify_record_with};
+use crate::config::{Config, FlagsMode, Secret};
+use crate::event::{Event, EventTime, Kind, RecordError, Reject};
 use crate::ledger::{Exposed, Exposure, LinkedId, exposure};
 use crate::outbox::Outbox;
 use crate::policy::keys::{MasterKey, PseudonymKey};
 use crate::policy::{Context, Policy, Verdict};
-use crate::protocol::mixpanel::Endpoint;
-use crate::protocol::mixpanel::decode::{Inbound, decode_record};
-use crate::protocol::mixpanel::encode::{encode_record, into_record};
-use crate::protocol::mixpanel::response::{FailedRecord, Outcome};
+use crate::protocol::{Auth, BasicAuth, FailedRecord, Inbound, Outcome, Target, Vendor, translate};
 use crate::store::{DestinationState, NewRow, StoreError, now_ms};
 use crate::telemetry::Metrics;
 
 struct SourceRoute {
     name: String,
+    protocol: Vendor,
     import_secret: Option<Secret>,
     tokens: Vec<Secret>,
     /// Indexes of destinations fed by this source.
@@ -37,12 +40,12 @@ struct SourceRoute {
 
 struct DestinationRoute {
     name: String,
-    token: Secret,
+    vendor: Vendor,
+    target: Target,
+    flags: FlagsMode,
     policy: Policy,
     key: RwLock<PseudonymKey>,
     max_queue_records: u64,
-    /// Events go to `/import`, which needs a `distinct_id` (empty means "no user").
-    uses_import: bool,
     /// When the outbox-over-its-bound warning was last logged (ms on the pipeline's monotonic
     /// clock, [`Pipeline::clock_ms`]): while the queue stays over, every request is refused
     /// and counted, but the log says so at most once per [`BACKPRESSURE_LOG_EVERY_MS`].
@@ -57,7 +60,6 @@ pub struct Pipeline {
     destinations: Vec<DestinationRoute>,
     states: RwLock<Vec<DestinationState>>,
     pending_dropped: Vec<AtomicU64>,
-    caps: Caps,
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
     master_key: Arc<MasterKey>,
@@ -68,27 +70,21 @@ pub struct Pipeline {
     started: std::time::Instant,
 }
 
-/// HTTP Basic credentials from an `/import` request.
-#[derive(Debug, Clone)]
-pub struct BasicAuth {
-    pub user: String,
-    pub password: String,
+/// Whom a record is about, for the ledger: computed once per record, shared by every
+/// destination's exposure.
+struct Subject {
+    digest: Option<String>,
+    sealed: Option<String>,
+    linked: Vec<LinkedId>,
+    contact_sealed: Option<String>,
 }
 
-impl BasicAuth {
-    /// Parses an `Authorization: Basic …` header value.
-    pub fn parse(header: &str) -> Option<BasicAuth> {
-        let b64 = header
-            .strip_prefix("Basic ")
-            .or_else(|| header.strip_prefix("basic "))?;
-        let raw = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (user, password) = text.split_once(':').unwrap_or((&text, ""));
-        Some(BasicAuth {
-            user: user.to_owned(),
-            password: password.to_owned(),
-        })
-    }
+/// A feature-flag request ready to forward: the destination's target and the request record
+/// after the destination's policy (ids pseudonymised).
+pub struct FlagsForward {
+    pub vendor: Vendor,
+    pub target: Target,
+    pub record: Value,
 }
 
 impl Pipeline {
@@ -112,6 +108,7 @@ impl Pipeline {
                 }
                 SourceRoute {
                     name: s.name.clone(),
+                    protocol: s.protocol,
                     import_secret: s.import_secret.clone(),
                     tokens: s.tokens.clone(),
                     destinations: config
@@ -130,11 +127,12 @@ impl Pipeline {
             .zip(keys)
             .map(|(d, key)| DestinationRoute {
                 name: d.name.clone(),
-                token: d.project_token.clone(),
+                vendor: d.vendor,
+                target: d.target.clone(),
+                flags: d.flags,
                 policy: d.policy.clone(),
                 key: RwLock::new(key),
                 max_queue_records: d.max_queue_records,
-                uses_import: d.api_secret.is_some(),
                 backpressure_logged_ms: AtomicU64::new(0),
             })
             .collect::<Vec<_>>();
@@ -146,7 +144,6 @@ impl Pipeline {
             sources,
             by_token,
             destinations,
-            caps: Caps::from(&config.limits),
             outbox,
             metrics,
             master_key,
@@ -165,37 +162,70 @@ impl Pipeline {
     /// The source an `/import` credential belongs to: the app-side token or the source's
     /// import secret as the Basic username, or the import secret as the password (service
     /// account form). Never the vendor's real secret.
-    pub fn import_source(&self, auth: Option<&BasicAuth>) -> Option<usize> {
+    pub fn import_source(&self, protocol: Vendor, auth: Option<&BasicAuth>) -> Option<usize> {
         let auth = auth?;
         self.sources.iter().position(|s| {
             let user = auth.user.as_bytes();
-            s.tokens.iter().any(|t| t.matches(user))
-                || s.import_secret
-                    .as_ref()
-                    .is_some_and(|secret| secret.matches(user) || secret.matches(auth.password.as_bytes()))
+            s.protocol == protocol
+                && (s.tokens.iter().any(|t| t.matches(user))
+                    || s.import_secret
+                        .as_ref()
+                        .is_some_and(|secret| secret.matches(user) || secret.matches(auth.password.as_bytes())))
         })
     }
 
-    /// Takes one decoded request through policy into the outbox.
-    pub async fn ingest(
-        &self,
-        endpoint: Endpoint,
-        inbound: Inbound,
-        auth: Option<&BasicAuth>,
-        client_ip: Option<IpAddr>,
-    ) -> Outcome {
-        let import_source = if endpoint == Endpoint::Import {
-            match self.import_source(auth) {
+    /// The source an app-side key belongs to, if it is one of `protocol`'s.
+    pub fn source_of(&self, protocol: Vendor, key: &str) -> Option<usize> {
+        self.by_token
+            .get(key)
+            .copied()
+            .filter(|&s| self.sources[s].protocol == protocol)
+    }
+
+    /// Whether the request's key (or its first record's) belongs to a source of `protocol`:
+    /// how a path two vendors share is told apart.
+    pub fn recognises(&self, protocol: Vendor, inbound: &Inbound) -> bool {
+        let key = match &inbound.auth {
+            Auth::Key(Some(k)) => Some(k.as_str()),
+            Auth::Import(Some(basic)) => return self.import_source(protocol, Some(basic)).is_some(),
+            _ => inbound
+                .records
+                .iter()
+                .find_map(|r| r.as_ref().ok().and_then(|r| r.key.as_deref())),
+        };
+        key.is_some_and(|k| self.source_of(protocol, k).is_some())
+    }
+
+    /// Takes one decoded request of `protocol`'s through policy into the outbox.
+    pub async fn ingest(&self, protocol: Vendor, inbound: Inbound) -> Outcome {
+        let request_source = match &inbound.auth {
+            Auth::Import(basic) => match self.import_source(protocol, basic.as_ref()) {
                 Some(s) => Some(s),
                 None => {
                     self.metrics.reject_request("unauthorized");
                     return Outcome::Unauthorized;
                 }
+            },
+            Auth::Key(Some(key)) => match self.source_of(protocol, key) {
+                Some(s) => Some(s),
+                None => {
+                    self.metrics.reject_request("unauthorized");
+                    return Outcome::Unauthorized;
+                }
+            },
+            // Without a request key, records name their source (posthog-js puts the key
+            // only in each event's properties).
+            Auth::Key(None)
+                if inbound
+                    .records
+                    .iter()
+                    .all(|r| r.as_ref().is_ok_and(|r| r.key.is_none())) =>
+            {
+                self.metrics.reject_request("unauthorized");
+                return Outcome::Unauthorized;
             }
-        } else {
-            None
+            Auth::Key(None) | Auth::PerRecord => None,
         };
-        let geolocate_client = inbound.params.ip == Some(true);
         let received_at = now_ms();
         let states = self.states.read().map(|s| s.clone()).unwrap_or_default();
 
@@ -209,167 +239,182 @@ impl Pipeline {
         self.metrics.received.fetch_add(inbound.records.len() as u64, Relaxed);
 
         for (index, record) in inbound.records.into_iter().enumerate() {
-            // `get` twice is `pointer("/properties/$insert_id")` without parsing the pointer.
-            let insert_id_hint = record
-                .as_ref()
-                .ok()
-                .and_then(|r| r.get("properties"))
-                .and_then(|p| p.get("$insert_id"))
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            let fail = |error: RecordError, failed: &mut Vec<FailedRecord>| {
+            let fail = |error: RecordError, insert_id: Option<String>, failed: &mut Vec<FailedRecord>| {
                 self.metrics.reject_record(error.reason);
                 failed.push(FailedRecord {
                     index,
-                    insert_id: insert_id_hint.clone(),
+                    insert_id,
                     error,
                 });
             };
-            let decoded = match record.and_then(|r| decode_record(endpoint, r, &self.caps)) {
-                Ok(d) => d,
-                Err(e) => {
-                    fail(e, &mut failed);
+            let record = match record {
+                Ok(r) => r,
+                Err(refused) => {
+                    fail(refused.error, refused.insert_id, &mut failed);
                     continue;
                 }
             };
-            let source = match (import_source, decoded.token.as_deref()) {
-                (Some(s), _) => s,
-                (None, None) => {
+            let source = match (request_source, record.key.as_deref()) {
+                // A record's own key must agree with the request's.
+                (Some(s), Some(k))
+                    if self.source_of(protocol, k) != Some(s) && !matches!(inbound.auth, Auth::Import(_)) =>
+                {
                     fail(
-                        RecordError::new(Reject::MissingToken, "token", "project token is missing"),
+                        RecordError::new(Reject::UnknownToken, "token", "the record's key is not the request's"),
+                        record.event.insert_id.clone(),
                         &mut failed,
                     );
                     continue;
                 }
-                (None, Some(t)) => match self.by_token.get(t) {
-                    Some(&s) => s,
+                (Some(s), _) => s,
+                (None, None) => {
+                    fail(
+                        RecordError::new(Reject::MissingToken, "token", "project token is missing"),
+                        record.event.insert_id.clone(),
+                        &mut failed,
+                    );
+                    continue;
+                }
+                (None, Some(t)) => match self.source_of(protocol, t) {
+                    Some(s) => s,
                     None => {
                         fail(
                             RecordError::new(Reject::UnknownToken, "token", "project token is not configured"),
+                            record.event.insert_id.clone(),
                             &mut failed,
                         );
                         continue;
                     }
                 },
             };
-            let mut event = decoded.event;
-            if geolocate_client {
-                event.context.client_ip = client_ip;
+            let mut event = record.event;
+            if event.insert_id.is_none() {
+                event.insert_id = Some(derive_insert_id(&self.subject_key, &self.sources[source].name, &event));
             }
-            if event.kind == Kind::Track {
-                if event.insert_id.is_none() {
-                    event.insert_id = Some(derive_insert_id(&self.subject_key, &self.sources[source].name, &event));
-                }
-                if event.time.is_none() {
-                    event.time = Some(EventTime::from_millis(received_at));
-                }
+            if event.kind == Kind::Track && event.time.is_none() {
+                event.time = Some(EventTime::from_millis(received_at));
             }
             accepted += 1;
-            // Classify once, in the vendor's record shape; each destination's policy then
-            // decides what of it that vendor receives.
-            let shape = match event.kind {
-                Kind::Track => Shape::Event,
-                Kind::Profile => Shape::Profile,
-                Kind::Group => Shape::Group,
-            };
             let source_name = self.sources[source].name.as_str();
-            // Whom the record is about, for the ledger: a keyed digest, and the id sealed.
-            let subject = [event.ids.user_id.as_deref(), event.ids.distinct_id.as_deref()]
-                .into_iter()
-                .flatten()
-                .find(|s| !s.is_empty());
-            let subject_digest = subject.map(|s| self.subject_key.pseudonym(s));
-            let subject_sealed = subject.and_then(|s| self.seal(s));
-            let linked: Vec<LinkedId> = subject
-                .map(|s| linked_ids(&event, s))
-                .unwrap_or_default()
-                .into_iter()
-                .map(|id| LinkedId {
-                    digest: self.subject_key.pseudonym(id),
-                    sealed: self.seal(id),
-                })
-                .collect();
+            let subject = self.subject(&event);
             let event_time_ms = event.time.as_ref().and_then(EventTime::millis).unwrap_or(received_at);
             let kind = event.kind;
-            // The event is not needed past this point: its record is built by moving.
-            let mut record = Some(into_record(event, ""));
-            let findings = record
-                .as_ref()
-                .map(|r| match memo.as_mut() {
-                    Some(memo) => classify_record_with(r, shape, memo),
-                    None => classify_record(r, shape),
-                })
-                .unwrap_or_default();
-            let contact_sealed = match (self.keep_contact_email, &subject_digest, &record) {
-                (true, Some(_), Some(r)) => contact_email(r, &findings).and_then(|e| self.seal(e)),
-                _ => None,
-            };
+            let event_name = event.name.clone();
+
             let dropping = |d: usize| states.get(d) == Some(&DestinationState::Dropping);
-            // The last destination that gets the record takes it; the others get a copy.
-            let last = self.sources[source].destinations.iter().rposition(|&d| !dropping(d));
-            for (position, &d) in self.sources[source].destinations.iter().enumerate() {
-                let dest = &self.destinations[d];
-                if dropping(d) {
-                    dropped[d] += 1;
-                    continue;
-                }
-                let key = dest.key.read().ok();
-                let key = key.as_deref();
-                let ctx = Context {
-                    source: source_name,
-                    key,
-                };
-                let verdict = match (Some(position) == last).then(|| record.take()).flatten() {
-                    Some(owned) => dest.policy.apply_owned(owned, shape, &findings, &ctx),
-                    None => match &record {
-                        Some(r) => dest.policy.apply(r, shape, &findings, &ctx),
-                        None => continue,
-                    },
-                };
-                match verdict {
-                    Verdict::Block { .. } => {
-                        self.metrics.destination(d).blocked.fetch_add(1, Relaxed);
+            let live: Vec<usize> = self.sources[source]
+                .destinations
+                .iter()
+                .copied()
+                .filter(|&d| {
+                    let drop = dropping(d);
+                    if drop {
+                        dropped[d] += 1;
                     }
-                    Verdict::Send {
-                        record: mut out,
-                        decisions,
-                    } => {
-                        let Exposed {
-                            sent,
-                            pseudonymised,
-                            held_back,
-                            fields,
-                        } = exposure(&findings, &decisions, &out);
-                        let exposure = Exposure {
-                            source: source_name.to_owned(),
-                            subject_digest: subject_digest.clone(),
-                            subject_sealed: subject_sealed.clone(),
-                            vendor_id: vendor_id(&out, shape),
-                            key_version: if dest.policy.pseudonymize_ids {
-                                key.map_or(0, |k| k.version)
-                            } else {
-                                0
-                            },
-                            sent,
-                            pseudonymised,
-                            held_back,
-                            fields,
-                            event_time_ms,
-                            linked: linked.clone(),
-                            contact_sealed: contact_sealed.clone(),
-                        };
-                        finish_record(&mut out, shape, dest.token.expose(), dest.uses_import);
-                        touched[d] = true;
-                        // Sized like the previous row's: records of one batch are alike.
-                        let size_hint = rows.last().map_or(1024, |r: &NewRow| r.payload.len() + 64);
-                        let payload = crate::json::to_vec(&out, size_hint);
-                        rows.push(NewRow {
-                            destination: dest.name.clone(),
-                            kind,
-                            payload,
-                            enqueued_at_ms: received_at,
-                            meta: Some(crate::ledger::codec::encode_meta(&exposure)),
-                        });
+                    !drop
+                })
+                .collect();
+            // Destinations grouped by vendor: each vendor's record is encoded and classified
+            // once; the last vendor's takes the event, the others a copy.
+            let mut vendors: Vec<Vendor> = live.iter().map(|&d| self.destinations[d].vendor).collect();
+            vendors.sort_unstable();
+            vendors.dedup();
+            let mut event = Some(event);
+            for (vi, &vendor) in vendors.iter().enumerate() {
+                let mut ev = if vi + 1 == vendors.len() {
+                    match event.take() {
+                        Some(e) => e,
+                        None => continue,
+                    }
+                } else {
+                    match &event {
+                        Some(e) => e.clone(),
+                        None => continue,
+                    }
+                };
+                let untranslated = translate(&mut ev, vendor);
+                let proto = vendor.protocol();
+                let shape = proto.shape(kind);
+                let mut record = Some(proto.encode(ev));
+                let findings = record
+                    .as_ref()
+                    .map(|r| match memo.as_mut() {
+                        Some(memo) => classify_record_with(r, shape, memo),
+                        None => classify_record(r, shape),
+                    })
+                    .unwrap_or_default();
+                let group: Vec<usize> = live
+                    .iter()
+                    .copied()
+                    .filter(|&d| self.destinations[d].vendor == vendor)
+                    .collect();
+                for (gi, &d) in group.iter().enumerate() {
+                    let dest = &self.destinations[d];
+                    if untranslated > 0 {
+                        self.metrics
+                            .destination(d)
+                            .untranslated
+                            .fetch_add(untranslated as u64, Relaxed);
+                    }
+                    let key = dest.key.read().ok();
+                    let key = key.as_deref();
+                    let ctx = Context {
+                        source: source_name,
+                        event: event_name.as_deref(),
+                        key,
+                    };
+                    let verdict = match (gi + 1 == group.len()).then(|| record.take()).flatten() {
+                        Some(owned) => dest.policy.apply_owned(owned, shape, &findings, &ctx),
+                        None => match &record {
+                            Some(r) => dest.policy.apply(r, shape, &findings, &ctx),
+                            None => continue,
+                        },
+                    };
+                    match verdict {
+                        Verdict::Block { .. } => {
+                            self.metrics.destination(d).blocked.fetch_add(1, Relaxed);
+                        }
+                        Verdict::Send {
+                            record: mut out,
+                            decisions,
+                        } => {
+                            let Exposed {
+                                sent,
+                                pseudonymised,
+                                held_back,
+                                fields,
+                            } = exposure(&findings, &decisions, &out);
+                            let exposure = Exposure {
+                                source: source_name.to_owned(),
+                                subject_digest: subject.digest.clone(),
+                                subject_sealed: subject.sealed.clone(),
+                                vendor_id: proto.vendor_id(&out, kind),
+                                key_version: if dest.policy.pseudonymize_ids {
+                                    key.map_or(0, |k| k.version)
+                                } else {
+                                    0
+                                },
+                                sent,
+                                pseudonymised,
+                                held_back,
+                                fields,
+                                event_time_ms,
+                                linked: subject.linked.clone(),
+                                contact_sealed: subject.contact_sealed.clone(),
+                            };
+                            proto.finish(&mut out, kind, &dest.target);
+                            touched[d] = true;
+                            // Sized like the previous row's: records of one batch are alike.
+                            let size_hint = rows.last().map_or(1024, |r: &NewRow| r.payload.len() + 64);
+                            let payload = crate::json::to_vec(&out, size_hint);
+                            rows.push(NewRow {
+                                destination: dest.name.clone(),
+                                kind,
+                                payload,
+                                enqueued_at_ms: received_at,
+                                meta: Some(crate::ledger::codec::encode_meta(&exposure)),
+                            });
+                        }
                     }
                 }
             }
@@ -404,6 +449,65 @@ impl Pipeline {
         }
         self.metrics.accepted.fetch_add(accepted as u64, Relaxed);
         Outcome::Accepted { accepted, failed }
+    }
+
+    /// Where a feature-flag request from a source of `protocol` with `key` goes: the first
+    /// destination of that source with the same vendor that forwards flags, with the request
+    /// record after that destination's policy (ids pseudonymised). `None`: answer "no flags".
+    pub fn flags_forward(&self, protocol: Vendor, key: Option<&str>, record: Value) -> Option<FlagsForward> {
+        let source = self.source_of(protocol, key?)?;
+        let states = self.states.read().ok()?;
+        let d = self.sources[source].destinations.iter().copied().find(|&d| {
+            let dest = &self.destinations[d];
+            dest.vendor == protocol
+                && dest.flags == FlagsMode::Forward
+                && states.get(d).copied().unwrap_or(DestinationState::Active) == DestinationState::Active
+        })?;
+        let dest = &self.destinations[d];
+        let shape = protocol.protocol().shape(Kind::Track);
+        let findings = classify_record(&record, shape);
+        let key = dest.key.read().ok();
+        let ctx = Context {
+            source: &self.sources[source].name,
+            event: None,
+            key: key.as_deref(),
+        };
+        match dest.policy.apply_owned(record, shape, &findings, &ctx) {
+            Verdict::Send { record, .. } => Some(FlagsForward {
+                vendor: dest.vendor,
+                target: dest.target.clone(),
+                record,
+            }),
+            Verdict::Block { .. } => None,
+        }
+    }
+
+    /// Whom `event` is about: a keyed digest and the sealed id of its subject, the ids it
+    /// links to it, and (with `keep_contact_email`) the subject's own email, sealed.
+    fn subject(&self, event: &Event) -> Subject {
+        let subject = [event.ids.user_id.as_deref(), event.ids.distinct_id.as_deref()]
+            .into_iter()
+            .flatten()
+            .find(|s| !s.is_empty());
+        let linked = subject
+            .map(|s| linked_ids(event, s))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|id| LinkedId {
+                digest: self.subject_key.pseudonym(id),
+                sealed: self.seal(id),
+            })
+            .collect();
+        let contact_sealed = match (self.keep_contact_email, subject) {
+            (true, Some(_)) => contact_email(event).and_then(|e| self.seal(e)),
+            _ => None,
+        };
+        Subject {
+            digest: subject.map(|s| self.subject_key.pseudonym(s)),
+            sealed: subject.and_then(|s| self.seal(s)),
+            linked,
+            contact_sealed,
+        }
     }
 
     /// Reloads kill-switch states and rotated keys from the store and persists drop counts.
@@ -503,55 +607,23 @@ fn linked_ids<'a>(event: &'a Event, subject: &str) -> Vec<&'a str> {
 }
 
 /// The subject's own email address for notification: an identity field (`$email` or
-/// `email` of the event or of a profile's `$set`, or the subject id itself) that holds one
-/// whole — never another person's address such as an invitee's.
-fn contact_email<'a>(record: &'a Value, findings: &[crate::classify::Finding]) -> Option<&'a str> {
-    const IDENTITY: &[&str] = &[
-        "/properties/$email",
-        "/properties/email",
-        "/properties/distinct_id",
-        "/properties/$user_id",
-        "/$set/$email",
-        "/$set/email",
-        "/$set_once/$email",
-        "/$distinct_id",
-    ];
-    findings
+/// `email` of the event or of a profile's `$set`/`$set_once`, or the subject id itself) that
+/// holds one whole — never another person's address such as an invitee's.
+fn contact_email(event: &Event) -> Option<&str> {
+    let props = ["$email", "email"].into_iter().filter_map(|k| event.properties.get(k));
+    let ops = event
+        .operations
         .iter()
-        .filter(|f| f.category == "user.contact.email" && f.span.is_none() && IDENTITY.contains(&f.pointer.as_str()))
-        .find_map(|f| record.pointer(&f.pointer).and_then(Value::as_str))
-        .filter(|e| e.contains('@'))
-}
-
-/// The subject id as the vendor receives it.
-fn vendor_id(record: &Value, shape: Shape) -> Option<String> {
-    let id = match shape {
-        Shape::Event => record.get("properties").and_then(|p| p.get("distinct_id")),
-        Shape::Profile => record.get("$distinct_id"),
-        Shape::Group => return None,
-    };
-    id.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
-}
-
-/// Puts the destination's real project token into a record the policy let through, and an
-/// empty `distinct_id` where `/import` needs one and the event had none.
-fn finish_record(record: &mut Value, shape: Shape, token: &str, uses_import: bool) {
-    let target = match shape {
-        Shape::Event => record.get_mut("properties").and_then(Value::as_object_mut),
-        Shape::Profile | Shape::Group => record.as_object_mut(),
-    };
-    let Some(map) = target else { return };
-    match shape {
-        Shape::Event => {
-            map.insert("token".into(), Value::String(token.to_owned()));
-            if uses_import && !map.contains_key("distinct_id") {
-                map.insert("distinct_id".into(), Value::String(String::new()));
-            }
-        }
-        Shape::Profile | Shape::Group => {
-            map.insert("$token".into(), Value::String(token.to_owned()));
-        }
-    }
+        .filter(|(op, _)| op == "$set" || op == "$set_once")
+        .flat_map(|(_, v)| ["$email", "email"].into_iter().filter_map(move |k| v.get(k)));
+    let ids = [&event.ids.distinct_id, &event.ids.user_id]
+        .into_iter()
+        .filter_map(|i| i.as_deref());
+    props
+        .chain(ops)
+        .filter_map(Value::as_str)
+        .chain(ids)
+        .find(|e| crate::classify::is_email(e))
 }
 
 /// A stable `$insert_id` for an event the SDK sent without one (the node SDK never sets
@@ -568,13 +640,14 @@ pub fn derive_insert_id(key: &PseudonymKey, source: &str, event: &Event) -> Stri
     key.pseudonym(&text)
 }
 
-/// The event as the derived `$insert_id` covers it: the Mixpanel record with an empty token,
+/// The event as the derived `$insert_id` covers it: a JSON record with an empty token,
 /// written here field by field in a fixed order (the lifted fields first, then the
-/// properties) rather than by the record encoder, so that ids stay the same when the encoder
-/// changes and a client's retry across an upgrade keeps its id.
+/// properties, then the source vendor's envelope) rather than by a record encoder, so that
+/// ids stay the same when an encoder changes and a client's retry across an upgrade keeps
+/// its id.
 fn insert_id_text(event: &Event) -> String {
     if event.kind != Kind::Track {
-        return encode_record(event, "").to_string();
+        return update_text(event);
     }
     let text = |s: &Option<String>| s.clone().map(Value::String);
     let mut props = Map::with_capacity(event.properties.len() + 7);
@@ -585,7 +658,7 @@ fn insert_id_text(event: &Event) -> String {
         ("$device_id", text(&event.ids.device_id)),
         ("$user_id", text(&event.ids.user_id)),
         ("$insert_id", text(&event.insert_id)),
-        ("ip", crate::protocol::mixpanel::encode::ip_value(event)),
+        ("ip", ip_value(event)),
     ] {
         if let Some(v) = v {
             props.insert(k.into(), v);
@@ -594,10 +667,52 @@ fn insert_id_text(event: &Event) -> String {
     for (k, v) in &event.properties {
         props.insert(k.clone(), v.clone());
     }
-    let mut rec = Map::with_capacity(2);
+    let mut rec = Map::with_capacity(3);
     rec.insert("event".into(), Value::String(event.name.clone().unwrap_or_default()));
     rec.insert("properties".into(), Value::Object(props));
+    if let Some(env) = &event.envelope {
+        rec.insert(env.vendor.name().into(), Value::Object(env.fields.clone()));
+    }
     Value::Object(rec).to_string()
+}
+
+/// [`insert_id_text`] of a profile or group update: its token, group, ids, time, IP, then
+/// its other fields and operations in order, then the envelope.
+fn update_text(e: &Event) -> String {
+    let mut rec = Map::with_capacity(e.properties.len() + e.operations.len() + 8);
+    rec.insert("$token".into(), Value::String(String::new()));
+    if let Some(g) = &e.ids.group {
+        rec.insert("$group_key".into(), Value::String(g.key.clone()));
+        rec.insert("$group_id".into(), g.id.clone());
+    }
+    let text = |s: &Option<String>| s.clone().map(Value::String);
+    for (k, v) in [
+        ("$distinct_id", text(&e.ids.distinct_id)),
+        ("$device_id", text(&e.ids.device_id)),
+        ("$user_id", text(&e.ids.user_id)),
+        ("$time", e.time.as_ref().map(|t| Value::Number(t.0.clone()))),
+        ("$ip", ip_value(e)),
+    ] {
+        if let Some(v) = v {
+            rec.insert(k.into(), v);
+        }
+    }
+    for (k, v) in e.properties.iter().chain(e.operations.iter().map(|(k, v)| (k, v))) {
+        rec.insert(k.clone(), v.clone());
+    }
+    if let Some(env) = &e.envelope {
+        rec.insert(env.vendor.name().into(), Value::Object(env.fields.clone()));
+    }
+    Value::Object(rec).to_string()
+}
+
+/// The IP a vendor may geolocate from: one the SDK put in the record, else the connecting
+/// client's address when the SDK asked for geolocation.
+fn ip_value(e: &Event) -> Option<Value> {
+    e.context
+        .ip
+        .clone()
+        .or_else(|| e.context.client_ip.map(|ip| Value::String(ip.to_string())))
 }
 
 #[cfg(test)]
@@ -646,7 +761,7 @@ mod tests {
             r#"{"event":"Signup","properties":{"token":"","time":1700000000,"distinct_id":"d","$device_id":"v","$user_id":"u","ip":"203.0.113.9","plan":"pro","n":2}}"#
         );
         // Through decode: the order it leaves the other properties in is part of the text.
-        let caps = Caps::from(&crate::config::Limits::default());
+        let caps = crate::event::Caps::from(&crate::config::Limits::default());
         let record = serde_json::json!({"event": "e", "properties": {
             "a": 1, "token": "t", "b": 2, "distinct_id": "d", "c": 3, "time": 1_700_000_000, "d": 4, "e": 5}});
         let decoded =

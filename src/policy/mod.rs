@@ -30,7 +30,7 @@ pub mod keys;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::classify::taxonomy::covers;
 use crate::classify::{Finding, Shape};
@@ -208,6 +208,8 @@ pub enum Verdict {
 /// What the policy needs besides the record.
 pub struct Context<'a> {
     pub source: &'a str,
+    /// The event's name (tracked events), which rules with `event = …` match.
+    pub event: Option<&'a str>,
     pub key: Option<&'a PseudonymKey>,
 }
 
@@ -283,7 +285,7 @@ impl Policy {
     }
 
     fn apply_cow(&self, record: Cow<'_, Value>, shape: Shape, findings: &[Finding], ctx: &Context<'_>) -> Verdict {
-        let event = record.get("event").and_then(Value::as_str);
+        let event = ctx.event;
         // A block rule that names no category or path blocks by event and source alone.
         if let Some(i) = self.rules.iter().position(|r| {
             r.action == Action::BlockEvent
@@ -343,7 +345,7 @@ impl Policy {
             }
             _ => false,
         }) {
-            Some(country_code(&record, shape).cloned())
+            Some((shape.layout.country_code)(&record, shape.top).cloned())
         } else {
             None
         };
@@ -437,7 +439,7 @@ impl Policy {
                 .filter(|(_, asks)| asks.iter().any(|(_, a, _)| *a == Action::Keep))
                 .map(|(p, _)| *p)
                 .collect();
-            for pointer in property_pointers(&out, shape) {
+            for pointer in (shape.layout.property_pointers)(&out, shape.top) {
                 let path = dotted(&pointer);
                 let allowed = self.allow.iter().any(|g| g.matches(&path))
                     || kept.iter().any(|k| k.starts_with(pointer.as_str()))
@@ -540,46 +542,6 @@ fn remove_pointer(root: &mut Value, pointer: &str) {
     }
 }
 
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
-/// Pointers of the record's properties: event properties, or the fields of each profile or
-/// group operation.
-fn property_pointers(record: &Value, shape: Shape) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut add = |prefix: &str, m: &Map<String, Value>, skip: &[&str]| {
-        for k in m.keys() {
-            if !skip.contains(&k.as_str()) {
-                out.push(format!("{prefix}/{}", escape(k)));
-            }
-        }
-    };
-    match shape {
-        Shape::Event => {
-            if let Some(Value::Object(p)) = record.get("properties") {
-                add(
-                    "/properties",
-                    p,
-                    &["token", "distinct_id", "$device_id", "$user_id", "time", "$insert_id"],
-                );
-            }
-        }
-        Shape::Profile | Shape::Group => {
-            if let Value::Object(m) = record {
-                for (op, v) in m {
-                    if let Value::Object(inner) = v
-                        && op.starts_with('$')
-                    {
-                        add(&format!("/{}", escape(op)), inner, &[]);
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
 fn leaf_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
@@ -633,19 +595,6 @@ fn default_generalization(category: &str) -> Generalization {
     } else {
         Generalization::Day
     }
-}
-
-/// The record's country code, which `Generalization::Country` puts in place of a city.
-fn country_code(record: &Value, shape: Shape) -> Option<&Value> {
-    // `get` pairs: the pointers `/properties/mp_country_code`, `/properties/$country_code`
-    // (events) or `/$set/$country_code`, `/$set_once/$country_code`, without parsing them.
-    let candidates: [(&str, &str); 2] = match shape {
-        Shape::Event => [("properties", "mp_country_code"), ("properties", "$country_code")],
-        Shape::Profile | Shape::Group => [("$set", "$country_code"), ("$set_once", "$country_code")],
-    };
-    candidates
-        .iter()
-        .find_map(|(outer, inner)| record.get(outer).and_then(|o| o.get(inner)))
 }
 
 /// Applies a generalisation; `None` means the value cannot be generalised and is dropped.

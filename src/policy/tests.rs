@@ -1,7 +1,9 @@
 use super::*;
 use base64::Engine;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{Map, json};
+
+use crate::protocol::mixpanel::roles::{EVENT, GROUP, PROFILE};
 
 fn finding(pointer: &str, category: &'static str, span: Option<(usize, usize)>) -> Finding {
     Finding {
@@ -28,10 +30,11 @@ fn send(p: &Policy, record: &Value, findings: &[Finding]) -> (Value, Vec<Decisio
     let k = key();
     match p.apply(
         record,
-        Shape::Event,
+        EVENT,
         findings,
         &Context {
             source: "web",
+            event: record.get("event").and_then(Value::as_str),
             key: Some(&k),
         },
     ) {
@@ -181,10 +184,11 @@ fn rules_match_by_category_path_event_and_source_in_order() {
     let k = key();
     let ios = policy.apply(
         &record,
-        Shape::Event,
+        EVENT,
         &findings,
         &Context {
             source: "ios",
+            event: record.get("event").and_then(Value::as_str),
             key: Some(&k),
         },
     );
@@ -196,10 +200,11 @@ fn rules_match_by_category_path_event_and_source_in_order() {
     assert_eq!(
         policy.apply(
             &checkout,
-            Shape::Event,
+            EVENT,
             &[],
             &Context {
                 source: "web",
+                event: checkout.get("event").and_then(Value::as_str),
                 key: Some(&k)
             }
         ),
@@ -232,7 +237,7 @@ fn allowlist_passes_only_listed_properties_and_structure() {
 fn generalizations() {
     let g = |v: Value, g: Generalization| {
         let record = json!({"properties": {"mp_country_code": "DE"}});
-        generalize(&v, &g, country_code(&record, Shape::Event))
+        generalize(&v, &g, (EVENT.layout.country_code)(&record, EVENT.top))
     };
     assert_eq!(
         g(json!("203.0.113.77"), Generalization::IpPrefix),
@@ -331,7 +336,7 @@ proptest! {
         let policy = Policy { name: "p".into(), mode: Mode::Scrub, rules, allow: vec![], pseudonymize_ids: true };
         let record = json!({"event": "e", "properties": props});
         let k = key();
-        let Verdict::Send { record: out, .. } = policy.apply(&record, Shape::Event, &findings, &Context { source: "web", key: Some(&k) }) else {
+        let Verdict::Send { record: out, .. } = policy.apply(&record, EVENT, &findings, &Context { source: "web", event: record.get("event").and_then(Value::as_str), key: Some(&k) }) else {
             panic!("no block rules");
         };
         // The payload as it goes on the wire: JSON, and the form body that carries it.
@@ -405,9 +410,13 @@ fn apply_owned_equals_apply() {
     let k = key();
     for policy in [Policy::recommended(), Policy::passthrough(), custom, allowlist] {
         for key in [Some(&k), None] {
-            let ctx = Context { source: "web", key };
-            let borrowed = policy.apply(&record, Shape::Event, &findings, &ctx);
-            let owned = policy.apply_owned(record.clone(), Shape::Event, &findings, &ctx);
+            let ctx = Context {
+                source: "web",
+                event: record.get("event").and_then(Value::as_str),
+                key,
+            };
+            let borrowed = policy.apply(&record, EVENT, &findings, &ctx);
+            let owned = policy.apply_owned(record.clone(), EVENT, &findings, &ctx);
             match (&borrowed, &owned) {
                 (
                     Verdict::Send {
@@ -441,10 +450,11 @@ fn apply_owned_equals_apply() {
     }
     .apply_owned(
         record.clone(),
-        Shape::Event,
+        EVENT,
         &findings,
         &Context {
             source: "web",
+            event: record.get("event").and_then(Value::as_str),
             key: None,
         },
     ) else {
@@ -458,24 +468,25 @@ fn apply_owned_equals_apply() {
 fn country_code_reads_the_same_fields_as_pointers() {
     let records = [
         (
-            Shape::Event,
+            EVENT,
             json!({"properties": {"$country_code": "FR", "mp_country_code": "DE"}}),
         ),
-        (Shape::Event, json!({"properties": {"$country_code": "FR"}})),
-        (Shape::Event, json!({"properties": ["DE"]})),
-        (Shape::Profile, json!({"$set_once": {"$country_code": "IT"}})),
+        (EVENT, json!({"properties": {"$country_code": "FR"}})),
+        (EVENT, json!({"properties": ["DE"]})),
+        (PROFILE, json!({"$set_once": {"$country_code": "IT"}})),
         (
-            Shape::Group,
+            GROUP,
             json!({"$set": {"$country_code": "ES"}, "$set_once": {"$country_code": "IT"}}),
         ),
-        (Shape::Profile, json!({"$set": "x"})),
+        (PROFILE, json!({"$set": "x"})),
     ];
     for (shape, record) in &records {
-        let pointers: &[&str] = match shape {
-            Shape::Event => &["/properties/mp_country_code", "/properties/$country_code"],
-            Shape::Profile | Shape::Group => &["/$set/$country_code", "/$set_once/$country_code"],
+        let pointers: &[&str] = if *shape == EVENT {
+            &["/properties/mp_country_code", "/properties/$country_code"]
+        } else {
+            &["/$set/$country_code", "/$set_once/$country_code"]
         };
         let expected = pointers.iter().find_map(|p| record.pointer(p));
-        assert_eq!(country_code(record, *shape), expected, "{record}");
+        assert_eq!((shape.layout.country_code)(record, shape.top), expected, "{record}");
     }
 }

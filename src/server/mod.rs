@@ -1,11 +1,16 @@
-//! The HTTP server: Mixpanel ingest routes, health, readiness and metrics.
+//! The HTTP server: every vendor's ingest routes, health, readiness and metrics.
 //!
-//! Routes: `/track`, `/engage`, `/groups`, `/import`, each with and without a trailing slash,
-//! GET and POST, plus OPTIONS for CORS preflights; `GET /healthz` (the process is up),
-//! `GET /readyz` (the store answers), `GET /metrics` (Prometheus).
+//! Routes: each vendor's ingest paths ([`Protocol::routes`](crate::protocol::Protocol::routes)),
+//! with and without a trailing slash, GET and POST, plus OPTIONS for CORS preflights;
+//! `GET /healthz` (the process is up), `GET /readyz` (the store answers), `GET /metrics`
+//! (Prometheus). A path two vendors share (`/batch`) goes to the vendor whose source the
+//! request's key belongs to.
 //!
-//! CORS: mixpanel-browser sends credentials, so an allowed origin is echoed exactly with
-//! `Access-Control-Allow-Credentials: true` (never `*`); other origins get no CORS headers.
+//! CORS: browser SDKs send credentials (mixpanel-browser) or an `Authorization` header
+//! (analytics.js), so an allowed origin is echoed exactly with
+//! `Access-Control-Allow-Credentials: true` (never `*`). Every origin is allowed unless
+//! `[server] cors_allowed_origins` lists some, as the vendors themselves do: ingest keys are
+//! public, and a browser SDK pointed at vendorwall must work without extra settings.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,39 +26,45 @@ use axum::routing::{any, get};
 pub mod admin;
 
 use crate::config::Limits;
-use crate::pipeline::{BasicAuth, Pipeline};
-use crate::protocol::mixpanel::Endpoint;
-use crate::protocol::mixpanel::decode::{
-    BodyShape, RawRequest, RequestError, RequestLimits, decode_request, query_params,
+use crate::event::Caps;
+use crate::pipeline::Pipeline;
+use crate::protocol::{
+    Answer, HttpRequest, Inbound, Outcome, RequestError, RequestLimits, Route, Special, Vendor, routes_for,
 };
-use crate::protocol::mixpanel::response::{Answer, Outcome, answer};
 use crate::store::{Store, now_ms};
 use crate::telemetry::Metrics;
 
 /// Bodies above this are decoded on the blocking pool, not on a request thread.
 const INLINE_DECODE_BYTES: usize = 256 << 10;
+/// How long a forwarded feature-flag request may take before "no flags" is answered.
+const FLAGS_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
-    pub cors_allowed_origins: Vec<String>,
+    /// `None`: every origin.
+    pub cors_allowed_origins: Option<Vec<String>>,
+    /// For feature-flag requests forwarded to a vendor.
+    pub flags_client: reqwest::Client,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
     let mut r = Router::new();
-    for (path, ep) in [
-        ("/track", Endpoint::Track),
-        ("/engage", Endpoint::Engage),
-        ("/groups", Endpoint::Groups),
-        ("/import", Endpoint::Import),
-    ] {
-        let handler =
-            move |s: State<Arc<AppState>>, ci: ConnectInfo<SocketAddr>, m: Method, u: Uri, h: HeaderMap, b: Body| {
-                ingest(s, ci, m, u, h, b, ep)
-            };
-        r = r.route(path, any(handler)).route(&format!("{path}/"), any(handler));
+    let mut paths: Vec<String> = Vec::new();
+    for v in Vendor::ALL {
+        for route in v.protocol().routes() {
+            let bare = route.path.trim_end_matches('/');
+            for p in [bare.to_owned(), format!("{bare}/")] {
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+    }
+    for p in paths {
+        r = r.route(&p, any(ingest));
     }
     r.route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -81,9 +92,11 @@ fn cors(app: &AppState, req_headers: &HeaderMap, resp: &mut HeaderMap) {
     let Some(origin) = req_headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return;
     };
-    if app.cors_allowed_origins.iter().any(|o| o == origin)
-        && let Ok(v) = HeaderValue::from_str(origin)
-    {
+    let allowed = app
+        .cors_allowed_origins
+        .as_ref()
+        .is_none_or(|list| list.iter().any(|o| o == origin));
+    if allowed && let Ok(v) = HeaderValue::from_str(origin) {
         resp.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
         resp.insert(
             header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
@@ -132,94 +145,201 @@ async fn ingest(
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-    endpoint: Endpoint,
 ) -> Response {
     if method == Method::OPTIONS {
         return preflight(&app, &headers);
     }
+    let candidates = routes_for(uri.path());
+    let Some(&(first_vendor, first_route)) = candidates.first() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     let started = Instant::now();
-    let query = uri.query().unwrap_or("").to_owned();
-    let mut resp = if method != Method::GET && method != Method::POST {
+    let (mut resp, vendor, route) = if method != Method::GET && method != Method::POST {
         app.metrics.reject_request("method_not_allowed");
-        let mut r = (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "{\"status\":0,\"error\":\"use GET or POST\"}",
-        )
-            .into_response();
+        let mut r = (StatusCode::METHOD_NOT_ALLOWED, "use GET or POST\n").into_response();
         r.headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
-        r
+        (r, first_vendor, first_route)
     } else {
-        handle(&app, endpoint, &query, &headers, body, peer).await
+        handle(&app, &candidates, &method, &uri, &headers, body, peer).await
     };
     cors(&app, &headers, resp.headers_mut());
-    app.metrics.observe_request(endpoint.as_str(), started.elapsed());
+    app.metrics.observe_request(vendor, route.path, started.elapsed());
     resp
 }
 
+/// Decodes a request with each vendor that serves its path, keeping the first whose source
+/// the request's key belongs to (or else the first that could decode it), then takes it
+/// through the pipeline and answers in that vendor's dialect.
 async fn handle(
     app: &AppState,
-    endpoint: Endpoint,
-    query: &str,
+    candidates: &[(Vendor, Route)],
+    method: &Method,
+    uri: &Uri,
     headers: &HeaderMap,
     body: Body,
     peer: SocketAddr,
-) -> Response {
-    let refuse = |e: RequestError| {
-        app.metrics.reject_request(e.reason());
-        let shape = if endpoint == Endpoint::Import
-            && !header_str(headers, header::CONTENT_TYPE).is_some_and(|c| c.contains("form"))
-        {
-            BodyShape::Json
-        } else {
-            BodyShape::Data
-        };
-        to_response(answer(endpoint, &query_params(query), shape, &Outcome::Malformed(e)))
+) -> (Response, Vendor, Route) {
+    let (first_vendor, first_route) = candidates[0];
+    let query = uri.query().unwrap_or("").to_owned();
+    let path = uri.path().to_owned();
+    let received_at_ms = now_ms();
+    let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_owned);
+    let content_encoding = header_str(headers, header::CONTENT_ENCODING).map(str::to_owned);
+    let authorization = header_str(headers, header::AUTHORIZATION).map(str::to_owned);
+    let method = if method == Method::GET {
+        crate::protocol::Method::Get
+    } else {
+        crate::protocol::Method::Post
     };
     let bytes = match axum::body::to_bytes(body, app.limits.max_body_bytes).await {
         Ok(b) => b,
-        Err(_) => return refuse(RequestError::BodyTooLarge),
+        Err(_) => {
+            let e = RequestError::BodyTooLarge;
+            app.metrics.reject_request(e.reason());
+            let req = HttpRequest {
+                method,
+                path: &path,
+                query: &query,
+                content_type: content_type.as_deref(),
+                content_encoding: content_encoding.as_deref(),
+                authorization: authorization.as_deref(),
+                body: &[],
+                client_ip: Some(peer.ip()),
+                received_at_ms,
+            };
+            let proto = first_vendor.protocol();
+            let reply = proto.early_reply(first_route, &req);
+            let answer = proto.answer(&reply, &Outcome::Malformed(e));
+            return (to_response(answer), first_vendor, first_route);
+        }
     };
     let limits = RequestLimits {
         max_decompressed_bytes: app.limits.max_decompressed_bytes,
         max_records: app.limits.max_records_per_request,
     };
-    let content_type = header_str(headers, header::CONTENT_TYPE).map(str::to_owned);
-    let content_encoding = header_str(headers, header::CONTENT_ENCODING).map(str::to_owned);
+    let caps = Caps::from(&app.limits);
     let decode = {
-        let query = query.to_owned();
+        let candidates = candidates.to_vec();
+        let pipeline = app.pipeline.clone();
+        let path = path.clone();
+        let query = query.clone();
         move || {
-            decode_request(
-                RawRequest {
-                    query: &query,
-                    content_type: content_type.as_deref(),
-                    content_encoding: content_encoding.as_deref(),
-                    body: &bytes,
-                },
-                limits,
-            )
+            let req = HttpRequest {
+                method,
+                path: &path,
+                query: &query,
+                content_type: content_type.as_deref(),
+                content_encoding: content_encoding.as_deref(),
+                authorization: authorization.as_deref(),
+                body: &bytes,
+                client_ip: Some(peer.ip()),
+                received_at_ms,
+            };
+            let mut first: Option<(Vendor, Route, Result<Inbound, RequestError>)> = None;
+            let mut decodable: Option<(Vendor, Route, Result<Inbound, RequestError>)> = None;
+            let several = candidates.len() > 1;
+            for (vendor, route) in candidates {
+                let decoded = vendor.protocol().decode(route, &req, &limits, &caps);
+                if let Ok(inbound) = &decoded
+                    && (!several || pipeline.recognises(vendor, inbound))
+                {
+                    return (vendor, route, decoded);
+                }
+                if decoded.is_ok() && decodable.is_none() {
+                    decodable = Some((vendor, route, decoded));
+                } else if first.is_none() {
+                    first = Some((vendor, route, decoded));
+                }
+            }
+            decodable
+                .or(first)
+                .unwrap_or((first_vendor, first_route, Err(RequestError::MissingData)))
         }
     };
-    let decoded = if app.limits.max_body_bytes > INLINE_DECODE_BYTES && header_len(headers) > INLINE_DECODE_BYTES {
-        match tokio::task::spawn_blocking(decode).await {
-            Ok(r) => r,
-            Err(_) => Err(RequestError::BadEncoding),
-        }
-    } else {
-        decode()
-    };
+    let (vendor, route, decoded) =
+        if app.limits.max_body_bytes > INLINE_DECODE_BYTES && header_len(headers) > INLINE_DECODE_BYTES {
+            match tokio::task::spawn_blocking(decode).await {
+                Ok(r) => r,
+                Err(_) => (first_vendor, first_route, Err(RequestError::BadEncoding)),
+            }
+        } else {
+            decode()
+        };
+    let proto = vendor.protocol();
     let inbound = match decoded {
         Ok(i) => i,
-        Err(e) => return refuse(e),
+        Err(e) => {
+            app.metrics.reject_request(e.reason());
+            let req = HttpRequest {
+                method,
+                path: &path,
+                query: &query,
+                content_type: header_str(headers, header::CONTENT_TYPE),
+                content_encoding: header_str(headers, header::CONTENT_ENCODING),
+                authorization: None,
+                body: &[],
+                client_ip: None,
+                received_at_ms,
+            };
+            let reply = proto.early_reply(route, &req);
+            return (to_response(proto.answer(&reply, &Outcome::Malformed(e))), vendor, route);
+        }
     };
-    let params = inbound.params.clone();
-    let shape = inbound.shape;
-    let auth = header_str(headers, header::AUTHORIZATION).and_then(BasicAuth::parse);
-    let outcome = app
-        .pipeline
-        .ingest(endpoint, inbound, auth.as_ref(), Some(peer.ip()))
-        .await;
-    to_response(answer(endpoint, &params, shape, &outcome))
+    let reply = inbound.reply.clone();
+    let outcome = match &inbound.special {
+        Some(Special::Replay { records }) => {
+            // Session replay carries whole DOM snapshots: the recommended handling keeps it
+            // from every vendor. The SDK is told it was taken, so it does not retry.
+            app.metrics
+                .replay_blocked
+                .fetch_add(*records as u64, std::sync::atomic::Ordering::Relaxed);
+            Outcome::Accepted {
+                accepted: *records,
+                failed: Vec::new(),
+            }
+        }
+        Some(Special::Flags { record }) => flags(app, vendor, &inbound, record.clone()).await,
+        None => app.pipeline.ingest(vendor, inbound).await,
+    };
+    (to_response(proto.answer(&reply, &outcome)), vendor, route)
+}
+
+/// A feature-flag request: forwarded synchronously through the destination's policy (ids
+/// pseudonymised), or answered "no flags" when the destination says so or the vendor fails.
+async fn flags(app: &AppState, vendor: Vendor, inbound: &Inbound, record: serde_json::Value) -> Outcome {
+    let proto = vendor.protocol();
+    let key = match &inbound.auth {
+        crate::protocol::Auth::Key(k) => k.clone(),
+        _ => None,
+    };
+    let forward = app.pipeline.flags_forward(vendor, key.as_deref(), record);
+    let Some(request) = forward.and_then(|f| proto.flags_request(&f.target, &f.record)) else {
+        app.metrics.flags_request("none");
+        return Outcome::Flags(proto.no_flags());
+    };
+    let mut builder = app.flags_client.post(&request.url).timeout(FLAGS_TIMEOUT);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value);
+    }
+    let answer = match builder.body(request.body).send().await {
+        Ok(r) if r.status().is_success() => r.bytes().await.ok().and_then(|b| serde_json::from_slice(&b).ok()),
+        _ => None,
+    };
+    match answer {
+        Some(body) => {
+            app.metrics.flags_request("forwarded");
+            Outcome::Flags(body)
+        }
+        None => {
+            app.metrics.flags_request("failed");
+            tracing::warn!(
+                protocol = vendor.name(),
+                "feature-flag request failed at the vendor; answered no flags"
+            );
+            Outcome::Flags(proto.no_flags())
+        }
+    }
 }
 
 fn header_len(h: &HeaderMap) -> usize {
@@ -385,6 +505,10 @@ impl Gateway {
             metrics,
             limits: config.limits.clone(),
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            flags_client: reqwest::Client::builder()
+                .timeout(FLAGS_TIMEOUT)
+                .build()
+                .context("building the HTTP client")?,
         });
         let app = router(state)
             .nest("/api/v1", admin::router(admin))

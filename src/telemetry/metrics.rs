@@ -8,27 +8,30 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use std::sync::LazyLock;
+
 use crate::event::Reject;
-use crate::protocol::mixpanel::decode::RequestError;
+use crate::protocol::{RequestError, Vendor};
 
-/// Reasons a whole request is refused: the decoder's, plus the gateway's own.
-pub const REQUEST_REJECT_REASONS: [&str; 13] = [
-    RequestError::REASONS[0],
-    RequestError::REASONS[1],
-    RequestError::REASONS[2],
-    RequestError::REASONS[3],
-    RequestError::REASONS[4],
-    RequestError::REASONS[5],
-    RequestError::REASONS[6],
-    RequestError::REASONS[7],
-    RequestError::REASONS[8],
-    "unauthorized",
-    "backpressure",
-    "store_unavailable",
-    "method_not_allowed",
-];
+/// Reasons a whole request is refused: the decoders', plus the gateway's own.
+pub static REQUEST_REJECT_REASONS: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    let mut reasons = RequestError::REASONS.to_vec();
+    reasons.extend([
+        "unauthorized",
+        "backpressure",
+        "store_unavailable",
+        "method_not_allowed",
+    ]);
+    reasons
+});
 
-pub const ENDPOINTS: [&str; 4] = ["track", "engage", "groups", "import"];
+/// Every ingest route of every vendor, as (protocol, path): the request-latency labels.
+pub static ROUTES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
+    Vendor::ALL
+        .into_iter()
+        .flat_map(|v| v.protocol().routes().iter().map(move |r| (v.name(), r.path)))
+        .collect()
+});
 
 /// Latency buckets in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -89,14 +92,20 @@ pub struct DestinationMetrics {
     /// Enqueue time of the oldest queued record, ms since the epoch; 0 when empty.
     pub oldest_enqueued_at_ms: AtomicI64,
     pub attempt_latency: Histogram,
+    /// Fields of another vendor's envelope with no canonical name, sent as plain properties.
+    pub untranslated: AtomicU64,
 }
 
 pub struct Metrics {
     pub received: AtomicU64,
     pub accepted: AtomicU64,
     rejected_records: [AtomicU64; Reject::ALL.len()],
-    rejected_requests: [AtomicU64; REQUEST_REJECT_REASONS.len()],
-    request_latency: [Histogram; ENDPOINTS.len()],
+    rejected_requests: Vec<AtomicU64>,
+    request_latency: Vec<Histogram>,
+    /// Session-replay records answered as accepted and forwarded nowhere.
+    pub replay_blocked: AtomicU64,
+    /// Feature-flag requests, by outcome: forwarded, answered "no flags", vendor failed.
+    pub flags: [AtomicU64; 3],
     pub commit_latency: Histogram,
     pub commits: AtomicU64,
     pub committed_records: AtomicU64,
@@ -111,8 +120,10 @@ impl Metrics {
             received: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
             rejected_records: Default::default(),
-            rejected_requests: Default::default(),
-            request_latency: Default::default(),
+            rejected_requests: REQUEST_REJECT_REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
+            request_latency: ROUTES.iter().map(|_| Histogram::default()).collect(),
+            replay_blocked: AtomicU64::new(0),
+            flags: Default::default(),
             commit_latency: Histogram::default(),
             commits: AtomicU64::new(0),
             committed_records: AtomicU64::new(0),
@@ -130,6 +141,7 @@ impl Metrics {
                     depth: AtomicU64::new(0),
                     oldest_enqueued_at_ms: AtomicI64::new(0),
                     attempt_latency: Histogram::default(),
+                    untranslated: AtomicU64::new(0),
                 })
                 .collect(),
         }
@@ -154,10 +166,22 @@ impl Metrics {
             .map_or(0, |i| self.rejected_requests[i].load(Relaxed))
     }
 
-    pub fn observe_request(&self, endpoint: &str, d: Duration) {
-        if let Some(i) = ENDPOINTS.iter().position(|e| *e == endpoint) {
+    /// Time to answer a request to `path` of `protocol`'s routes.
+    pub fn observe_request(&self, protocol: Vendor, path: &str, d: Duration) {
+        if let Some(i) = ROUTES.iter().position(|(v, p)| *v == protocol.name() && *p == path) {
             self.request_latency[i].observe(d);
         }
+    }
+
+    /// Counts a feature-flag request: `forwarded`, `none` (answered "no flags") or `failed`
+    /// (the vendor did not answer; "no flags" was answered).
+    pub fn flags_request(&self, outcome: &str) {
+        let i = match outcome {
+            "forwarded" => 0,
+            "none" => 1,
+            _ => 2,
+        };
+        self.flags[i].fetch_add(1, Relaxed);
     }
 
     pub fn destination(&self, index: usize) -> &DestinationMetrics {
@@ -229,11 +253,33 @@ impl Metrics {
             o,
             "# HELP vendorwall_ingest_request_duration_seconds Time from request to acknowledgement.\n# TYPE vendorwall_ingest_request_duration_seconds histogram"
         );
-        for (i, e) in ENDPOINTS.iter().enumerate() {
+        for (i, (protocol, path)) in ROUTES.iter().enumerate() {
             self.request_latency[i].render(
                 &mut o,
                 "vendorwall_ingest_request_duration_seconds",
-                &format!("endpoint=\"{e}\""),
+                &format!("protocol=\"{protocol}\",route=\"{path}\""),
+            );
+        }
+        counter(
+            &mut o,
+            "vendorwall_ingest_replay_blocked_records_total",
+            "Session-replay records answered as accepted and forwarded nowhere.",
+        );
+        let _ = writeln!(
+            o,
+            "vendorwall_ingest_replay_blocked_records_total {}",
+            self.replay_blocked.load(Relaxed)
+        );
+        counter(
+            &mut o,
+            "vendorwall_ingest_flags_requests_total",
+            "Feature-flag requests, by outcome.",
+        );
+        for (i, outcome) in ["forwarded", "none", "failed"].iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "vendorwall_ingest_flags_requests_total{{outcome=\"{outcome}\"}} {}",
+                self.flags[i].load(Relaxed)
             );
         }
         let _ = writeln!(
@@ -256,7 +302,13 @@ impl Metrics {
         );
 
         type Getter = fn(&DestinationMetrics) -> u64;
-        let per_dest: [(&str, &str, &str, Getter); 6] = [
+        let per_dest: [(&str, &str, &str, Getter); 7] = [
+            (
+                "vendorwall_pipeline_untranslated_fields_total",
+                "counter",
+                "Fields of another vendor's envelope with no canonical name, sent as plain properties.",
+                |d| d.untranslated.load(Relaxed),
+            ),
             (
                 "vendorwall_outbox_enqueued_records_total",
                 "counter",
@@ -354,15 +406,19 @@ mod tests {
         m.received.fetch_add(3, Relaxed);
         m.reject_record(Reject::UnknownToken);
         m.reject_request("backpressure");
-        m.observe_request("track", Duration::from_millis(3));
+        m.observe_request(Vendor::Mixpanel, "/track", Duration::from_millis(3));
         m.destination(0).depth.store(7, Relaxed);
         m.destination(0).oldest_enqueued_at_ms.store(1_000, Relaxed);
         let text = m.render(6_000);
         assert!(text.contains("vendorwall_ingest_received_records_total 3"));
         assert!(text.contains("vendorwall_ingest_rejected_records_total{reason=\"unknown_token\"} 1"));
         assert!(text.contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1"));
-        assert!(text.contains("vendorwall_ingest_request_duration_seconds_bucket{endpoint=\"track\",le=\"0.0025\"} 0"));
-        assert!(text.contains("vendorwall_ingest_request_duration_seconds_bucket{endpoint=\"track\",le=\"0.005\"} 1"));
+        assert!(text.contains(
+            "vendorwall_ingest_request_duration_seconds_bucket{protocol=\"mixpanel\",route=\"/track\",le=\"0.0025\"} 0"
+        ));
+        assert!(text.contains(
+            "vendorwall_ingest_request_duration_seconds_bucket{protocol=\"mixpanel\",route=\"/track\",le=\"0.005\"} 1"
+        ));
         assert!(text.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 7"));
         assert!(text.contains("vendorwall_outbox_oldest_age_seconds{destination=\"mixpanel\"} 5"));
         assert_eq!(m.rejected_requests("backpressure"), 1);

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use vendorwall::emulator::{EmulatorConfig, MixpanelEmulator};
+use vendorwall::emulator::{Emulator, EmulatorConfig};
 
 pub const APP_TOKEN: &str = "app-token-123";
 pub const IMPORT_SECRET: &str = "import-secret-456";
@@ -43,8 +43,8 @@ impl Drop for TempDir {
     }
 }
 
-pub async fn emulator() -> MixpanelEmulator {
-    MixpanelEmulator::start(EmulatorConfig::new(PROJECT_TOKEN).with_api_secret(API_SECRET))
+pub async fn emulator() -> Emulator {
+    Emulator::start(EmulatorConfig::new(vendorwall::protocol::Vendor::Mixpanel, PROJECT_TOKEN).with_secret(API_SECRET))
         .await
         .expect("start emulator")
 }

@@ -15,14 +15,14 @@
 //! fail the request. Record-level problems fail only that record: its neighbours go on.
 
 use std::borrow::Cow;
-use std::io::Read;
 
 use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::Endpoint;
-use crate::digits::hex_value;
 use crate::event::{Caps, Context, Event, EventTime, GroupRef, Kind, RecordError, Reject, SubjectIds};
+use crate::protocol::wire::{decompress, form_decode, form_pairs, json_value, percent_decode};
+pub use crate::protocol::{RequestError, RequestLimits};
 
 /// The query and form parameters that change how vendorwall answers.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,64 +46,12 @@ pub enum BodyShape {
     Json,
 }
 
-/// A decoded request: parameters and one result per record, in order.
+/// A decoded request: parameters and one raw record (or its error) each, in order.
 #[derive(Debug)]
-pub struct Inbound {
+pub struct Records {
     pub params: Params,
     pub shape: BodyShape,
     pub records: Vec<Result<Value, RecordError>>,
-}
-
-/// A problem with the request as a whole.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    #[error("request body is larger than the limit")]
-    BodyTooLarge,
-    #[error("decompressed body is larger than the limit")]
-    DecompressedTooLarge,
-    #[error("unsupported Content-Encoding")]
-    UnsupportedEncoding,
-    #[error("body is not valid {0}")]
-    BadCompression(&'static str),
-    #[error("no data parameter in the query or body")]
-    MissingData,
-    #[error("data is neither JSON nor base64-encoded JSON")]
-    BadEncoding,
-    #[error("data is not valid JSON")]
-    BadJson,
-    #[error("data must be a JSON object or an array of objects")]
-    WrongType,
-    #[error("too many records in one request")]
-    TooManyRecords,
-}
-
-impl RequestError {
-    /// The metric label for this problem.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            RequestError::BodyTooLarge => "body_too_large",
-            RequestError::DecompressedTooLarge => "decompressed_too_large",
-            RequestError::UnsupportedEncoding => "unsupported_encoding",
-            RequestError::BadCompression(_) => "bad_compression",
-            RequestError::MissingData => "missing_data",
-            RequestError::BadEncoding => "bad_encoding",
-            RequestError::BadJson => "bad_json",
-            RequestError::WrongType => "wrong_type",
-            RequestError::TooManyRecords => "too_many_records",
-        }
-    }
-
-    pub const REASONS: [&'static str; 9] = [
-        "body_too_large",
-        "decompressed_too_large",
-        "unsupported_encoding",
-        "bad_compression",
-        "missing_data",
-        "bad_encoding",
-        "bad_json",
-        "wrong_type",
-        "too_many_records",
-    ];
 }
 
 /// The parts of an HTTP request the decoder looks at.
@@ -113,12 +61,6 @@ pub struct RawRequest<'a> {
     pub content_type: Option<&'a str>,
     pub content_encoding: Option<&'a str>,
     pub body: &'a [u8],
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct RequestLimits {
-    pub max_decompressed_bytes: usize,
-    pub max_records: usize,
 }
 
 /// Parses just the parameters of a request (used to shape an error answer when the body is
@@ -144,7 +86,7 @@ fn apply_param(p: &mut Params, key: &str, value: &str) {
 }
 
 /// Decodes a request into parameters and raw records.
-pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Inbound, RequestError> {
+pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Records, RequestError> {
     let mut params = Params::default();
     let mut query_data: Option<String> = None;
     for (k, v) in form_urlencoded::parse(req.query.as_bytes()) {
@@ -199,131 +141,20 @@ pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Inbo
     finish(params, BodyShape::Data, records, limits)
 }
 
-/// The raw name and value of each pair of a form body, split exactly as
-/// `form_urlencoded::parse` splits them (on `&`, then the first `=`; empty pairs skipped).
-fn form_pairs(body: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    let mut rest = body;
-    std::iter::from_fn(move || {
-        loop {
-            if rest.is_empty() {
-                return None;
-            }
-            let end = memchr::memchr(b'&', rest).unwrap_or(rest.len());
-            let pair = &rest[..end];
-            rest = rest.get(end + 1..).unwrap_or_default();
-            if !pair.is_empty() {
-                return Some(match memchr::memchr(b'=', pair) {
-                    Some(i) => (&pair[..i], &pair[i + 1..]),
-                    None => (pair, &[][..]),
-                });
-            }
-        }
-    })
-}
-
-/// Decodes one form name or value as `form_urlencoded::parse` does (`+` is a space, `%XX` a
-/// byte, a `%` without two hex digits stays, invalid UTF-8 becomes U+FFFD).
-fn form_decode(raw: &[u8]) -> Cow<'_, str> {
-    match percent_decode(raw) {
-        Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
-        Cow::Owned(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => Cow::Owned(text),
-            Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
-        },
-    }
-}
-
-/// The bytes of one form name or value (`+` is a space, `%XX` a byte, a `%` without two hex
-/// digits stays), in one pass that copies the runs between escapes whole. UTF-8 is not
-/// checked here: the `data` value is base64 text, which the base64 decoder checks, or JSON,
-/// which [`parse_data`] reads as [`form_decode`] would (invalid UTF-8 becomes U+FFFD).
-fn percent_decode(raw: &[u8]) -> Cow<'_, [u8]> {
-    let Some(first) = memchr::memchr2(b'%', b'+', raw) else {
-        return Cow::Borrowed(raw);
-    };
-    let mut out = Vec::with_capacity(raw.len());
-    out.extend_from_slice(&raw[..first]);
-    let mut i = first;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' => match (
-                raw.get(i + 1).copied().and_then(hex_value),
-                raw.get(i + 2).copied().and_then(hex_value),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push(h << 4 | l);
-                    i += 3;
-                }
-                _ => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            _ => {
-                let run = memchr::memchr2(b'%', b'+', &raw[i..]).unwrap_or(raw.len() - i);
-                out.extend_from_slice(&raw[i..i + run]);
-                i += run;
-            }
-        }
-    }
-    Cow::Owned(out)
-}
-
 fn finish(
     params: Params,
     shape: BodyShape,
     records: Vec<Result<Value, RecordError>>,
     limits: RequestLimits,
-) -> Result<Inbound, RequestError> {
+) -> Result<Records, RequestError> {
     if records.len() > limits.max_records {
         return Err(RequestError::TooManyRecords);
     }
-    Ok(Inbound { params, shape, records })
+    Ok(Records { params, shape, records })
 }
 
 fn trim_ascii(b: &[u8]) -> &[u8] {
     b.trim_ascii()
-}
-
-/// Inflates a body, refusing to produce more than `max` bytes (decompression bombs). An
-/// uncompressed body is borrowed, not copied.
-fn decompress<'a>(body: &'a [u8], encoding: Option<&str>, max: usize) -> Result<Cow<'a, [u8]>, RequestError> {
-    let encoding = encoding.map(|e| e.trim().to_ascii_lowercase()).unwrap_or_default();
-    let gzip_magic = body.starts_with(&[0x1f, 0x8b]);
-    match encoding.as_str() {
-        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
-        "deflate" => {
-            // HTTP "deflate" is zlib-wrapped, but some clients send raw deflate.
-            inflate(flate2::read::ZlibDecoder::new(body), max, "deflate")
-                .or_else(|_| inflate(flate2::read::DeflateDecoder::new(body), max, "deflate"))
-                .map(Cow::Owned)
-        }
-        "" | "identity" if gzip_magic => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
-        "" | "identity" => {
-            if body.len() > max {
-                Err(RequestError::DecompressedTooLarge)
-            } else {
-                Ok(Cow::Borrowed(body))
-            }
-        }
-        _ => Err(RequestError::UnsupportedEncoding),
-    }
-}
-
-fn inflate(reader: impl Read, max: usize, what: &'static str) -> Result<Vec<u8>, RequestError> {
-    let mut out = Vec::new();
-    let mut limited = reader.take(max as u64 + 1);
-    limited
-        .read_to_end(&mut out)
-        .map_err(|_| RequestError::BadCompression(what))?;
-    if out.len() > max {
-        return Err(RequestError::DecompressedTooLarge);
-    }
-    Ok(out)
 }
 
 /// `data` holds raw JSON or base64 of UTF-8 JSON.
@@ -356,13 +187,6 @@ fn parse_data(data: &[u8]) -> Result<Value, RequestError> {
         return Err(RequestError::BadEncoding);
     }
     json_value(text).ok_or(RequestError::BadJson)
-}
-
-/// JSON text as a `Value`, as `serde_json::from_slice` reads it (which refuses text that is
-/// not UTF-8: invalid bytes can only sit inside strings), with UTF-8 checked once for the
-/// whole text and [`crate::json::parse`] doing the rest.
-fn json_value(bytes: &[u8]) -> Option<Value> {
-    crate::json::parse(std::str::from_utf8(bytes).ok()?).ok()
 }
 
 /// A JSON array, a single object, or ndjson (one record per line; a bad line fails alone).
@@ -557,6 +381,7 @@ fn decode_track(endpoint: Endpoint, mut obj: Map<String, Value>, caps: &Caps) ->
             properties: props,
             operations: Vec::new(),
             context: Context { ip, client_ip: None },
+            envelope: None,
         },
     })
 }
@@ -665,6 +490,7 @@ fn decode_update(kind: Kind, mut obj: Map<String, Value>, caps: &Caps) -> Result
             properties,
             operations,
             context: Context { ip, client_ip: None },
+            envelope: None,
         },
     })
 }

@@ -4,8 +4,6 @@
 //! the same token, `encode(decode(r))` equals `r` field for field (numeric ids become strings,
 //! as Mixpanel itself stores them). The token is always the destination's real project token.
 
-use std::io::Write;
-
 use serde_json::{Map, Value};
 
 use super::Endpoint;
@@ -106,6 +104,27 @@ pub(crate) fn ip_value(e: &Event) -> Option<Value> {
         .or_else(|| e.context.client_ip.map(|ip| Value::String(ip.to_string())))
 }
 
+/// Puts the destination's real project token into a record the policy let through, and an
+/// empty `distinct_id` where `/import` needs one and the event had none.
+pub fn finish_record(record: &mut Value, kind: Kind, token: &str, uses_import: bool) {
+    let target = match kind {
+        Kind::Track => record.get_mut("properties").and_then(Value::as_object_mut),
+        Kind::Profile | Kind::Group => record.as_object_mut(),
+    };
+    let Some(map) = target else { return };
+    match kind {
+        Kind::Track => {
+            map.insert("token".into(), Value::String(token.to_owned()));
+            if uses_import && !map.contains_key("distinct_id") {
+                map.insert("distinct_id".into(), Value::String(String::new()));
+            }
+        }
+        Kind::Profile | Kind::Group => {
+            map.insert("$token".into(), Value::String(token.to_owned()));
+        }
+    }
+}
+
 /// A JSON array of already-encoded records.
 pub fn json_array(records: &[&[u8]]) -> Vec<u8> {
     let len = records.iter().map(|r| r.len() + 1).sum::<usize>() + 2;
@@ -119,14 +138,6 @@ pub fn json_array(records: &[&[u8]]) -> Vec<u8> {
     }
     out.push(b']');
     out
-}
-
-/// Gzip for `/import` bodies.
-pub fn gzip(body: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::fast());
-    // Writing into a Vec cannot fail.
-    let _ = enc.write_all(body);
-    enc.finish().unwrap_or_default()
 }
 
 /// A `data=` form body (for `/track`, `/engage`, `/groups`) with `verbose=1` so the answer
@@ -199,7 +210,7 @@ mod tests {
         assert_eq!(parsed[0], ("data".into(), r#"[{"a":"b c&"}]"#.into()));
         assert_eq!(parsed[1], ("verbose".into(), "1".into()));
         assert_eq!(parsed[2], ("ip".into(), "0".into()));
-        let gz = gzip(b"hello");
+        let gz = crate::protocol::wire::gzip(b"hello");
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out).unwrap();
         assert_eq!(out, "hello");

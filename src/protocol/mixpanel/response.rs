@@ -9,42 +9,12 @@
 //!
 //! Outbound: what Mixpanel's answer to a delivery means ([`VendorVerdict`]).
 
-use std::time::{Duration, SystemTime};
-
 use serde_json::{Value, json};
 
 use super::Endpoint;
-use super::decode::{BodyShape, Params, RequestError};
-use crate::event::RecordError;
-
-/// An HTTP answer, independent of the server framework.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub retry_after_secs: Option<u32>,
-}
-
-/// What happened to a request, as far as the SDK needs to know.
-#[derive(Debug)]
-pub enum Outcome {
-    /// Decoded; `accepted` records are durably queued, `failed` were refused one by one.
-    Accepted { accepted: usize, failed: Vec<FailedRecord> },
-    /// The request as a whole could not be read.
-    Malformed(RequestError),
-    /// `/import` without a valid source credential.
-    Unauthorized,
-    /// Backpressure or a storage failure: the SDK should retry later.
-    Busy,
-}
-
-#[derive(Debug, Clone)]
-pub struct FailedRecord {
-    pub index: usize,
-    pub insert_id: Option<String>,
-    pub error: RecordError,
-}
+use super::decode::{BodyShape, Params};
+use crate::protocol::wire::{parse_retry_after, truncate};
+use crate::protocol::{Answer, FailedRecord, Outcome, RequestError, VendorVerdict};
 
 /// The smallest transparent GIF, what Mixpanel answers `img=1` requests with.
 pub const GIF_1X1: &[u8] = &[
@@ -84,6 +54,8 @@ pub fn answer(endpoint: Endpoint, params: &Params, shape: BodyShape, outcome: &O
         Outcome::Malformed(e) => (if import_json { 400 } else { 200 }, false, Some(e.to_string())),
         Outcome::Unauthorized => (401, false, Some("invalid or missing source credentials".to_owned())),
         Outcome::Busy => (503, false, Some("vendorwall is busy; retry later".to_owned())),
+        // Mixpanel's routes carry no feature-flag requests.
+        Outcome::Flags(_) => (404, false, Some("not found".to_owned())),
     };
     let retry_after_secs = (status == 503).then_some(5);
     if import_json {
@@ -166,28 +138,6 @@ fn import_answer(strict: bool, accepted: usize, failed: &[FailedRecord]) -> Answ
     }
 }
 
-/// What Mixpanel's answer to a delivery means.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VendorVerdict {
-    /// Every record was taken.
-    Delivered,
-    /// `/import?strict=1` took all but these (index in the batch, the vendor's reason).
-    Partial { failed: Vec<(usize, String)> },
-    /// Try again later; the vendor may already have applied the request if `maybe_applied`.
-    Retry {
-        after: Option<Duration>,
-        reason: String,
-        maybe_applied: bool,
-    },
-    /// 413: send smaller batches.
-    TooLarge,
-    /// Our credentials or project are wrong (401/403): nothing to do with the records, so
-    /// they stay queued while an operator fixes the configuration.
-    Misconfigured { reason: String },
-    /// The vendor refused these records for good.
-    Rejected { reason: String },
-}
-
 /// Interprets a vendor answer to a request sent to `endpoint` with `verbose=1`.
 pub fn classify_vendor_answer(
     endpoint: Endpoint,
@@ -257,31 +207,12 @@ pub fn classify_vendor_answer(
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, SystemTime};
+
     use super::*;
-    use crate::event::Reject;
+    use crate::event::{RecordError, Reject};
 
     fn params(verbose: bool) -> Params {
         Params {
