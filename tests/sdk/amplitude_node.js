@@ -79,10 +79,11 @@ function call(what, item, fn) {
   }, (e) => addError(`node ${what}: rejected ${errText(e)}`)));
 }
 
+// The SDK leaves log-level filtering to a custom loggerProvider: keep warn/error only.
 const logger = {
   disable() {}, enable() {},
-  log: (...a) => process.stderr.write(`amplitude_node sdk log: ${a.join(' ')}\n`),
-  debug: (...a) => process.stderr.write(`amplitude_node sdk debug: ${a.join(' ')}\n`),
+  log: () => {},
+  debug: () => {},
   warn: (...a) => process.stderr.write(`amplitude_node sdk warn: ${a.join(' ')}\n`),
   error: (...a) => { process.stderr.write(`amplitude_node sdk error: ${a.join(' ')}\n`); addError(`node amplitude logger.error: ${a.join(' ')}`); },
 };
