@@ -314,7 +314,11 @@ impl Worker {
                     let dead = vec![(batch[0].id, "vendor refused: record too large".to_owned())];
                     return self.complete(Vec::new(), dead).await;
                 }
-                VendorVerdict::TooLarge => {
+                VendorVerdict::Bisect { reason } if batch.len() == 1 => {
+                    let dead = vec![(batch[0].id, format!("vendor refused: {reason}"))];
+                    return self.complete(Vec::new(), dead).await;
+                }
+                VendorVerdict::TooLarge | VendorVerdict::Bisect { .. } => {
                     let mut first = batch;
                     let second = first.split_off(first.len() / 2);
                     for half in [first, second] {

@@ -487,6 +487,9 @@ pub enum VendorVerdict {
     },
     /// 413: send smaller batches.
     TooLarge,
+    /// The vendor refused the whole batch for one bad record it does not name (PostHog's
+    /// 400): send each half again to find it; a single record is refused for good.
+    Bisect { reason: String },
     /// Our credentials or project are wrong (401/403): nothing to do with the records, so
     /// they stay queued while an operator fixes the configuration.
     Misconfigured { reason: String },

@@ -152,7 +152,8 @@ function pageSnapshot() {
  *                  "ping") to wait for, sent: extra items (their markers are waited for too),
  *                  beaconMarkers}
  *   expectMarkers  optional (sent) -> list of markers that must be seen (default: every
- *                  properties/traits/user_properties/$set vw_seq in `sent`)
+ *                  vw_seq found in the properties, traits, $set, $set_once, $group_set,
+ *                  event_properties, user_properties or group_properties of `sent` items)
  */
 async function runBrowser(opts) {
   const tag = opts.tag;
@@ -342,7 +343,7 @@ ${opts.headHtml}
   sent = res.sent;
   const beaconMarkers = new Set(res.beaconMarkers || []);
   const markersOf = (items) => (opts.expectMarkers ? opts.expectMarkers(items)
-    : [...new Set(items.flatMap((it) => [...markersIn({ a: it.properties, b: it.traits, c: it.user_properties, d: it.$set, e: it.$set_once, f: it.$group_set }, new Set())]))]);
+    : [...new Set(items.flatMap((it) => [...markersIn({ a: it.properties, b: it.traits, c: it.user_properties, d: it.$set, e: it.$set_once, f: it.$group_set, g: it.event_properties, h: it.group_properties }, new Set())]))]);
   const wanted = markersOf(sent).filter((m) => !beaconMarkers.has(m));
 
   // Poll until settled: nothing in flight page-side or in Chromium, the SDK says it is idle,
