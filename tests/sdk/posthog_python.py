@@ -163,7 +163,7 @@ def main():
     call("set", ph.set, {"type": "set", "event": "$set", "distinct_id": user, "$set": v},
          distinct_id=user, properties=dict(v))
     v = {"vw_seq": seq(), "first_seen_plan": "free", "signup_source": "ads"}
-    call("set_once", ph.set_once, {"type": "set_once", "event": "$set", "distinct_id": user, "$set_once": v},
+    call("set_once", ph.set_once, {"type": "set_once", "event": "$set_once", "distinct_id": user, "$set_once": v},
          distinct_id=user, properties=dict(v))
     call("alias", ph.alias, {"type": "alias", "event": "$create_alias", "distinct_id": anon, "alias": user},
          previous_id=anon, distinct_id=user)
