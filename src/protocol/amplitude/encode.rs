@@ -232,10 +232,11 @@ pub fn into_record(e: Event) -> Value {
             };
             rec.insert("library".into(), Value::String(library));
         }
-        if e.kind != Kind::Group && props.get("$groups").is_some_and(Value::is_object) {
-            if let Some(g) = props.shift_remove("$groups") {
-                rec.insert("groups".into(), g);
-            }
+        if e.kind != Kind::Group
+            && props.get("$groups").is_some_and(Value::is_object)
+            && let Some(g) = props.shift_remove("$groups")
+        {
+            rec.insert("groups".into(), g);
         }
         for (canonical, amp) in PAGE_PROPERTIES {
             if !props.contains_key(amp)
