@@ -130,6 +130,12 @@ pub trait Protocol: Sync {
     /// How a destination of this vendor is configured.
     fn destination_spec(&self) -> DestinationSpec;
 
+    /// Whether this vendor's sources may have an `import_secret`: a credential apps use for
+    /// an import endpoint in place of the vendor's real secret (Mixpanel's `/import`).
+    fn takes_import_secret(&self) -> bool {
+        false
+    }
+
     /// The request that delivers `records` (each a JSON record as queued) to `endpoint`.
     /// CPU-heavy for large batches (compression): the caller runs it off the async workers.
     fn request(&self, dest: &Target, endpoint: Endpoint, records: &[&[u8]], now_ms: i64) -> OutboundRequest;
