@@ -12,7 +12,10 @@
 //! SDKs; shared with Amplitude, told apart by the key: the decoder refuses Amplitude's
 //! `{api_key, events}` body), `/s` (session replay: answered as taken, counted, never
 //! forwarded, see [`Special::Replay`]), `/flags` and `/decide` (feature flags, see
-//! [`Special::Flags`]). Each with or without its trailing slash, GET or POST. PostHog's
+//! [`Special::Flags`]), `/array/<key>/config` (posthog-js's remote configuration, answered
+//! by vendorwall, see [`response::remote_config`]; the `config.js` script variant, loaded
+//! only without `disable_external_dependency_loading`, is not served). Each with or without
+//! its trailing slash, GET or POST. PostHog's
 //! legacy `/track` and `/engage` capture paths are **not** served: vendorwall serves those
 //! for Mixpanel's SDKs, and no current PostHog SDK uses them. posthog-python's
 //! `capture_mode="v1"` (`/i/v1/analytics/events`) is not served either.
@@ -71,6 +74,7 @@ pub mod route {
     pub const REPLAY: u8 = 4;
     pub const FLAGS: u8 = 5;
     pub const DECIDE: u8 = 6;
+    pub const CONFIG: u8 = 7;
 }
 
 const ROUTES: &[Route] = &[
@@ -101,6 +105,10 @@ const ROUTES: &[Route] = &[
     Route {
         path: "/decide",
         code: route::DECIDE,
+    },
+    Route {
+        path: "/array/{key}/config",
+        code: route::CONFIG,
     },
 ];
 
@@ -268,6 +276,15 @@ impl Protocol for PostHog {
     ) -> Result<Inbound, RequestError> {
         match route.code {
             route::FLAGS | route::DECIDE => self.decode_flags(route, req, limits),
+            route::CONFIG => {
+                let key = req.path.split('/').nth(2).filter(|k| !k.is_empty()).map(str::to_owned);
+                Ok(Inbound {
+                    records: Vec::new(),
+                    auth: Auth::Key(key),
+                    reply: reply(route, &decode::query_params(req.query)),
+                    special: Some(Special::Config),
+                })
+            }
             _ => self.decode_events(route, req, limits, caps),
         }
     }
@@ -290,6 +307,9 @@ impl Protocol for PostHog {
     }
 
     fn answer(&self, reply: &Reply, outcome: &Outcome) -> Answer {
+        if reply.route == route::CONFIG && matches!(outcome, Outcome::Accepted { .. }) {
+            return Answer::json(200, &response::remote_config());
+        }
         response::answer(reply.flags & BEACON != 0, outcome)
     }
 

@@ -75,6 +75,15 @@ pub fn answer(beacon: bool, outcome: &Outcome) -> Answer {
     }
 }
 
+/// posthog-js's remote configuration (`GET /array/<key>/config`) as vendorwall answers it:
+/// the compressions vendorwall reads, feature flags on (the SDK then asks `/flags`, which
+/// vendorwall forwards through the destination's policy or answers "no flags"), session
+/// recording off (vendorwall never forwards replay, so the browser need not record). Every
+/// other setting stays the app's own (`posthog.init` options).
+pub fn remote_config() -> Value {
+    json!({"supportedCompression": ["gzip", "gzip-js"], "hasFeatureFlags": true, "sessionRecording": false})
+}
+
 fn unauthorized() -> Answer {
     error(
         401,
