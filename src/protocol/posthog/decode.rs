@@ -478,7 +478,13 @@ pub fn decode_event(record: Value, receipt: &Receipt, caps: &Caps) -> Result<Dec
                 .millis()
                 .ok_or_else(|| RecordError::new(Reject::BadTime, "timestamp", "timestamp out of range"))?,
         ),
-        Some(_) => return Err(RecordError::new(Reject::BadTime, "timestamp", "timestamp must be ISO 8601")),
+        Some(_) => {
+            return Err(RecordError::new(
+                Reject::BadTime,
+                "timestamp",
+                "timestamp must be ISO 8601",
+            ));
+        }
     };
     let offset = match obj.remove("offset") {
         None | Some(Value::Null) => None,
@@ -504,9 +510,12 @@ pub fn decode_event(record: Value, receipt: &Receipt, caps: &Caps) -> Result<Dec
     let mut kind = Kind::Track;
     let mut group = None;
     let mut operations = Vec::new();
-    let has_op =
-        |m: &Map<String, Value>| PERSON_OPERATIONS.iter().any(|op| m.get(*op).is_some_and(|v| !v.is_null()));
-    if (name == "$identify" || name == "$set") && (has_op(&obj) || has_op(&props)) {
+    let has_op = |m: &Map<String, Value>| {
+        PERSON_OPERATIONS
+            .iter()
+            .any(|op| m.get(*op).is_some_and(|v| !v.is_null()))
+    };
+    if matches!(name.as_str(), "$identify" | "$set" | "$set_once") && (has_op(&obj) || has_op(&props)) {
         kind = Kind::Profile;
         for source in [&mut obj, &mut props] {
             for op in PERSON_OPERATIONS {
@@ -597,7 +606,11 @@ pub fn event_time(timestamp: Option<i64>, offset: Option<i64>, receipt: &Receipt
         (None, Some(offset)) => now.saturating_sub(offset),
         (None, None) => return None,
     };
-    Some(if t > now.saturating_add(MAX_FUTURE_MS) { now } else { t.max(0) })
+    Some(if t > now.saturating_add(MAX_FUTURE_MS) {
+        now
+    } else {
+        t.max(0)
+    })
 }
 
 /// The request of a feature-flag call (`/flags`, `/decide`) in the shape of an event record,
@@ -782,19 +795,32 @@ mod tests {
             client_ip: None,
         };
         // the client's clock is 10 s behind: its event 2 s before sending happened 2 s ago
-        assert_eq!(event_time(Some(now - 12_000), None, &r(Some(now - 10_000)), false), Some(now - 2_000));
-        assert_eq!(event_time(Some(now - 12_000), None, &r(Some(now - 10_000)), true), Some(now - 12_000));
-        assert_eq!(event_time(Some(now - 12_000), None, &r(None), false), Some(now - 12_000));
+        assert_eq!(
+            event_time(Some(now - 12_000), None, &r(Some(now - 10_000)), false),
+            Some(now - 2_000)
+        );
+        assert_eq!(
+            event_time(Some(now - 12_000), None, &r(Some(now - 10_000)), true),
+            Some(now - 12_000)
+        );
+        assert_eq!(
+            event_time(Some(now - 12_000), None, &r(None), false),
+            Some(now - 12_000)
+        );
         assert_eq!(event_time(None, Some(500), &r(None), false), Some(now - 500));
         assert_eq!(event_time(None, None, &r(None), false), None);
         // more than 23 h ahead: the receipt time
         assert_eq!(event_time(Some(now + 24 * 3_600_000), None, &r(None), false), Some(now));
-        assert_eq!(event_time(Some(now + 3_600_000), None, &r(None), false), Some(now + 3_600_000));
+        assert_eq!(
+            event_time(Some(now + 3_600_000), None, &r(None), false),
+            Some(now + 3_600_000)
+        );
     }
 
     #[test]
     fn every_body_dialect_reads_the_same_payload() {
-        let payload = json!({"api_key": "k", "batch": [{"event": "a", "distinct_id": "d", "properties": {"x": "Zürich ✓ +/="}}]});
+        let payload =
+            json!({"api_key": "k", "batch": [{"event": "a", "distinct_id": "d", "properties": {"x": "Zürich ✓ +/="}}]});
         let text = payload.to_string();
         let b64 = base64::engine::general_purpose::STANDARD.encode(&text);
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -802,15 +828,31 @@ mod tests {
         let form_b64 = format!("data={}", enc(&b64));
         let form_json = format!("data={}", enc(&text));
         let get_query = format!("data={}&compression=base64", enc(&b64));
-        let cases: Vec<(String, Option<&str>, Option<&str>, Vec<u8>)> = vec![
+        type Case<'a> = (String, Option<&'a str>, Option<&'a str>, Vec<u8>);
+        let cases: Vec<Case> = vec![
             (String::new(), Some("application/json"), None, text.clone().into_bytes()),
             // posthog-js: gzip bytes as text/plain, no header, no parameter
             (String::new(), Some("text/plain"), None, gz.clone()),
             ("compression=gzip-js".into(), Some("text/plain"), None, gz.clone()),
             (String::new(), Some("application/json"), Some("gzip"), gz.clone()),
-            ("compression=base64".into(), Some("text/plain"), None, b64.clone().into_bytes()),
-            ("compression=base64".into(), Some("application/x-www-form-urlencoded"), None, form_b64.clone().into_bytes()),
-            (String::new(), Some("application/x-www-form-urlencoded"), None, form_json.clone().into_bytes()),
+            (
+                "compression=base64".into(),
+                Some("text/plain"),
+                None,
+                b64.clone().into_bytes(),
+            ),
+            (
+                "compression=base64".into(),
+                Some("application/x-www-form-urlencoded"),
+                None,
+                form_b64.clone().into_bytes(),
+            ),
+            (
+                String::new(),
+                Some("application/x-www-form-urlencoded"),
+                None,
+                form_json.clone().into_bytes(),
+            ),
             (String::new(), Some("text/plain"), None, form_b64.into_bytes()),
             (get_query, None, None, Vec::new()),
         ];
@@ -820,7 +862,11 @@ mod tests {
             let (_, v) = read_payload(r, &LIMITS).unwrap_or_else(|e| panic!("{q} {ct:?}: {e}"));
             assert_eq!(v, payload, "{q} {ct:?} {ce:?}");
         }
-        let (p, _) = read_payload(raw("compression=gzip-js&beacon=1&_=1700000000000&ver=1.2", None, &gz), &LIMITS).unwrap();
+        let (p, _) = read_payload(
+            raw("compression=gzip-js&beacon=1&_=1700000000000&ver=1.2", None, &gz),
+            &LIMITS,
+        )
+        .unwrap();
         assert!(p.beacon);
         assert_eq!(p.sent_at_ms, Some(1_700_000_000_000));
         assert_eq!(p.compression, Compression::Gzip);
@@ -845,7 +891,9 @@ mod tests {
         let long = lz_string_base64("NobwRApgbhB2AuYBcYBaAfgTgSwMYAsACQZHJCB7Aa3KsuurABowATbAZ3m1l3gH1tmyFsxGix4sYzAAHTGWkRMnCG2TgAHkICGO3Xv0HDR3WAC+pgLpA===", 1 << 20).unwrap();
         assert_eq!(
             long.as_deref(),
-            Some(r#"[{"event":"Zürich ✓ ok ok ok ok ok","distinct_id":"dddddddddddddddddddd","properties":{"x":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]"#)
+            Some(
+                r#"[{"event":"Zürich ✓ ok ok ok ok ok","distinct_id":"dddddddddddddddddddd","properties":{"x":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}}]"#
+            )
         );
         // not LZ-String, an unknown character, a bomb ceiling
         assert_eq!(lz_string_base64("!!!", 1 << 20).unwrap(), None);
@@ -862,14 +910,38 @@ mod tests {
         let cases: Vec<(&str, Option<&str>, Vec<u8>, RequestError)> = vec![
             ("", None, b"".to_vec(), RequestError::MissingData),
             ("", Some("application/json"), b"{nope".to_vec(), RequestError::BadJson),
-            ("", Some("text/plain"), b"!!!notbase64".to_vec(), RequestError::BadEncoding),
-            ("compression=gzip", None, b"not gzip".to_vec(), RequestError::BadCompression("gzip")),
+            (
+                "",
+                Some("text/plain"),
+                b"!!!notbase64".to_vec(),
+                RequestError::BadEncoding,
+            ),
+            (
+                "compression=gzip",
+                None,
+                b"not gzip".to_vec(),
+                RequestError::BadCompression("gzip"),
+            ),
             ("", None, bomb, RequestError::DecompressedTooLarge),
-            ("", Some("application/x-www-form-urlencoded"), b"x=1".to_vec(), RequestError::MissingData),
-            ("compression=lz64", None, b"data=%21%21".to_vec(), RequestError::BadCompression("lz64")),
+            (
+                "",
+                Some("application/x-www-form-urlencoded"),
+                b"x=1".to_vec(),
+                RequestError::MissingData,
+            ),
+            (
+                "compression=lz64",
+                None,
+                b"data=%21%21".to_vec(),
+                RequestError::BadCompression("lz64"),
+            ),
         ];
         for (q, ct, body, want) in cases {
-            assert_eq!(read_payload(raw(q, ct, &body), &LIMITS).unwrap_err(), want, "{q} {ct:?}");
+            assert_eq!(
+                read_payload(raw(q, ct, &body), &LIMITS).unwrap_err(),
+                want,
+                "{q} {ct:?}"
+            );
         }
         let split = |v: Value| split_payload(v, &LIMITS);
         // Amplitude's body on the shared /batch path is no PostHog payload
@@ -967,10 +1039,18 @@ mod tests {
         assert_eq!(d.event.kind, Kind::Profile);
         assert_eq!(d.event.name.as_deref(), Some("$identify"));
         assert_eq!(d.event.operations.len(), 2);
-        assert_eq!(d.event.properties, json!({"$anon_distinct_id": "anon"}).as_object().unwrap().clone());
+        assert_eq!(
+            d.event.properties,
+            json!({"$anon_distinct_id": "anon"}).as_object().unwrap().clone()
+        );
 
         // $identify without operations stays an event
-        let d = decode_event(json!({"event": "$identify", "distinct_id": "u", "properties": {"$anon_distinct_id": "a"}}), &receipt, &caps()).unwrap();
+        let d = decode_event(
+            json!({"event": "$identify", "distinct_id": "u", "properties": {"$anon_distinct_id": "a"}}),
+            &receipt,
+            &caps(),
+        )
+        .unwrap();
         assert_eq!(d.event.kind, Kind::Track);
 
         // $groupidentify
@@ -981,7 +1061,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(d.event.kind, Kind::Group);
-        assert_eq!(d.event.ids.group, Some(GroupRef { key: "company".into(), id: json!("acme") }));
+        assert_eq!(
+            d.event.ids.group,
+            Some(GroupRef {
+                key: "company".into(),
+                id: json!("acme")
+            })
+        );
         assert_eq!(d.event.operations, vec![("$set".to_owned(), json!({"name": "Acme"}))]);
         assert_eq!(d.event.properties, json!({"$lib": "x"}).as_object().unwrap().clone());
 
@@ -995,7 +1081,10 @@ mod tests {
         assert_eq!(d.key.as_deref(), Some("k"));
         assert_eq!(
             d.event.envelope.unwrap().fields,
-            json!({"type": "capture", "$set": {"p": 1}}).as_object().unwrap().clone()
+            json!({"type": "capture", "$set": {"p": 1}})
+                .as_object()
+                .unwrap()
+                .clone()
         );
     }
 
@@ -1012,19 +1101,58 @@ mod tests {
             (json!({"event": 5, "distinct_id": "d"}), Reject::WrongType),
             (json!({"event": "a"}), Reject::MissingField),
             (json!({"event": "a", "distinct_id": ""}), Reject::MissingField),
-            (json!({"event": "a", "distinct_id": {"secret@x.com": 1}}), Reject::WrongType),
-            (json!({"event": "a", "distinct_id": "d", "properties": []}), Reject::WrongType),
-            (json!({"event": "a", "distinct_id": "d", "uuid": 5}), Reject::BadInsertId),
-            (json!({"event": "a", "distinct_id": "d", "timestamp": "secret@x.com"}), Reject::BadTime),
-            (json!({"event": "a", "distinct_id": "d", "offset": "x"}), Reject::BadTime),
-            (json!({"event": "a", "distinct_id": "d", "properties": {"token": 5}}), Reject::WrongType),
-            (json!({"event": "a", "distinct_id": "d", "api_key": "k", "properties": {"token": "secret@x.com"}}), Reject::WrongType),
-            (json!({"event": "$set", "distinct_id": "d", "$set": ["secret@x.com"]}), Reject::WrongType),
-            (json!({"event": "$identify", "distinct_id": "d", "properties": {"$unset": {"a": 1}}}), Reject::WrongType),
-            (json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_key": "g"}}), Reject::MissingField),
-            (json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_type": "c"}}), Reject::MissingField),
-            (json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_type": "c", "$group_key": "g", "$group_set": 1}}), Reject::WrongType),
-            (json!({"event": "a", "distinct_id": "d", "properties": {"deep": deep}}), Reject::TooDeep),
+            (
+                json!({"event": "a", "distinct_id": {"secret@x.com": 1}}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "properties": []}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "uuid": 5}),
+                Reject::BadInsertId,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "timestamp": "secret@x.com"}),
+                Reject::BadTime,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "offset": "x"}),
+                Reject::BadTime,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "properties": {"token": 5}}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "api_key": "k", "properties": {"token": "secret@x.com"}}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "$set", "distinct_id": "d", "$set": ["secret@x.com"]}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "$identify", "distinct_id": "d", "properties": {"$unset": {"a": 1}}}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_key": "g"}}),
+                Reject::MissingField,
+            ),
+            (
+                json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_type": "c"}}),
+                Reject::MissingField,
+            ),
+            (
+                json!({"event": "$groupidentify", "distinct_id": "d", "properties": {"$group_type": "c", "$group_key": "g", "$group_set": 1}}),
+                Reject::WrongType,
+            ),
+            (
+                json!({"event": "a", "distinct_id": "d", "properties": {"deep": deep}}),
+                Reject::TooDeep,
+            ),
         ];
         for (rec, want) in cases {
             let text = rec.to_string();
@@ -1050,7 +1178,10 @@ mod tests {
                    "$set": {"email": "x@y.z"}, "$group_properties": {"company": {"name": "Acme"}}, "timezone": "UTC"},
                    FLAGS_ROUTE: "flags", FLAGS_VERSION: "4"})
         );
-        assert_eq!(flags_record(json!([1]), "flags", "2").unwrap_err(), RequestError::WrongType);
+        assert_eq!(
+            flags_record(json!([1]), "flags", "2").unwrap_err(),
+            RequestError::WrongType
+        );
         assert_eq!(
             flags_record(json!({"token": "a", "api_key": "b"}), "flags", "2").unwrap_err(),
             RequestError::InconsistentKeys

@@ -73,7 +73,12 @@ fn unauthorized() -> Answer {
 /// Handles one request the way PostHog's capture service does.
 pub fn handle(project: &EmulatedProject, req: &HttpRequest<'_>) -> Emulated {
     let Some(name) = endpoint(req.path) else {
-        return reply(fail(404, "invalid_request", "not_found", "unknown endpoint"), None, vec![], 0);
+        return reply(
+            fail(404, "invalid_request", "not_found", "unknown endpoint"),
+            None,
+            vec![],
+            0,
+        );
     };
     if req.body.len() > MAX_BODY_BYTES {
         return reply(
@@ -121,7 +126,12 @@ pub fn handle(project: &EmulatedProject, req: &HttpRequest<'_>) -> Emulated {
             Some(Value::Array(items)) => items,
             _ => {
                 return reply(
-                    fail(400, "validation_error", "invalid_payload", "batch must be a list of events"),
+                    fail(
+                        400,
+                        "validation_error",
+                        "invalid_payload",
+                        "batch must be a list of events",
+                    ),
                     Some(name),
                     vec![],
                     0,
@@ -152,7 +162,12 @@ pub fn handle(project: &EmulatedProject, req: &HttpRequest<'_>) -> Emulated {
     }
     let bad = events.iter().filter(|e| invalid(e).is_some()).count();
     if let Some(detail) = events.iter().find_map(invalid) {
-        return reply(fail(400, "validation_error", "invalid_payload", detail), Some(name), vec![], bad);
+        return reply(
+            fail(400, "validation_error", "invalid_payload", detail),
+            Some(name),
+            vec![],
+            bad,
+        );
     }
     reply(
         Answer {
@@ -289,11 +304,17 @@ mod tests {
             }
             e
         };
-        let e = run("/batch/", json!({"api_key": KEY, "batch": [ev(json!({})), ev(json!({"uuid": null}))]}));
+        let e = run(
+            "/batch/",
+            json!({"api_key": KEY, "batch": [ev(json!({})), ev(json!({"uuid": null}))]}),
+        );
         assert_eq!((e.answer.status, e.accepted.len(), e.endpoint), (200, 2, Some("batch")));
         assert_eq!(e.answer.body, OK_BODY.as_bytes());
         // posthog-js: key and distinct_id in the properties
-        let e = run("/e", json!([{"event": "a", "properties": {"token": KEY, "distinct_id": "d"}}]));
+        let e = run(
+            "/e",
+            json!([{"event": "a", "properties": {"token": KEY, "distinct_id": "d"}}]),
+        );
         assert_eq!((e.answer.status, e.accepted.len()), (200, 1));
         // a single event with its key inside
         let e = run("/capture/", json!({"api_key": KEY, "event": "a", "distinct_id": 5}));
@@ -308,7 +329,10 @@ mod tests {
             json!("str"),
         ];
         for bad in cases {
-            let e = run("/batch/", json!({"api_key": KEY, "batch": [ev(json!({})), bad.clone()]}));
+            let e = run(
+                "/batch/",
+                json!({"api_key": KEY, "batch": [ev(json!({})), bad.clone()]}),
+            );
             assert_eq!((e.answer.status, e.accepted.len(), e.rejected), (400, 0, 1), "{bad}");
         }
         let e = run("/batch/", json!({"api_key": KEY, "batch": []}));
@@ -317,11 +341,17 @@ mod tests {
 
     #[test]
     fn keys_sizes_and_paths() {
-        let e = run("/batch/", json!({"api_key": "app-key", "batch": [{"event": "a", "distinct_id": "d"}]}));
+        let e = run(
+            "/batch/",
+            json!({"api_key": "app-key", "batch": [{"event": "a", "distinct_id": "d"}]}),
+        );
         assert_eq!((e.answer.status, e.accepted.len()), (401, 0));
         let e = run("/batch/", json!({"batch": [{"event": "a", "distinct_id": "d"}]}));
         assert_eq!(e.answer.status, 401);
-        let e = run("/batch/", json!({"api_key": KEY, "batch": [{"event": "a", "distinct_id": "d", "properties": {"token": "other"}}]}));
+        let e = run(
+            "/batch/",
+            json!({"api_key": KEY, "batch": [{"event": "a", "distinct_id": "d", "properties": {"token": "other"}}]}),
+        );
         assert_eq!(e.answer.status, 401);
         let e = run("/nope", json!({}));
         assert_eq!((e.answer.status, e.endpoint), (404, None));
@@ -329,7 +359,11 @@ mod tests {
         assert_eq!(e.answer.status, 400);
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(handle(&project(), &post("/batch/", &big)).answer.status, 413);
-        let gz = crate::protocol::wire::gzip(json!({"api_key": KEY, "batch": [{"event": "a", "distinct_id": "d"}]}).to_string().as_bytes());
+        let gz = crate::protocol::wire::gzip(
+            json!({"api_key": KEY, "batch": [{"event": "a", "distinct_id": "d"}]})
+                .to_string()
+                .as_bytes(),
+        );
         let mut r = post("/i/v0/e/", &gz);
         r.content_type = Some("text/plain");
         assert_eq!(handle(&project(), &r).answer.status, 200);

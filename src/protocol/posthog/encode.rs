@@ -59,7 +59,7 @@ pub fn into_record(event: Event) -> Value {
     let name = match kind {
         Kind::Track => name.unwrap_or_else(|| UNNAMED.to_owned()),
         Kind::Profile => match name.as_deref() {
-            Some("$identify" | "$set") => name.unwrap_or_default(),
+            Some("$identify" | "$set" | "$set_once") => name.unwrap_or_default(),
             _ => "$set".to_owned(),
         },
         Kind::Group => "$groupidentify".to_owned(),
@@ -154,7 +154,7 @@ fn merge_into(properties: &mut Map<String, Value>, op: String, value: Value) {
 /// record's: any app-side key left in a record is removed.
 pub fn finish_record(record: &mut Value) {
     let Some(rec) = record.as_object_mut() else { return };
-    if !rec.get("event").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+    if rec.get("event").and_then(Value::as_str).is_none_or(str::is_empty) {
         rec.insert("event".into(), Value::String(UNNAMED.into()));
     }
     rec.remove("api_key");
@@ -182,7 +182,10 @@ pub fn finish_record(record: &mut Value) {
     if fallback.is_some() {
         props.insert("$process_person_profile".into(), Value::Bool(false));
     }
-    let has_ip = props.get("$ip").and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
+    let has_ip = props
+        .get("$ip")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty());
     if !has_ip {
         props.remove("$ip");
         props.insert("$geoip_disable".into(), Value::Bool(true));
@@ -380,7 +383,10 @@ mod tests {
             key: "company".into(),
             id: json!(7),
         });
-        g.operations = vec![("$set_once".into(), json!({"a": 1, "b": 1})), ("$set".into(), json!({"a": 2}))];
+        g.operations = vec![
+            ("$set_once".into(), json!({"a": 1, "b": 1})),
+            ("$set".into(), json!({"a": 2})),
+        ];
         g.insert_id = Some("ajs-next-1700000000000-abc".into());
         let rec = into_record(g);
         assert_eq!(rec["event"], "$groupidentify");
@@ -402,8 +408,14 @@ mod tests {
     fn uuids() {
         let id = "01a25147-8371-7d11-acd4-06e89f962da4";
         assert_eq!(uuid_for(id), id);
-        assert_eq!(uuid_for("01A25147-8371-7D11-ACD4-06E89F962DA4"), "01A25147-8371-7D11-ACD4-06E89F962DA4");
-        assert_eq!(uuid_for("4B95404F39E996DD3BDE1222A7D5BCDF"), "4b95404f-39e9-96dd-3bde-1222a7d5bcdf");
+        assert_eq!(
+            uuid_for("01A25147-8371-7D11-ACD4-06E89F962DA4"),
+            "01A25147-8371-7D11-ACD4-06E89F962DA4"
+        );
+        assert_eq!(
+            uuid_for("4B95404F39E996DD3BDE1222A7D5BCDF"),
+            "4b95404f-39e9-96dd-3bde-1222a7d5bcdf"
+        );
         let a = uuid_for("node-next-1700000000000-5d5f");
         assert!(is_uuid(&a));
         assert_eq!(&a[14..15], "5");
@@ -422,7 +434,8 @@ mod tests {
             r,
             json!({"event": UNNAMED, "properties": {"$process_person_profile": false, "$geoip_disable": true}, "uuid": "u-1", "distinct_id": "u-1"})
         );
-        let mut r = json!({"event": "a", "distinct_id": "x", "properties": {"$ip": "203.0.113.7", "$geoip_disable": false}});
+        let mut r =
+            json!({"event": "a", "distinct_id": "x", "properties": {"$ip": "203.0.113.7", "$geoip_disable": false}});
         finish_record(&mut r);
         assert_eq!(r["properties"]["$geoip_disable"], json!(false));
         let mut r = json!({"event": "a", "distinct_id": "x"});
@@ -451,7 +464,10 @@ mod tests {
             json!({"token": "real", "distinct_id": "h", "person_properties": {"plan": "pro"}, "groups": {"c": "a"},
                    "group_properties": {"c": {}}, "$anon_distinct_id": "h2"})
         );
-        let (path, _) = flags_body("k", &json!({"$vendorwall_flags_route": "decide", "$vendorwall_flags_version": "x/y"}));
+        let (path, _) = flags_body(
+            "k",
+            &json!({"$vendorwall_flags_route": "decide", "$vendorwall_flags_version": "x/y"}),
+        );
         assert_eq!(path, "/decide/?v=3");
     }
 }
@@ -533,7 +549,7 @@ mod properties {
                 if let Some(d) = device {
                     p.insert("$device_id".into(), json!(d));
                 }
-                let name = if name == "$identify" || name == "$set" || name == "$groupidentify" {
+                let name = if matches!(name.as_str(), "$identify" | "$set" | "$set_once" | "$groupidentify") {
                     format!("{name}!")
                 } else {
                     name
@@ -553,8 +569,13 @@ mod properties {
     }
 
     fn identify() -> impl Strategy<Value = Value> {
-        ("[a-z0-9]\\PC{0,19}", props(), props(), prop::collection::vec("[a-z]{1,6}", 0..3)).prop_map(
-            |(id, set, once, unset)| {
+        (
+            "[a-z0-9]\\PC{0,19}",
+            props(),
+            props(),
+            prop::collection::vec("[a-z]{1,6}", 0..3),
+        )
+            .prop_map(|(id, set, once, unset)| {
                 let mut p = Map::new();
                 p.insert("$set".into(), Value::Object(set));
                 p.insert("$set_once".into(), Value::Object(once));
@@ -562,8 +583,7 @@ mod properties {
                     p.insert("$unset".into(), json!(unset));
                 }
                 json!({"event": "$identify", "distinct_id": id, "properties": p})
-            },
-        )
+            })
     }
 
     const RECEIPT: Receipt = Receipt {

@@ -28,7 +28,7 @@
 //! | PostHog record                         | canonical [`Event`]                                  |
 //! |----------------------------------------|------------------------------------------------------|
 //! | `event`                                | `name` (every kind keeps its name)                   |
-//! | `$identify`/`$set` with `$set`, `$set_once`, `$unset` (top level or in `properties`) | `Kind::Profile`, those in `operations` |
+//! | `$identify`/`$set`/`$set_once` with `$set`, `$set_once`, `$unset` (top level or in `properties`) | `Kind::Profile`, those in `operations` |
 //! | `$groupidentify`                       | `Kind::Group`; `$group_type` → `ids.group.key`, `$group_key` → `ids.group.id`, `$group_set` → `("$set", …)` |
 //! | other events (`$pageview`, `$create_alias`, …) | `Kind::Track`                                |
 //! | `distinct_id` (top level, else `properties.distinct_id`) | `ids.distinct_id`                  |
@@ -231,7 +231,12 @@ impl PostHog {
         })
     }
 
-    fn decode_flags(&self, route: Route, req: &HttpRequest<'_>, limits: &RequestLimits) -> Result<Inbound, RequestError> {
+    fn decode_flags(
+        &self,
+        route: Route,
+        req: &HttpRequest<'_>,
+        limits: &RequestLimits,
+    ) -> Result<Inbound, RequestError> {
         let (params, value) = decode::read_payload(raw(req), limits)?;
         let (name, default) = if route.code == route::DECIDE {
             ("decide", "3")

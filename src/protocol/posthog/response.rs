@@ -190,11 +190,23 @@ mod tests {
         assert_eq!(answer(false, &empty).status, 200);
         let a = answer(false, &Outcome::Malformed(RequestError::BadJson));
         assert_eq!((a.status, body(&a)["code"].as_str()), (400, Some("bad_json")));
-        assert_eq!(answer(false, &Outcome::Malformed(RequestError::InconsistentKeys)).status, 400);
-        assert_eq!(answer(false, &Outcome::Malformed(RequestError::DecompressedTooLarge)).status, 413);
-        assert_eq!(answer(true, &Outcome::Malformed(RequestError::BodyTooLarge)).status, 413);
+        assert_eq!(
+            answer(false, &Outcome::Malformed(RequestError::InconsistentKeys)).status,
+            400
+        );
+        assert_eq!(
+            answer(false, &Outcome::Malformed(RequestError::DecompressedTooLarge)).status,
+            413
+        );
+        assert_eq!(
+            answer(true, &Outcome::Malformed(RequestError::BodyTooLarge)).status,
+            413
+        );
         let a = answer(false, &Outcome::Unauthorized);
-        assert_eq!((a.status, body(&a)["type"].as_str()), (401, Some("authentication_error")));
+        assert_eq!(
+            (a.status, body(&a)["type"].as_str()),
+            (401, Some("authentication_error"))
+        );
         let a = answer(true, &Outcome::Busy);
         assert_eq!((a.status, a.retry_after_secs), (503, Some(5)));
         let flags = json!({"flags": {}, "featureFlags": {}});
@@ -206,14 +218,26 @@ mod tests {
     fn verdicts_for_every_answer() {
         use VendorVerdict::*;
         assert_eq!(verdict(200, None, OK_BODY.as_bytes()), Delivered);
-        assert_eq!(verdict(200, None, br#"{"status":"Ok","quota_limited":["events"]}"#), Delivered);
         assert_eq!(
-            verdict(400, None, br#"{"type":"validation_error","code":"invalid_payload","detail":"missing distinct_id"}"#),
+            verdict(200, None, br#"{"status":"Ok","quota_limited":["events"]}"#),
+            Delivered
+        );
+        assert_eq!(
+            verdict(
+                400,
+                None,
+                br#"{"type":"validation_error","code":"invalid_payload","detail":"missing distinct_id"}"#
+            ),
             Bisect {
                 reason: "missing distinct_id".into()
             }
         );
-        assert_eq!(verdict(400, None, b""), Bisect { reason: "HTTP 400".into() });
+        assert_eq!(
+            verdict(400, None, b""),
+            Bisect {
+                reason: "HTTP 400".into()
+            }
+        );
         for s in [401, 403, 404, 405, 301] {
             assert!(matches!(verdict(s, None, b""), Misconfigured { .. }), "{s}");
         }
@@ -226,10 +250,31 @@ mod tests {
                 maybe_applied: false
             }
         );
-        assert!(matches!(verdict(408, None, b""), Retry { maybe_applied: false, .. }));
-        assert!(matches!(verdict(503, None, b""), Retry { maybe_applied: false, .. }));
+        assert!(matches!(
+            verdict(408, None, b""),
+            Retry {
+                maybe_applied: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            verdict(503, None, b""),
+            Retry {
+                maybe_applied: false,
+                ..
+            }
+        ));
         for s in [500, 502, 504] {
-            assert!(matches!(verdict(s, None, b""), Retry { maybe_applied: true, .. }), "{s}");
+            assert!(
+                matches!(
+                    verdict(s, None, b""),
+                    Retry {
+                        maybe_applied: true,
+                        ..
+                    }
+                ),
+                "{s}"
+            );
         }
         assert!(matches!(verdict(422, None, b""), Rejected { .. }));
     }

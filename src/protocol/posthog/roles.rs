@@ -6,7 +6,7 @@
 //! - a tracked event ([`EVENT`]): `distinct_id` at the top, properties under `properties`,
 //!   person updates riding along in `properties.$set` / `$set_once` (or at the top, as
 //!   posthog-python sends them);
-//! - a person update ([`PROFILE`], `$identify` / `$set`): the same, with the person's
+//! - a person update ([`PROFILE`], `$identify` / `$set` / `$set_once`): the same, with the person's
 //!   properties in `$set` / `$set_once`;
 //! - a group update ([`GROUP`], `$groupidentify`): the group's properties in
 //!   `properties.$group_set` describe a company, so `name` there is not a person's;
@@ -37,7 +37,7 @@ pub const EVENT: Shape = Shape {
     layout: &LAYOUT,
     top: Level::EventTop,
 };
-/// A person update (`$identify`, `$set`).
+/// A person update (`$identify`, `$set`, `$set_once`).
 pub const PROFILE: Shape = Shape {
     layout: &LAYOUT,
     top: Level::ProfileTop,
@@ -51,10 +51,7 @@ pub const GROUP: Shape = Shape {
 /// Containers of person properties: PostHog's person operations, and the operations of
 /// another vendor's profile updates an encoder leaves in the properties.
 fn person_container(key: &str) -> bool {
-    matches!(
-        key,
-        "$set" | "$set_once" | "$add" | "$append" | "$union" | "$remove"
-    )
+    matches!(key, "$set" | "$set_once" | "$add" | "$append" | "$union" | "$remove")
 }
 
 fn child(level: Level, key: &str) -> Option<Level> {
@@ -276,7 +273,9 @@ fn country_code(record: &Value, _top: Level) -> Option<&Value> {
     let candidates = [
         props.and_then(|p| p.get("$geoip_country_code")),
         props.and_then(|p| p.get("$country_code")),
-        props.and_then(|p| p.get("$set")).and_then(|s| s.get("$geoip_country_code")),
+        props
+            .and_then(|p| p.get("$set"))
+            .and_then(|s| s.get("$geoip_country_code")),
         props.and_then(|p| p.get("$set")).and_then(|s| s.get("$country_code")),
     ];
     candidates.into_iter().flatten().next()
@@ -329,9 +328,15 @@ mod tests {
         assert!(!is_project_key(Level::PeopleProperties, "token"));
         assert_eq!(child(Level::EventTop, "properties"), Some(Level::EventProperties));
         assert_eq!(child(Level::EventTop, "$set"), Some(Level::PeopleProperties));
-        assert_eq!(child(Level::EventProperties, "$set_once"), Some(Level::PeopleProperties));
+        assert_eq!(
+            child(Level::EventProperties, "$set_once"),
+            Some(Level::PeopleProperties)
+        );
         assert_eq!(child(Level::GroupTop, "properties"), Some(Level::GroupProperties));
-        assert_eq!(child(Level::GroupProperties, "$group_set"), Some(Level::GroupProperties));
+        assert_eq!(
+            child(Level::GroupProperties, "$group_set"),
+            Some(Level::GroupProperties)
+        );
     }
 
     #[test]
@@ -362,7 +367,10 @@ mod tests {
         );
         assert_eq!(gr, vec![("/distinct_id".to_owned(), t::UNIQUE_ID)]);
         // python puts $set at the top of the event
-        let top = found(json!({"event": "$set", "distinct_id": "u", "$set": {"email": "a@b.c"}}), PROFILE);
+        let top = found(
+            json!({"event": "$set", "distinct_id": "u", "$set": {"email": "a@b.c"}}),
+            PROFILE,
+        );
         assert!(top.contains(&("/$set/email".to_owned(), t::EMAIL)));
     }
 
@@ -387,6 +395,12 @@ mod tests {
             ]
         );
         assert_eq!(country_code(&rec, Level::EventTop), Some(&json!("CH")));
-        assert_eq!(country_code(&json!({"properties": {"$set": {"$country_code": "FR"}}}), Level::ProfileTop), Some(&json!("FR")));
+        assert_eq!(
+            country_code(
+                &json!({"properties": {"$set": {"$country_code": "FR"}}}),
+                Level::ProfileTop
+            ),
+            Some(&json!("FR"))
+        );
     }
 }

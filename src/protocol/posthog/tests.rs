@@ -40,7 +40,11 @@ impl Capture {
 
     fn request(&self, received_at_ms: i64) -> HttpRequest<'_> {
         HttpRequest {
-            method: if self.method == "GET" { Method::Get } else { Method::Post },
+            method: if self.method == "GET" {
+                Method::Get
+            } else {
+                Method::Post
+            },
             path: &self.path,
             query: &self.query,
             content_type: self.header("content-type"),
@@ -131,7 +135,13 @@ fn every_sdk_capture_decodes() {
         if file.contains("remote_config") {
             assert_eq!(inbound.special, Some(Special::Config));
             assert_eq!(inbound.auth, Auth::Key(Some(APP_KEY.into())));
-            let a = PostHog.answer(&inbound.reply, &Outcome::Accepted { accepted: 0, failed: vec![] });
+            let a = PostHog.answer(
+                &inbound.reply,
+                &Outcome::Accepted {
+                    accepted: 0,
+                    failed: vec![],
+                },
+            );
             let v: Value = serde_json::from_slice(&a.body).unwrap();
             assert_eq!((a.status, &v["hasFeatureFlags"]), (200, &json!(true)));
             continue;
@@ -172,7 +182,7 @@ fn every_sdk_capture_decodes() {
             let name = sent["event"].as_str().unwrap();
             assert_eq!(e.name.as_deref(), Some(name));
             let want_kind = match name {
-                "$identify" | "$set" => Kind::Profile,
+                "$identify" | "$set" | "$set_once" => Kind::Profile,
                 "$groupidentify" => Kind::Group,
                 _ => Kind::Track,
             };
@@ -191,7 +201,10 @@ fn every_sdk_capture_decodes() {
             assert_eq!(rec["uuid"], sent["uuid"], "{file}");
             assert_eq!(rec["event"], sent["event"]);
             assert_eq!(rec["distinct_id"].as_str(), distinct);
-            assert!(!rec.to_string().contains(APP_KEY), "{file}: the app's key left vendorwall");
+            assert!(
+                !rec.to_string().contains(APP_KEY),
+                "{file}: the app's key left vendorwall"
+            );
             // the same person properties, wherever the SDK put them
             for op in ["$set", "$set_once"] {
                 let want = sent.get(op).or_else(|| sent["properties"].get(op));
@@ -215,7 +228,9 @@ fn clock_skew_of_a_capture() {
     let ts = decode::parse_iso_ms(cap.index["decoded"]["batch"][0]["timestamp"].as_str().unwrap()).unwrap();
     // received an hour after the client's clock said it sent
     let now = sent_at + 3_600_000;
-    let inbound = PostHog.decode(posthog_route("/e/").unwrap(), &cap.request(now), &LIMITS, &caps()).unwrap();
+    let inbound = PostHog
+        .decode(posthog_route("/e/").unwrap(), &cap.request(now), &LIMITS, &caps())
+        .unwrap();
     let e = &inbound.records[0].as_ref().unwrap().event;
     assert_eq!(e.time.as_ref().unwrap().millis(), Some(now + ts - sent_at));
 }
@@ -231,7 +246,10 @@ fn amplitude_bodies_on_the_shared_batch_path_fail_cleanly() {
         }
         let got = PostHog.decode(route, &cap.request(0), &LIMITS, &caps());
         assert!(
-            matches!(&got, Err(RequestError::WrongType) | Err(RequestError::BadJson) | Err(RequestError::BadEncoding)),
+            matches!(
+                &got,
+                Err(RequestError::WrongType) | Err(RequestError::BadJson) | Err(RequestError::BadEncoding)
+            ),
             "{}: {got:?}",
             cap.index["file"]
         );
@@ -259,16 +277,31 @@ fn request<'a>(path: &'a str, query: &'a str, body: &'a [u8]) -> HttpRequest<'a>
 
 fn decode(path: &str, query: &str, body: &Value) -> Result<Inbound, RequestError> {
     let text = body.to_string();
-    PostHog.decode(posthog_route(path).unwrap(), &request(path, query, text.as_bytes()), &LIMITS, &caps())
+    PostHog.decode(
+        posthog_route(path).unwrap(),
+        &request(path, query, text.as_bytes()),
+        &LIMITS,
+        &caps(),
+    )
 }
 
 #[test]
 fn keys_per_request_and_per_record() {
     // the body's key
-    let i = decode("/batch/", "", &json!({"api_key": "k", "batch": [{"event": "a", "distinct_id": "d"}]})).unwrap();
+    let i = decode(
+        "/batch/",
+        "",
+        &json!({"api_key": "k", "batch": [{"event": "a", "distinct_id": "d"}]}),
+    )
+    .unwrap();
     assert_eq!(i.auth, Auth::Key(Some("k".into())));
     // posthog-js without a body key: each event's properties.token
-    let i = decode("/e/", "", &json!([{"event": "a", "properties": {"token": "k", "distinct_id": "d"}}, {"event": "b", "distinct_id": "d"}])).unwrap();
+    let i = decode(
+        "/e/",
+        "",
+        &json!([{"event": "a", "properties": {"token": "k", "distinct_id": "d"}}, {"event": "b", "distinct_id": "d"}]),
+    )
+    .unwrap();
     assert_eq!(i.auth, Auth::Key(None));
     assert_eq!(i.records[0].as_ref().unwrap().key.as_deref(), Some("k"));
     assert_eq!(i.records[1].as_ref().unwrap().key, None);
@@ -277,7 +310,11 @@ fn keys_per_request_and_per_record() {
         json!({"api_key": "k", "batch": [{"event": "a", "distinct_id": "d", "properties": {"token": "other"}}]}),
         json!([{"event": "a", "distinct_id": "d", "api_key": "k"}, {"event": "a", "distinct_id": "d", "properties": {"token": "j"}}]),
     ] {
-        assert_eq!(decode("/batch/", "", &body).unwrap_err(), RequestError::InconsistentKeys, "{body}");
+        assert_eq!(
+            decode("/batch/", "", &body).unwrap_err(),
+            RequestError::InconsistentKeys,
+            "{body}"
+        );
     }
     assert_eq!(
         PostHog
@@ -290,7 +327,12 @@ fn keys_per_request_and_per_record() {
 #[test]
 fn replay_is_taken_counted_and_never_forwarded() {
     let snap = json!({"event": "$snapshot", "distinct_id": "d", "properties": {"$snapshot_data": []}});
-    let i = decode("/s/", "", &json!({"api_key": "k", "batch": [snap.clone(), snap.clone()]})).unwrap();
+    let i = decode(
+        "/s/",
+        "",
+        &json!({"api_key": "k", "batch": [snap.clone(), snap.clone()]}),
+    )
+    .unwrap();
     assert_eq!(i.special, Some(Special::Replay { records: 2 }));
     assert!(i.records.is_empty());
     let i = decode("/e/", "", &json!([snap.clone()])).unwrap();
@@ -300,7 +342,13 @@ fn replay_is_taken_counted_and_never_forwarded() {
     assert!(i.special.is_none());
     assert_eq!(i.records[0].as_ref().unwrap_err().error.reason, Reject::WrongType);
     assert!(i.records[1].is_ok());
-    let a = PostHog.answer(&i.reply, &Outcome::Accepted { accepted: 1, failed: vec![] });
+    let a = PostHog.answer(
+        &i.reply,
+        &Outcome::Accepted {
+            accepted: 1,
+            failed: vec![],
+        },
+    );
     assert_eq!(a.status, 200);
 }
 
@@ -330,10 +378,18 @@ fn answers_per_route() {
     let i = decode("/e/", "beacon=1", &json!([{"event": "a", "distinct_id": "d"}])).unwrap();
     assert_eq!(PostHog.answer(&i.reply, &ok).status, 204);
     let f = decode("/flags/", "v=4", &json!({"token": "k", "distinct_id": "d"})).unwrap();
-    assert_eq!(PostHog.answer(&f.reply, &Outcome::Flags(PostHog.no_flags())).status, 200);
+    assert_eq!(
+        PostHog.answer(&f.reply, &Outcome::Flags(PostHog.no_flags())).status,
+        200
+    );
     let f = decode("/decide/", "", &json!({"api_key": "k", "distinct_id": "d"})).unwrap();
-    let Some(Special::Flags { record }) = f.special else { panic!() };
-    assert_eq!(PostHog.flags_request(&target(), &record).unwrap().url, "http://posthog.test/decide/?v=3");
+    let Some(Special::Flags { record }) = f.special else {
+        panic!()
+    };
+    assert_eq!(
+        PostHog.flags_request(&target(), &record).unwrap().url,
+        "http://posthog.test/decide/?v=3"
+    );
 }
 
 #[test]
@@ -396,13 +452,38 @@ fn envelopes_lift_for_other_vendors() {
 #[test]
 fn bad_input_table() {
     let gz_bomb = crate::protocol::wire::gzip(&vec![b' '; 8 << 20]);
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, RequestError)> = vec![
-        ("/e/", "", Some("application/json"), b"{not json".to_vec(), RequestError::BadJson),
-        ("/e/", "", Some("text/plain"), b"%%%".to_vec(), RequestError::BadEncoding),
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, RequestError);
+    let cases: Vec<Case> = vec![
+        (
+            "/e/",
+            "",
+            Some("application/json"),
+            b"{not json".to_vec(),
+            RequestError::BadJson,
+        ),
+        (
+            "/e/",
+            "",
+            Some("text/plain"),
+            b"%%%".to_vec(),
+            RequestError::BadEncoding,
+        ),
         ("/e/", "", None, b"".to_vec(), RequestError::MissingData),
         ("/e/", "", None, gz_bomb, RequestError::DecompressedTooLarge),
-        ("/batch/", "", None, br#"{"api_key":"k","events":[]}"#.to_vec(), RequestError::WrongType),
-        ("/batch/", "", None, br#"{"batch":"x"}"#.to_vec(), RequestError::WrongType),
+        (
+            "/batch/",
+            "",
+            None,
+            br#"{"api_key":"k","events":[]}"#.to_vec(),
+            RequestError::WrongType,
+        ),
+        (
+            "/batch/",
+            "",
+            None,
+            br#"{"batch":"x"}"#.to_vec(),
+            RequestError::WrongType,
+        ),
         ("/e/", "", None, b"42".to_vec(), RequestError::BadEncoding),
         ("/flags/", "", None, b"[1]".to_vec(), RequestError::WrongType),
         (
@@ -416,9 +497,19 @@ fn bad_input_table() {
     for (path, query, ct, body, want) in cases {
         let mut req = request(path, query, &body);
         req.content_type = ct;
-        let got = PostHog.decode(posthog_route(path).unwrap(), &req, &LIMITS, &caps()).unwrap_err();
-        assert_eq!(got, want, "{path} {}", String::from_utf8_lossy(&body[..body.len().min(40)]));
-        let a = PostHog.answer(&PostHog.early_reply(posthog_route(path).unwrap(), &req), &Outcome::Malformed(got));
+        let got = PostHog
+            .decode(posthog_route(path).unwrap(), &req, &LIMITS, &caps())
+            .unwrap_err();
+        assert_eq!(
+            got,
+            want,
+            "{path} {}",
+            String::from_utf8_lossy(&body[..body.len().min(40)])
+        );
+        let a = PostHog.answer(
+            &PostHog.early_reply(posthog_route(path).unwrap(), &req),
+            &Outcome::Malformed(got),
+        );
         assert!(a.status == 400 || a.status == 413);
         let text = String::from_utf8_lossy(&a.body);
         assert!(text.contains("validation_error"), "{text}");
@@ -431,8 +522,15 @@ fn bad_input_table() {
                {"event": "", "distinct_id": "secret@x.com"}, {"event": "b", "distinct_id": "d", "uuid": "01a25147-8371-7d11-acd4-06e89f962da4"}]}),
     )
     .unwrap();
-    let reasons: Vec<Option<Reject>> = i.records.iter().map(|r| r.as_ref().err().map(|e| e.error.reason)).collect();
-    assert_eq!(reasons, vec![None, Some(Reject::MissingField), Some(Reject::MissingField), None]);
+    let reasons: Vec<Option<Reject>> = i
+        .records
+        .iter()
+        .map(|r| r.as_ref().err().map(|e| e.error.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![None, Some(Reject::MissingField), Some(Reject::MissingField), None]
+    );
     for r in i.records.iter().filter_map(|r| r.as_ref().err()) {
         assert!(!r.error.to_string().contains("secret@x.com"));
     }
@@ -448,7 +546,10 @@ fn vendor_ids_endpoints_and_limits() {
         assert_eq!(PostHog.shape(k).layout.id, 2);
     }
     let spec = PostHog.destination_spec();
-    assert_eq!((spec.key_name, spec.secret_name, spec.options), ("api_key", None, &["flags"][..]));
+    assert_eq!(
+        (spec.key_name, spec.secret_name, spec.options),
+        ("api_key", None, &["flags"][..])
+    );
     let limits = PostHog.batch_limits();
     assert!(limits.default_bytes <= limits.max_bytes && limits.max_bytes <= 20 << 20);
     let del = PostHog.deletion_request();
@@ -457,8 +558,11 @@ fn vendor_ids_endpoints_and_limits() {
     assert_eq!(PostHog.emulator_endpoint("/track"), None);
     // decode_sample reads the kind from the record and keeps its time
     let s = PostHog
-        .decode_sample(json!({"event": "$groupidentify", "distinct_id": "d", "timestamp": "2026-01-01T00:00:00Z",
-                              "properties": {"$group_type": "company", "$group_key": "acme"}}), &caps())
+        .decode_sample(
+            json!({"event": "$groupidentify", "distinct_id": "d", "timestamp": "2026-01-01T00:00:00Z",
+                              "properties": {"$group_type": "company", "$group_key": "acme"}}),
+            &caps(),
+        )
         .unwrap();
     assert_eq!(s.event.kind, Kind::Group);
     assert_eq!(s.event.time.unwrap().millis(), Some(1_767_225_600_000));
