@@ -10,4 +10,5 @@ mod faults;
 mod firewall;
 mod gateway;
 mod incident;
+mod posthog;
 mod sdk;
