@@ -456,6 +456,13 @@ pub fn decode_event(record: Value, receipt: &Receipt, caps: &Caps) -> Result<Dec
             None => return Err(missing("distinct_id", "distinct_id is required")),
         },
     };
+    if distinct.len() > caps.max_string_bytes || name.len() > caps.max_string_bytes {
+        return Err(RecordError::new(
+            Reject::StringTooLong,
+            "event",
+            "event name or distinct_id too long",
+        ));
+    }
     let insert_id = match obj.remove("uuid") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() => Some(s),
