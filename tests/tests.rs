@@ -11,4 +11,5 @@ mod faults;
 mod firewall;
 mod gateway;
 mod incident;
+mod posthog;
 mod sdk;
