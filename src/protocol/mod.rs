@@ -382,6 +382,12 @@ pub struct Reply {
     pub flags: u32,
     /// A JSONP callback (Mixpanel).
     pub callback: Option<String>,
+    /// When the request was received (ms since the epoch), for answers that report it
+    /// (Amplitude's `server_upload_time`).
+    pub received_at_ms: i64,
+    /// The request body's size once decompressed, for answers that report it (Amplitude's
+    /// `payload_size_bytes`).
+    pub body_bytes: usize,
 }
 
 /// HTTP Basic credentials.

@@ -46,9 +46,9 @@
 //! # Trait methods
 //!
 //! - `decode`: the body's `api_key` → [`Auth::Key`]; one result per event; request-level
-//!   refusals as in [`decode`]. The reply remembers whether the key was missing and the
-//!   body's size (in [`Reply::flags`]) and the receipt time (in [`Reply::callback`], which
-//!   Amplitude, having no JSONP, has no other use for) for `server_upload_time`.
+//!   refusals as in [`decode`]. The reply remembers whether the key was missing (in
+//!   [`Reply::flags`]), the body's size and the receipt time (for `payload_size_bytes` and
+//!   `server_upload_time`).
 //! - `answer`: see [`response`]. `finish`: nothing: Amplitude's key travels in the request
 //!   body, not in each event, and the app's key never reaches an event.
 //! - `endpoint`: every kind goes to `/2/httpapi`, or `/batch` with `use_batch = true`.
@@ -125,16 +125,15 @@ const ROUTES: &[Route] = &[
 ];
 
 /// [`Reply::flags`]: the request had no `api_key`.
-const MISSING_KEY: u32 = 1 << 31;
-/// [`Reply::flags`]: the rest holds the uncompressed body size (capped).
-const SIZE_MASK: u32 = MISSING_KEY - 1;
+const MISSING_KEY: u32 = 1;
 
 fn reply(route: Route, missing_key: bool, size: usize, received_at_ms: i64) -> Reply {
-    let size = u32::try_from(size).unwrap_or(SIZE_MASK).min(SIZE_MASK);
     Reply {
         route: route.code,
-        flags: size | if missing_key { MISSING_KEY } else { 0 },
-        callback: Some(received_at_ms.to_string()),
+        flags: if missing_key { MISSING_KEY } else { 0 },
+        callback: None,
+        received_at_ms,
+        body_bytes: size,
     }
 }
 
@@ -192,8 +191,8 @@ impl Protocol for Amplitude {
     fn answer(&self, reply: &Reply, outcome: &Outcome) -> Answer {
         let cx = AnswerContext {
             missing_key: reply.flags & MISSING_KEY != 0,
-            payload_size: (reply.flags & SIZE_MASK) as usize,
-            received_at_ms: reply.callback.as_deref().and_then(|t| t.parse().ok()).unwrap_or(0),
+            payload_size: reply.body_bytes,
+            received_at_ms: reply.received_at_ms,
         };
         response::answer(cx, outcome)
     }

@@ -133,6 +133,7 @@ fn reply(route: Route, params: &Params, shape: BodyShape) -> Reply {
         route: route.code,
         flags,
         callback: params.callback.clone(),
+        ..Reply::default()
     }
 }
 
@@ -362,7 +363,7 @@ pub fn track_answer(verbose: bool, outcome: &Outcome) -> Answer {
         &Reply {
             route: Endpoint::Track as u8,
             flags: if verbose { VERBOSE } else { 0 },
-            callback: None,
+            ..Reply::default()
         },
         outcome,
     )

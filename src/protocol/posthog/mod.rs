@@ -122,7 +122,7 @@ fn reply(route: Route, params: &decode::Params) -> Reply {
     Reply {
         route: route.code,
         flags: if params.beacon { BEACON } else { 0 },
-        callback: None,
+        ..Reply::default()
     }
 }
 
