@@ -11,3 +11,4 @@ mod firewall;
 mod gateway;
 mod incident;
 mod sdk;
+mod segment;
