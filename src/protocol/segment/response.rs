@@ -36,7 +36,7 @@ fn malformed_message(e: &RequestError) -> &'static str {
         RequestError::BodyTooLarge => "request body is larger than the limit",
         RequestError::DecompressedTooLarge => "decompressed body is larger than the limit",
         RequestError::UnsupportedEncoding => "unsupported Content-Encoding",
-        RequestError::BadCompression(_) => "body is not valid gzip",
+        RequestError::BadCompression(_) => "body cannot be decompressed",
         RequestError::MissingData => "body is empty or has no batch",
         RequestError::BadEncoding | RequestError::BadJson => "body is not valid JSON",
         RequestError::WrongType => "body must be a JSON object; batch a list; writeKey a string",
