@@ -279,11 +279,6 @@ impl Protocol for Segment {
     }
 }
 
-/// The answer Segment's SDKs get for `outcome` (every route answers alike).
-pub fn answer(outcome: &Outcome) -> Answer {
-    response::answer(outcome)
-}
-
 /// Turns a Segment envelope into canonical properties for another vendor (see
 /// [`Protocol::lift_envelope`]):
 ///
