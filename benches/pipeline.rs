@@ -42,7 +42,8 @@ use vendorwall::event::Caps;
 use vendorwall::policy::{Context as PolicyContext, Policy, Verdict};
 use vendorwall::protocol::mixpanel::Endpoint;
 use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_record, decode_request};
-use vendorwall::protocol::mixpanel::encode::{encode_record, into_record};
+use vendorwall::protocol::mixpanel::encode::encode_record;
+use vendorwall::protocol::{HttpRequest, Method, Vendor};
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::{NewRow, Store};
 
@@ -228,23 +229,33 @@ fn firewall(events: Vec<Value>, policy: &Policy, shape: Shape, ctx: &PolicyConte
 }
 
 /// The CPU work of `Pipeline::ingest` per record for one destination, minus HTTP, the
-/// ledger's subject digest/seal and the store: decode → canonical → record → classify →
-/// policy → exposure → row payload and meta bytes. Not inlined (see [`firewall`]).
+/// ledger's subject digest/seal and the store, through the vendor seam as the pipeline runs
+/// it: the protocol decodes the request (records → canonical events) → translation check →
+/// the destination protocol's record → classify → policy → exposure → row payload and meta
+/// bytes. Not inlined (see [`firewall`]).
 #[inline(never)]
-fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, shape: Shape, ctx: &PolicyContext) -> usize {
-    let inbound = decode_request(raw(body), limits()).expect("body decodes");
+fn ingest_like(body: &[u8], caps: &Caps, policy: &Policy, ctx: &PolicyContext) -> usize {
+    let proto = Vendor::Mixpanel.protocol();
+    let req = HttpRequest {
+        method: Method::Post,
+        path: "/track/",
+        query: QUERY,
+        content_type: Some(CONTENT_TYPE),
+        content_encoding: None,
+        authorization: None,
+        body,
+        client_ip: None,
+        received_at_ms: 0,
+    };
+    let route = proto.routes()[0];
+    let inbound = proto.decode(route, &req, &limits(), caps).expect("body decodes");
     let mut n = 0;
     let mut memo = vendorwall::classify::Memo::default();
     for record in inbound.records {
-        let record = record.expect("record is an object");
-        let hint = record
-            .get("properties")
-            .and_then(|p| p.get("$insert_id"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        black_box(hint);
-        let decoded = decode_record(Endpoint::Track, record, caps).expect("record is valid");
-        let record = into_record(decoded.event, "");
+        let mut event = record.expect("record is valid").event;
+        black_box(vendorwall::protocol::translate(&mut event, Vendor::Mixpanel));
+        let shape = proto.shape(event.kind);
+        let record = proto.encode(event);
         let findings = vendorwall::classify::classify_record_with(&record, shape, &mut memo);
         if let Verdict::Send { record: out, decisions } = policy.apply_owned(record, shape, &findings, ctx) {
             let exposed = vendorwall::ledger::exposure(&findings, &decisions, &out);
@@ -441,7 +452,7 @@ fn benches(c: &mut Criterion) {
     // place (`apply_owned`); the copies are made in the untimed setup of `iter_batched`, one
     // batch of 50 right before it is timed, as ingest handles records right after parsing.
     let firewall = |events: Vec<Value>| firewall(events, &policy, shape, &ctx);
-    let ingest_like = |body: &[u8]| ingest_like(body, &caps, &policy, shape, &ctx);
+    let ingest_like = |body: &[u8]| ingest_like(body, &caps, &policy, &ctx);
     let mut g = c.benchmark_group("ingest_like");
     g.throughput(Throughput::Elements(50));
     g.bench_function("batch50/events", |b| b.iter(|| ingest_like(black_box(&batch))));

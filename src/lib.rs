@@ -11,7 +11,8 @@
 //!
 //! - [`config`]: the TOML file, validated once into runtime types.
 //! - [`event`]: the canonical event model every protocol decodes into.
-//! - [`protocol`]: one module per vendor wire format (decode, encode, answers).
+//! - [`protocol`]: the vendor seam: one trait, one folder per vendor (decode, answers,
+//!   encode, roles, emulator).
 //! - [`classify`]: Fideslang categories for every field: by role, key name, value, structure.
 //! - [`policy`]: per-destination transformation of events; pure.
 //! - [`store`]: the `Store` trait and its embedded SQLite backend.
@@ -22,7 +23,9 @@
 //! - [`delivery`]: one worker per destination: batching, retries, dead letters.
 //! - [`pipeline`]: ingest → policy → outbox for one decoded request.
 //! - [`server`]: HTTP ingest routes, health and metrics.
-//! - [`emulator`]: a faithful Mixpanel ingestion emulator for tests, demo and benchmarks.
+//! - [`emulator`]: vendor ingestion emulators (the server; each vendor's rules are in its
+//!   protocol folder) for tests, demo and benchmarks.
+//! - [`vendor`]: the closed set of vendors.
 //! - [`telemetry`]: logging setup and Prometheus metrics.
 //! - [`cli`]: the `vendorwall` subcommands.
 

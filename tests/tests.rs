@@ -4,6 +4,7 @@
 
 mod support;
 
+mod amplitude;
 mod crash;
 mod demo;
 mod faults;

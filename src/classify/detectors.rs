@@ -67,7 +67,7 @@ pub enum DetectorId {
 /// How a detector decides, in one line.
 #[derive(Debug, Clone, Copy)]
 pub enum Basis {
-    /// The field's role in the vendor protocol (Mixpanel's reserved properties).
+    /// The field's role in the vendor protocol (the vendor's reserved fields).
     Role,
     /// The field's key name (any case style, with prefixes and suffixes).
     Key,
@@ -114,11 +114,11 @@ use DetectorId as I;
 pub const DETECTORS: &[Detector] = &[
     d(
         I::Role,
-        "role.mixpanel",
+        "role",
         t::UNIQUE_ID,
         0.99,
         Role,
-        "Mixpanel reserved properties: ids → user.unique_id, URLs/referrers → browsing_history, geo → location.coarse, \
+        "a vendor's reserved fields, reported as role.<vendor> (Mixpanel: ids → user.unique_id, URLs/referrers → browsing_history, geo → location.coarse, \
        $os/$browser/$model/$screen_* → user.device, ip/$ip → ip_address, profile $email/$phone/$name/$first_name/$last_name/$avatar",
     ),
     d(

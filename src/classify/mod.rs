@@ -1,4 +1,4 @@
-//! Classification: which leaves of a Mixpanel record hold personal data or secrets, and what kind.
+//! Classification: which leaves of a vendor's record hold personal data or secrets, and what kind.
 //!
 //! [`classify_record`] walks one record once and reports [`Finding`]s: an RFC 6901 pointer
 //! to a string or number leaf, a Fideslang category ([`taxonomy`]), a byte span when the
@@ -7,11 +7,11 @@
 //!
 //! Three sources of evidence, all in one constant list of detectors ([`detectors::DETECTORS`]):
 //!
-//! 1. **Role** (`roles`): Mixpanel's reserved properties by position. Identifiers
-//!    (`distinct_id`, `$device_id`, `$user_id`, `$distinct_id`, `alias`, `$distinct_ids`,
-//!    `$anon_distinct_id`, `$identified_id`) are `user.unique_id` from detector
-//!    `role.mixpanel`, so the policy can pseudonymise them. The event's `token` (and
-//!    `$token`) is Mixpanel's public project token and is never reported.
+//! 1. **Role** (`roles`): the vendor's reserved fields by position, from the record's
+//!    [`Shape`] (each vendor's `roles` module under `src/protocol/`). Identifiers (Mixpanel's
+//!    `distinct_id`, `$device_id`, Segment's `userId`, `anonymousId`, …) are
+//!    `user.unique_id` from detector `role.<vendor>`, so the policy can pseudonymise them.
+//!    The vendor's public project key field is never reported.
 //! 2. **Key name** (`keys`): `user_email`, `billingPhone`, `client_secret`, `first_name`,
 //!    `dob`, … in any case style; the head word decides (`token_type` is not a token).
 //!    Key findings cover the whole value (`span: None`).
@@ -83,7 +83,7 @@ pub fn warm_up() {
     phone::warm_up();
 }
 
-/// Classifies every leaf of one Mixpanel-shaped record. Pure, no I/O, fast.
+/// Classifies every leaf of one record of `shape`. Pure, no I/O, fast.
 ///
 /// Never inlined (nor [`classify_record_with`]): one call per record costs nothing, and
 /// `bench/instructions.sh` counts events by these calls, also in LTO builds.
@@ -261,7 +261,7 @@ fn push_seg(out: &mut String, seg: Seg) {
 }
 
 /// How a value is judged: its key, container, siblings, role and (for objects) the
-/// Mixpanel level its children sit at.
+/// level its children sit at in the vendor's layout.
 #[derive(Clone, Copy)]
 struct Spec<'a> {
     class: KeyClass,

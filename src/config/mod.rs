@@ -331,11 +331,11 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 Vendor::Mixpanel
             }
         };
-        if s.import_secret.is_some() && protocol != Vendor::Mixpanel {
+        if s.import_secret.is_some() && !protocol.protocol().takes_import_secret() {
             v.at_span(
                 &path,
                 Some(span.clone()),
-                "import_secret is only for mixpanel sources (their /import endpoint)".into(),
+                format!("import_secret is not a setting of {protocol} sources"),
             );
         }
         if s.tokens.is_empty() {

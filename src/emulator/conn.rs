@@ -89,7 +89,7 @@ impl Listener for KillableListener {
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::debug!(%error, "mixpanel emulator: accept failed");
+                    tracing::debug!(%error, "emulator: accept failed");
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -151,7 +151,7 @@ impl KillableStream {
 fn aborted() -> io::Error {
     io::Error::new(
         io::ErrorKind::ConnectionAborted,
-        "mixpanel emulator: connection killed by fault injection",
+        "emulator: connection killed by fault injection",
     )
 }
 

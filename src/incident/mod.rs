@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::ledger::query;
 use crate::ledger::rollup::DAY_MS;
 use crate::policy::keys::{self, MasterKey};
+use crate::protocol::{DeletionRequest, Vendor};
 use crate::store::{DestinationState, Store, StoreError, SubjectRow};
 use report::{Facts, Report, TimelineEntry};
 
@@ -417,6 +418,11 @@ impl Desk<'_> {
             deadlines,
             timeline: inc.timeline.clone(),
             organisation: self.config.incident.organisation.clone(),
+            vendor: self
+                .config
+                .destination(&inc.destination)
+                .map(|d| d.vendor.display_name().to_owned())
+                .unwrap_or_default(),
         };
         inc.revisions.push(report);
         Ok(())
@@ -445,8 +451,21 @@ impl Desk<'_> {
             &mut lap,
         )?;
         lap("subjects.csv");
-        let vendor_ids =
-            write_deletion_request(self.store, &report, &people, &out.join("vendor-deletion-request.json"))?;
+        // The vendor's deletion API format; a destination no longer configured gets the
+        // format of the vendor its revision names, else Mixpanel's (the first vendor).
+        let vendor = self
+            .config
+            .destination(&inc.destination)
+            .map(|d| d.vendor)
+            .or_else(|| Vendor::ALL.into_iter().find(|v| v.display_name() == report.vendor))
+            .unwrap_or(Vendor::ALL[0]);
+        let vendor_ids = write_deletion_request(
+            self.store,
+            &report,
+            &people,
+            &vendor.protocol().deletion_request(),
+            &out.join("vendor-deletion-request.json"),
+        )?;
         lap("vendor-deletion-request.json");
         report.vendor_ids = vendor_ids;
         let exported = event(
@@ -833,12 +852,14 @@ fn people_and_subjects(
     Ok((people, rows))
 }
 
-/// Writes the ids the vendor knows for the affected people, for its deletion API: a JSON
-/// object whose `distinct_ids` array is streamed as it is read. Returns how many ids.
+/// Writes the ids the vendor knows for the affected people, in the format of the vendor's
+/// deletion API: a JSON object with the call to make, the body's fixed fields, and the ids
+/// array (the API's own field name) streamed as it is read. Returns how many ids.
 fn write_deletion_request(
     store: &dyn Store,
     report: &Report,
     people: &query::People,
+    format: &DeletionRequest,
     path: &Path,
 ) -> Result<u64, IncidentError> {
     let io = |source| IncidentError::Io {
@@ -847,19 +868,26 @@ fn write_deletion_request(
     };
     let file = create_private(path).map_err(io)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
-    let head = serde_json::json!({
+    let mut head = serde_json::json!({
         "destination": report.destination,
+        "vendor": report.vendor,
         "incident": report.incident_id,
         "revision": report.revision,
         "data_from": time::format_utc(report.data_from_ms),
         "data_to": time::format_utc(report.data_to_ms),
-        "vendor_api": "Mixpanel GDPR API: POST https://mixpanel.com/api/app/data-deletions/v3.0/?token=<project token>, Authorization: Bearer <OAuth token>",
-        "compliance_type": "GDPR",
+        "vendor_api": format.api,
+        "max_ids_per_call": format.max_ids_per_call,
     });
+    if let (Some(head), Some(fields)) = (head.as_object_mut(), format.fields.as_object()) {
+        for (k, v) in fields {
+            head.insert(k.clone(), v.clone());
+        }
+    }
     let head = serde_json::to_string_pretty(&head).unwrap_or_default();
     // The object without its closing brace, then the streamed array and the counts.
     let open = head.trim_end().trim_end_matches('}').trim_end();
-    write!(w, "{open},\n  \"distinct_ids\": [").map_err(io)?;
+    let ids_field = serde_json::to_string(format.ids_field).unwrap_or_default();
+    write!(w, "{open},\n  {ids_field}: [").map_err(io)?;
     let mut versions: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
     let mut count = 0u64;
     let mut failed: Option<std::io::Error> = None;

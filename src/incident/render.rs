@@ -113,6 +113,12 @@ pub fn user_notice(r: &Report) -> String {
 
 /// Runs a writer into a fresh string. Writing into a `String` cannot fail, so the
 /// `fmt::Result` only exists to let the section writers use `?`.
+/// The vendor as notices name it: its display name, or the destination's name for revisions
+/// written before destinations had vendors.
+fn vendor(r: &Report) -> &str {
+    if r.vendor.is_empty() { &r.destination } else { &r.vendor }
+}
+
 fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
     let mut out = String::new();
     let _ = write(&mut out);
@@ -131,7 +137,11 @@ fn report_header(out: &mut String, r: &Report) -> fmt::Result {
         r.revision,
         format_utc(r.generated_at_ms)
     )?;
-    writeln!(out, "- Destination: {}", r.destination)?;
+    if r.vendor.is_empty() {
+        writeln!(out, "- Destination: {}", r.destination)?;
+    } else {
+        writeln!(out, "- Destination: {} ({})", r.destination, r.vendor)?;
+    }
     writeln!(
         out,
         "- Breach window at the vendor: {}",
@@ -211,7 +221,7 @@ fn report_held_back(out: &mut String, r: &Report) -> fmt::Result {
         out,
         "Good news: these categories came in from the sources within the data range, but the policy did not send \
          them to {}. The breach did not expose them.\n",
-        r.destination
+        vendor(r)
     )?;
     writeln!(out, "| Category | Key | Records held back |")?;
     writeln!(out, "|---|---|---:|")?;
@@ -281,7 +291,7 @@ fn notice_header(out: &mut String, r: &Report) -> fmt::Result {
         "Drafted by vendorwall from its exposure ledger of what was sent to {}. Search for \"TO COMPLETE\": \
          every item marked so needs a person before this is sent. Counts are exact for what we sent; they are \
          the approximate numbers Art. 33(3)(a) asks for.\n",
-        r.destination
+        vendor(r)
     )?;
     writeln!(
         out,
@@ -336,13 +346,13 @@ fn notice_timeline(out: &mut String, r: &Report) -> fmt::Result {
     writeln!(
         out,
         "- Breach window at {}: {}",
-        r.destination,
+        vendor(r),
         span(r.breach_from_ms, r.breach_to_ms)
     )?;
     writeln!(
         out,
         "- Personal data exposed: sent to {} {}",
-        r.destination,
+        vendor(r),
         span(r.data_from_ms, r.data_to_ms)
     )?;
     writeln!(
@@ -389,12 +399,12 @@ fn notice_nature(out: &mut String, r: &Report) -> fmt::Result {
     writeln!(
         out,
         "- Type: confidentiality (unauthorised access to personal data held by {})",
-        r.destination
+        vendor(r)
     )?;
     writeln!(
         out,
         "- Vendor involved: {}, an analytics vendor acting as our processor (Art. 28)",
-        r.destination
+        vendor(r)
     )?;
     writeln!(
         out,
@@ -420,7 +430,9 @@ fn notice_subjects(out: &mut String, r: &Report) -> fmt::Result {
         out,
         "- Approximate number: {} people (distinct; identifiers we know to be linked count once), known to {} \
          by {} distinct identifiers",
-        r.people, r.destination, r.vendor_ids
+        r.people,
+        vendor(r),
+        r.vendor_ids
     )?;
     writeln!(
         out,
@@ -447,7 +459,7 @@ fn notice_records(out: &mut String, r: &Report) -> fmt::Result {
         out,
         "- Approximate number: {} records sent to {} {}",
         r.records,
-        r.destination,
+        vendor(r),
         span(r.data_from_ms, r.data_to_ms)
     )?;
     if r.categories.is_empty() {
@@ -568,7 +580,7 @@ fn notice_measures(out: &mut String, r: &Report) -> fmt::Result {
             "- Pseudonymisation: sent to {} only as keyed pseudonyms: {}. The key never left our systems, so \
              without it these values cannot be attributed to anyone; this lowers the risk for these categories, as \
              data made unintelligible does under Art. 34(3)(a).",
-            r.destination,
+            vendor(r),
             labels(&pseudonymised)
         )?;
     }
@@ -611,7 +623,7 @@ fn user_header(out: &mut String, r: &Report) -> fmt::Result {
 }
 
 fn user_what_happened(out: &mut String, r: &Report) -> fmt::Result {
-    let dest = &r.destination;
+    let dest = vendor(r);
     writeln!(out, "\n## What Happened\n")?;
     writeln!(
         out,
@@ -634,7 +646,7 @@ fn user_what_happened(out: &mut String, r: &Report) -> fmt::Result {
 }
 
 fn user_information(out: &mut String, r: &Report) -> fmt::Result {
-    let dest = &r.destination;
+    let dest = vendor(r);
     writeln!(out, "\n## What Information Was Involved\n")?;
     let sent = sent_labels(r);
     if sent.is_empty() {
@@ -679,7 +691,7 @@ fn user_what_we_do(out: &mut String, r: &Report) -> fmt::Result {
         out,
         "- We keep a record of what we send to each service provider, so we could tell exactly which kinds of \
          information {} held and whom they concern.",
-        r.destination
+        vendor(r)
     )?;
     let taken = measures(r);
     if taken.is_empty() {
@@ -694,7 +706,7 @@ fn user_what_we_do(out: &mut String, r: &Report) -> fmt::Result {
             out,
             "- On {}, {}.",
             format_date(entry.at_ms),
-            measure.user.replace("{dest}", &r.destination)
+            measure.user.replace("{dest}", vendor(r))
         )?;
     }
     Ok(())
@@ -710,7 +722,7 @@ fn user_what_you_can_do(out: &mut String, r: &Report) -> fmt::Result {
         out,
         "- Be careful with emails, text messages and calls that seem to come from us or from {}. Criminals can use \
          information like this to make their messages look genuine.",
-        r.destination
+        vendor(r)
     )?;
     writeln!(
         out,
@@ -1034,6 +1046,7 @@ mod tests {
             revision: 2,
             title: "Mixpanel breach, November 2025".into(),
             destination: "mixpanel".into(),
+            vendor: String::new(),
             breach_from_ms: at(11, 8, 0),
             breach_to_ms: at(11, 9, 23),
             data_from_ms: at(8, 10, 0),
@@ -1520,5 +1533,24 @@ mod tests {
                 assert!(!line.contains("TODO") && !line.contains("TBD"), "{line}");
             }
         }
+    }
+
+    /// Notices name the vendor by its display name; the destination's own name stays in the
+    /// report's header.
+    #[test]
+    fn notices_name_the_vendor_by_its_display_name() {
+        let mut r = mixpanel();
+        r.destination = "analytics-eu".into();
+        r.vendor = "Amplitude".into();
+        let md = report_markdown(&r);
+        assert!(md.contains("- Destination: analytics-eu (Amplitude)"), "{md}");
+        let notice = regulator_notice(&r);
+        assert!(
+            notice.contains("- Vendor involved: Amplitude, an analytics vendor"),
+            "{notice}"
+        );
+        assert!(!notice.contains("analytics-eu"), "{notice}");
+        let user = user_notice(&r);
+        assert!(user.contains("Amplitude") && !user.contains("analytics-eu"), "{user}");
     }
 }

@@ -90,6 +90,11 @@ pub struct Report {
     pub revision: u32,
     pub title: String,
     pub destination: String,
+    /// The vendor behind the destination, by its display name (`Mixpanel`); notices name it.
+    /// Empty in revisions written before destinations had vendors: notices then use the
+    /// destination's name.
+    #[serde(default)]
+    pub vendor: String,
     /// The breach window at the vendor (T1, T2).
     pub breach_from_ms: i64,
     pub breach_to_ms: i64,

@@ -1,7 +1,8 @@
 //! The per-destination policy: what one vendor may receive of one record.
 //!
-//! Input: a Mixpanel-shaped record (as the SDK sent it, after vendorwall filled `time` and
-//! `$insert_id`), the findings of [`crate::classify`] for it, and the destination's
+//! Input: a record in the destination vendor's shape (the event as that vendor would receive
+//! it, after vendorwall filled its time and idempotency key), its [`Shape`] (the vendor's
+//! layout: where properties and ids sit), the findings of [`crate::classify`] for it, and the destination's
 //! pseudonym key. Output: the record the vendor receives, or "block", plus a trace of every
 //! decision for `vendorwall policy explain`. [`Policy::apply`] is pure: no I/O, no clock.
 //!

@@ -98,6 +98,15 @@ pub trait Protocol: Sync {
     /// the other vendor as plain properties, classified and filtered like any other.
     fn lift_envelope(&self, event: &mut Event) -> usize;
 
+    /// How many parts of `event` — of another vendor, its envelope already lifted — this
+    /// vendor has no place for and encodes under a documented stand-in instead (an operation
+    /// it lacks, an alias call it does not have): counted with the untranslated fields. 0 for
+    /// the vendor's own events.
+    fn untranslatable(&self, event: &Event) -> usize {
+        let _ = event;
+        0
+    }
+
     // ---- outbound: vendorwall → the vendor
 
     /// Encodes a canonical event as this vendor's record (without the destination's key).
@@ -120,6 +129,12 @@ pub trait Protocol: Sync {
 
     /// How a destination of this vendor is configured.
     fn destination_spec(&self) -> DestinationSpec;
+
+    /// Whether this vendor's sources may have an `import_secret`: a credential apps use for
+    /// an import endpoint in place of the vendor's real secret (Mixpanel's `/import`).
+    fn takes_import_secret(&self) -> bool {
+        false
+    }
 
     /// The request that delivers `records` (each a JSON record as queued) to `endpoint`.
     /// CPU-heavy for large batches (compression): the caller runs it off the async workers.
@@ -540,12 +555,14 @@ pub use crate::event::Envelope;
 
 /// Prepares an event decoded from one vendor for a destination of `to`: an envelope of
 /// another vendor's is lifted into canonical properties. Returns the fields that had no
-/// canonical name (see [`Protocol::lift_envelope`]).
+/// canonical name (see [`Protocol::lift_envelope`]) and the parts `to` has no place for
+/// (see [`Protocol::untranslatable`]).
 pub fn translate(event: &mut Event, to: Vendor) -> usize {
-    match event.envelope.as_ref().map(|e| e.vendor) {
+    let lifted = match event.envelope.as_ref().map(|e| e.vendor) {
         Some(from) if from != to => from.protocol().lift_envelope(event),
         _ => 0,
-    }
+    };
+    lifted + to.protocol().untranslatable(event)
 }
 
 /// The routes a request path addresses, across every vendor: exact matches first, then

@@ -287,6 +287,10 @@ impl Protocol for Mixpanel {
         }
     }
 
+    fn takes_import_secret(&self) -> bool {
+        true
+    }
+
     fn destination_spec(&self) -> DestinationSpec {
         DestinationSpec {
             default_endpoint: "https://api.mixpanel.com",
