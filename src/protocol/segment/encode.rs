@@ -23,8 +23,9 @@
 //! where the source would not. The operations Segment cannot express (`$unset`, `$add`,
 //! `$append`, `$remove`, `$union`, `$delete`) are never dropped: they travel as the trait
 //! `segment_unsupported_ops` (`{"$add": {…}, …}`), where the policy classifies them like
-//! any trait. (The seam's untranslated-field counter is only reached from `lift_envelope`,
-//! so these are not counted there.)
+//! any trait. Segment groups have no type: a group key other than `"group"` travels as the
+//! trait `group_type`. Each of these stand-ins (every operation but `$set`, a group type) is
+//! counted as untranslated ([`untranslatable`]).
 //!
 //! Ids: `userId` = the user id, else the `distinct_id` when it is not the device id (nor a
 //! Mixpanel `$device:` id); `anonymousId` = the device id, else such an anonymous
@@ -228,6 +229,22 @@ pub fn into_message(event: Event) -> Value {
         msg.entry(k).or_insert(v);
     }
     Value::Object(msg)
+}
+
+/// How many parts of another vendor's event Segment has no place for and carries under a
+/// stand-in: each profile or group operation but `$set` (`$set_once` becomes plain traits,
+/// the others [`UNSUPPORTED_OPS_TRAIT`]), and a group type (the `group_type` trait). 0 for
+/// Segment's own messages.
+pub fn untranslatable(event: &Event) -> usize {
+    if event.envelope.as_ref().is_some_and(|e| e.vendor == Vendor::Segment) {
+        return 0;
+    }
+    let ops = match event.kind {
+        Kind::Track => 0,
+        Kind::Profile | Kind::Group => event.operations.iter().filter(|(op, _)| op != "$set").count(),
+    };
+    let group_type = event.ids.group.as_ref().is_some_and(|g| g.key != DEFAULT_GROUP_KEY);
+    ops + usize::from(group_type)
 }
 
 /// The message type of an event: its envelope's `type` when it came from Segment (an

@@ -205,6 +205,10 @@ impl Protocol for Segment {
         lift(event)
     }
 
+    fn untranslatable(&self, event: &Event) -> usize {
+        encode::untranslatable(event)
+    }
+
     fn encode(&self, event: Event) -> Value {
         encode::into_message(event)
     }

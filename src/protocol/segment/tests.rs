@@ -817,6 +817,9 @@ fn messages_map_onto_the_canonical_model() {
         (json!("Home"), json!("server"))
     );
     assert_eq!(f["originalTimestamp"], json!("x"));
+    // Segment's own messages are never counted as untranslated
+    let r = d(json!({"type": "group", "userId": "u", "groupId": "g", "traits": {"group_type": "company"}}));
+    assert_eq!(Segment.untranslatable(&r.event), 0);
     // a track literally named $pageview stays a track
     let r = d(json!({"type": "track", "event": "$pageview", "userId": "u"}));
     assert_eq!(into_message(r.event)["type"], "track");
@@ -930,6 +933,9 @@ fn foreign_events_encode_as_the_message_their_kind_calls_for() {
         ("$add".into(), json!({"logins": 1})),
     ];
     profile.properties.insert("$ignore_time".into(), json!(true));
+    // $set_once, $unset and $add have no place in Segment: counted
+    assert_eq!(Segment.untranslatable(&profile), 3);
+    assert_eq!(crate::protocol::translate(&mut profile.clone(), Vendor::Segment), 3);
     assert_eq!(
         into_message(profile),
         json!({"type": "identify", "userId": "u1",
@@ -944,6 +950,7 @@ fn foreign_events_encode_as_the_message_their_kind_calls_for() {
         id: json!("acme"),
     });
     group.operations = vec![("$set".into(), json!({"name": "Acme"}))];
+    assert_eq!(Segment.untranslatable(&group), 1, "the group type is a stand-in");
     assert_eq!(
         into_message(group),
         json!({"type": "group", "groupId": "acme", "traits": {"name": "Acme", "group_type": "company"}})
@@ -1045,6 +1052,50 @@ fn envelopes_lift_into_canonical_properties() {
         .event;
     assert_eq!(crate::protocol::translate(&mut t2, Vendor::Segment), 0);
     assert!(t2.envelope.is_some());
+}
+
+/// Other vendors' events, lifted by their own protocol and encoded here, are messages the
+/// emulated Segment takes, with their canonical device fields in `context`.
+#[test]
+fn other_vendors_events_are_messages_segment_takes() {
+    let amplitude = json!({"event_type": "Signup", "user_id": "user-1", "device_id": "device-1",
+        "time": 1_790_000_000_000i64, "insert_id": "amp-1", "os_name": "iOS", "ip": "81.2.69.160",
+        "event_properties": {"plan": "pro"}});
+    let mixpanel = json!({"event": "$create_alias", "properties": {"token": "t", "distinct_id": "old", "alias": "new",
+        "time": 1_790_000_000, "$insert_id": "mp-1"}});
+    let profile = json!({"$token": "t", "$distinct_id": "user-2", "$set": {"plan": "pro"}, "$set_once": {"first": 1}});
+    for (vendor, record) in [
+        (Vendor::Amplitude, amplitude),
+        (Vendor::Mixpanel, mixpanel),
+        (Vendor::Mixpanel, profile),
+    ] {
+        let mut event = vendor.protocol().decode_sample(record.clone(), &caps()).unwrap().event;
+        crate::protocol::translate(&mut event, Vendor::Segment);
+        let mut out = Segment.encode(event);
+        Segment.finish(&mut out, Kind::Track, &target());
+        assert_eq!(emulator::validate(&out, None, REAL_KEY), Ok(()), "{out}");
+        match vendor {
+            Vendor::Amplitude => {
+                assert_eq!(out["userId"], "user-1");
+                assert_eq!(out["anonymousId"], "device-1");
+                assert_eq!(out["messageId"], "amp-1");
+                assert_eq!(out.pointer("/context/os/name"), Some(&json!("iOS")));
+                assert_eq!(out.pointer("/context/ip"), Some(&json!("81.2.69.160")));
+                assert_eq!(out["timestamp"], format_time(1_790_000_000_000));
+            }
+            _ if out["type"] == "alias" => {
+                assert_eq!(
+                    (out["previousId"].clone(), out["userId"].clone()),
+                    (json!("old"), json!("new"))
+                );
+                assert_eq!(out["messageId"], "mp-1");
+            }
+            _ => {
+                assert_eq!(out["type"], "identify");
+                assert_eq!(out["traits"], json!({"plan": "pro", "first": 1}));
+            }
+        }
+    }
 }
 
 #[test]
