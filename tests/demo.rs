@@ -69,6 +69,33 @@ fn demo_runs_offline_and_keeps_emails_from_the_vendor() {
         );
     }
     assert!(!received.contains("@example."), "an email address reached the vendor");
+    // The same traffic fanned out to Amplitude: every record, no email, and each person under
+    // a pseudonym of its own there (the destinations' keys differ).
+    let second = std::fs::read_to_string(keep.join("amplitude-received.jsonl")).unwrap();
+    assert_eq!(jsonl(&second).len(), jsonl(&sent).len());
+    assert!(
+        !second.contains("@example."),
+        "an email address reached the second vendor"
+    );
+    let pseudonyms = stdout
+        .split("== One person, two vendors")
+        .nth(1)
+        .and_then(|s| s.split("== Exposure map").next())
+        .unwrap_or_else(|| panic!("no per-vendor pseudonyms in:\n{stdout}"));
+    let rows: Vec<Vec<&str>> = pseudonyms
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().collect())
+        .filter(|r: &Vec<&str>| r.len() == 3)
+        .collect();
+    assert!(rows.len() >= 2, "{pseudonyms}");
+    for r in &rows {
+        assert!(r[1].len() == 32 && r[2].len() == 32, "{pseudonyms}");
+        assert_ne!(r[1], r[2], "two vendors got the same pseudonym: {pseudonyms}");
+        assert!(received.contains(r[1]) && !second.contains(r[1]), "{pseudonyms}");
+        assert!(second.contains(r[2]) && !received.contains(r[2]), "{pseudonyms}");
+    }
+
     // Names held back, coarse location kept.
     assert!(sent.contains("\"$name\":\"Ada Quillfeather\""));
     assert!(!received.contains("Quillfeather"));

@@ -11,5 +11,6 @@ mod faults;
 mod firewall;
 mod gateway;
 mod incident;
+mod posthog;
 mod sdk;
 mod segment;

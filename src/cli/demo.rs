@@ -1,10 +1,12 @@
 //! `vendorwall demo`: the whole story in one command, offline.
 //!
-//! Starts the built-in Mixpanel emulator and a gateway on loopback (any free ports), sends a
-//! deterministic sample of what an API platform's console sends its analytics vendor through
-//! the recommended policy, waits until the vendor acknowledged everything, then shows what the
-//! app sent against what the vendor received, the exposure map, and a simulated breach at the
-//! vendor with its incident report and exports.
+//! Starts two built-in vendor emulators (Mixpanel and Amplitude) and a gateway on loopback
+//! (any free ports), sends a deterministic sample of what an API platform's console sends its
+//! analytics vendor — through the Mixpanel SDK's protocol, fanned out to both vendors, each
+//! through the recommended policy with its own pseudonym key — waits until both vendors
+//! acknowledged everything, then shows what the app sent against what Mixpanel received, the
+//! same person as each vendor knows them, the exposure map, and a simulated breach at Mixpanel
+//! with its incident report and exports.
 //!
 //! Everything lives in a fresh directory (its own store and master key), removed at the end
 //! unless `--keep DIR` is given. All people in the sample are fictional, at reserved example
@@ -29,6 +31,8 @@ use crate::store::{Store, now_ms};
 /// What the app puts in its SDK instead of the vendor's token (public in browsers anyway).
 const APP_TOKEN: &str = "demo-console-token";
 const DESTINATION: &str = "mixpanel";
+/// The second vendor the same traffic fans out to.
+const SECOND: &str = "amplitude";
 const SOURCE: &str = "console";
 const SECRET_VAR: &str = "VENDORWALL_DEMO_MP_SECRET";
 const PEOPLE: usize = 200;
@@ -53,6 +57,8 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
         println!();
         print!("{}", side_by_side(title, sent, got));
     }
+
+    print!("{}", two_vendors(&traffic, &outcome));
 
     let store = SqliteStore::open(&cfg.store.path)
         .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
@@ -152,7 +158,7 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
             println!("Kept in {}:", dir.path().display());
             println!("  exports            {}", out.display());
             println!("  store, master key  {}", cfg.store.path.display());
-            println!("  app-sent.jsonl, vendor-received.jsonl: the traffic on both sides");
+            println!("  app-sent.jsonl, vendor-received.jsonl, {SECOND}-received.jsonl: the traffic on every side");
             println!(
                 "  try: vendorwall incident show {} --config {}",
                 inc.id,
@@ -216,10 +222,11 @@ fn random_hex(n: usize) -> Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// The demo's configuration: one source, one destination at the emulator, recommended policy.
-fn config_text(vendor_url: &str, project_token: &str) -> String {
+/// The demo's configuration: one source, two destinations at the emulators (Mixpanel and
+/// Amplitude), the recommended policy for both.
+fn config_text(vendor_url: &str, project_token: &str, second_url: &str, second_key: &str) -> String {
     format!(
-        r#"# Written by `vendorwall demo`: a gateway in front of the built-in Mixpanel emulator.
+        r#"# Written by `vendorwall demo`: a gateway in front of the built-in Mixpanel and Amplitude emulators.
 version = 1
 
 [server]
@@ -253,6 +260,16 @@ sources = ["{SOURCE}"]
 vendor_retention_days = 365
 retry_initial_backoff_ms = 50
 retry_max_backoff_secs = 1
+
+[[destinations]]
+name = "{SECOND}"
+type = "amplitude"
+endpoint = "{second_url}"
+api_key = "{second_key}"
+sources = ["{SOURCE}"]
+vendor_retention_days = 365
+retry_initial_backoff_ms = 50
+retry_max_backoff_secs = 1
 "#
     )
 }
@@ -260,6 +277,8 @@ retry_max_backoff_secs = 1
 struct Outcome {
     config: crate::config::Config,
     received: Vec<ReceivedRecord>,
+    /// What the second vendor received.
+    second: Vec<ReceivedRecord>,
     started_at_ms: i64,
 }
 
@@ -273,8 +292,12 @@ async fn exchange(dir: &Path, traffic: &Traffic) -> Result<Outcome> {
         Emulator::start(EmulatorConfig::new(Vendor::Mixpanel, project_token.clone()).with_secret(api_secret.clone()))
             .await
             .context("starting the Mixpanel emulator")?;
+    let second_key = random_hex(16)?;
+    let second = Emulator::start(EmulatorConfig::new(Vendor::Amplitude, second_key.clone()))
+        .await
+        .context("starting the Amplitude emulator")?;
 
-    let text = config_text(&emulator.base_url(), &project_token);
+    let text = config_text(&emulator.base_url(), &project_token, &second.base_url(), &second_key);
     std::fs::write(dir.join("vendorwall.toml"), &text).context("writing the demo configuration")?;
     let key = base64::engine::general_purpose::STANDARD.encode(hex_bytes(&random_hex(32)?));
     write_private(&dir.join("master.key"), key.as_bytes()).context("writing the demo master key")?;
@@ -288,8 +311,12 @@ async fn exchange(dir: &Path, traffic: &Traffic) -> Result<Outcome> {
     println!("vendorwall demo");
     println!("  gateway             {base}   (source `{SOURCE}`, Mixpanel protocol)");
     println!(
-        "  vendor (emulated)   {}   (destination `{DESTINATION}`, recommended policy)",
+        "  vendor (emulated)   {}   (destination `{DESTINATION}`, Mixpanel, recommended policy)",
         emulator.base_url()
+    );
+    println!(
+        "  vendor (emulated)   {}   (destination `{SECOND}`, Amplitude, recommended policy)",
+        second.base_url()
     );
     println!(
         "  sending             {} events and {} profile updates from {PEOPLE} fictional people",
@@ -299,15 +326,20 @@ async fn exchange(dir: &Path, traffic: &Traffic) -> Result<Outcome> {
 
     let sent = send(&base, traffic).await;
     let result = match sent {
-        Ok(()) => wait_delivered(&emulator, &cfg, traffic.len()).await,
+        Ok(()) => match wait_delivered(&emulator, &cfg, DESTINATION, traffic.len()).await {
+            Ok(()) => wait_delivered(&second, &cfg, SECOND, traffic.len()).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     gateway.shutdown().await;
     let received = emulator.received();
+    let second_received = second.received();
     emulator.shutdown().await;
+    second.shutdown().await;
     result?;
     println!(
-        "  delivered           {} records acknowledged by the vendor and written to the ledger",
+        "  delivered           {} records to each vendor, acknowledged and written to the ledger",
         received.len()
     );
     println!();
@@ -317,10 +349,15 @@ async fn exchange(dir: &Path, traffic: &Traffic) -> Result<Outcome> {
             traffic.events.iter().chain(&traffic.profiles),
         )?;
         write_jsonl(&dir.join("vendor-received.jsonl"), received.iter().map(|r| &r.record))?;
+        write_jsonl(
+            &dir.join(format!("{SECOND}-received.jsonl")),
+            second_received.iter().map(|r| &r.record),
+        )?;
     }
     Ok(Outcome {
         config: cfg,
         received,
+        second: second_received,
         started_at_ms,
     })
 }
@@ -382,11 +419,11 @@ async fn send(base: &str, traffic: &Traffic) -> Result<()> {
     Ok(())
 }
 
-async fn wait_delivered(emulator: &Emulator, cfg: &crate::config::Config, n: usize) -> Result<()> {
+async fn wait_delivered(emulator: &Emulator, cfg: &crate::config::Config, destination: &str, n: usize) -> Result<()> {
     let deadline = Instant::now() + DELIVERY_TIMEOUT;
     if !emulator.wait_for_records(n, DELIVERY_TIMEOUT).await {
         bail!(
-            "the vendor received {} of {n} records within {} s",
+            "{destination} received {} of {n} records within {} s",
             emulator.received().len(),
             DELIVERY_TIMEOUT.as_secs()
         );
@@ -394,12 +431,15 @@ async fn wait_delivered(emulator: &Emulator, cfg: &crate::config::Config, n: usi
     // The ledger is written when the acknowledgement comes back, with the outbox emptied.
     let store = SqliteStore::open(&cfg.store.path).context("opening the store")?;
     loop {
-        let depth = store.queue_stats(DESTINATION)?.depth;
+        let depth = store.queue_stats(destination)?.depth;
         if depth == 0 {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("{depth} records still queued after {} s", DELIVERY_TIMEOUT.as_secs());
+            bail!(
+                "{depth} records still queued for {destination} after {} s",
+                DELIVERY_TIMEOUT.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -730,6 +770,62 @@ fn find_received<'a>(received: &'a [ReceivedRecord], traffic: &Traffic, sent: &V
         .iter()
         .map(|r| &r.record)
         .find(|r| r.get("$distinct_id").and_then(Value::as_str) == Some(pseudonym))
+}
+
+/// One person as each vendor knows them: the same app-side ids arrive at Mixpanel and at
+/// Amplitude as two unrelated pseudonyms (each destination has its own key), so the two
+/// vendors' data cannot be joined on them.
+fn two_vendors(traffic: &Traffic, outcome: &Outcome) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s);
+    let _ = writeln!(s, "== One person, two vendors: a pseudonym per vendor ==");
+    let mut shown: Vec<&str> = Vec::new();
+    for e in traffic.events.iter().filter(|e| e["event"] != "$identify") {
+        if shown.len() == 3 {
+            break;
+        }
+        let (Some(id), Some(app)) = (
+            e.pointer("/properties/$insert_id").and_then(Value::as_str),
+            e.pointer("/properties/distinct_id").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        if app.is_empty() || shown.contains(&app) {
+            continue;
+        }
+        let at_mixpanel = outcome
+            .received
+            .iter()
+            .find(|r| r.insert_id() == Some(id))
+            .and_then(|r| r.record.pointer("/properties/distinct_id"))
+            .and_then(Value::as_str);
+        let at_second = outcome
+            .second
+            .iter()
+            .find(|r| r.insert_id() == Some(id))
+            .and_then(|r| r.record.get("user_id").or_else(|| r.record.get("device_id")))
+            .and_then(Value::as_str);
+        let (Some(m), Some(a)) = (at_mixpanel, at_second) else {
+            continue;
+        };
+        if shown.is_empty() {
+            let _ = writeln!(s, "  {:<36} {:<34} {SECOND}", "APP SENT (distinct_id)", DESTINATION);
+        }
+        let _ = writeln!(s, "  {:<36} {m:<34} {a}", shorten(app, 36));
+        shown.push(app);
+    }
+    if shown.is_empty() {
+        let _ = writeln!(s, "  (no event reached both vendors)");
+    }
+    s
+}
+
+fn shorten(v: &str, max: usize) -> String {
+    if v.chars().count() <= max {
+        v.to_owned()
+    } else {
+        format!("{}…", v.chars().take(max - 1).collect::<String>())
+    }
 }
 
 fn flatten(v: &Value, prefix: &str, out: &mut Vec<(String, String)>) {

@@ -146,12 +146,13 @@ impl ReceivedRecord {
     /// The record's idempotency key: Mixpanel `properties.$insert_id`, Segment `messageId`,
     /// PostHog `uuid`, Amplitude `insert_id`.
     pub fn insert_id(&self) -> Option<&str> {
+        // Top-level keys first: posthog-js events carry both `uuid` (the key) and a
+        // `properties.$insert_id` PostHog ignores; Mixpanel records have no top-level key.
         self.record
-            .get("properties")
-            .and_then(|p| p.get("$insert_id"))
-            .or_else(|| self.record.get("messageId"))
+            .get("messageId")
             .or_else(|| self.record.get("uuid"))
-            .or_else(|| self.record.get("insert_id"))?
+            .or_else(|| self.record.get("insert_id"))
+            .or_else(|| self.record.get("properties").and_then(|p| p.get("$insert_id")))?
             .as_str()
     }
 

@@ -204,7 +204,8 @@ pub struct DestinationSpec {
 }
 
 /// An ingest path of a vendor, and the vendor's code for it (what its decoder and answers
-/// tell apart: Mixpanel `/track` from `/import`, Segment `/v1/t` from `/v1/batch`).
+/// tell apart: Mixpanel `/track` from `/import`, Segment `/v1/t` from `/v1/batch`). A
+/// segment `{name}` matches any one non-empty segment (`/array/{key}/config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub path: &'static str,
@@ -366,6 +367,10 @@ pub enum Special {
     /// A request the vendor's recommended handling blocks (session replay): answered as
     /// accepted, counted, and never forwarded unless a destination allows it.
     Replay { records: usize },
+    /// The SDK's remote configuration (posthog-js `GET /array/<key>/config`): answered by
+    /// the protocol alone (its answer to `Outcome::Accepted` with no records for the route),
+    /// nothing queued or forwarded.
+    Config,
 }
 
 /// What a vendor's answer needs to know about the request, beyond its outcome.
@@ -574,7 +579,7 @@ pub fn routes_for(path: &str) -> Vec<(Vendor, Route)> {
     let mut add = |p: &str| {
         for v in Vendor::ALL {
             for r in v.protocol().routes() {
-                if r.path == p && !out.iter().any(|(w, _)| *w == v) {
+                if path_matches(r.path, p) && !out.iter().any(|(w, _)| *w == v) {
                     out.push((v, *r));
                 }
             }
@@ -588,9 +593,35 @@ pub fn routes_for(path: &str) -> Vec<(Vendor, Route)> {
     out
 }
 
+/// Whether `path` is `pattern`'s, a `{name}` segment of the pattern matching any one
+/// non-empty segment.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    if !pattern.contains('{') {
+        return pattern == path;
+    }
+    let (mut want, mut got) = (pattern.split('/'), path.split('/'));
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w == g || (w.starts_with('{') && w.ends_with('}') && !g.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_patterns_match_one_segment() {
+        assert!(path_matches("/array/{key}/config", "/array/phc_1/config"));
+        assert!(!path_matches("/array/{key}/config", "/array//config"));
+        assert!(!path_matches("/array/{key}/config", "/array/a/b/config"));
+        assert!(!path_matches("/array/{key}/config", "/array/a/config.js"));
+        assert!(path_matches("/track", "/track"));
+        assert!(!path_matches("/track", "/track/x"));
+    }
 
     #[test]
     fn every_route_is_found_with_and_without_its_slash() {

@@ -300,6 +300,11 @@ async fn handle(
             }
         }
         Some(Special::Flags { record }) => flags(app, vendor, &inbound, record.clone()).await,
+        // Answered by the protocol from the route alone.
+        Some(Special::Config) => Outcome::Accepted {
+            accepted: 0,
+            failed: Vec::new(),
+        },
         None => app.pipeline.ingest(vendor, inbound).await,
     };
     (to_response(proto.answer(&reply, &outcome)), vendor, route)
