@@ -1064,7 +1064,10 @@ fn other_vendors_events_are_messages_segment_takes() {
     let mixpanel = json!({"event": "$create_alias", "properties": {"token": "t", "distinct_id": "old", "alias": "new",
         "time": 1_790_000_000, "$insert_id": "mp-1"}});
     let profile = json!({"$token": "t", "$distinct_id": "user-2", "$set": {"plan": "pro"}, "$set_once": {"first": 1}});
+    let posthog = json!({"event": "$pageview", "distinct_id": "ph-user", "uuid": "0190b3c4-0000-7000-8000-000000000001",
+        "timestamp": "2026-09-21T10:00:00.000Z", "properties": {"$current_url": "https://a.test/p", "$os": "Mac OS X", "plan": "pro"}});
     for (vendor, record) in [
+        (Vendor::PostHog, posthog),
         (Vendor::Amplitude, amplitude),
         (Vendor::Mixpanel, mixpanel),
         (Vendor::Mixpanel, profile),
@@ -1082,6 +1085,14 @@ fn other_vendors_events_are_messages_segment_takes() {
                 assert_eq!(out.pointer("/context/os/name"), Some(&json!("iOS")));
                 assert_eq!(out.pointer("/context/ip"), Some(&json!("81.2.69.160")));
                 assert_eq!(out["timestamp"], format_time(1_790_000_000_000));
+            }
+            Vendor::PostHog => {
+                assert_eq!(out["type"], "page");
+                assert_eq!(out["userId"], "ph-user");
+                assert_eq!(out["messageId"], "0190b3c4-0000-7000-8000-000000000001");
+                assert_eq!(out.pointer("/context/page/url"), Some(&json!("https://a.test/p")));
+                assert_eq!(out.pointer("/context/os/name"), Some(&json!("Mac OS X")));
+                assert_eq!(out.pointer("/properties/plan"), Some(&json!("pro")));
             }
             _ if out["type"] == "alias" => {
                 assert_eq!(
