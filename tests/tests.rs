@@ -13,3 +13,4 @@ mod gateway;
 mod incident;
 mod posthog;
 mod sdk;
+mod segment;
