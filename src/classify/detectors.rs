@@ -954,7 +954,11 @@ mod tests {
         let record = serde_json::json!({ "event": "Example", "properties": props });
         // Role findings carry the layout's name (`role.mixpanel`); the examples are Mixpanel's.
         let layout = crate::protocol::mixpanel::roles::EVENT;
-        let name = if id == I::Role { layout.layout.detector } else { id.name() };
+        let name = if id == I::Role {
+            layout.layout.detector
+        } else {
+            id.name()
+        };
         classify_record(&record, layout).iter().any(|f| f.detector == name)
     }
 

@@ -185,15 +185,16 @@ impl Pipeline {
     /// Whether the request's key (or its first record's) belongs to a source of `protocol`:
     /// how a path two vendors share is told apart.
     pub fn recognises(&self, protocol: Vendor, inbound: &Inbound) -> bool {
-        let key = match &inbound.auth {
-            Auth::Key(Some(k)) => Some(k.as_str()),
-            Auth::Import(Some(basic)) => return self.import_source(protocol, Some(basic)).is_some(),
-            _ => inbound
-                .records
-                .iter()
-                .find_map(|r| r.as_ref().ok().and_then(|r| r.key.as_deref())),
-        };
-        key.is_some_and(|k| self.source_of(protocol, k).is_some())
+        if let Auth::Import(Some(basic)) = &inbound.auth {
+            return self.import_source(protocol, Some(basic)).is_some();
+        }
+        request_key(inbound).is_some_and(|k| self.source_of(protocol, k).is_some())
+    }
+
+    /// The vendor whose source the request's key (or its first record's) belongs to, if any.
+    pub fn key_owner(&self, inbound: &Inbound) -> Option<Vendor> {
+        let key = request_key(inbound)?;
+        self.by_token.get(key).map(|&s| self.sources[s].protocol)
     }
 
     /// Takes one decoded request of `protocol`'s through policy into the outbox.
@@ -571,6 +572,17 @@ impl Pipeline {
             .seal(b"vendorwall subject", value.as_bytes())
             .ok()
             .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
+    }
+}
+
+/// The key a request names itself by: its own, else its first record's.
+fn request_key(inbound: &Inbound) -> Option<&str> {
+    match &inbound.auth {
+        Auth::Key(Some(k)) => Some(k.as_str()),
+        _ => inbound
+            .records
+            .iter()
+            .find_map(|r| r.as_ref().ok().and_then(|r| r.key.as_deref())),
     }
 }
 

@@ -371,6 +371,9 @@ pub enum Special {
     /// the protocol alone (its answer to `Outcome::Accepted` with no records for the route),
     /// nothing queued or forwarded.
     Config,
+    /// The SDK's own usage telemetry (analytics.js `/v1/m`): about the SDK, not about
+    /// people; answered as taken and forwarded nowhere.
+    SdkTelemetry,
 }
 
 /// What a vendor's answer needs to know about the request, beyond its outcome.

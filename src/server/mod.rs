@@ -236,24 +236,32 @@ async fn handle(
                 client_ip: Some(peer.ip()),
                 received_at_ms,
             };
-            let mut first: Option<(Vendor, Route, Result<Inbound, RequestError>)> = None;
-            let mut decodable: Option<(Vendor, Route, Result<Inbound, RequestError>)> = None;
+            type Decoded = (Vendor, Route, Result<Inbound, RequestError>);
             let several = candidates.len() > 1;
+            let mut failed: Vec<Decoded> = Vec::new();
+            let mut decodable: Option<Decoded> = None;
             for (vendor, route) in candidates {
                 let decoded = vendor.protocol().decode(route, &req, &limits, &caps);
-                if let Ok(inbound) = &decoded
-                    && (!several || pipeline.recognises(vendor, inbound))
-                {
-                    return (vendor, route, decoded);
-                }
-                if decoded.is_ok() && decodable.is_none() {
-                    decodable = Some((vendor, route, decoded));
-                } else if first.is_none() {
-                    first = Some((vendor, route, decoded));
+                match &decoded {
+                    Ok(inbound) if !several || pipeline.recognises(vendor, inbound) => {
+                        return (vendor, route, decoded);
+                    }
+                    Ok(_) if decodable.is_none() => decodable = Some((vendor, route, decoded)),
+                    Ok(_) => {}
+                    Err(_) => failed.push((vendor, route, decoded)),
                 }
             }
+            // Read by one vendor, the request names a source of another, which could not read
+            // it: that vendor answers (its SDK sent a body it cannot take).
+            let owner = decodable
+                .as_ref()
+                .and_then(|(_, _, d)| d.as_ref().ok())
+                .and_then(|inbound| pipeline.key_owner(inbound));
+            if let Some(i) = failed.iter().position(|(v, _, _)| Some(*v) == owner) {
+                return failed.swap_remove(i);
+            }
             decodable
-                .or(first)
+                .or_else(|| (!failed.is_empty()).then(|| failed.swap_remove(0)))
                 .unwrap_or((first_vendor, first_route, Err(RequestError::MissingData)))
         }
     };
@@ -301,7 +309,7 @@ async fn handle(
         }
         Some(Special::Flags { record }) => flags(app, vendor, &inbound, record.clone()).await,
         // Answered by the protocol from the route alone.
-        Some(Special::Config) => Outcome::Accepted {
+        Some(Special::Config | Special::SdkTelemetry) => Outcome::Accepted {
             accepted: 0,
             failed: Vec::new(),
         },

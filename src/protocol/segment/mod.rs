@@ -155,7 +155,7 @@ impl Protocol for Segment {
                 records: Vec::new(),
                 auth: Auth::Key(None),
                 reply,
-                special: Some(Special::Replay { records: 0 }),
+                special: Some(Special::SdkTelemetry),
             });
         };
         let decoded = decode::decode_request(

@@ -483,7 +483,7 @@ fn every_route_decodes_its_dialect() {
         let path = r.path;
         if path == "/v1/m" {
             let inb = decode_at(path, b"{\"series\":[]}", None, None).unwrap();
-            assert_eq!(inb.special, Some(Special::Replay { records: 0 }));
+            assert_eq!(inb.special, Some(Special::SdkTelemetry));
             assert!(inb.records.is_empty());
             continue;
         }
