@@ -7,6 +7,7 @@ mod support;
 mod amplitude;
 mod crash;
 mod demo;
+mod fanout;
 mod faults;
 mod firewall;
 mod gateway;

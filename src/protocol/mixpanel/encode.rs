@@ -52,7 +52,7 @@ fn into_track(e: Event, token: &str) -> Value {
         props.insert("$user_id".into(), Value::String(u));
     }
     if let Some(i) = e.insert_id {
-        props.insert("$insert_id".into(), Value::String(i));
+        props.insert("$insert_id".into(), Value::String(mixpanel_insert_id(i)));
     }
     if let Some(ip) = ip {
         props.insert("ip".into(), ip);
@@ -102,6 +102,24 @@ pub(crate) fn ip_value(e: &Event) -> Option<Value> {
         .ip
         .clone()
         .or_else(|| e.context.client_ip.map(|ip| Value::String(ip.to_string())))
+}
+
+/// An idempotency key as Mixpanel takes it (at most 36 bytes of `[A-Za-z0-9-]`): a valid
+/// one byte for byte; another vendor's that is not (analytics.js `ajs-next-<ms>-<uuid>`, 45
+/// characters) as the first 32 hex digits of its SHA-256 — stable, so every retry and every
+/// copy of the event carries the same one.
+pub fn mixpanel_insert_id(id: String) -> String {
+    use sha2::Digest as _;
+    if super::decode::valid_insert_id(&id) {
+        return id;
+    }
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let mut out = String::with_capacity(32);
+    for b in &digest[..16] {
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// Puts the destination's real project token into a record the policy let through, and an
@@ -160,6 +178,18 @@ mod tests {
 
     fn caps() -> Caps {
         (&crate::config::Limits::default()).into()
+    }
+
+    #[test]
+    fn foreign_insert_ids_become_stable_valid_ones() {
+        let own = "1a2b3c4d5e6f7g8h".to_owned();
+        assert_eq!(mixpanel_insert_id(own.clone()), own);
+        let segment = "ajs-next-1765000000000-0f8e2b7c-3a5d-4e1f-9b2a-6c7d8e9f0a1b".to_owned();
+        let mapped = mixpanel_insert_id(segment.clone());
+        assert!(crate::protocol::mixpanel::decode::valid_insert_id(&mapped), "{mapped}");
+        assert_eq!(mapped.len(), 32);
+        assert_eq!(mapped, mixpanel_insert_id(segment));
+        assert_ne!(mapped, mixpanel_insert_id("node-next-1-x".into()));
     }
 
     #[test]
