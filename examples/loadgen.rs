@@ -56,12 +56,14 @@
 //! [`Ids`]), so no two events of a run share one, whichever template they came from.
 //!
 //! PostHog's gzip cannot be patched, and vendors deduplicate on `uuid`, so every request needs
-//! its own compressed body. `--prebuilt N` bodies (default: every batch an open-loop run will
-//! send, else as many as a 100,000 events/s run would; at most 512 MiB) are gzipped before the
-//! run, on all threads, each with ids of its own, and each is sent once; past them the
-//! generator gzips each request as it sends it (counted as `bodies_gzipped_during_run`), which
-//! costs the generator CPU the gateway would otherwise get. `--self-test` prints what a body
-//! costs.
+//! its own compressed body. Gzip at posthog-js's level (6) of a 50-event body (~120 KB of JSON
+//! to ~10 KB) costs about 0.9 ms of CPU, i.e. one core gzips only ~58,000 events/s (level 1
+//! would triple that but make bodies 1.7 times bigger than posthog-js's). So `--prebuilt N`
+//! bodies (default: every batch an open-loop run will send; for a closed loop as many as
+//! 60,000 events/s would take; at most 512 MiB) are gzipped before the run, on all threads,
+//! each with ids of its own, and each is sent once; past them the generator gzips each
+//! request as it sends it (counted as `bodies_gzipped_during_run`), which costs CPU the
+//! gateway would otherwise get. `--self-test` prints what a body costs.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Write};
@@ -1326,9 +1328,10 @@ impl Bodies {
 }
 
 /// How many PostHog bodies to gzip before the run when `--prebuilt` is not given: all an
-/// open-loop run sends; for a closed loop, what 100,000 events/s would take; at most 512 MiB.
+/// open-loop run sends; for a closed loop, what 60,000 events/s would take (about twice what
+/// the gateway accepts on the 2-core benchmark machine); at most 512 MiB.
 fn default_prebuilt(args: &Args, body_bytes: usize) -> usize {
-    let events = if args.rate > 0.0 { args.rate } else { 100_000.0 } * args.duration;
+    let events = if args.rate > 0.0 { args.rate } else { 60_000.0 } * args.duration;
     let wanted = (events / args.batch as f64).ceil() as usize;
     wanted.min((512 << 20) / body_bytes.max(1))
 }
