@@ -1021,7 +1021,7 @@ mod amplitude {
     pub const PATH: &str = "/2/httpapi";
     pub const CONTENT_TYPE: &str = "application/json";
 
-    /// One event as analytics-browser builds it (key order of the capture), ~1.3 KB: the
+    /// One event as analytics-browser builds it (key order of the capture), ~1.2 KB: the
     /// custom properties plus the page properties its autocapture adds to every event.
     pub fn event(rng: &mut Rng, now_ms: u64) -> Value {
         let p = platform(rng);
