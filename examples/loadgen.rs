@@ -1170,12 +1170,68 @@ impl BrowserSdk for Vendor {
 
     fn check(self, body: &[u8], key: &str, batch: usize) -> Result<Vec<String>, String> {
         let parse = |json: &[u8]| serde_json::from_slice::<Value>(json).map_err(|e| format!("not JSON: {e}"));
+        gateway_decode(self, body, key, batch)?;
         match self {
             Vendor::Mixpanel => mixpanel::check(body, key, batch),
             Vendor::Segment => segment::check(&parse(body)?, key, batch),
             Vendor::PostHog => posthog::check(&parse(&posthog::gunzip(body)?)?, key, batch),
             Vendor::Amplitude => amplitude::check(&parse(body)?, key, batch),
         }
+    }
+}
+
+/// Decodes a body as the gateway's server would (the vendor's `Protocol::decode` on its route,
+/// the default limits): every record must decode, and the request's key must be `key`.
+/// Nothing to check where the vendor's protocol serves no such route (not built yet).
+fn gateway_decode(vendor: Vendor, body: &[u8], key: &str, batch: usize) -> Result<(), String> {
+    use vendorwall::protocol::{Auth, HttpRequest, Method, RequestLimits};
+    let protocol = vendor.protocol();
+    let path = vendor.default_path();
+    let Some(route) = protocol.routes().iter().find(|r| r.path == path.trim_end_matches('/')) else {
+        return Ok(());
+    };
+    let limits = vendorwall::config::Limits::default();
+    let authorization = vendor.authorization(key);
+    let inbound = protocol
+        .decode(
+            *route,
+            &HttpRequest {
+                method: Method::Post,
+                path,
+                query: if vendor == Vendor::Mixpanel {
+                    "verbose=1&ip=1"
+                } else {
+                    ""
+                },
+                content_type: Some(vendor.content_type()),
+                content_encoding: None,
+                authorization: authorization.as_deref(),
+                body,
+                client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
+                received_at_ms: now_ms() as i64,
+            },
+            &RequestLimits {
+                max_decompressed_bytes: limits.max_decompressed_bytes,
+                max_records: limits.max_records_per_request,
+            },
+            &(&limits).into(),
+        )
+        .map_err(|e| format!("the gateway does not decode the body: {e}"))?;
+    if inbound.records.len() != batch {
+        return Err(format!(
+            "the gateway decodes {} records, not {batch}",
+            inbound.records.len()
+        ));
+    }
+    for r in &inbound.records {
+        let r = r.as_ref().map_err(|e| format!("the gateway refuses a record: {e:?}"))?;
+        if r.key.as_deref().is_some_and(|k| k != key) {
+            return Err(format!("the gateway reads the record's key as {:?}", r.key));
+        }
+    }
+    match inbound.auth {
+        Auth::Key(Some(k)) if k != key => Err(format!("the gateway reads the request's key as {k:?}")),
+        _ => Ok(()),
     }
 }
 
