@@ -2,24 +2,52 @@
 # End-to-end load benchmark: loadgen → vendorwall serve → (SQLite outbox) → vendorwall emulate.
 #
 # Usage: bench/load.sh [a] [b] [c]      (default: all three)
-#   a  max throughput: closed loop, 64 connections, 30 s; then wait for the outbox to drain
+#   a  max throughput: closed loop, 64 connections, 30 s; then wait for every destination's
+#      outbox to drain
 #   b  latency at 10,000 events/s: open loop, 32 connections, 30 s
-#   c  vendor down: the destination points at a closed port; 10,000 events/s for 60 s;
+#   c  vendor down: every destination points at a closed port; 10,000 events/s for 60 s;
 #      RSS and outbox depth over time, store size on disk at the end
 #
+# Vendors: loadgen posts what SOURCE_PROTOCOL's browser SDK sends (mixpanel-browser batches,
+# Segment analytics.js batching `/v1/b`, posthog-js gzip batches `/e/`, Amplitude
+# analytics-browser `/2/httpapi`; see examples/loadgen.rs) to one [[sources]] of that
+# protocol. The gateway delivers to one [[destinations]] per DESTINATIONS entry, each to its
+# own `vendorwall emulate --vendor <type> --key <key>` on a port of its own. Results give
+# accepted events/s (loadgen) and delivered events/s per destination (the gateway's
+# vendorwall_delivery_delivered_records_total{destination=...}; the top-level `delivered`
+# figures are sums over destinations). Emulator CPU and RSS are summed over the emulators.
+# CPU and wall-clock time are counted from loadgen's `loadgen: sending in 100 ms` line, so its
+# preparation (posthog bodies are gzipped ahead: seconds) is left out; loadgen's CPU is its
+# own count while sending (`cpu_s_sending` in its report; its preparation: `cpu_s_prepare`).
+# BENCH_BIN binaries must include a loadgen that takes --vendor and a vendorwall whose
+# emulate takes --vendor/--key.
+#
+# Examples:
+#   bench/load.sh a b                                    # Mixpanel in, Mixpanel out (as before)
+#   SOURCE_PROTOCOL=segment bench/load.sh a b            # Segment in, Segment out
+#   SOURCE_PROTOCOL=posthog bench/load.sh a b            # PostHog in, PostHog out
+#   SOURCE_PROTOCOL=amplitude bench/load.sh a b          # Amplitude in, Amplitude out
+#   SOURCE_PROTOCOL=segment DESTINATIONS=mixpanel,amplitude bench/load.sh a   # fan-out, 1 in 2 out
+#
 # Environment:
+#   SOURCE_PROTOCOL=V mixpanel|segment|posthog|amplitude: the source's protocol, and what
+#                     loadgen sends (`--vendor V`); default mixpanel
+#   DESTINATIONS=V,.. comma-separated destination types; default $SOURCE_PROTOCOL. Each is
+#                     named after its type (a second one of a type `<type>-2`) and gets its key
+#                     setting: mixpanel `project_token` (+ `api_secret`), segment `write_key`,
+#                     posthog and amplitude `api_key`
 #   BENCH_OUT=DIR     where results go (default target/bench-load/<timestamp>)
 #   BENCH_STORE=DIR   parent of the temporary store directories (default target/; must be a
 #                     real disk, not tmpfs, or the fsync cost is not measured)
 #   A_DURATION, A_CONCURRENCY, B_RATE, B_DURATION, C_RATE, C_DURATION   scenario knobs
-#   BENCH_POLICY=NAME the destination's `policy` (e.g. passthrough); default: none set, so
+#   BENCH_POLICY=NAME every destination's `policy` (e.g. passthrough); default: none set, so
 #                     the gateway's default policy applies
 #   KEEP=1            keep the store directories afterwards
 #   QUIET_WAIT=SECS   before each scenario, wait up to SECS (default 900) for the machine to be
 #                     ≥ 90% idle over 3 s, so other work (a compile) does not skew the numbers;
 #                     0 disables. Each scenario also records the CPU used by other processes.
 #   BENCH_BIN=DIR     use DIR/vendorwall and DIR/loadgen instead of building
-#   BENCH_NICE=N      run serve, the emulator and loadgen under `nice -n N` (N < 0 needs root):
+#   BENCH_NICE=N      run serve, the emulators and loadgen under `nice -n N` (N < 0 needs root):
 #                     on a shared machine this keeps other work from taking their CPU
 #   CARGO_TARGET_DIR  honoured as by cargo (binaries are copied into $BENCH_OUT/bin before use,
 #                     so a concurrent build cannot swap them mid-run)
@@ -36,6 +64,36 @@ done
 
 SCENARIOS=("$@")
 [ ${#SCENARIOS[@]} -eq 0 ] && SCENARIOS=(a b c)
+
+is_vendor() { case $1 in mixpanel | segment | posthog | amplitude) return 0 ;; *) return 1 ;; esac }
+SOURCE_PROTOCOL=${SOURCE_PROTOCOL:-mixpanel}
+if ! is_vendor "$SOURCE_PROTOCOL"; then
+    echo "bench/load.sh: SOURCE_PROTOCOL=$SOURCE_PROTOCOL is not one of mixpanel, segment, posthog, amplitude" >&2
+    exit 2
+fi
+DESTINATIONS=${DESTINATIONS:-$SOURCE_PROTOCOL}
+DEST_TYPES=()
+DEST_NAMES=()
+IFS=, read -r -a dest_list <<<"${DESTINATIONS// /}"
+for t in "${dest_list[@]}"; do
+    [ -z "$t" ] && continue
+    if ! is_vendor "$t"; then
+        echo "bench/load.sh: DESTINATIONS names $t, not one of mixpanel, segment, posthog, amplitude" >&2
+        exit 2
+    fi
+    name=$t
+    n=2
+    while [[ " ${DEST_NAMES[*]} " == *" $name "* ]]; do
+        name=$t-$n
+        n=$((n + 1))
+    done
+    DEST_TYPES+=("$t")
+    DEST_NAMES+=("$name")
+done
+if [ ${#DEST_TYPES[@]} -eq 0 ]; then
+    echo "bench/load.sh: DESTINATIONS is empty" >&2
+    exit 2
+fi
 
 A_DURATION=${A_DURATION:-30}
 A_CONCURRENCY=${A_CONCURRENCY:-64}
@@ -67,8 +125,31 @@ NICE=()
 
 export VENDORWALL_LOG=warn
 export BENCH_MP_SECRET="bench-mp-secret-$$"
+# The app-side key loadgen sends: the source's token (write key, API key).
 APP_TOKEN=bench-app-token
-PROJECT_TOKEN=bench-project-token
+
+# The key a destination of that type delivers with, which its emulator expects.
+dest_key() { # type
+    case $1 in
+        mixpanel) echo bench-project-token ;;
+        segment) echo bench-segment-write-key ;;
+        posthog) echo phc_bench_project_key ;;
+        amplitude) echo bench-amplitude-api-key ;;
+    esac
+}
+
+# The destination's key setting (and Mixpanel's secret), as TOML lines.
+dest_key_toml() { # type
+    case $1 in
+        mixpanel)
+            echo "project_token = \"$(dest_key "$1")\""
+            # shellcheck disable=SC2016 # the gateway expands it, from its environment
+            echo 'api_secret = "${BENCH_MP_SECRET}"'
+            ;;
+        segment) echo "write_key = \"$(dest_key "$1")\"" ;;
+        posthog | amplitude) echo "api_key = \"$(dest_key "$1")\"" ;;
+    esac
+}
 
 PIDS=()
 cleanup() {
@@ -100,22 +181,43 @@ wait_port() { # port
     return 1
 }
 
-# Starts the emulator on a fresh port; sets EMU_PID and EMU_URL.
-start_emulator() { # name
-    local port
-    port=$(free_port)
-    "${NICE[@]}" "$VW" emulate --listen "127.0.0.1:$port" --project-token "$PROJECT_TOKEN" \
-        --api-secret-env BENCH_MP_SECRET 2>"$OUT/$1-emulator.log" &
-    EMU_PID=$!
-    PIDS+=("$EMU_PID")
-    wait_port "$port"
-    EMU_URL="http://127.0.0.1:$port"
+# Starts one emulator per destination, each on a fresh port; sets EMU_PIDS and EMU_URLS (in
+# the order of DEST_NAMES).
+start_emulators() { # scenario
+    EMU_PIDS=()
+    EMU_URLS=()
+    local i port type secret
+    for i in "${!DEST_TYPES[@]}"; do
+        type=${DEST_TYPES[$i]}
+        port=$(free_port)
+        secret=()
+        [ "$type" = mixpanel ] && secret=(--secret-env BENCH_MP_SECRET)
+        "${NICE[@]}" "$VW" emulate --vendor "$type" --key "$(dest_key "$type")" "${secret[@]}" \
+            --listen "127.0.0.1:$port" 2>"$OUT/$1-emulator-${DEST_NAMES[$i]}.log" &
+        EMU_PIDS+=($!)
+        PIDS+=($!)
+        wait_port "$port"
+        EMU_URLS+=("http://127.0.0.1:$port")
+    done
 }
 
-# Writes a config and starts `serve`; sets GW_PID, GW_URL, STORE.
-start_gateway() { # name endpoint
-    STORE="$WORK/$1-store"
-    local cfg="$WORK/$1.toml"
+# CPU seconds the emulators have used so far, together.
+emulators_cpu_s() {
+    local p total=0
+    for p in "${EMU_PIDS[@]}"; do
+        total=$(awk -v a="$total" -v b="$(cpu_s "$p")" 'BEGIN { printf "%.2f", a + b }')
+    done
+    echo "$total"
+}
+
+# Writes a config (one source of SOURCE_PROTOCOL; one destination per DESTINATIONS entry,
+# the i-th at the i-th endpoint) and starts `serve`; sets GW_PID, GW_URL, STORE.
+start_gateway() { # name endpoint...
+    local name=$1
+    shift
+    local endpoints=("$@")
+    STORE="$WORK/$name-store"
+    local cfg="$WORK/$name.toml" i
     cat >"$cfg" <<EOF
 version = 1
 [server]
@@ -124,34 +226,37 @@ listen = "127.0.0.1:0"
 path = "$STORE"
 [[sources]]
 name = "web"
-protocol = "mixpanel"
+protocol = "$SOURCE_PROTOCOL"
 tokens = ["$APP_TOKEN"]
-[[destinations]]
-name = "mixpanel"
-type = "mixpanel"
-endpoint = "$2"
-project_token = "$PROJECT_TOKEN"
-api_secret = "\${BENCH_MP_SECRET}"
-sources = ["web"]
 EOF
-    if [ -n "${BENCH_POLICY:-}" ]; then echo "policy = \"$BENCH_POLICY\"" >>"$cfg"; fi
-    local fifo="$WORK/$1.stdout"
+    for i in "${!DEST_TYPES[@]}"; do
+        {
+            echo "[[destinations]]"
+            echo "name = \"${DEST_NAMES[$i]}\""
+            echo "type = \"${DEST_TYPES[$i]}\""
+            echo "endpoint = \"${endpoints[$i]}\""
+            dest_key_toml "${DEST_TYPES[$i]}"
+            echo 'sources = ["web"]'
+            if [ -n "${BENCH_POLICY:-}" ]; then echo "policy = \"$BENCH_POLICY\""; fi
+        } >>"$cfg"
+    done
+    local fifo="$WORK/$name.stdout"
     mkfifo "$fifo"
-    "${NICE[@]}" "$VW" serve --config "$cfg" >"$fifo" 2>"$OUT/$1-serve.log" &
+    "${NICE[@]}" "$VW" serve --config "$cfg" >"$fifo" 2>"$OUT/$name-serve.log" &
     GW_PID=$!
     PIDS+=("$GW_PID")
     exec 4<"$fifo"
     local line
     if ! IFS= read -r -t 30 line <&4; then
-        echo "serve did not start; see $OUT/$1-serve.log" >&2
+        echo "serve did not start; see $OUT/$name-serve.log" >&2
         exit 1
     fi
     # Keep draining stdout so the server never blocks on it.
-    cat <&4 >"$OUT/$1-serve.stdout" &
+    cat <&4 >"$OUT/$name-serve.stdout" &
     PIDS+=($!)
     exec 4<&-
     GW_URL=${line#listening on }
-    echo "   serve pid $GW_PID at $GW_URL, store $STORE, destination $2" >&2
+    echo "   serve pid $GW_PID at $GW_URL, store $STORE, destinations ${endpoints[*]}" >&2
 }
 
 # Samples VmRSS (KiB) of a pid every 0.5 s: "<unix time> <kib>".
@@ -209,38 +314,74 @@ cpu_s() { # pid
     awk -v t="$CLK_TCK" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# Summary of the gateway's own counters between two /metrics snapshots, as JSON.
+# Sum of the series of a snapshot whose name and labels start with a prefix (0 if none).
+metric_sum() { # file prefix
+    awk -v p="$2" 'index($1, p) == 1 { n += $2 } END { printf "%.6f", n + 0 }' "$1"
+}
+
+# Records queued for all destinations together in a snapshot.
+depth_total() { # file
+    local name total=0
+    for name in "${DEST_NAMES[@]}"; do
+        total=$((total + $(metric "$1" "vendorwall_outbox_depth_records{destination=\"$name\"}")))
+    done
+    echo "$total"
+}
+
+# Per destination, between two snapshots: {"<name>": {type, delivered, delivered_per_s,
+# depth_after, retries_total, dead_lettered_total}}.
+destinations_delta_json() { # before after seconds
+    local b=$1 a=$2 s=$3 i name label out="{}"
+    for i in "${!DEST_NAMES[@]}"; do
+        name=${DEST_NAMES[$i]}
+        label="{destination=\"$name\"}"
+        out=$(jq -c --arg n "$name" --arg t "${DEST_TYPES[$i]}" --argjson s "$s" \
+            --argjson d "$(($(metric "$a" "vendorwall_delivery_delivered_records_total$label") - $(metric "$b" "vendorwall_delivery_delivered_records_total$label")))" \
+            --argjson depth "$(metric "$a" "vendorwall_outbox_depth_records$label")" \
+            --argjson retries "$(metric "$a" "vendorwall_delivery_retries_total$label")" \
+            --argjson dead "$(metric "$a" "vendorwall_delivery_dead_lettered_records_total$label")" \
+            '. + {($n): {type: $t, delivered: $d, delivered_per_s: (if $s > 0 then $d / $s else 0 end),
+                         depth_after: $depth, retries_total: $retries, dead_lettered_total: $dead}}' <<<"$out")
+    done
+    echo "$out"
+}
+
+# Summary of the gateway's own counters between two /metrics snapshots, as JSON. Delivery
+# figures are sums over the destinations; `per_destination` has each.
 metrics_delta_json() { # before after seconds
     local b=$1 a=$2 s=$3
-    local d0 d1 c0 c1 r0 r1 cs0 cs1 rq0 rq1 rs0 rs1
-    d0=$(metric "$b" 'vendorwall_delivery_delivered_records_total{destination="mixpanel"}')
-    d1=$(metric "$a" 'vendorwall_delivery_delivered_records_total{destination="mixpanel"}')
+    local c0 c1 r0 r1 cs0 cs1 rq0 rq1 rs0 rs1
+    local req="vendorwall_ingest_request_duration_seconds"
+    local src="{protocol=\"$SOURCE_PROTOCOL\","
     c0=$(metric "$b" vendorwall_outbox_commits_total)
     c1=$(metric "$a" vendorwall_outbox_commits_total)
     r0=$(metric "$b" vendorwall_outbox_committed_records_total)
     r1=$(metric "$a" vendorwall_outbox_committed_records_total)
     cs0=$(metric "$b" vendorwall_outbox_commit_duration_seconds_sum)
     cs1=$(metric "$a" vendorwall_outbox_commit_duration_seconds_sum)
-    rq0=$(metric "$b" 'vendorwall_ingest_request_duration_seconds_count{endpoint="track"}')
-    rq1=$(metric "$a" 'vendorwall_ingest_request_duration_seconds_count{endpoint="track"}')
-    rs0=$(metric "$b" 'vendorwall_ingest_request_duration_seconds_sum{endpoint="track"}')
-    rs1=$(metric "$a" 'vendorwall_ingest_request_duration_seconds_sum{endpoint="track"}')
-    jq -n --argjson d "$((d1 - d0))" --argjson c "$((c1 - c0))" --argjson r "$((r1 - r0))" \
+    # Every route of the source's protocol (the series are labelled protocol and route).
+    rq0=$(metric_sum "$b" "${req}_count$src")
+    rq1=$(metric_sum "$a" "${req}_count$src")
+    rs0=$(metric_sum "$b" "${req}_sum$src")
+    rs1=$(metric_sum "$a" "${req}_sum$src")
+    jq -n --argjson per "$(destinations_delta_json "$b" "$a" "$s")" --argjson c "$((c1 - c0))" --argjson r "$((r1 - r0))" \
         --argjson cs "$(awk -v x="$cs0" -v y="$cs1" 'BEGIN { printf "%.6f", y - x }')" \
-        --argjson rq "$((rq1 - rq0))" \
+        --argjson rq "$(awk -v x="$rq0" -v y="$rq1" 'BEGIN { printf "%.0f", y - x }')" \
         --argjson rs "$(awk -v x="$rs0" -v y="$rs1" 'BEGIN { printf "%.6f", y - x }')" \
-        --argjson s "$s" --argjson depth "$(metric "$a" 'vendorwall_outbox_depth_records{destination="mixpanel"}')" \
-        --argjson retries "$(metric "$a" 'vendorwall_delivery_retries_total{destination="mixpanel"}')" \
-        --argjson dead "$(metric "$a" 'vendorwall_delivery_dead_lettered_records_total{destination="mixpanel"}')" \
+        --argjson s "$s" \
         --argjson rej "$(awk '/^vendorwall_ingest_rejected_requests_total/ { n += $2 } END { print n + 0 }' "$a")" \
-        '{delivered: $d, delivered_per_s: (if $s > 0 then $d / $s else 0 end),
+        '([$per[] | .delivered] | add) as $d |
+         {delivered: $d, delivered_per_s: (if $s > 0 then $d / $s else 0 end),
+          per_destination: $per,
           commits: $c, committed_records: $r,
           records_per_commit: (if $c > 0 then $r / $c else 0 end),
           commits_per_s: (if $s > 0 then $c / $s else 0 end),
           commit_ms_avg: (if $c > 0 then 1000 * $cs / $c else 0 end),
           commit_busy_fraction: (if $s > 0 then $cs / $s else 0 end),
+          server_request_ms_avg: (if $rq > 0 then 1000 * $rs / $rq else 0 end),
           server_track_ms_avg: (if $rq > 0 then 1000 * $rs / $rq else 0 end),
-          depth_after: $depth, retries_total: $retries, dead_lettered_total: $dead, rejected_requests_total: $rej}'
+          depth_after: ([$per[] | .depth_after] | add), retries_total: ([$per[] | .retries_total] | add),
+          dead_lettered_total: ([$per[] | .dead_lettered_total] | add), rejected_requests_total: $rej}'
 }
 
 # The commit-duration histogram of a snapshot, as "le=count" pairs.
@@ -249,20 +390,58 @@ commit_histogram() { # file
         sed -E 's/.*le="([^"]+)"\} ([0-9]+)/\1=\2/' | paste -sd' '
 }
 
-# Runs loadgen; its CPU seconds go to $OUT/<name>-loadgen-cpu.txt (when /usr/bin/time exists).
-run_loadgen() { # name args...
+# Starts loadgen (sending as SOURCE_PROTOCOL's SDK) in the background and returns when it is
+# about to send: it prints `loadgen: sending in 100 ms` once its bodies are ready (posthog's
+# are gzipped ahead, which can take seconds), so the CPU and wall-clock snapshots taken next
+# cover the load, not the preparation. Its total CPU seconds go to
+# $OUT/<name>-loadgen-cpu.txt (when /usr/bin/time exists); its CPU while sending is in its
+# report (`cpu_s_sending`).
+start_loadgen() { # name args...
     local name=$1
     shift
-    echo "   loadgen $*" >&2
+    echo "   loadgen --vendor $SOURCE_PROTOCOL $*" >&2
     local timer=()
     [ -x /usr/bin/time ] && timer=(/usr/bin/time -f "%U %S" -o "$OUT/$name-loadgen-cpu.txt")
-    "${timer[@]}" "${NICE[@]}" "$LOADGEN" --url "$GW_URL" --token "$APP_TOKEN" --json "$@" \
-        >"$OUT/$name-loadgen.json" 2>"$OUT/$name-loadgen.txt"
-    cat "$OUT/$name-loadgen.txt" >&2
+    "${timer[@]}" "${NICE[@]}" "$LOADGEN" --url "$GW_URL" --key "$APP_TOKEN" --vendor "$SOURCE_PROTOCOL" \
+        --json "$@" >"$OUT/$name-loadgen.json" 2>"$OUT/$name-loadgen.txt" &
+    LOADGEN_PID=$!
+    PIDS+=("$LOADGEN_PID")
+    until grep -q '^loadgen: sending' "$OUT/$name-loadgen.txt" 2>/dev/null; do
+        kill -0 "$LOADGEN_PID" 2>/dev/null || break
+        sleep 0.01
+    done
 }
 
+# Waits for loadgen to finish; stops the benchmark if it failed.
+finish_loadgen() { # name
+    local rc=0
+    wait "$LOADGEN_PID" || rc=$?
+    cat "$OUT/$1-loadgen.txt" >&2
+    if [ "$rc" -ne 0 ]; then
+        echo "loadgen failed (exit status $rc); see $OUT/$1-loadgen.txt" >&2
+        exit 1
+    fi
+}
+
+# loadgen's CPU seconds while sending (its own count), else in all (/usr/bin/time).
 loadgen_cpu_s() { # name
-    awk '{ printf "%.2f", $1 + $2 }' "$OUT/$1-loadgen-cpu.txt" 2>/dev/null || echo 0
+    local own
+    own=$(jq -r '.cpu_s_sending // empty' "$OUT/$1-loadgen.json" 2>/dev/null)
+    if [ -n "$own" ]; then
+        printf '%.2f' "$own"
+    else
+        awk '{ printf "%.2f", $1 + $2 }' "$OUT/$1-loadgen-cpu.txt" 2>/dev/null || echo 0
+    fi
+}
+
+# The peak RSS of each emulator as {"<destination>": MiB}, from their sample files.
+emulators_peak_json() { # scenario
+    local i out="{}"
+    for i in "${!DEST_NAMES[@]}"; do
+        out=$(jq -c --arg n "${DEST_NAMES[$i]}" --argjson kib "$(peak_kib "$OUT/$1-emulator-${DEST_NAMES[$i]}-rss.txt")" \
+            '. + {($n): ($kib / 1024)}' <<<"$out")
+    done
+    echo "$out"
 }
 
 # Per-thread CPU ticks of a process: "<tid> <comm> <ticks>" lines.
@@ -293,7 +472,7 @@ cpu_json() { # serve_before serve_after emu_before emu_after loadgen wall machin
         --argjson m0 "$7" --argjson m1 "$8" \
         '{serve: ($s1 - $s0), emulator: ($e1 - $e0), loadgen: $l,
           other: ([($m1 - $m0) - ($s1 - $s0) - ($e1 - $e0) - $l, 0] | max), wall: $w,
-          cores_busy: (($m1 - $m0) / $w)}'
+          cores_busy: (if $w > 0 then ($m1 - $m0) / $w else 0 end)}'
 }
 
 record() { # json
@@ -302,89 +481,103 @@ record() { # json
 
 scenario_a() {
     echo "== a: max throughput (closed loop, ${A_CONCURRENCY} connections, ${A_DURATION} s)" >&2
-    start_emulator a
-    start_gateway a "$EMU_URL"
+    start_emulators a
+    start_gateway a "${EMU_URLS[@]}"
     start_rss_sampler "$GW_PID" "$OUT/a-rss.txt"
-    local gw_rss_pid=$RSS_PID
-    start_rss_sampler "$EMU_PID" "$OUT/a-emulator-rss.txt"
+    local samplers=("$RSS_PID") i
+    for i in "${!EMU_PIDS[@]}"; do
+        start_rss_sampler "${EMU_PIDS[$i]}" "$OUT/a-emulator-${DEST_NAMES[$i]}-rss.txt"
+        samplers+=("$RSS_PID")
+    done
     scrape "$OUT/a-metrics-before.txt"
     local s0 e0 s1 e1 w0 w1 m0 m1
     threads_snapshot "$GW_PID" >"$OUT/a-threads-before.txt"
-    s0=$(cpu_s "$GW_PID") e0=$(cpu_s "$EMU_PID") w0=$(date +%s.%N) m0=$(machine_busy_s)
-    run_loadgen a --rate 0 --concurrency "$A_CONCURRENCY" --duration "$A_DURATION"
-    s1=$(cpu_s "$GW_PID") e1=$(cpu_s "$EMU_PID") w1=$(date +%s.%N) m1=$(machine_busy_s)
+    start_loadgen a --rate 0 --concurrency "$A_CONCURRENCY" --duration "$A_DURATION"
+    s0=$(cpu_s "$GW_PID") e0=$(emulators_cpu_s) w0=$(date +%s.%N) m0=$(machine_busy_s)
+    finish_loadgen a
+    s1=$(cpu_s "$GW_PID") e1=$(emulators_cpu_s) w1=$(date +%s.%N) m1=$(machine_busy_s)
     threads_snapshot "$GW_PID" >"$OUT/a-threads-after.txt"
     scrape "$OUT/a-metrics-after.txt"
     local cpu
     cpu=$(cpu_json "$s0" "$s1" "$e0" "$e1" "$(loadgen_cpu_s a)" "$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" "$m0" "$m1")
     local run_s
     run_s=$(jq '.duration_s' "$OUT/a-loadgen.json")
-    # Drain: until the outbox is empty (at most 10 minutes).
+    # Drain: until every destination's outbox is empty (at most 10 minutes).
     local t0 t1 depth
     t0=$(date +%s.%N)
     while :; do
         scrape "$OUT/a-metrics-drain.txt"
-        depth=$(metric "$OUT/a-metrics-drain.txt" 'vendorwall_outbox_depth_records{destination="mixpanel"}')
+        depth=$(depth_total "$OUT/a-metrics-drain.txt")
         t1=$(date +%s.%N)
         [ "$depth" -eq 0 ] && break
         if awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a > 600) }'; then
-            echo "   outbox did not drain within 600 s (depth $depth)" >&2
+            echo "   outboxes did not drain within 600 s (depth $depth)" >&2
             break
         fi
         sleep 0.5
     done
     local drain_s drain_cpu
     drain_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-    drain_cpu=$(cpu_json "$s1" "$(cpu_s "$GW_PID")" "$e1" "$(cpu_s "$EMU_PID")" 0 "$drain_s" "$m1" "$(machine_busy_s)")
+    drain_cpu=$(cpu_json "$s1" "$(cpu_s "$GW_PID")" "$e1" "$(emulators_cpu_s)" 0 "$drain_s" "$m1" "$(machine_busy_s)")
     local during total
     during=$(metrics_delta_json "$OUT/a-metrics-before.txt" "$OUT/a-metrics-after.txt" "$run_s")
     total=$(metrics_delta_json "$OUT/a-metrics-before.txt" "$OUT/a-metrics-drain.txt" \
         "$(awk -v r="$run_s" -v d="$drain_s" 'BEGIN { print r + d }')")
-    stop "$GW_PID" "$EMU_PID" "$gw_rss_pid" "$RSS_PID"
+    stop "$GW_PID" "${EMU_PIDS[@]}" "${samplers[@]}"
+    local emu_peaks
+    emu_peaks=$(emulators_peak_json a)
     record "$(jq -c -n --slurpfile lg "$OUT/a-loadgen.json" --argjson during "$during" --argjson total "$total" \
         --argjson cpu "$cpu" --argjson dcpu "$drain_cpu" --argjson drain "$drain_s" \
         --argjson threads "$(threads_json "$OUT/a-threads-before.txt" "$OUT/a-threads-after.txt" "$(jq '.wall' <<<"$cpu")")" --argjson peak "$(peak_kib "$OUT/a-rss.txt")" \
-        --argjson emu_peak "$(peak_kib "$OUT/a-emulator-rss.txt")" --arg hist "$(commit_histogram "$OUT/a-metrics-after.txt")" \
-        '{scenario: "a", loadgen: $lg[0], gateway_during_run: $during, gateway_run_plus_drain: $total,
-          cpu_s_during_run: $cpu, serve_threads_during_run: $threads, cpu_s_during_drain: $dcpu, drain_s: $drain, serve_peak_rss_mib: ($peak / 1024), emulator_peak_rss_mib: ($emu_peak / 1024),
+        --argjson emu_peaks "$emu_peaks" --arg hist "$(commit_histogram "$OUT/a-metrics-after.txt")" \
+        --arg src "$SOURCE_PROTOCOL" --arg dests "$(IFS=,; echo "${DEST_NAMES[*]}")" \
+        '{scenario: "a", source_protocol: $src, destinations: ($dests | split(",")),
+          loadgen: $lg[0], gateway_during_run: $during, gateway_run_plus_drain: $total,
+          cpu_s_during_run: $cpu, serve_threads_during_run: $threads, cpu_s_during_drain: $dcpu, drain_s: $drain, serve_peak_rss_mib: ($peak / 1024),
+          emulator_peak_rss_mib: ([$emu_peaks[]] | add), emulator_peak_rss_mib_each: $emu_peaks,
           commit_histogram_le: $hist}')"
 }
 
 scenario_b() {
     echo "== b: latency at ${B_RATE} events/s (open loop, 32 connections, ${B_DURATION} s)" >&2
-    start_emulator b
-    start_gateway b "$EMU_URL"
+    start_emulators b
+    start_gateway b "${EMU_URLS[@]}"
     start_rss_sampler "$GW_PID" "$OUT/b-rss.txt"
     scrape "$OUT/b-metrics-before.txt"
     local s0 e0 s1 e1 w0 w1 m0 m1
     threads_snapshot "$GW_PID" >"$OUT/b-threads-before.txt"
-    s0=$(cpu_s "$GW_PID") e0=$(cpu_s "$EMU_PID") w0=$(date +%s.%N) m0=$(machine_busy_s)
-    run_loadgen b --rate "$B_RATE" --concurrency 32 --duration "$B_DURATION"
-    s1=$(cpu_s "$GW_PID") e1=$(cpu_s "$EMU_PID") w1=$(date +%s.%N) m1=$(machine_busy_s)
+    start_loadgen b --rate "$B_RATE" --concurrency 32 --duration "$B_DURATION"
+    s0=$(cpu_s "$GW_PID") e0=$(emulators_cpu_s) w0=$(date +%s.%N) m0=$(machine_busy_s)
+    finish_loadgen b
+    s1=$(cpu_s "$GW_PID") e1=$(emulators_cpu_s) w1=$(date +%s.%N) m1=$(machine_busy_s)
     threads_snapshot "$GW_PID" >"$OUT/b-threads-after.txt"
     scrape "$OUT/b-metrics-after.txt"
     local cpu
     cpu=$(cpu_json "$s0" "$s1" "$e0" "$e1" "$(loadgen_cpu_s b)" "$(awk -v a="$w0" -v b="$w1" 'BEGIN { print b - a }')" "$m0" "$m1")
     local during
     during=$(metrics_delta_json "$OUT/b-metrics-before.txt" "$OUT/b-metrics-after.txt" "$(jq '.duration_s' "$OUT/b-loadgen.json")")
-    stop "$GW_PID" "$EMU_PID" "$RSS_PID"
+    stop "$GW_PID" "${EMU_PIDS[@]}" "$RSS_PID"
     record "$(jq -c -n --slurpfile lg "$OUT/b-loadgen.json" --argjson during "$during" --argjson cpu "$cpu" \
         --argjson threads "$(threads_json "$OUT/b-threads-before.txt" "$OUT/b-threads-after.txt" "$(jq '.wall' <<<"$cpu")")" \
         --argjson peak "$(peak_kib "$OUT/b-rss.txt")" --arg hist "$(commit_histogram "$OUT/b-metrics-after.txt")" \
-        '{scenario: "b", loadgen: $lg[0], gateway_during_run: $during, cpu_s_during_run: $cpu, serve_threads_during_run: $threads, serve_peak_rss_mib: ($peak / 1024),
+        --arg src "$SOURCE_PROTOCOL" --arg dests "$(IFS=,; echo "${DEST_NAMES[*]}")" \
+        '{scenario: "b", source_protocol: $src, destinations: ($dests | split(",")), loadgen: $lg[0], gateway_during_run: $during, cpu_s_during_run: $cpu, serve_threads_during_run: $threads, serve_peak_rss_mib: ($peak / 1024),
           commit_histogram_le: $hist}')"
 }
 
 scenario_c() {
-    echo "== c: vendor down (destination http://127.0.0.1:9), ${C_RATE} events/s for ${C_DURATION} s" >&2
-    start_gateway c "http://127.0.0.1:9"
+    echo "== c: vendor down (every destination at http://127.0.0.1:9), ${C_RATE} events/s for ${C_DURATION} s" >&2
+    EMU_PIDS=()
+    local down=() i
+    for i in "${!DEST_NAMES[@]}"; do down+=("http://127.0.0.1:9"); done
+    start_gateway c "${down[@]}"
     start_rss_sampler "$GW_PID" "$OUT/c-rss.txt"
     scrape "$OUT/c-metrics-before.txt"
     # Depth, RSS and store size every 5 s while the load runs.
     (
         while [ -r "/proc/$GW_PID/status" ]; do
             curl -fsS "$GW_URL/metrics" >"$WORK/c-tick.txt" 2>/dev/null || break
-            echo "$(date +%s) depth=$(metric "$WORK/c-tick.txt" 'vendorwall_outbox_depth_records{destination="mixpanel"}') rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$GW_PID/status") store_bytes=$(du -sb "$STORE" | cut -f1)"
+            echo "$(date +%s) depth=$(depth_total "$WORK/c-tick.txt") rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$GW_PID/status") store_bytes=$(du -sb "$STORE" | cut -f1)"
             sleep 5
         done
     ) >"$OUT/c-timeline.txt" &
@@ -392,8 +585,9 @@ scenario_c() {
     PIDS+=("$tick_pid")
     local load_t0 load_t1 s0 s1 m0 m1
     threads_snapshot "$GW_PID" >"$OUT/c-threads-before.txt"
+    start_loadgen c --rate "$C_RATE" --concurrency 32 --duration "$C_DURATION"
     s0=$(cpu_s "$GW_PID") load_t0=$(date +%s.%N) m0=$(machine_busy_s)
-    run_loadgen c --rate "$C_RATE" --concurrency 32 --duration "$C_DURATION"
+    finish_loadgen c
     s1=$(cpu_s "$GW_PID") load_t1=$(date +%s.%N) m1=$(machine_busy_s)
     threads_snapshot "$GW_PID" >"$OUT/c-threads-after.txt"
     local cpu
@@ -415,7 +609,8 @@ scenario_c() {
         --argjson threads "$(threads_json "$OUT/c-threads-before.txt" "$OUT/c-threads-after.txt" "$(jq '.wall' <<<"$cpu")")" \
         --argjson peak "$(peak_kib "$OUT/c-rss.txt")" --argjson i "${idle:-0}" --argjson s "${start:-0}" \
         --argjson m "${mid:-0}" --argjson e "${end:-0}" --argjson store "$store_bytes" \
-        '{scenario: "c", loadgen: $lg[0], gateway_during_run: $during, cpu_s_during_run: $cpu, serve_threads_during_run: $threads, serve_peak_rss_mib: ($peak / 1024),
+        --arg src "$SOURCE_PROTOCOL" --arg dests "$(IFS=,; echo "${DEST_NAMES[*]}")" \
+        '{scenario: "c", source_protocol: $src, destinations: ($dests | split(",")), loadgen: $lg[0], gateway_during_run: $during, cpu_s_during_run: $cpu, serve_threads_during_run: $threads, serve_peak_rss_mib: ($peak / 1024),
           rss_mib: {idle: ($i / 1024), start: ($s / 1024), middle: ($m / 1024), end: ($e / 1024)},
           store_mib_at_end: ($store / 1048576)}')"
 }
@@ -426,6 +621,7 @@ scenario_c() {
     echo "memory: $(free -g | awk '/^Mem:/ { print $2 " GiB" }')"
     echo "kernel: $(uname -r)"
     echo "store filesystem: $(df -T "$WORK" | awk 'NR == 2 { print $2 " on " $1 }')"
+    echo "source protocol: $SOURCE_PROTOCOL; destinations: $(paste -sd' ' < <(for i in "${!DEST_NAMES[@]}"; do echo "${DEST_NAMES[$i]} (${DEST_TYPES[$i]})"; done))"
     echo "destination policy: ${BENCH_POLICY:-(default)}"
     echo "nice: ${BENCH_NICE:-0}"
 } >"$OUT/machine.txt"
@@ -445,22 +641,24 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 jq -r '
+  def delivered(g): "[" + (g.per_destination // {} | to_entries | map("\(.key) \(.value.delivered_per_s | floor)/s") | join(", ")) + "]";
+  "\(.source_protocol // "mixpanel") → \((.destinations // ["mixpanel"]) | join(", "))" as $route |
   (.serve_threads_during_run // {} | to_entries | map("\(.key) \(.value.cpu_s) s/\(.value.threads) thr (busiest \(.value.busiest_thread_cores))") | join(", ")) as $thr |
   (.cpu_s_during_run | "CPU s during load: serve \(.serve * 10 | round / 10), emulator \(.emulator * 10 | round / 10), loadgen \(.loadgen * 10 | round / 10), other \(.other * 10 | round / 10) over \(.wall * 10 | round / 10) s wall (\(.cores_busy * 100 | round / 100) cores busy)") as $cpu0 | ($cpu0 + "; serve threads: " + $thr) as $cpu |
   (if .scenario == "a" then
-    "a  max throughput: \(.loadgen.accepted_events_per_s | floor) accepted events/s over \(.loadgen.duration_s * 10 | floor / 10) s; " +
+    "a  \($route) max throughput: \(.loadgen.accepted_events_per_s | floor) accepted events/s over \(.loadgen.duration_s * 10 | floor / 10) s; " +
     "ack p50 \(.loadgen.latency_ms.p50) ms, p99 \(.loadgen.latency_ms.p99) ms, max \(.loadgen.latency_ms.max) ms; " +
     "failed \(.loadgen.requests_failed); serve peak RSS \(.serve_peak_rss_mib | floor) MiB; " +
-    "delivered during run \(.gateway_during_run.delivered_per_s | floor)/s, incl. drain \(.gateway_run_plus_drain.delivered_per_s | floor)/s; " +
+    "delivered during run \(delivered(.gateway_during_run)), incl. drain \(delivered(.gateway_run_plus_drain)); " +
     "drain after run \(.drain_s) s; dead-lettered \(.gateway_run_plus_drain.dead_lettered_total); \(.gateway_during_run.records_per_commit | floor) records/commit, " +
     "\(.gateway_during_run.commits_per_s | floor) commits/s, avg commit \(.gateway_during_run.commit_ms_avg * 100 | floor / 100) ms; " + $cpu
   elif .scenario == "b" then
-    "b  \(.loadgen.rate_offered) ev/s offered: \(.loadgen.accepted_events_per_s | floor) accepted/s; ack p50 \(.loadgen.latency_ms.p50) ms, " +
+    "b  \($route) \(.loadgen.rate_offered) ev/s offered: \(.loadgen.accepted_events_per_s | floor) accepted/s; ack p50 \(.loadgen.latency_ms.p50) ms, " +
     "p90 \(.loadgen.latency_ms.p90) ms, p99 \(.loadgen.latency_ms.p99) ms, max \(.loadgen.latency_ms.max) ms; failed \(.loadgen.requests_failed), " +
-    "unsent \(.loadgen.requests_unsent); delivered during run \(.gateway_during_run.delivered_per_s | floor)/s, outbox depth after \(.gateway_during_run.depth_after); serve peak RSS \(.serve_peak_rss_mib | floor) MiB; \(.gateway_during_run.records_per_commit | floor) records/commit, " +
+    "unsent \(.loadgen.requests_unsent); delivered during run \(delivered(.gateway_during_run)), outbox depth after \(.gateway_during_run.depth_after); serve peak RSS \(.serve_peak_rss_mib | floor) MiB; \(.gateway_during_run.records_per_commit | floor) records/commit, " +
     "avg commit \(.gateway_during_run.commit_ms_avg * 100 | floor / 100) ms; " + $cpu
   else
-    "c  vendor down, \(.loadgen.rate_offered) ev/s: \(.loadgen.accepted_events_per_s | floor) accepted/s; ack p50 \(.loadgen.latency_ms.p50) ms, " +
+    "c  \($route) vendor down, \(.loadgen.rate_offered) ev/s: \(.loadgen.accepted_events_per_s | floor) accepted/s; ack p50 \(.loadgen.latency_ms.p50) ms, " +
     "p99 \(.loadgen.latency_ms.p99) ms; RSS MiB idle \(.rss_mib.idle | floor) / start \(.rss_mib.start | floor) / middle \(.rss_mib.middle | floor) / end \(.rss_mib.end | floor) " +
     "(peak \(.serve_peak_rss_mib | floor)); outbox depth at end \(.gateway_during_run.depth_after); store \(.store_mib_at_end | floor) MiB on disk; " + $cpu
   end)' "$OUT/results.jsonl" | tee "$OUT/summary.txt"
