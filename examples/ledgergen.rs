@@ -16,7 +16,7 @@
 //!
 //! - the store is created with `SqliteStore::open`; the master key is written to
 //!   `DIR/master.key`; the ledger's subject key and mixpanel's pseudonym key are made with
-//!   `keys::current_key`, as `serve` does;
+//!   `keyring::current_key`, as `serve` does;
 //! - one destination, `mixpanel`; sources `web`, `ios`, `server`; names and sets interned as
 //!   `Interner` does (same kinds, same `sent|pseudonymised|held_back` member lists);
 //! - subjects are numbered in order of first appearance in the delivery stream (the live
@@ -57,10 +57,11 @@ use std::time::Instant;
 use base64::Engine as _;
 use rusqlite::{Connection, params};
 use vendorwall::incident::{Desk, Open, Scope};
+use vendorwall::keyring::current_key;
 use vendorwall::ledger::codec::EntryCode;
 use vendorwall::ledger::query::figures;
 use vendorwall::ledger::rollup::DAY_MS;
-use vendorwall::policy::keys::{MasterKey, PseudonymKey, current_key};
+use vendorwall::policy::keys::{MasterKey, PseudonymKey};
 use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::sqlite::ledger::{

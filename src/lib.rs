@@ -17,6 +17,7 @@
 //! - [`policy`]: per-destination transformation of events; pure.
 //! - [`store`]: the `Store` trait and its embedded SQLite backend.
 //! - [`incident`]: breach windows at a vendor → affected people, reports, notices, deadlines.
+//! - [`keyring`]: per-destination pseudonym keys in the store (sealed, versioned, rotated).
 //! - [`json`]: the compact JSON writer for outbox payloads (serde_json's bytes, faster).
 //! - [`ledger`]: the exposure ledger: what each vendor received, about whom, when; hash-chained.
 //! - [`outbox`]: durable per-destination queue with group commit and backpressure.
@@ -38,6 +39,7 @@ pub mod emulator;
 pub mod event;
 pub mod incident;
 pub mod json;
+pub mod keyring;
 pub mod ledger;
 pub mod outbox;
 pub mod pipeline;

@@ -517,46 +517,7 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) → ms since the epoch (years
-/// 1970–9999, real calendar dates only).
-pub fn parse_date(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00Z"));
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if d.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
-        return None;
-    }
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=month_days[(m - 1) as usize]).contains(&day) {
-        return None;
-    }
-    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
-    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
-    if hh > 23 || mm > 59 || ss > 60 || t.next().is_some() {
-        return None;
-    }
-    let millis = match fraction.len() {
-        0 => 0,
-        _ if fraction.bytes().all(|b| b.is_ascii_digit()) => {
-            let f: String = fraction.chars().chain("000".chars()).take(3).collect();
-            f.parse::<i64>().ok()?
-        }
-        _ => return None,
-    };
-    let days = crate::incident::time::days_from_civil(y, m as u32, day as u32);
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + millis)
-}
-
-/// As [`parse_date`], but a bare date means the end of that day (23:59:59.999): `--to
-/// 2025-11-09` includes the 9th.
-pub fn parse_date_end(s: &str) -> Option<i64> {
-    let ms = parse_date(s)?;
-    Some(if s.contains('T') { ms } else { ms + 86_400_000 - 1 })
-}
+pub use crate::incident::time::{parse_date, parse_date_end};
 
 fn outbox(action: OutboxAction) -> Result<()> {
     match action {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::classify::{Finding, Shape, classify_record, taxonomy::covers};
 use crate::config::{Config, Destination};
 use crate::event::Caps;
-use crate::policy::keys::{self, MasterKey, PseudonymKey};
+use crate::policy::keys::{MasterKey, PseudonymKey};
 use crate::policy::{Context, Decision, Verdict};
 use crate::protocol::Vendor;
 use crate::store::Store;
@@ -309,8 +309,8 @@ pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()
     }
     let master = master_key(cfg)?;
     // Make sure the current key opens before adding a new one.
-    keys::current_key(store, &master, destination)?;
-    let k = keys::rotate(store, &master, destination)?;
+    crate::keyring::current_key(store, &master, destination)?;
+    let k = crate::keyring::rotate(store, &master, destination)?;
     println!(
         "{destination}: pseudonym key version {} is now current (running servers switch within a second)",
         k.version

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::ledger::query;
 use crate::ledger::rollup::DAY_MS;
-use crate::policy::keys::{self, MasterKey};
+use crate::policy::keys::MasterKey;
 use crate::protocol::{DeletionRequest, Vendor};
 use crate::store::{DestinationState, Store, StoreError, SubjectRow};
 use report::{Facts, Report, TimelineEntry};
@@ -314,7 +314,8 @@ impl Desk<'_> {
     /// to the ones the vendor already holds.
     pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
         let destination = self.get(id)?.destination;
-        let k = keys::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
+        let k =
+            crate::keyring::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
         let recorded = self.modify_within(RECORD_ATTEMPTS, id, now_ms, |inc| {
             inc.timeline.push(event(
                 now_ms,

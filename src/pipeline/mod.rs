@@ -519,7 +519,7 @@ impl Pipeline {
             let newest = store.key_versions(&d.name)?.into_iter().map(|(v, _)| v).max();
             let current = d.key.read().map(|k| k.version).unwrap_or(0);
             if newest.is_some_and(|v| v > current) {
-                match crate::policy::keys::current_key(store.as_ref(), &self.master_key, &d.name) {
+                match crate::keyring::current_key(store.as_ref(), &self.master_key, &d.name) {
                     Ok(k) => {
                         tracing::info!(destination = %d.name, version = k.version, "pseudonym key rotated");
                         if let Ok(mut slot) = d.key.write() {

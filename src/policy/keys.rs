@@ -19,8 +19,6 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::store::{Store, StoreError, now_ms};
-
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("master key: {0}")]
@@ -28,7 +26,7 @@ pub enum KeyError {
     #[error("a sealed key of destination `{0}` does not open with this master key")]
     Unseal(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] crate::store::StoreError),
     #[error("cannot generate random bytes")]
     Random,
 }
@@ -183,49 +181,9 @@ impl PseudonymKey {
     }
 }
 
-fn aad(destination: &str, version: u32) -> Vec<u8> {
+/// The additional data that binds a sealed pseudonym key to its destination and version.
+pub fn aad(destination: &str, version: u32) -> Vec<u8> {
     format!("vendorwall pseudonym key\0{destination}\0{version}").into_bytes()
-}
-
-/// The newest key of a destination, generating version 1 on first use.
-pub fn current_key(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
-    if let Some(k) = newest(store, master, destination)? {
-        return Ok(k);
-    }
-    add_version(store, master, destination, 1)?;
-    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
-}
-
-/// Adds the next key version; returns it.
-pub fn rotate(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
-    let next = store
-        .key_versions(destination)?
-        .into_iter()
-        .map(|(v, _)| v)
-        .max()
-        .unwrap_or(0)
-        + 1;
-    add_version(store, master, destination, next)?;
-    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
-}
-
-fn add_version(store: &dyn Store, master: &MasterKey, destination: &str, version: u32) -> Result<(), KeyError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
-    let sealed = master.seal(&aad(destination, version), &bytes)?;
-    // A concurrent writer may have added this version first; then theirs stands.
-    store.add_key(destination, version, &sealed, now_ms())?;
-    Ok(())
-}
-
-fn newest(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
-    let Some((version, sealed)) = store.key_versions(destination)?.into_iter().max_by_key(|(v, _)| *v) else {
-        return Ok(None);
-    };
-    let bytes = master
-        .open(&aad(destination, version), &sealed)
-        .ok_or_else(|| KeyError::Unseal(destination.to_owned()))?;
-    Ok(Some(PseudonymKey::from_bytes(version, &bytes)))
 }
 
 /// A fresh random nonce. Ingest seals every record's subject id, so the OS's random bytes are
@@ -262,7 +220,6 @@ fn random_nonce() -> Result<[u8; NONCE_LEN], KeyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sqlite::SqliteStore;
 
     #[test]
     fn seal_open_and_bind_to_destination() {
@@ -287,33 +244,6 @@ mod tests {
             .collect();
         assert_eq!(nonces.len(), 2000);
         assert!(!nonces.contains(&vec![0; NONCE_LEN]));
-    }
-
-    #[test]
-    fn keys_are_per_destination_versioned_and_rotate() {
-        let dir = std::env::temp_dir().join(format!("vw-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = SqliteStore::open(&dir).unwrap();
-        let m = MasterKey::from_bytes(&[1; 32]);
-        let a1 = current_key(&store, &m, "a").unwrap();
-        let b1 = current_key(&store, &m, "b").unwrap();
-        assert_eq!(a1.version, 1);
-        assert_eq!(
-            current_key(&store, &m, "a").unwrap().pseudonym("user-1"),
-            a1.pseudonym("user-1")
-        );
-        assert_ne!(a1.pseudonym("user-1"), b1.pseudonym("user-1"));
-        let a2 = rotate(&store, &m, "a").unwrap();
-        assert_eq!(a2.version, 2);
-        assert_ne!(a2.pseudonym("user-1"), a1.pseudonym("user-1"));
-        assert_eq!(current_key(&store, &m, "a").unwrap().version, 2);
-        // another master key cannot open them
-        assert!(matches!(
-            current_key(&store, &MasterKey::from_bytes(&[2; 32]), "a"),
-            Err(KeyError::Unseal(_))
-        ));
-        assert!(!format!("{a2:?}").contains(&a2.pseudonym("x")));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

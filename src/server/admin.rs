@@ -225,9 +225,9 @@ struct ScopeBody {
 fn date(field: &str, v: Option<&String>) -> Result<Option<i64>, ApiError> {
     // The end of a range: a bare date includes its whole day.
     let parse = if matches!(field, "to" | "data_to") {
-        crate::cli::parse_date_end
+        crate::incident::time::parse_date_end
     } else {
-        crate::cli::parse_date
+        crate::incident::time::parse_date
     };
     v.map(|s| {
         parse(s).ok_or_else(|| {

@@ -437,11 +437,11 @@ impl Gateway {
         let mut keys = Vec::new();
         for d in &config.destinations {
             keys.push(
-                crate::policy::keys::current_key(store.as_ref(), &master_key, &d.name)
+                crate::keyring::current_key(store.as_ref(), &master_key, &d.name)
                     .with_context(|| format!("loading the pseudonym key of `{}`", d.name))?,
             );
         }
-        let subject_key = crate::policy::keys::current_key(store.as_ref(), &master_key, crate::ledger::SUBJECT_KEY)
+        let subject_key = crate::keyring::current_key(store.as_ref(), &master_key, crate::ledger::SUBJECT_KEY)
             .context("loading the ledger's subject key")?;
         let pipeline = Arc::new(Pipeline::new(
             &config,
