@@ -5,7 +5,6 @@
 //! `scripts/install-test-deps`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -464,38 +463,8 @@ async fn another_vendors_events_are_translated_and_refusals_dead_lettered() {
 
 // ---- the official SDKs
 
-struct Run {
-    sent: Vec<Value>,
-}
-
-/// Runs an SDK driver script; it must report no SDK errors and at least 10 items.
-fn run_script(program: &str, script: &str, env: &[(&str, String)]) -> Run {
-    let path = repo().join("tests/sdk").join(script);
-    let mut cmd = Command::new(program);
-    cmd.arg(&path);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {script}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} failed ({}); did you run scripts/install-test-deps?\n{stderr}",
-        out.status
-    );
-    let doc: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"));
-    let errors = doc["sdk_errors"].as_array().cloned().unwrap_or_default();
-    assert!(
-        errors.is_empty(),
-        "{script}: the SDK reported errors: {errors:#?}\n{stderr}"
-    );
-    let sent = doc["sent"].as_array().cloned().unwrap_or_default();
-    assert!(sent.len() >= 10, "{script} sent too little: {sent:?}");
-    Run { sent }
+fn run_script(program: &str, script: &str, env: &[(&str, String)]) -> SdkRun {
+    run_sdk_script(program, script, env, 10)
 }
 
 /// Objects compare by the expected keys only; numbers by value.
@@ -526,7 +495,7 @@ fn arrived(item: &Value, r: &ReceivedRecord) -> bool {
             .all(|k| contains(&item[*k], &rec[*k]))
 }
 
-async fn assert_all_arrived(vendor: &Emulator, run: &Run, what: &str) {
+async fn assert_all_arrived(vendor: &Emulator, run: &SdkRun, what: &str) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let got = vendor.received();

@@ -5,7 +5,6 @@
 //!
 //! Needs `scripts/install-test-deps` (the README's test command runs it).
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -13,49 +12,8 @@ use vendorwall::emulator::{Emulator, ReceivedRecord};
 
 use crate::support::*;
 
-struct Run {
-    sent: Vec<Value>,
-}
-
-fn run_script(program: &str, script: &str, env: &[(&str, String)]) -> Run {
-    let path = repo().join("tests/sdk").join(script);
-    let mut cmd = Command::new(program);
-    cmd.arg(&path);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} {script}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} failed ({}); did you run scripts/install-test-deps?\n{stderr}",
-        out.status
-    );
-    let doc: Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"));
-    let errors = doc["sdk_errors"].as_array().cloned().unwrap_or_default();
-    assert!(
-        errors.is_empty(),
-        "{script}: the SDK reported errors: {errors:#?}\n{stderr}"
-    );
-    let sent = doc["sent"].as_array().cloned().unwrap_or_default();
-    assert!(sent.len() >= 10, "{script} sent too little: {sent:?}");
-    Run { sent }
-}
-
-/// Numbers compare by value (1 == 1.0), objects by the expected keys only.
-fn matches(expected: &Value, actual: &Value) -> bool {
-    match (expected, actual) {
-        (Value::Number(a), Value::Number(b)) => {
-            (a.as_f64().unwrap_or(f64::NAN) - b.as_f64().unwrap_or(f64::NAN)).abs() < 1e-6
-        }
-        (Value::Object(a), Value::Object(b)) => a.iter().all(|(k, v)| b.get(k).is_some_and(|w| matches(v, w))),
-        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| matches(x, y)),
-        _ => expected == actual,
-    }
+fn run_script(program: &str, script: &str, env: &[(&str, String)]) -> SdkRun {
+    run_sdk_script(program, script, env, 10)
 }
 
 fn marker(v: &Value) -> Option<&Value> {
@@ -106,7 +64,7 @@ fn arrived(item: &Value, r: &ReceivedRecord) -> bool {
     }
 }
 
-async fn assert_all_arrived(vendor: &Emulator, run: &Run, what: &str) {
+async fn assert_all_arrived(vendor: &Emulator, run: &SdkRun, what: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = vendor.received();

@@ -307,3 +307,52 @@ pub fn b64(v: &serde_json::Value) -> String {
 pub fn form_encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+/// What an SDK driver script (tests/sdk/) reported: the items the app asked the SDK to send.
+pub struct SdkRun {
+    pub sent: Vec<serde_json::Value>,
+}
+
+/// Runs an SDK driver script and checks it ran, printed its JSON document, reported no SDK
+/// errors and sent at least `min_sent` items.
+pub fn run_sdk_script(program: &str, script: &str, env: &[(&str, String)], min_sent: usize) -> SdkRun {
+    let path = repo().join("tests/sdk").join(script);
+    let mut cmd = Command::new(program);
+    cmd.arg(&path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program} {script}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} failed ({}); did you run scripts/install-test-deps?\n{stderr}",
+        out.status
+    );
+    let doc: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("{script} printed no JSON ({e}):\n{stdout}\n{stderr}"));
+    let errors = doc["sdk_errors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        errors.is_empty(),
+        "{script}: the SDK reported errors: {errors:#?}\n{stderr}"
+    );
+    let sent = doc["sent"].as_array().cloned().unwrap_or_default();
+    assert!(sent.len() >= min_sent, "{script} sent too little: {sent:?}");
+    SdkRun { sent }
+}
+
+/// Numbers compare by value (1 == 1.0), objects by the expected keys only.
+pub fn matches(expected: &serde_json::Value, actual: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (expected, actual) {
+        (Value::Number(a), Value::Number(b)) => {
+            (a.as_f64().unwrap_or(f64::NAN) - b.as_f64().unwrap_or(f64::NAN)).abs() < 1e-6
+        }
+        (Value::Object(a), Value::Object(b)) => a.iter().all(|(k, v)| b.get(k).is_some_and(|w| matches(v, w))),
+        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| matches(x, y)),
+        _ => expected == actual,
+    }
+}
