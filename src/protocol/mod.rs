@@ -618,6 +618,34 @@ fn path_matches(pattern: &str, path: &str) -> bool {
     }
 }
 
+/// Property-test strategies every vendor's round-trip tests share.
+#[cfg(test)]
+pub(crate) mod arbitrary {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// A JSON scalar.
+    pub fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            (-1e12f64..1e12).prop_map(Value::from),
+            "\\PC{0,24}".prop_map(Value::String),
+        ]
+    }
+    /// A JSON value nested up to three deep.
+    pub fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z$_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

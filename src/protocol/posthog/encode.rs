@@ -484,25 +484,7 @@ mod properties {
         (&crate::config::Limits::default()).into()
     }
 
-    fn leaf() -> impl Strategy<Value = Value> {
-        prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            (-1e12f64..1e12).prop_map(Value::from),
-            "\\PC{0,24}".prop_map(Value::String),
-        ]
-    }
-
-    fn value() -> impl Strategy<Value = Value> {
-        leaf().prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-z$_]{1,8}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
+    use crate::protocol::arbitrary::value;
 
     /// Custom properties: any names except the ones the model lifts out.
     fn props() -> impl Strategy<Value = Map<String, Value>> {
