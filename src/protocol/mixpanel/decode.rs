@@ -1,7 +1,7 @@
 //! Inbound Mixpanel requests → records → canonical events.
 //!
-//! Every dialect the official SDKs send (see `shared/reference/protocols.md` §1.2 and the
-//! Traps) is accepted:
+//! Every dialect the official SDKs send (mixpanel-browser, the `mixpanel` packages on PyPI
+//! and npm; the byte-exact captures are in `tests/sdk/wire/`) is accepted:
 //!
 //! - `data=` in the query (node SDK GETs, `img` mode) or in a form body; the form body may be
 //!   labelled `application/x-www-form-urlencoded` or, from `sendBeacon`, `text/plain`;

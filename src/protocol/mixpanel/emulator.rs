@@ -146,7 +146,7 @@ struct Params {
 
 impl Params {
     /// Query parameters, plus the body's when it is form-shaped. Python sends `verbose` and
-    /// `ip` in the form body, node and the browser in the query (protocols.md, trap 5).
+    /// `ip` in the form body, node and the browser in the query.
     fn new(query: &str, content_type: Option<&str>, content_encoding: Option<&str>, body: &[u8]) -> Self {
         let query = parse_urlencoded(query.as_bytes());
         let form = if is_form_body(content_type, content_encoding, body) {

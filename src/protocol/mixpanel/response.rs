@@ -1,6 +1,7 @@
 //! Answers, both ways.
 //!
-//! Inbound: what each Mixpanel SDK expects back (protocols.md §1.5 and Traps 3, 4, 8):
+//! Inbound: what each Mixpanel SDK expects back
+//! (<https://developer.mixpanel.com/reference/track-event>, and the SDKs' own checks):
 //! plain `1`/`0` without `verbose`; `{"status":1,"error":null}` with it; a 1x1 GIF for
 //! `img=1`; JSONP for `callback=`; `/import` JSON with `failed_records` for JSON bodies — but
 //! a track-style answer when `/import` got a `data=` form (the python SDK's `import_data`
