@@ -1,5 +1,5 @@
 //! Generates an exposure ledger of a given size in a store directory, and measures the
-//! incident-response figures of issue #4 on it.
+//! incident-response figures (incident open, the notification list, the exports) on it.
 //!
 //! ```text
 //! cargo run --release --example ledgergen -- --dir DIR [--people 100000] [--records 1000000] \

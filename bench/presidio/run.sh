@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 HERE=bench/presidio
 VENV=${VENV:-.deps/presidio-venv}
 OUT=${OUT:-.deps/presidio-out}
-EVAL=${EVAL:-/work/shared/eval}
+EVAL=${EVAL:?set EVAL to the directory holding pii-dev/ (events.jsonl, truth.jsonl) and score.py}
 MODES=${MODES:-"ner no-ner blank"}
 LIMIT=${LIMIT:-0}
 

