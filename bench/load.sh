@@ -211,7 +211,7 @@ emulators_cpu_s() {
 }
 
 # Writes a config (one source of SOURCE_PROTOCOL; one destination per DESTINATIONS entry,
-# the i-th at the i-th endpoint) and starts `serve`; sets GW_PID, GW_URL, STORE.
+# the i-th at the i-th endpoint) and starts `serve`; sets GW_PID, GW_URL, ADMIN_URL (metrics), STORE.
 start_gateway() { # name endpoint...
     local name=$1
     shift
@@ -229,6 +229,11 @@ name = "web"
 protocol = "$SOURCE_PROTOCOL"
 tokens = ["$APP_TOKEN"]
 EOF
+    # Metrics are on the admin listener (binaries with `vendorwall audit`); older binaries
+    # serve them on the public one and know no [admin] listen.
+    if "$VW" audit --help >/dev/null 2>&1; then
+        printf '[admin]\nlisten = "127.0.0.1:0"\n' >>"$cfg"
+    fi
     for i in "${!DEST_TYPES[@]}"; do
         {
             echo "[[destinations]]"
@@ -251,11 +256,15 @@ EOF
         echo "serve did not start; see $OUT/$name-serve.log" >&2
         exit 1
     fi
+    GW_URL=${line#listening on }
+    ADMIN_URL=$GW_URL
+    if IFS= read -r -t 5 line <&4 && [ "${line#admin listening on }" != "$line" ]; then
+        ADMIN_URL=${line#admin listening on }
+    fi
     # Keep draining stdout so the server never blocks on it.
     cat <&4 >"$OUT/$name-serve.stdout" &
     PIDS+=($!)
     exec 4<&-
-    GW_URL=${line#listening on }
     echo "   serve pid $GW_PID at $GW_URL, store $STORE, destinations ${endpoints[*]}" >&2
 }
 
@@ -276,7 +285,7 @@ metric() { # file name-with-labels  → value (0 if absent)
 }
 
 scrape() { # file
-    curl -fsS "$GW_URL/metrics" >"$1"
+    curl -fsS "$ADMIN_URL/metrics" >"$1"
 }
 
 peak_kib() { awk '$2 > m { m = $2 } END { print m + 0 }' "$1"; }
@@ -576,7 +585,7 @@ scenario_c() {
     # Depth, RSS and store size every 5 s while the load runs.
     (
         while [ -r "/proc/$GW_PID/status" ]; do
-            curl -fsS "$GW_URL/metrics" >"$WORK/c-tick.txt" 2>/dev/null || break
+            curl -fsS "$ADMIN_URL/metrics" >"$WORK/c-tick.txt" 2>/dev/null || break
             echo "$(date +%s) depth=$(depth_total "$WORK/c-tick.txt") rss_kib=$(awk '/^VmRSS/ {print $2}' "/proc/$GW_PID/status") store_bytes=$(du -sb "$STORE" | cut -f1)"
             sleep 5
         done

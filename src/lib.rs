@@ -9,6 +9,7 @@
 //! server, cli on top; config feeds all; telemetry beside.
 //! ```
 //!
+//! - [`audit`]: the HMAC-chained audit log of state changes and exports.
 //! - [`config`]: the TOML file, validated once into runtime types.
 //! - [`event`]: the canonical event model every protocol decodes into.
 //! - [`protocol`]: the vendor seam: one trait, one folder per vendor (decode, answers,
@@ -30,6 +31,7 @@
 //! - [`telemetry`]: logging setup and Prometheus metrics.
 //! - [`cli`]: the `vendorwall` subcommands.
 
+pub mod audit;
 pub mod classify;
 pub mod cli;
 pub mod config;

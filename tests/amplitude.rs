@@ -40,6 +40,8 @@ fn amplitude_config(dir: &Path, dests: &[Dest<'_>], extra: &str) -> PathBuf {
         r#"version = 1
 [server]
 listen = "127.0.0.1:0"
+[admin]
+listen = "127.0.0.1:0"
 [store]
 path = "store"
 {extra}
@@ -116,7 +118,7 @@ async fn wait_for(vendor: &Emulator, n: usize, server: &Server) {
 
 async fn metrics(server: &Server) -> String {
     client()
-        .get(format!("{}/metrics", server.base_url))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()

@@ -62,7 +62,7 @@ async fn vendor_unreachable_then_back() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(vendor.received().is_empty());
     let metrics = client()
-        .get(format!("{}/metrics", server.base_url))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()
@@ -141,7 +141,7 @@ async fn vendor_slower_than_the_timeout() {
     assert!(vendor.wait_for_records(5, WAIT).await);
     // Let the outbox drain, then check: copies (the late-applied request and the retry)
     // share their $insert_id, so the vendor deduplicates them.
-    assert!(drained(&server.base_url).await);
+    assert!(drained(server.admin()).await);
     assert_all_delivered(&vendor, "slow", 5);
     assert!(
         server.log().contains("timeout"),
@@ -150,11 +150,11 @@ async fn vendor_slower_than_the_timeout() {
     );
 }
 
-/// Waits until the outbox of `mixpanel` is empty.
-pub async fn drained(base: &str) -> bool {
+/// Waits until the outbox of `mixpanel` is empty (`admin`: the admin listener's URL).
+pub async fn drained(admin: &str) -> bool {
     for _ in 0..600 {
         let m = client()
-            .get(format!("{base}/metrics"))
+            .get(format!("{admin}/metrics"))
             .send()
             .await
             .unwrap()

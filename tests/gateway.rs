@@ -463,7 +463,7 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
 
     // counted by reason, and still healthy
     let metrics = client()
-        .get(format!("{base}/metrics"))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()
@@ -644,7 +644,7 @@ async fn kill_switch_dead_letters_and_backpressure() {
     );
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let metrics = client()
-        .get(format!("{base}/metrics"))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()
@@ -712,7 +712,7 @@ async fn kill_switch_dead_letters_and_backpressure() {
     let (_, out, _) = cli(&["outbox", "list", "--config", cfg_s]);
     assert_eq!(out.trim(), "no dead letters");
     let metrics = client()
-        .get(format!("{base}/metrics"))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()

@@ -10,12 +10,25 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const ADMIN_TOKEN: &str = "admin-token-for-tests-0d9f";
+const READ_TOKEN: &str = "read-only-token-for-tests-77a1";
+const OPERATE_TOKEN: &str = "operate-token-for-tests-5c3e";
 
 fn options() -> Options {
     Options {
         policy: "\"recommended\"".into(),
-        extra_destination: format!(
-            "vendor_retention_days = 30\n\n[ledger]\nkeep_contact_email = true\n\n[admin]\ntokens = [\"{ADMIN_TOKEN}\"]\n\n[incident]\norganisation = \"Example API Platform\"\ncontact_email = \"privacy@platform.example\"\n"
+        extra_destination: "vendor_retention_days = 30\n\n[ledger]\nkeep_contact_email = true\n\n[incident]\norganisation = \"Example API Platform\"\ncontact_email = \"privacy@platform.example\"\n"
+            .to_owned(),
+        admin: format!(
+            "{ADMIN_LISTEN}\n{}",
+            [
+                ("ops", ADMIN_TOKEN, "\"read\", \"operate\", \"export\""),
+                ("viewer", READ_TOKEN, "\"read\""),
+                ("responder", OPERATE_TOKEN, "\"read\", \"operate\"")
+            ]
+            .map(|(name, token, scopes)| format!(
+                "[[admin.tokens]]\nname = \"{name}\"\ntoken = \"{token}\"\nscopes = [{scopes}]\n"
+            ))
+            .join("\n")
         ),
         ..Options::default()
     }
@@ -273,7 +286,7 @@ async fn admin_api_needs_a_token_and_opens_incidents() {
     let server = Server::start(&cfg);
     send_scenario(&server.base_url).await;
     delivered(&vendor, &cfg, 7).await;
-    let api = format!("{}/api/v1", server.base_url);
+    let api = format!("{}/api/v1", server.admin());
     let c = client();
 
     for auth in [
@@ -290,7 +303,7 @@ async fn admin_api_needs_a_token_and_opens_incidents() {
         assert_eq!(r.json::<Value>().await.unwrap(), json!({"error": "unauthorized"}));
     }
     let metrics = c
-        .get(format!("{}/metrics", server.base_url))
+        .get(format!("{}/metrics", server.admin()))
         .send()
         .await
         .unwrap()

@@ -34,6 +34,8 @@ fn posthog_config(dir: &Path, vendor_url: &str, policy: &str, cors: &str) -> Pat
 listen = "127.0.0.1:0"
 cors_allowed_origins = [{cors}]
 
+[admin]
+listen = "127.0.0.1:0"
 [store]
 path = "store"
 
@@ -81,9 +83,9 @@ async fn post(url: &str, ct: &str, encoding: Option<&str>, body: Vec<u8>) -> (u1
     (status, r.text().await.unwrap())
 }
 
-async fn metrics(base: &str) -> String {
+async fn metrics(admin: &str) -> String {
     client()
-        .get(format!("{base}/metrics"))
+        .get(format!("{admin}/metrics"))
         .send()
         .await
         .unwrap()
@@ -405,7 +407,7 @@ async fn bad_input_replay_and_flags() {
     assert_eq!(events, vec!["good-1", "good-2"]);
     assert_no_app_key(&vendor);
 
-    let m = metrics(&base).await;
+    let m = metrics(server.admin()).await;
     for line in [
         "vendorwall_ingest_rejected_requests_total{reason=\"bad_json\"} 1",
         "vendorwall_ingest_rejected_requests_total{reason=\"unauthorized\"} 2",

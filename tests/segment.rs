@@ -59,6 +59,8 @@ fn segment_config(dir: &Path, url: &str, o: &Seg) -> PathBuf {
 [server]
 listen = "127.0.0.1:0"
 cors_allowed_origins = [{cors}]
+[admin]
+listen = "127.0.0.1:0"
 [store]
 path = "store"
 {limits}
@@ -182,9 +184,9 @@ fn mentions(v: &Value, needle: &str) -> bool {
     }
 }
 
-async fn metrics(base: &str) -> String {
+async fn metrics(admin: &str) -> String {
     client()
-        .get(format!("{base}/metrics"))
+        .get(format!("{admin}/metrics"))
         .send()
         .await
         .unwrap()
@@ -363,7 +365,7 @@ async fn every_dialect_reaches_segment_with_the_real_key() {
         let ts = parse_time(by_id(&id)["timestamp"].as_str().unwrap()).unwrap();
         assert!((ts - want).abs() < 5_000, "{id}: {ts} vs {want}");
     }
-    let m = metrics(base).await;
+    let m = metrics(server.admin()).await;
     let accepted = format!("vendorwall_ingest_accepted_records_total {}", expected.len());
     assert!(m.contains(&accepted), "{m}");
     assert!(!m.contains(APP_KEY) && !m.contains(REAL_KEY));
@@ -531,7 +533,7 @@ async fn bad_input_is_answered_as_the_sdks_expect_and_counted() {
     wait_for(&vendor, 1, &cfg, &server).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(message_ids(&vendor.received()), vec!["good-1"]);
-    let m = metrics(base).await;
+    let m = metrics(server.admin()).await;
     for line in [
         "vendorwall_ingest_rejected_requests_total{reason=\"bad_json\"} 1",
         "vendorwall_ingest_rejected_requests_total{reason=\"wrong_type\"} 2",
@@ -629,7 +631,7 @@ async fn vendor_faults_are_retried_with_the_same_message_ids_and_backpressure_is
         .await
     );
     assert!(
-        metrics(base)
+        metrics(server.admin())
             .await
             .contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1")
     );
@@ -693,7 +695,7 @@ policy = "passthrough"
     assert_eq!(alias.record["properties"]["alias"], "node-user-wire-segment_node");
     assert_eq!(alias.record["properties"]["distinct_id"], "node-anon-wire-segment_node");
     assert!(got.iter().all(|r| !mentions(&r.record, APP_KEY)));
-    let m = metrics(&server.base_url).await;
+    let m = metrics(server.admin()).await;
     assert!(
         m.lines().any(
             |l| l.starts_with("vendorwall_pipeline_untranslated_fields_total{destination=\"mixpanel\"}")

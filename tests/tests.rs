@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admin;
 mod amplitude;
 mod crash;
 mod demo;

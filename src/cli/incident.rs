@@ -184,7 +184,9 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 title: u.title,
                 scope,
             };
+            let log = super::auditor(&cfg)?;
             let inc = desk.open(open, now_ms())?;
+            super::record(&log, "incident.open", &inc.id.to_string())?;
             println!("{}", inc.id);
             print_summary(&inc);
         }
@@ -230,10 +232,15 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 derive_data_range,
                 ..update_of(from.as_ref(), to.as_ref(), dates)?
             };
-            print_summary(&desk.update(id, u, now_ms())?);
+            let log = super::auditor(&cfg)?;
+            let inc = desk.update(id, u, now_ms())?;
+            super::record(&log, "incident.update", &id.to_string())?;
+            print_summary(&inc);
         }
         IncidentAction::Suspend { id, .. } => {
+            let log = super::auditor(&cfg)?;
             let inc = desk.suspend(id, now_ms())?;
+            super::record(&log, "incident.suspend", &id.to_string())?;
             println!(
                 "{}: suspended (running servers stop delivering within a second)",
                 inc.destination
@@ -241,16 +248,20 @@ pub fn run(action: IncidentAction) -> Result<()> {
         }
         IncidentAction::RotateKey { id, .. } => {
             let master = super::policy::master_key(&cfg)?;
+            let log = super::auditor(&cfg)?;
             let inc = desk.rotate_key(id, &master, now_ms())?;
+            super::record(&log, "incident.rotate_key", &id.to_string())?;
             if let Some(e) = inc.timeline.last() {
                 println!("{}", e.detail);
             }
         }
         IncidentAction::Export { id, out, .. } => {
             let master = super::policy::master_key(&cfg)?;
+            let log = super::auditor(&cfg)?;
             let x = desk
                 .export(id, &out, &master, now_ms())
                 .with_context(|| format!("exporting incident {id}"))?;
+            super::record(&log, "incident.export", &id.to_string())?;
             println!(
                 "wrote {} files to {} ({} people, {} vendor ids)",
                 x.files.len(),

@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         action: incident::IncidentAction,
     },
+    /// The audit log: who changed what and who exported identities, from the admin API or the CLI.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Run a built-in vendor ingestion emulator (for trials and benchmarks).
     Emulate {
         /// mixpanel, segment, posthog or amplitude.
@@ -133,6 +138,23 @@ enum DestinationAction {
     /// Deliver again.
     Resume {
         name: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// Entries, oldest first: time, actor, action, target.
+    List {
+        /// JSON lines with fields `time`, `actor`, `action`, `target` (and `seq`).
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Check every entry's MAC and link; exit 1 naming each line that was edited, removed or reordered.
+    Verify {
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -271,6 +293,62 @@ fn load_admin(path: &Path) -> Result<Config> {
     Ok(config::load_for_admin(path)?)
 }
 
+/// The audit log for a CLI command that changes state or exports; taken before the action,
+/// so a command that cannot record what it does (no master key) does nothing.
+pub(crate) fn auditor(cfg: &Config) -> Result<crate::audit::AuditLog> {
+    let master = policy::master_key(cfg)?;
+    Ok(crate::audit::AuditLog::new(&cfg.admin.audit_log, &master))
+}
+
+/// Records a CLI action that succeeded, as `cli:<os user>`.
+pub(crate) fn record(log: &crate::audit::AuditLog, action: &str, target: &str) -> Result<()> {
+    log.append(&crate::audit::Actor::cli(), action, target)
+        .context("done, but the audit log could not be written")?;
+    Ok(())
+}
+
+fn audit(action: AuditAction) -> Result<ExitCode> {
+    match action {
+        AuditAction::List { json, config } => {
+            let cfg = load_admin(&config.config)?;
+            let entries = crate::audit::read(&cfg.admin.audit_log)
+                .with_context(|| format!("reading {}", cfg.admin.audit_log.display()))?;
+            for e in entries {
+                if json {
+                    let line = serde_json::json!({
+                        "seq": e.seq, "time": e.time, "actor": e.actor, "action": e.action, "target": e.target,
+                    });
+                    println!("{line}");
+                } else {
+                    println!("{}  {}  {}  {}", e.time, e.actor, e.action, e.target);
+                }
+            }
+        }
+        AuditAction::Verify { config } => {
+            let cfg = load_admin(&config.config)?;
+            let log = auditor(&cfg)?;
+            let v = log
+                .verify()
+                .with_context(|| format!("reading {}", log.path().display()))?;
+            if v.ok() {
+                println!("{}: ok ({} entries)", log.path().display(), v.entries);
+            } else {
+                for (line, what) in &v.problems {
+                    println!("{}:{line}: {what}", log.path().display());
+                }
+                println!(
+                    "{}: TAMPERED ({} of {} entries do not verify)",
+                    log.path().display(),
+                    v.problems.len(),
+                    v.entries
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn open_store(cfg: &Config) -> Result<SqliteStore> {
     SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
@@ -320,11 +398,14 @@ fn run(command: Command) -> Result<ExitCode> {
             }
         },
         Command::Ledger { action } => return ledger(action),
+        Command::Audit { action } => return audit(action),
         Command::Incident { action } => incident::run(action)?,
         Command::Keys { action } => match action {
             KeysAction::Rotate { destination, config } => {
                 let cfg = load_admin(&config.config)?;
+                let log = auditor(&cfg)?;
                 policy::rotate(&cfg, &open_store(&cfg)?, &destination)?;
+                record(&log, "keys.rotate", &destination)?;
             }
             KeysAction::List { config } => {
                 let cfg = load_admin(&config.config)?;
@@ -368,8 +449,14 @@ fn parse_vendor(name: &str) -> std::result::Result<Vendor, String> {
 
 async fn serve(cfg: Config) -> Result<()> {
     let gateway = crate::server::Gateway::start(cfg).await?;
-    // The first stdout line tells scripts and tests where we listen.
-    println!("listening on {}", gateway.base_url());
+    // The first stdout line tells scripts and tests where we listen, the second where the
+    // admin API is; one write, so a reader that stops after the first line cannot make the
+    // second fail.
+    let admin = gateway.admin_url().map_or_else(
+        || "admin listener off".to_owned(),
+        |u| format!("admin listening on {u}"),
+    );
+    print!("listening on {}\n{admin}\n", gateway.base_url());
     tracing::info!(addr = %gateway.addr, scheme = gateway.scheme, "vendorwall serving");
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -434,12 +521,14 @@ fn destination(action: DestinationAction) -> Result<()> {
             if cfg.destination(&name).is_none() {
                 bail!("no destination named `{name}` in {}", config.config.display());
             }
-            let state = if drop {
-                DestinationState::Dropping
+            let log = auditor(&cfg)?;
+            let (state, action) = if drop {
+                (DestinationState::Dropping, "destination.drop")
             } else {
-                DestinationState::Suspended
+                (DestinationState::Suspended, "destination.suspend")
             };
             open_store(&cfg)?.set_destination_state(&name, state, now_ms())?;
+            record(&log, action, &name)?;
             if drop {
                 println!(
                     "{name}: suspended; new records for it are discarded (running servers apply this within a second)"
@@ -455,7 +544,9 @@ fn destination(action: DestinationAction) -> Result<()> {
             if cfg.destination(&name).is_none() {
                 bail!("no destination named `{name}` in {}", config.config.display());
             }
+            let log = auditor(&cfg)?;
             open_store(&cfg)?.set_destination_state(&name, DestinationState::Active, now_ms())?;
+            record(&log, "destination.resume", &name)?;
             println!("{name}: active");
         }
     }
@@ -500,7 +591,13 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
             let cfg = load_admin(&config.config)?;
             let before_ms = parse_date(&before)
                 .with_context(|| format!("--before {before:?}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ"))?;
+            let log = auditor(&cfg)?;
             let n = open_store(&cfg)?.prune_ledger(before_ms)?;
+            record(
+                &log,
+                "ledger.prune",
+                &format!("before {}", crate::incident::time::format_utc(before_ms)),
+            )?;
             println!("{n} ledger entries before {before} deleted; the chain stays verifiable");
         }
         LedgerAction::List {
@@ -518,6 +615,17 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
 }
 
 pub use crate::incident::time::{parse_date, parse_date_end};
+
+/// What an outbox action applied to: the destination (or every one) and the ids, if listed.
+fn outbox_target(destination: Option<&str>, ids: &[i64]) -> String {
+    let mut t = destination.unwrap_or("*").to_owned();
+    if !ids.is_empty() {
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        t.push_str(" ids ");
+        t.push_str(&list.join(","));
+    }
+    t
+}
 
 fn outbox(action: OutboxAction) -> Result<()> {
     match action {
@@ -556,7 +664,9 @@ fn outbox(action: OutboxAction) -> Result<()> {
             config,
         } => {
             let cfg = load_admin(&config.config)?;
+            let log = auditor(&cfg)?;
             let n = open_store(&cfg)?.retry_dead_letters(destination.as_deref(), &ids, now_ms())?;
+            record(&log, "outbox.retry", &outbox_target(destination.as_deref(), &ids))?;
             println!(
                 "{n} dead letter{} queued for delivery again",
                 if n == 1 { "" } else { "s" }
@@ -568,7 +678,9 @@ fn outbox(action: OutboxAction) -> Result<()> {
             config,
         } => {
             let cfg = load_admin(&config.config)?;
+            let log = auditor(&cfg)?;
             let n = open_store(&cfg)?.purge_dead_letters(destination.as_deref(), &ids)?;
+            record(&log, "outbox.purge", &outbox_target(destination.as_deref(), &ids))?;
             println!("{n} dead letter{} deleted", if n == 1 { "" } else { "s" });
         }
     }

@@ -55,10 +55,61 @@ pub struct Incident {
     pub deadlines: Vec<crate::incident::deadlines::DeadlineRule>,
 }
 
-/// The admin REST API's bearer tokens (none: the API answers 401 to everything).
+/// The admin plane: its own listener, named and scoped bearer tokens, the audit log.
 #[derive(Debug, Clone, Default)]
 pub struct Admin {
-    pub tokens: Vec<Secret>,
+    /// `None`: no admin listener (the admin API and `/metrics` are not served at all).
+    pub listen: Option<SocketAddr>,
+    /// None: the API answers 401 to everything.
+    pub tokens: Vec<AdminToken>,
+    pub audit_log: PathBuf,
+}
+
+/// One admin bearer token: who holds it and what it may do.
+#[derive(Debug, Clone)]
+pub struct AdminToken {
+    pub name: String,
+    pub token: Secret,
+    pub scopes: Scopes,
+}
+
+/// What an admin token may do. Scopes are independent: a token lists every one it has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scopes {
+    /// Every GET: incidents, destinations, ledger verification.
+    pub read: bool,
+    /// State changes: open and update incidents, suspend, resume, rotate keys.
+    pub operate: bool,
+    /// Incident exports (real identities).
+    pub export: bool,
+}
+
+/// One scope, as a route requires it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Read,
+    Operate,
+    Export,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Operate => "operate",
+            Scope::Export => "export",
+        }
+    }
+}
+
+impl Scopes {
+    pub fn allows(self, scope: Scope) -> bool {
+        match scope {
+            Scope::Read => self.read,
+            Scope::Operate => self.operate,
+            Scope::Export => self.export,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +258,11 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The shortest admin token accepted.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+/// What [`load_for_admin`] puts in place of a secret whose environment variable is unset.
+const UNSET_SECRET: &str = "[unset]";
+
 /// Reads and validates a configuration file, taking secrets from the process environment.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     load_with(path, &|k| std::env::var(k).ok())
@@ -216,7 +272,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 /// `outbox`): secrets whose environment variables are unset do not stop them.
 pub fn load_for_admin(path: &Path) -> Result<Config, ConfigErrors> {
     load_with(path, &|k| {
-        Some(std::env::var(k).unwrap_or_else(|_| "[unset]".to_owned()))
+        Some(std::env::var(k).unwrap_or_else(|_| UNSET_SECRET.to_owned()))
     })
 }
 
@@ -552,15 +608,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
         keep_contact_email: ledger.keep_contact_email.unwrap_or(false),
     };
     let incident = v.incident(incident);
-    let admin = Admin {
-        tokens: admin
-            .tokens
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| v.secret(&format!("admin.tokens[{i}]"), &admin_span, t, env))
-            .collect(),
-    };
+    let admin = v.admin(admin, &admin_span, &store.path, base, env);
 
     if v.errors.is_empty() {
         Ok(Config {
@@ -660,6 +708,108 @@ impl Validator<'_> {
                 self.at_span(path, Some(span.clone()), msg);
                 None
             }
+        }
+    }
+
+    fn admin(
+        &mut self,
+        a: raw::AdminConfig,
+        span: &Span,
+        store_dir: &Path,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Admin {
+        let listen = a.listen.and_then(|text| match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.at_span(
+                    "admin.listen",
+                    Some(span.clone()),
+                    "must be an address such as 127.0.0.1:8081".into(),
+                );
+                None
+            }
+        });
+        let mut tokens: Vec<AdminToken> = Vec::new();
+        for (i, t) in a.tokens.unwrap_or_default().into_iter().enumerate() {
+            let path = format!("admin.tokens[{i}]");
+            if t.name.is_empty()
+                || t.name.len() > 64
+                || !t
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+            {
+                self.at_span(
+                    &format!("{path}.name"),
+                    Some(span.clone()),
+                    "must be 1 to 64 characters: letters, digits, `-`, `_`, `.`, `@`".into(),
+                );
+            } else if tokens.iter().any(|o| o.name == t.name) {
+                self.at_span(
+                    &format!("{path}.name"),
+                    Some(span.clone()),
+                    format!("duplicate token name `{}`", t.name),
+                );
+            }
+            let mut scopes = Scopes::default();
+            for s in &t.scopes {
+                match s.as_str() {
+                    "read" => scopes.read = true,
+                    "operate" => scopes.operate = true,
+                    "export" => scopes.export = true,
+                    _ => self.at_span(
+                        &format!("{path}.scopes"),
+                        Some(span.clone()),
+                        "unknown scope (expected read, operate or export)".into(),
+                    ),
+                }
+            }
+            if t.scopes.is_empty() {
+                self.at_span(
+                    &format!("{path}.scopes"),
+                    Some(span.clone()),
+                    "list at least one scope (read, operate, export)".into(),
+                );
+            }
+            let Some(token) = self.secret(&format!("{path}.token"), span, &t.token, env) else {
+                continue;
+            };
+            // A token guessable by brute force over the network protects nothing.
+            if token.expose().len() < MIN_ADMIN_TOKEN_LEN && token.expose() != UNSET_SECRET {
+                self.at_span(
+                    &format!("{path}.token"),
+                    Some(span.clone()),
+                    format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"),
+                );
+                continue;
+            }
+            if tokens.iter().any(|o| o.token.expose() == token.expose()) && token.expose() != UNSET_SECRET {
+                self.at_span(
+                    &format!("{path}.token"),
+                    Some(span.clone()),
+                    "two tokens have the same value".into(),
+                );
+            }
+            tokens.push(AdminToken {
+                name: t.name,
+                token,
+                scopes,
+            });
+        }
+        if !tokens.is_empty() && listen.is_none() {
+            self.at_span(
+                "admin.listen",
+                Some(span.clone()),
+                "admin tokens are set but no admin listener: set `listen` (e.g. \"127.0.0.1:8081\")".into(),
+            );
+        }
+        Admin {
+            listen,
+            tokens,
+            audit_log: a
+                .audit_log
+                .map_or_else(|| store_dir.join("audit.log"), |p| base.join(p)),
         }
     }
 
@@ -1058,6 +1208,47 @@ sources = ["web"]
         assert!(joined.contains("sources[0]") && joined.contains("[value]"), "{joined}");
         assert!(!joined.contains("hunter2"), "{joined}");
         assert_eq!(redact_quoted(r#"a "x" b `k` "y""#), r#"a "[value]" b `k` "[value]""#);
+    }
+
+    #[test]
+    fn admin_tokens_are_named_scoped_and_long() {
+        let ok = format!(
+            "{EXAMPLE}\n[admin]\nlisten = \"127.0.0.1:8081\"\n[[admin.tokens]]\nname = \"ops\"\ntoken = \"${{OPS}}\"\nscopes = [\"read\", \"export\"]\n"
+        );
+        let env = |k: &str| {
+            (k == "OPS")
+                .then(|| "0123456789abcdef0123".to_owned())
+                .or_else(|| env(k))
+        };
+        let c = parse(&ok, Path::new("/etc/vw"), &env).unwrap();
+        assert_eq!(c.admin.listen, Some(SocketAddr::from(([127, 0, 0, 1], 8081))));
+        let t = &c.admin.tokens[0];
+        assert_eq!(t.name, "ops");
+        assert!(t.scopes.allows(Scope::Read) && t.scopes.allows(Scope::Export) && !t.scopes.allows(Scope::Operate));
+        assert_eq!(c.admin.audit_log, Path::new("/etc/vw/var/vendorwall/audit.log"));
+        // No [admin] at all: no listener, no tokens.
+        let c = parse(EXAMPLE, Path::new("."), &env).unwrap();
+        assert!(c.admin.listen.is_none() && c.admin.tokens.is_empty());
+
+        let second = "[[admin.tokens]]\nname = \"ops\"\ntoken = \"another-long-token-value\"\nscopes = [\"read\"]\n";
+        for (text, says) in [
+            (format!("{ok}{second}"), "duplicate token name"),
+            (ok.replace("${OPS}", "short-secret"), "at least 16 characters"),
+            (ok.replace("\"export\"]", "\"admin\"]"), "unknown scope"),
+            (ok.replace("[\"read\", \"export\"]", "[]"), "at least one scope"),
+            (ok.replace("listen = \"127.0.0.1:8081\"", ""), "no admin listener"),
+            (
+                ok.replace("name = \"ops\"", "name = \"ops team\""),
+                "1 to 64 characters",
+            ),
+        ] {
+            let joined = parse(&text, Path::new("."), &env).unwrap_err().to_string();
+            assert!(joined.contains(says), "{says}: {joined}");
+            assert!(
+                !joined.contains("short-secret") && !joined.contains("0123456789abcdef"),
+                "{joined}"
+            );
+        }
     }
 
     #[test]

@@ -136,8 +136,23 @@ pub struct IncidentConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Bearer tokens for `/api/v1/` (`"${ENV}"` references recommended).
-    pub tokens: Option<Vec<String>>,
+    /// The admin listener's address (the admin API and `/metrics`); unset: no admin listener.
+    pub listen: Option<String>,
+    /// Named, scoped bearer tokens for `/api/v1/`.
+    pub tokens: Option<Vec<AdminTokenConfig>>,
+    /// The audit log (JSON lines); default `<store>/audit.log`.
+    pub audit_log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who the token belongs to: the audit log's actor.
+    pub name: String,
+    /// The bearer token (`"${ENV}"` references recommended).
+    pub token: String,
+    /// `read`, `operate`, `export`.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

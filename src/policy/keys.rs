@@ -39,7 +39,7 @@ pub enum MasterKeySource {
 }
 
 /// The key that seals destination keys at rest.
-pub struct MasterKey(LessSafeKey);
+pub struct MasterKey(LessSafeKey, [u8; 32]);
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +63,7 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
         // 32 bytes is AES-256's key length, so this cannot fail.
         let key = UnboundKey::new(&AES_256_GCM, bytes).unwrap_or_else(|_| unreachable!("32-byte AES-256 key"));
-        MasterKey(LessSafeKey::new(key))
+        MasterKey(LessSafeKey::new(key), *bytes)
     }
 
     /// Loads the master key: from the environment variable if set, else from the configured
@@ -98,6 +98,19 @@ impl MasterKey {
         .map_err(|e| KeyError::Master(format!("cannot write {}: {e}", path.display())))?;
         tracing::warn!(path = %path.display(), "generated a master key beside the store; for production set {env_var} or keys.master_key_file");
         Ok(MasterKey::from_bytes(&bytes))
+    }
+
+    /// A MAC key for one purpose, derived from the master key (HKDF-SHA256, salt
+    /// b"vendorwall master key v1", info = purpose). It never leaves the process.
+    pub fn mac_key(&self, purpose: &[u8]) -> ring::hmac::Key {
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"vendorwall master key v1").extract(&self.1);
+        let info = [purpose];
+        let mut bytes = [0u8; 32];
+        // 32 bytes is within HKDF-SHA256's output limit (255 × 32), so neither step can fail.
+        if let Ok(okm) = prk.expand(&info, ring::hkdf::HKDF_SHA256) {
+            let _ = okm.fill(&mut bytes);
+        }
+        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)
     }
 
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {

@@ -1,47 +1,113 @@
 //! The admin REST API under `/api/v1/` (JSON): incidents, response actions, exports,
-//! destinations and the ledger's chain.
+//! destinations and the ledger's chain. Served only on the admin listener
+//! (`[admin] listen`), never on the public ingest listener.
 //!
-//! Every request needs `Authorization: Bearer <token>` with one of `[admin] tokens`. Tokens
-//! are compared in constant time; a missing or wrong one gets `401` with
-//! `{"error": "unauthorized"}`, is counted (`vendorwall_admin_unauthorized_total`) and is
-//! never logged. With no tokens configured every request is refused.
+//! Every request needs `Authorization: Bearer <token>` with one of `[[admin.tokens]]`, and the
+//! route's scope among the token's `scopes`:
 //!
-//! | method and path | what it does |
-//! |---|---|
-//! | `GET /api/v1/incidents` | all incidents (current revision each) |
-//! | `POST /api/v1/incidents` | open: `{"destination", "from", "to", "title"?, "vendor_detected_at"?, "informed_at"?, "aware_at"?, "materiality_at"?, "data_from"?, "data_to"?}` → 201 |
-//! | `GET /api/v1/incidents/{id}` | one incident with every revision and its timeline |
-//! | `PATCH /api/v1/incidents/{id}` | change scope or dates (same fields, plus `users_notified_at` and `derive_data_range: true`); a new revision |
-//! | `POST /api/v1/incidents/{id}/suspend` | kill switch for its destination, on the timeline |
-//! | `POST /api/v1/incidents/{id}/rotate-key` | rotate its destination's pseudonym key, on the timeline |
-//! | `GET /api/v1/incidents/{id}/export/{file}` | exports the current revision and returns one of its files |
-//! | `GET /api/v1/destinations` | states and kill-switch counts |
-//! | `GET /api/v1/ledger/verify` | every destination's hash chain |
+//! - `read`: every GET except exports;
+//! - `operate`: opening and updating incidents, suspend, resume, key rotation;
+//! - `export`: incident exports (real identities).
+//!
+//! Tokens are compared in constant time against every configured token. A missing or wrong
+//! token gets `401` (`{"error": "unauthorized"}`, counted as
+//! `vendorwall_admin_unauthorized_total`); a token without the route's scope gets `403`
+//! (`vendorwall_admin_forbidden_total`). After [`MAX_FAILURES`] failed logins from one
+//! address within [`FAILURE_WINDOW`], every request from it gets `429` until the window ends
+//! (`vendorwall_admin_throttled_total`); 403s do not count. Refused requests are counted,
+//! never logged with their token and never audited. Every state change and export that
+//! succeeds is appended to the audit log ([`crate::audit`]) under the token's name.
+//!
+//! | method and path | scope | what it does |
+//! |---|---|---|
+//! | `GET /api/v1/incidents` | read | all incidents (current revision each) |
+//! | `POST /api/v1/incidents` | operate | open: `{"destination", "from", "to", "title"?, "vendor_detected_at"?, "informed_at"?, "aware_at"?, "materiality_at"?, "data_from"?, "data_to"?}` → 201 |
+//! | `GET /api/v1/incidents/{id}` | read | one incident with every revision and its timeline |
+//! | `PATCH /api/v1/incidents/{id}` | operate | change scope or dates (same fields, plus `users_notified_at` and `derive_data_range: true`); a new revision |
+//! | `POST /api/v1/incidents/{id}/suspend` | operate | kill switch for its destination, on the timeline |
+//! | `POST /api/v1/incidents/{id}/rotate-key` | operate | rotate its destination's pseudonym key, on the timeline |
+//! | `GET /api/v1/incidents/{id}/export/{file}` | export | exports the current revision and returns one of its files |
+//! | `GET /api/v1/destinations` | read | states and kill-switch counts |
+//! | `POST /api/v1/destinations/{name}/suspend` | operate | kill switch: stop delivering, keep queueing (`{"drop": true}`: discard new records) |
+//! | `POST /api/v1/destinations/{name}/resume` | operate | deliver again |
+//! | `GET /api/v1/ledger/verify` | read | every destination's hash chain |
 //!
 //! Dates are `YYYY-MM-DD` or RFC 3339 UTC strings.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::config::{Config, constant_time_eq};
-use crate::incident::{Desk, IncidentError, Open, Scope, Update};
+use crate::audit::{Actor, AuditLog};
+use crate::config::{AdminToken, Config, Scope, constant_time_eq};
+use crate::incident::{Desk, IncidentError, Open, Scope as IncidentScope, Update};
 use crate::policy::keys::MasterKey;
-use crate::store::{Store, now_ms};
+use crate::store::{DestinationState, Store, now_ms};
 use crate::telemetry::Metrics;
+
+/// Failed logins from one address within [`FAILURE_WINDOW`] before it is refused with 429.
+pub const MAX_FAILURES: u32 = 10;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses whose failures are remembered at once (memory stays bounded under a flood).
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
     pub master_key: Arc<MasterKey>,
     pub metrics: Arc<Metrics>,
+    pub audit: AuditLog,
+    pub throttle: Throttle,
+}
+
+/// The caller a token identified, for the handlers (the audit log's actor).
+#[derive(Clone)]
+struct Caller(String);
+
+impl Caller {
+    fn actor(&self) -> Actor {
+        Actor::Token(self.0.clone())
+    }
+}
+
+/// Failed logins per client address in fixed one-minute windows.
+#[derive(Default)]
+pub struct Throttle {
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl Throttle {
+    fn blocked(&self, ip: IpAddr, now: Instant) -> bool {
+        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&ip)
+            .is_some_and(|&(start, n)| n >= MAX_FAILURES && now.duration_since(start) < FAILURE_WINDOW)
+    }
+
+    fn fail(&self, ip: IpAddr, now: Instant) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_TRACKED_ADDRESSES && !map.contains_key(&ip) {
+            map.retain(|_, (start, _)| now.duration_since(*start) < FAILURE_WINDOW);
+            if map.len() >= MAX_TRACKED_ADDRESSES {
+                return;
+            }
+        }
+        let e = map.entry(ip).or_insert((now, 0));
+        if now.duration_since(e.0) >= FAILURE_WINDOW {
+            *e = (now, 0);
+        }
+        e.1 += 1;
+    }
 }
 
 /// The API's routes, to be nested under `/api/v1`.
@@ -53,6 +119,8 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .route("/incidents/{id}/rotate-key", post(rotate_key))
         .route("/incidents/{id}/export/{file}", get(export_file))
         .route("/destinations", get(destinations))
+        .route("/destinations/{name}/suspend", post(suspend_destination))
+        .route("/destinations/{name}/resume", post(resume_destination))
         .route("/ledger/verify", get(verify))
         // Every matched route checks the token before its extractors run, so a malformed
         // path or body is never looked at without one.
@@ -61,13 +129,34 @@ pub fn router(state: Arc<AdminState>) -> Router {
         .with_state(state)
 }
 
+/// The scope a request needs: exports (`…/incidents/{id}/export/{file}`) need `export`,
+/// other GETs `read`, the rest `operate`.
+fn required_scope(method: &Method, path: &str) -> Scope {
+    let segments: Vec<&str> = path.trim_end_matches('/').rsplit('/').take(4).collect();
+    if let [_, "export", _, "incidents"] = segments.as_slice() {
+        Scope::Export
+    } else if method == Method::GET {
+        Scope::Read
+    } else {
+        Scope::Operate
+    }
+}
+
+fn client_ip(request: &axum::extract::Request) -> Option<IpAddr> {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
 async fn require_token(
     State(app): State<Arc<AdminState>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match authorize(&app, request.headers()) {
-        Ok(()) => next.run(request).await,
+    let scope = required_scope(request.method(), request.uri().path());
+    match authorize(&app, client_ip(&request), request.headers(), Some(scope)) {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -94,6 +183,10 @@ impl IntoResponse for ApiError {
                 header::HeaderValue::from_static("Bearer realm=\"vendorwall admin\""),
             );
         }
+        if self.0 == StatusCode::TOO_MANY_REQUESTS {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(FAILURE_WINDOW.as_secs()));
+        }
         r
     }
 }
@@ -102,29 +195,73 @@ fn error(status: StatusCode, message: &str) -> ApiError {
     ApiError(status, message.to_owned())
 }
 
-fn token_matches(app: &AdminState, headers: &HeaderMap) -> bool {
+/// The token the request presents, among the configured ones.
+fn token_of<'a>(app: &'a AdminState, headers: &HeaderMap) -> Option<&'a AdminToken> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+        .map(str::trim)?;
     // Compare against every token, so timing does not tell which (or whether one) matched.
-    presented.is_some_and(|p| {
-        app.config.admin.tokens.iter().fold(false, |hit, t| {
-            constant_time_eq(p.as_bytes(), t.expose().as_bytes()) | hit
-        })
-    })
+    let mut found = None;
+    for t in &app.config.admin.tokens {
+        if constant_time_eq(presented.as_bytes(), t.token.expose().as_bytes()) {
+            found = Some(t);
+        }
+    }
+    found
 }
 
-/// Checks the bearer token; `Err` is the 401 to send (counted).
-fn authorize(app: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let ok = token_matches(app, headers);
-    if ok {
-        Ok(())
-    } else {
-        app.metrics.admin_unauthorized.fetch_add(1, Relaxed);
-        Err(error(StatusCode::UNAUTHORIZED, "unauthorized"))
+/// Checks the address's throttle, the bearer token and (when given) the scope; `Err` is the
+/// 429, 401 or 403 to send (counted).
+fn authorize(
+    app: &AdminState,
+    ip: Option<IpAddr>,
+    headers: &HeaderMap,
+    scope: Option<Scope>,
+) -> Result<Caller, ApiError> {
+    let now = Instant::now();
+    if let Some(ip) = ip
+        && app.throttle.blocked(ip, now)
+    {
+        app.metrics.admin_throttled.fetch_add(1, Relaxed);
+        return Err(error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; try later",
+        ));
     }
+    let Some(token) = token_of(app, headers) else {
+        app.metrics.admin_unauthorized.fetch_add(1, Relaxed);
+        if let Some(ip) = ip {
+            app.throttle.fail(ip, now);
+        }
+        return Err(error(StatusCode::UNAUTHORIZED, "unauthorized"));
+    };
+    if let Some(scope) = scope
+        && !token.scopes.allows(scope)
+    {
+        app.metrics.admin_forbidden.fetch_add(1, Relaxed);
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("this token lacks the `{}` scope", scope.as_str()),
+        ));
+    }
+    Ok(Caller(token.name.clone()))
+}
+
+/// Appends to the audit log; a failure is an error the caller answers (the action is done
+/// but unrecorded: the operator must know).
+fn audit(a: &AdminState, caller: &Caller, action: &str, target: &str) -> Result<(), ApiError> {
+    a.audit
+        .append(&caller.actor(), action, target)
+        .map(|_| ())
+        .map_err(|e| {
+            tracing::error!(error = %e, action, "cannot append to the audit log");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "done, but the audit log could not be written; see the server log",
+            )
+        })
 }
 
 fn incident_error(e: IncidentError) -> ApiError {
@@ -272,7 +409,11 @@ fn update_of(b: &ScopeBody) -> Result<Update, ApiError> {
     })
 }
 
-async fn open_incident(State(app): State<Arc<AdminState>>, body: axum::body::Bytes) -> Response {
+async fn open_incident(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    body: axum::body::Bytes,
+) -> Response {
     let r = blocking(&app, move |a| {
         let b = parse_body(&body)?;
         let u = update_of(&b)?;
@@ -282,7 +423,7 @@ async fn open_incident(State(app): State<Arc<AdminState>>, body: axum::body::Byt
                 "`destination`, `from` and `to` are required",
             ));
         };
-        let scope = Scope {
+        let scope = IncidentScope {
             breach_from_ms: from,
             breach_to_ms: to,
             data_from_ms: u.data_from_ms,
@@ -295,7 +436,7 @@ async fn open_incident(State(app): State<Arc<AdminState>>, body: axum::body::Byt
                 users_notified_at_ms: u.users_notified_at_ms,
             },
         };
-        desk(a)
+        let inc = desk(a)
             .open(
                 Open {
                     destination,
@@ -304,14 +445,20 @@ async fn open_incident(State(app): State<Arc<AdminState>>, body: axum::body::Byt
                 },
                 now_ms(),
             )
-            .map(|i| incident_json(&i, false))
-            .map_err(incident_error)
+            .map_err(incident_error)?;
+        audit(a, &caller, "incident.open", &inc.id.to_string())?;
+        Ok(incident_json(&inc, false))
     })
     .await;
     done(StatusCode::CREATED, r)
 }
 
-async fn update_incident(State(app): State<Arc<AdminState>>, Path(id): Path<i64>, body: axum::body::Bytes) -> Response {
+async fn update_incident(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+    body: axum::body::Bytes,
+) -> Response {
     let r = blocking(&app, move |a| {
         let b = parse_body(&body)?;
         if b.destination.is_some() {
@@ -321,32 +468,39 @@ async fn update_incident(State(app): State<Arc<AdminState>>, Path(id): Path<i64>
             ));
         }
         let u = update_of(&b)?;
-        desk(a)
-            .update(id, u, now_ms())
-            .map(|i| incident_json(&i, false))
-            .map_err(incident_error)
+        let inc = desk(a).update(id, u, now_ms()).map_err(incident_error)?;
+        audit(a, &caller, "incident.update", &id.to_string())?;
+        Ok(incident_json(&inc, false))
     })
     .await;
     done(StatusCode::OK, r)
 }
 
-async fn suspend(State(app): State<Arc<AdminState>>, Path(id): Path<i64>) -> Response {
+async fn suspend(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
     let r = blocking(&app, move |a| {
-        desk(a)
-            .suspend(id, now_ms())
-            .map(|i| incident_json(&i, false))
-            .map_err(incident_error)
+        let inc = desk(a).suspend(id, now_ms()).map_err(incident_error)?;
+        audit(a, &caller, "incident.suspend", &id.to_string())?;
+        Ok(incident_json(&inc, false))
     })
     .await;
     done(StatusCode::OK, r)
 }
 
-async fn rotate_key(State(app): State<Arc<AdminState>>, Path(id): Path<i64>) -> Response {
+async fn rotate_key(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> Response {
     let r = blocking(&app, move |a| {
-        desk(a)
+        let inc = desk(a)
             .rotate_key(id, &a.master_key, now_ms())
-            .map(|i| incident_json(&i, false))
-            .map_err(incident_error)
+            .map_err(incident_error)?;
+        audit(a, &caller, "incident.rotate_key", &id.to_string())?;
+        Ok(incident_json(&inc, false))
     })
     .await;
     done(StatusCode::OK, r)
@@ -361,7 +515,11 @@ const EXPORT_FILES: [(&str, &str); 6] = [
     ("vendor-deletion-request.json", "application/json"),
 ];
 
-async fn export_file(State(app): State<Arc<AdminState>>, Path((id, file)): Path<(i64, String)>) -> Response {
+async fn export_file(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path((id, file)): Path<(i64, String)>,
+) -> Response {
     let Some(&(name, content_type)) = EXPORT_FILES.iter().find(|(n, _)| *n == file) else {
         return error(StatusCode::NOT_FOUND, "no such export file").into_response();
     };
@@ -380,7 +538,10 @@ async fn export_file(State(app): State<Arc<AdminState>>, Path((id, file)): Path<
                 std::fs::read(dir.join(name)).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))
             });
         let _ = std::fs::remove_dir_all(&dir);
-        result
+        // Identities leave only once the export is on record.
+        let bytes = result?;
+        audit(a, &caller, "incident.export", &format!("{id}/{name}"))?;
+        Ok(bytes)
     })
     .await;
     match r {
@@ -427,6 +588,65 @@ async fn destinations(State(app): State<Arc<AdminState>>) -> Response {
     done(StatusCode::OK, r)
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuspendBody {
+    #[serde(default)]
+    drop: bool,
+}
+
+async fn suspend_destination(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: SuspendBody = if body.iter().all(u8::is_ascii_whitespace) {
+        SuspendBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "expected {} or {\"drop\": true}").into_response(),
+        }
+    };
+    let (state, action) = if body.drop {
+        (DestinationState::Dropping, "destination.drop")
+    } else {
+        (DestinationState::Suspended, "destination.suspend")
+    };
+    set_destination(app, caller, name, state, action).await
+}
+
+async fn resume_destination(
+    State(app): State<Arc<AdminState>>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Response {
+    set_destination(app, caller, name, DestinationState::Active, "destination.resume").await
+}
+
+async fn set_destination(
+    app: Arc<AdminState>,
+    caller: Caller,
+    name: String,
+    state: DestinationState,
+    action: &'static str,
+) -> Response {
+    let r = blocking(&app, move |a| {
+        if a.config.destination(&name).is_none() {
+            // The client's own string is not echoed back.
+            return Err(error(StatusCode::NOT_FOUND, "no such destination"));
+        }
+        a.store
+            .set_destination_state(&name, state, now_ms())
+            .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))?;
+        audit(a, &caller, action, &name)?;
+        Ok(json!({ "name": name, "state": state.as_str() }))
+    })
+    .await;
+    done(StatusCode::OK, r)
+}
+
 async fn verify(State(app): State<Arc<AdminState>>) -> Response {
     let r = blocking(&app, |a| {
         let v = a
@@ -451,8 +671,8 @@ async fn verify(State(app): State<Arc<AdminState>>) -> Response {
     done(StatusCode::OK, r)
 }
 
-async fn not_found(State(app): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
-    if let Err(e) = authorize(&app, &headers) {
+async fn not_found(State(app): State<Arc<AdminState>>, request: axum::extract::Request) -> Response {
+    if let Err(e) = authorize(&app, client_ip(&request), request.headers(), None) {
         return e.into_response();
     }
     error(StatusCode::NOT_FOUND, "no such route").into_response()

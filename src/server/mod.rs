@@ -1,10 +1,14 @@
 //! The HTTP server: every vendor's ingest routes, health, readiness and metrics.
 //!
-//! Routes: each vendor's ingest paths ([`Protocol::routes`](crate::protocol::Protocol::routes)),
-//! with and without a trailing slash, GET and POST, plus OPTIONS for CORS preflights;
-//! `GET /healthz` (the process is up), `GET /readyz` (the store answers), `GET /metrics`
-//! (Prometheus). A path two vendors share (`/batch`) goes to the vendor whose source the
+//! Two listeners. The public one (`[server] listen`) serves each vendor's ingest paths
+//! ([`Protocol::routes`](crate::protocol::Protocol::routes)), with and without a trailing
+//! slash, GET and POST, plus OPTIONS for CORS preflights; `GET /healthz` (the process is up)
+//! and `GET /readyz` (the store answers). Everything else there is 404, the admin API and
+//! metrics included. A path two vendors share (`/batch`) goes to the vendor whose source the
 //! request's key belongs to.
+//!
+//! The admin listener (`[admin] listen`, off when unset) serves the admin API under
+//! `/api/v1/` ([`admin`]), `GET /metrics` (Prometheus, no token) and the two health routes.
 //!
 //! CORS: browser SDKs send credentials (mixpanel-browser) or an `Authorization` header
 //! (analytics.js), so an allowed origin is echoed exactly with
@@ -68,8 +72,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     r.route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// The admin listener's routes: the admin API, metrics and health.
+pub fn admin_router(state: Arc<AppState>, admin: Arc<admin::AdminState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+        .nest("/api/v1", admin::router(admin))
 }
 
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
@@ -365,6 +378,8 @@ fn header_len(h: &HeaderMap) -> usize {
 pub struct Gateway {
     pub addr: SocketAddr,
     pub scheme: &'static str,
+    /// The admin listener's address, when `[admin] listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     handle: axum_server::Handle<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -407,6 +422,15 @@ impl Gateway {
             .with_context(|| format!("binding {}", config.server.listen))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let admin_listener = match config.admin.listen {
+            Some(a) => {
+                let l = std::net::TcpListener::bind(a).with_context(|| format!("binding the admin listener {a}"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
+        let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
         let tls = match &config.server.tls {
             Some(tls) => Some(
                 axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
@@ -509,8 +533,10 @@ impl Gateway {
         let admin = Arc::new(admin::AdminState {
             store: store.clone(),
             config: config.clone(),
+            audit: crate::audit::AuditLog::new(&config.admin.audit_log, &master_key),
             master_key,
             metrics: metrics.clone(),
+            throttle: admin::Throttle::default(),
         });
         let state = Arc::new(AppState {
             pipeline,
@@ -523,10 +549,17 @@ impl Gateway {
                 .build()
                 .context("building the HTTP client")?,
         });
-        let app = router(state)
-            .nest("/api/v1", admin::router(admin))
-            .into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
+        if let Some(l) = admin_listener {
+            let app = admin_router(state.clone(), admin).into_make_service_with_connect_info::<SocketAddr>();
+            let server = axum_server::from_tcp(l)?.handle(handle.clone());
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "admin server stopped");
+                }
+            }));
+        }
+        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         let scheme = match tls {
             Some(rustls) => {
                 let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
@@ -550,6 +583,7 @@ impl Gateway {
         Ok(Gateway {
             addr,
             scheme,
+            admin_addr,
             handle,
             shutdown,
             tasks,
@@ -559,6 +593,11 @@ impl Gateway {
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The admin listener's URL (plain HTTP), when there is one.
+    pub fn admin_url(&self) -> Option<String> {
+        self.admin_addr.map(|a| format!("http://{a}"))
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the workers.

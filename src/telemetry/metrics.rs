@@ -111,6 +111,10 @@ pub struct Metrics {
     pub committed_records: AtomicU64,
     /// Admin API requests refused for a missing or wrong token.
     pub admin_unauthorized: AtomicU64,
+    /// Admin API requests refused because the token lacks the route's scope.
+    pub admin_forbidden: AtomicU64,
+    /// Admin API requests refused because their address failed to log in too often.
+    pub admin_throttled: AtomicU64,
     pub destinations: Vec<DestinationMetrics>,
 }
 
@@ -128,6 +132,8 @@ impl Metrics {
             commits: AtomicU64::new(0),
             committed_records: AtomicU64::new(0),
             admin_unauthorized: AtomicU64::new(0),
+            admin_forbidden: AtomicU64::new(0),
+            admin_throttled: AtomicU64::new(0),
             destinations: destinations
                 .iter()
                 .map(|n| DestinationMetrics {
@@ -214,6 +220,21 @@ impl Metrics {
             "vendorwall_admin_unauthorized_total {}",
             self.admin_unauthorized.load(Relaxed)
         );
+        for (name, help, v) in [
+            (
+                "vendorwall_admin_forbidden_total",
+                "Admin API requests refused because the token lacks the route's scope.",
+                &self.admin_forbidden,
+            ),
+            (
+                "vendorwall_admin_throttled_total",
+                "Admin API requests refused (429) from an address with too many failed logins.",
+                &self.admin_throttled,
+            ),
+        ] {
+            counter(&mut o, name, help);
+            let _ = writeln!(o, "{name} {}", v.load(Relaxed));
+        }
         counter(
             &mut o,
             "vendorwall_ingest_accepted_records_total",

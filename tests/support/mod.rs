@@ -62,6 +62,8 @@ pub struct Options {
     pub listen: String,
     /// `policy = …` of the destination: a preset name, or a TOML inline table.
     pub policy: String,
+    /// The body of the `[admin]` table (an admin listener on a free port by default).
+    pub admin: String,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             limits: String::new(),
             listen: "127.0.0.1:0".into(),
             policy: "\"passthrough\"".into(),
+            admin: ADMIN_LISTEN.into(),
         }
     }
 }
@@ -126,7 +129,10 @@ retry_max_backoff_secs = 1
 max_queue_records = {maxq}
 policy = {policy}
 {extra}
+[admin]
+{admin}
 "#,
+        admin = o.admin,
         listen = o.listen,
         limits = o.limits,
         timeout = o.request_timeout_secs,
@@ -143,10 +149,15 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_vendorwall")
 }
 
+/// An `[admin]` table body: the admin listener on a free loopback port.
+pub const ADMIN_LISTEN: &str = "listen = \"127.0.0.1:0\"";
+
 /// A `vendorwall serve` child process.
 pub struct Server {
     pub child: Child,
     pub base_url: String,
+    /// The admin listener's URL, when the configuration has one.
+    pub admin_url: Option<String>,
     pub stderr_log: PathBuf,
 }
 
@@ -166,9 +177,11 @@ impl Server {
             .expect("spawn vendorwall serve");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
+        let mut stdout = BufReader::new(stdout);
+        stdout.read_line(&mut line).expect("read listening line");
+        let mut admin_line = String::new();
+        stdout.read_line(&mut admin_line).expect("read the admin listener line");
+        let admin_url = admin_line.trim().strip_prefix("admin listening on ").map(str::to_owned);
         let base_url = line
             .trim()
             .strip_prefix("listening on ")
@@ -180,8 +193,28 @@ impl Server {
         Server {
             child,
             base_url,
+            admin_url,
             stderr_log,
         }
+    }
+
+    /// The admin listener's URL (the admin API and `/metrics`).
+    pub fn admin(&self) -> &str {
+        self.admin_url
+            .as_deref()
+            .expect("the configuration has an admin listener")
+    }
+
+    /// The gateway's Prometheus metrics, from the admin listener.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.admin()))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     pub fn port(&self) -> u16 {
