@@ -387,7 +387,8 @@ async fn bad_input_replay_and_flags() {
     assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["featureFlags"], json!({}));
 
     assert!(vendor.wait_for_records(3, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queue is empty once every leased batch is recorded: nothing more will be sent.
+    wait_until_delivered(&cfg, "posthog", 0, WAIT).await;
     let got = vendor.received();
     let flags: Vec<&ReceivedRecord> = got.iter().filter(|r| r.endpoint == "flags").collect();
     assert_eq!(flags.len(), 1);
@@ -448,7 +449,7 @@ async fn a_whole_batch_400_is_bisected() {
     .await;
     assert_eq!(s, 200);
     assert!(vendor.wait_for_records(4, WAIT).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until_delivered(&cfg, "posthog", 0, WAIT).await;
     let mut ids: Vec<String> = vendor
         .received()
         .iter()

@@ -312,7 +312,8 @@ async fn every_dialect_reaches_segment_with_the_real_key() {
     assert_eq!(r.headers()["access-control-allow-origin"], "http://app.test");
 
     wait_for(&vendor, expected.len(), &cfg, &server).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queue is empty once every leased batch is recorded: nothing more will be sent.
+    wait_until_delivered(&cfg, "segment", 0, WAIT).await;
     let got = vendor.received();
     let ids = message_ids(&got);
     // every message, its messageId byte for byte (a retry after a timed-out request may
@@ -529,7 +530,7 @@ async fn bad_input_is_answered_as_the_sdks_expect_and_counted() {
     assert_eq!(r.status(), 405);
 
     wait_for(&vendor, 1, &cfg, &server).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_delivered(&cfg, "segment", 0, WAIT).await;
     assert_eq!(message_ids(&vendor.received()), vec!["good-1"]);
     let m = metrics(base).await;
     for line in [
