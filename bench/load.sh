@@ -23,7 +23,7 @@
 # emulate takes --vendor/--key.
 #
 # Examples:
-#   bench/load.sh a b                                    # Mixpanel in, Mixpanel out (as before)
+#   bench/load.sh a b                                    # Mixpanel in, Mixpanel out (the default)
 #   SOURCE_PROTOCOL=segment bench/load.sh a b            # Segment in, Segment out
 #   SOURCE_PROTOCOL=posthog bench/load.sh a b            # PostHog in, PostHog out
 #   SOURCE_PROTOCOL=amplitude bench/load.sh a b          # Amplitude in, Amplitude out

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs a command once the machine has been idle for 10 s, then reports how much CPU every
 # other process used during the run, so a shared machine's measurements can be told apart
-# (docs/BENCHMARKS.md section 5). Usage: bench/quietrun.sh LABEL COMMAND...
+# (docs/BENCHMARKS.md, the exposure ledger). Usage: bench/quietrun.sh LABEL COMMAND...
 label=$1; shift
 busy() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
 quiet=0

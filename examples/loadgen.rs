@@ -490,8 +490,8 @@ fn event_ms(rng: &mut Rng, now_ms: u64) -> u64 {
     now_ms - 1000 + rng.below(1000)
 }
 
-/// The app's own properties, the same for every vendor but Mixpanel (whose generator is
-/// older and kept as it was, for comparable results).
+/// The app's own properties, the same for every vendor but Mixpanel, whose generator has
+/// its own fixed set so that its figures stay comparable across builds.
 fn product_properties(rng: &mut Rng) -> Map<String, Value> {
     let props = json!({
         "product_id": format!("SKU-{:06}", rng.below(1_000_000)),

@@ -158,16 +158,7 @@ async fn sigkill_under_load_loses_nothing_acknowledged() {
     // entry (a crash between the vendor's answer and the commit means a redelivery, recorded
     // once then), the vendor got at least as many copies, and the hash chain verifies.
     let cfg_s = cfg.to_str().unwrap();
-    let mut entries = 0;
-    for _ in 0..100 {
-        let (_, out, _) = cli(&["ledger", "list", "--limit", "10000000", "--config", cfg_s]);
-        entries = out.lines().count();
-        let (_, list, _) = cli(&["destination", "list", "--config", cfg_s]);
-        if entries >= acked.len() && list.contains("active              0 ") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let entries = wait_until_delivered(&cfg, "mixpanel", acked.len(), Duration::from_secs(20)).await;
     assert!(
         entries >= acked.len(),
         "ledger has {entries} entries for {} acknowledged events",
@@ -216,45 +207,29 @@ async fn crash_between_the_vendors_acknowledgement_and_the_ledger_write() {
         .await
         .unwrap();
     assert_eq!(r.text().await.unwrap(), "1");
-    // While the vendor waits, another process takes the store's write lock and keeps it.
-    let mut locker = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import sqlite3, sys, time\n\
-             c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
-             c.execute('BEGIN IMMEDIATE')\n\
-             print('locked', flush=True)\n\
-             time.sleep(60)\n",
-        )
-        .arg(&db)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
-    assert_eq!(line.trim(), "locked");
+    // While the vendor waits, this process (not serve) takes the store's write lock and
+    // keeps it; SQLite's file locks hold between processes.
+    let locker = WriteLock::take(&db);
     vendor.set_fault(vendorwall::emulator::Fault::None).await;
-    // The vendor takes the batch and acknowledges it; the ledger write is stuck behind the lock.
-    assert!(eventually(Duration::from_secs(10), || vendor.received().len() as u64 >= n).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The vendor takes the batch and answers 200; the ledger write is stuck behind the lock.
+    // Whether serve has read the answer or not when it is killed, the batch is unrecorded.
+    let answered = eventually(Duration::from_secs(10), || {
+        vendor.received().len() as u64 >= n && vendor.requests().iter().any(|r| r.status == 200 && r.records > 0)
+    })
+    .await;
+    assert!(answered, "{:?}", vendor.requests());
     server.kill();
-    let _ = locker.kill();
-    let _ = locker.wait();
+    drop(locker);
 
     let (_, out, _) = cli(&["ledger", "list", "--config", cfg_s]);
     assert_eq!(out.lines().count(), 0, "nothing was recorded before the crash: {out}");
     let server = Server::start(&cfg);
     assert!(eventually(Duration::from_secs(15), || vendor.received().len() as u64 >= 2 * n).await);
-    let mut entries = 0;
-    for _ in 0..50 {
-        entries = cli(&["ledger", "list", "--config", cfg_s]).1.lines().count() as u64;
-        let (_, list, _) = cli(&["destination", "list", "--config", cfg_s]);
-        if entries >= n && list.contains("active              0 ") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(entries, n, "each acknowledged record is in the ledger exactly once");
+    let entries = wait_until_delivered(&cfg, "mixpanel", n as usize, Duration::from_secs(10)).await;
+    assert_eq!(
+        entries as u64, n,
+        "each acknowledged record is in the ledger exactly once"
+    );
     // The vendor got the batch twice, under the same $insert_ids (it deduplicates on them).
     let mut ids: HashMap<String, usize> = HashMap::new();
     for r in vendor.received() {
@@ -265,4 +240,44 @@ async fn crash_between_the_vendors_acknowledgement_and_the_ledger_write() {
     let (code, out, _) = cli(&["ledger", "verify", "--config", cfg_s]);
     assert_eq!(code, 0, "{out}");
     drop(server);
+}
+
+/// Another connection's `BEGIN IMMEDIATE` on a store, held on its own thread until dropped.
+struct WriteLock {
+    release: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl WriteLock {
+    /// Takes the write lock of the SQLite database at `db`; returns once it is held.
+    fn take(db: &std::path::Path) -> WriteLock {
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let db = db.to_owned();
+        let thread = std::thread::spawn(move || {
+            let conn = rusqlite::Connection::open(&db).expect("open the store");
+            conn.busy_timeout(Duration::from_secs(30)).expect("busy timeout");
+            conn.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+            locked_tx.send(()).expect("report the lock");
+            // Held until the test drops the lock (or ends).
+            let _ = release_rx.recv();
+            let _ = conn.execute_batch("ROLLBACK");
+        });
+        locked_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the write lock was not taken");
+        WriteLock {
+            release: Some(release_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for WriteLock {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }

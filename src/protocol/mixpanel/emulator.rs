@@ -192,7 +192,7 @@ fn is_json_content_type(ct: &str) -> bool {
     ct.starts_with("application/json") || ct.contains("ndjson") || ct.contains("jsonl")
 }
 
-/// Whether the body is `key=value&...`. Beacons label forms `text/plain` (trap 9), so anything
+/// Whether the body is `key=value&...`. Beacons (`navigator.sendBeacon`) label forms `text/plain`, so anything
 /// that is not declared JSON, not compressed and does not start like JSON counts as a form.
 fn is_form_body(ct: Option<&str>, ce: Option<&str>, body: &[u8]) -> bool {
     if body.is_empty() || is_gzip(ce) || is_json_content_type(&content_type(ct)) {
@@ -727,8 +727,9 @@ fn form_endpoint(project: &Project<'_>, req: &Incoming<'_>) -> Reply {
     reply
 }
 
-/// Decodes a `data` value: raw JSON when it starts like JSON, else base64 of UTF-8 JSON
-/// (trap 1). A `+` that became a space in transit is put back. Object or array (trap 2).
+/// Decodes a `data` value: raw JSON when it starts like JSON, else base64 of UTF-8 JSON (as
+/// mixpanel-browser sends it). A `+` that became a space in transit is put back. One object
+/// or an array of them.
 fn decode_data(data: &str) -> Result<Vec<Value>, &'static str> {
     let trimmed = data.trim();
     if trimmed.is_empty() {
@@ -824,7 +825,9 @@ fn validate_profile_update(record: &Value, token: &str, group: bool) -> Result<(
 
 fn check_operation(key: &str, value: &Value) -> Result<(), &'static str> {
     match key {
-        // `$unset` is a list of names (trap 13); `$delete`'s value is ignored.
+        // `$unset` is a list of names
+        // (https://developer.mixpanel.com/reference/profile-delete-property); `$delete`'s value
+        // is ignored.
         "$unset" => match value {
             Value::Array(names) if names.iter().all(Value::is_string) => Ok(()),
             _ => Err("$unset, must be a list of property names"),
@@ -861,7 +864,7 @@ fn check_token(sent: Option<&Value>, expected: &str) -> Result<(), &'static str>
     }
 }
 
-/// The `/track` dialect (section 1.5): `callback=` JSONP, `img=1` pixel, `verbose=1` JSON,
+/// The `/track` answer (<https://developer.mixpanel.com/reference/track-event>): `callback=` JSONP, `img=1` pixel, `verbose=1` JSON,
 /// else `1`/`0` as text/plain. Always HTTP 200.
 fn form_reply(params: &Params, ok: bool, error: Option<&str>) -> Reply {
     let status_value = u8::from(ok);
