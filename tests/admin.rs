@@ -10,6 +10,11 @@ const VIEWER: &str = "viewer-token-for-admin-tests-3c0d";
 const RESPONDER: &str = "responder-token-for-admin-tests-e4a7";
 
 fn options() -> Options {
+    options_with("")
+}
+
+/// `admin_extra`: more keys of the `[admin]` table.
+fn options_with(admin_extra: &str) -> Options {
     let tokens = [
         ("ops", OPS, r#""read", "operate", "export""#),
         ("viewer", VIEWER, r#""read""#),
@@ -20,7 +25,7 @@ fn options() -> Options {
     })
     .join("\n");
     Options {
-        admin: format!("{ADMIN_LISTEN}\n{tokens}"),
+        admin: format!("{ADMIN_LISTEN}\n{admin_extra}\n{tokens}"),
         ..Options::default()
     }
 }
@@ -339,4 +344,41 @@ async fn cli_actions_are_audited_and_tampering_is_found() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("audit.log:2: a line before it was removed"), "{out}");
     drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_speaks_tls_when_configured() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("admintls");
+    let (cert, key) = self_signed_cert(dir.path());
+    let extra = format!(
+        "tls_cert_path = \"{}\"\ntls_key_path = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    let server = Server::start(&write_config(dir.path(), &vendor.base_url(), &options_with(&extra)));
+    assert!(server.admin().starts_with("https://"), "{}", server.admin());
+    assert!(server.base_url.starts_with("http://"));
+    vendorwall::init_crypto();
+    // The test certificate is its own CA, which webpki refuses as a server certificate; the
+    // point here is that the admin listener speaks TLS at all.
+    let tls_client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = tls_client
+        .get(format!("{}/api/v1/destinations", server.admin()))
+        .bearer_auth(VIEWER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port gets no answer from the API.
+    let plain = server.admin().replacen("https://", "http://", 1);
+    let r = client()
+        .get(format!("{plain}/api/v1/destinations"))
+        .bearer_auth(VIEWER)
+        .send()
+        .await;
+    assert!(r.is_err() || r.unwrap().status() != 200);
 }

@@ -63,6 +63,8 @@ pub struct Admin {
     /// None: the API answers 401 to everything.
     pub tokens: Vec<AdminToken>,
     pub audit_log: PathBuf,
+    /// TLS for the admin listener; required off loopback.
+    pub tls: Option<Tls>,
 }
 
 /// One admin bearer token: who holds it and what it may do.
@@ -797,6 +799,18 @@ impl Validator<'_> {
                 scopes,
             });
         }
+        let tls = self.tls_pair("admin", a.tls_cert_path, a.tls_key_path, base);
+        if let Some(addr) = listen
+            && !addr.ip().is_loopback()
+            && tls.is_none()
+        {
+            self.at_span(
+                "admin.listen",
+                Some(span.clone()),
+                "an admin listener off loopback needs tls_cert_path and tls_key_path (it carries tokens and identities)"
+                    .into(),
+            );
+        }
         if !tokens.is_empty() && listen.is_none() {
             self.at_span(
                 "admin.listen",
@@ -810,6 +824,7 @@ impl Validator<'_> {
             audit_log: a
                 .audit_log
                 .map_or_else(|| store_dir.join("audit.log"), |p| base.join(p)),
+            tls,
         }
     }
 
@@ -852,6 +867,24 @@ impl Validator<'_> {
         }
     }
 
+    fn tls_pair(&mut self, section: &str, cert: Option<String>, key: Option<String>, base: &Path) -> Option<Tls> {
+        match (cert, key) {
+            (Some(c), Some(k)) => Some(Tls {
+                cert_path: base.join(c),
+                key_path: base.join(k),
+            }),
+            (None, None) => None,
+            _ => {
+                self.at_span(
+                    section,
+                    None,
+                    "tls_cert_path and tls_key_path must be set together".into(),
+                );
+                None
+            }
+        }
+    }
+
     fn server(&mut self, s: raw::ServerConfig, base: &Path) -> Server {
         let listen_text = s.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let listen = listen_text.parse().unwrap_or_else(|_| {
@@ -862,21 +895,7 @@ impl Validator<'_> {
             );
             SocketAddr::from(([127, 0, 0, 1], 8080))
         });
-        let tls = match (s.tls_cert_path, s.tls_key_path) {
-            (Some(c), Some(k)) => Some(Tls {
-                cert_path: base.join(c),
-                key_path: base.join(k),
-            }),
-            (None, None) => None,
-            _ => {
-                self.at_span(
-                    "server",
-                    None,
-                    "tls_cert_path and tls_key_path must be set together".into(),
-                );
-                None
-            }
-        };
+        let tls = self.tls_pair("server", s.tls_cert_path, s.tls_key_path, base);
         let cors_allowed_origins = s.cors_allowed_origins;
         for (i, o) in cors_allowed_origins.iter().flatten().enumerate() {
             if o == "*" || !(o.starts_with("http://") || o.starts_with("https://")) || o.ends_with('/') {
@@ -1237,6 +1256,10 @@ sources = ["web"]
             (ok.replace("\"export\"]", "\"admin\"]"), "unknown scope"),
             (ok.replace("[\"read\", \"export\"]", "[]"), "at least one scope"),
             (ok.replace("listen = \"127.0.0.1:8081\"", ""), "no admin listener"),
+            (
+                ok.replace("127.0.0.1:8081", "0.0.0.0:8081"),
+                "off loopback needs tls_cert_path",
+            ),
             (
                 ok.replace("name = \"ops\"", "name = \"ops team\""),
                 "1 to 64 characters",

@@ -142,6 +142,9 @@ pub struct AdminConfig {
     pub tokens: Option<Vec<AdminTokenConfig>>,
     /// The audit log (JSON lines); default `<store>/audit.log`.
     pub audit_log: Option<String>,
+    /// TLS for the admin listener (required when it is not on a loopback address).
+    pub tls_cert_path: Option<String>,
+    pub tls_key_path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -380,11 +380,42 @@ pub struct Gateway {
     pub scheme: &'static str,
     /// The admin listener's address, when `[admin] listen` is set.
     pub admin_addr: Option<SocketAddr>,
+    admin_scheme: &'static str,
     handle: axum_server::Handle<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// `<store>/serve.lock`, locked while this gateway runs (see [`lock_store`]).
     _store_lock: std::fs::File,
+}
+
+/// Serves `app` on `listener` (over TLS when given) until `handle` shuts it down.
+fn spawn_listener(
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    app: Router,
+    handle: &axum_server::Handle<SocketAddr>,
+    which: &'static str,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let handle = handle.clone();
+    Ok(match tls {
+        Some(rustls) => {
+            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, listener = which, "server stopped");
+                }
+            })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, listener = which, "server stopped");
+                }
+            })
+        }
+    })
 }
 
 /// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
@@ -431,6 +462,14 @@ impl Gateway {
             None => None,
         };
         let admin_addr = admin_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let admin_tls = match &config.admin.tls {
+            Some(tls) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
+                    .await
+                    .context("loading the admin listener's TLS certificate and key")?,
+            ),
+            None => None,
+        };
         let tls = match &config.server.tls {
             Some(tls) => Some(
                 axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert_path, &tls.key_path)
@@ -551,39 +590,16 @@ impl Gateway {
         });
         let handle = axum_server::Handle::new();
         if let Some(l) = admin_listener {
-            let app = admin_router(state.clone(), admin).into_make_service_with_connect_info::<SocketAddr>();
-            let server = axum_server::from_tcp(l)?.handle(handle.clone());
-            tasks.push(tokio::spawn(async move {
-                if let Err(e) = server.serve(app).await {
-                    tracing::error!(error = %e, "admin server stopped");
-                }
-            }));
+            let app = admin_router(state.clone(), admin);
+            tasks.push(spawn_listener(l, admin_tls, app, &handle, "admin")?);
         }
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let scheme = match tls {
-            Some(rustls) => {
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-                "https"
-            }
-            None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-                "http"
-            }
-        };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tasks.push(spawn_listener(listener, tls, router(state), &handle, "public")?);
         Ok(Gateway {
             addr,
             scheme,
             admin_addr,
+            admin_scheme: if config.admin.tls.is_some() { "https" } else { "http" },
             handle,
             shutdown,
             tasks,
@@ -595,9 +611,9 @@ impl Gateway {
         format!("{}://{}", self.scheme, self.addr)
     }
 
-    /// The admin listener's URL (plain HTTP), when there is one.
+    /// The admin listener's URL, when there is one.
     pub fn admin_url(&self) -> Option<String> {
-        self.admin_addr.map(|a| format!("http://{a}"))
+        self.admin_addr.map(|a| format!("{}://{a}", self.admin_scheme))
     }
 
     /// Stops accepting requests, lets in-flight ones finish, stops the workers.
