@@ -1566,6 +1566,36 @@ mod custom {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// The example in docs/NOTICES.md loads and renders as the docs say.
+    #[test]
+    fn the_documented_example_renders() {
+        let docs = include_str!("../../docs/NOTICES.md");
+        let example = docs
+            .split("```jinja\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let dir = dir_with("docs", &[("user-notice.md", example)]);
+        let templates = Templates::load(&dir).unwrap();
+        let mut r = Report::default();
+        r.people = 1204;
+        for key in ["user.contact.email", "user.device.ip_address"] {
+            r.categories.insert(key.into(), CategoryExposure::default());
+        }
+        let notice = templates.render("user-notice.md", &r).unwrap();
+        let lines: Vec<&str> = notice.lines().collect();
+        for expected in [
+            "- E-Mail-Adresse",
+            "- IP address",
+            "Insgesamt betrifft der Vorfall 1.204 Personen.",
+            "## Was Sie tun können",
+            "[TO COMPLETE: Kontakt-E-Mail]",
+        ] {
+            assert!(lines.contains(&expected), "{expected:?} in\n{notice}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
     #[test]
     fn dump_writes_the_defaults_and_overwrites_only_when_forced() {
         let dir = std::env::temp_dir().join(format!("vendorwall-templates-dump-{}", std::process::id()));
