@@ -1577,8 +1577,10 @@ mod custom {
             .unwrap();
         let dir = dir_with("docs", &[("user-notice.md", example)]);
         let templates = Templates::load(&dir).unwrap();
-        let mut r = Report::default();
-        r.people = 1204;
+        let mut r = Report {
+            people: 1204,
+            ..Report::default()
+        };
         for key in ["user.contact.email", "user.device.ip_address"] {
             r.categories.insert(key.into(), CategoryExposure::default());
         }
