@@ -8,14 +8,16 @@
 //! destination, rotating its key) and exports are recorded on the incident's timeline.
 //!
 //! - [`report`]: the figures of one revision; [`deadlines`]: notification clocks from rules
-//!   in configuration; [`render`]: report.md and the notice drafts from templates;
-//!   [`locale`]: numbers and dates for the templates; [`time`]: UTC dates.
+//!   in configuration; [`render`]: report.md and the notice drafts from templates, which
+//!   see a revision as a [`context::Context`]; [`locale`]: numbers and dates for the
+//!   templates; [`time`]: UTC dates.
 //! - [`Desk`]: open, update, list, act on and export incidents over a [`Store`].
 //!
 //! Nothing here writes personal data anywhere but `subjects.csv` (the notification list,
 //! whose ids are unsealed with the master key at export time) and
 //! `vendor-deletion-request.json` (the ids as the vendor already knows them).
 
+pub mod context;
 pub mod deadlines;
 pub mod locale;
 pub mod render;
