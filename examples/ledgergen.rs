@@ -47,7 +47,9 @@
 //! call after opening and again; the same with partial first and last days; `incident open`
 //! over the whole range (with `--drop-cache`, the files are evicted again just before it, so
 //! it is the first query on a cold store); `incident export` with its phases (the per-person
-//! table, subjects.csv with every id unsealed, the deletion request); the size on disk after
+//! table, subjects.csv with every id unsealed, the deletion request), and the three rendered
+//! documents alone (report.md and the two notices, mean of 200 renders; `--keep-export`
+//! keeps the export in `DIR/export`); the size on disk after
 //! `wal_checkpoint(TRUNCATE)`, per table from `dbstat`.
 
 use std::collections::HashMap;
