@@ -5,7 +5,7 @@
 //! cargo run --release --example ledgergen -- --dir DIR [--people 100000] [--records 1000000] \
 //!     [--days 90] [--seed 1] [--batch 2000] [--batches-per-tx 50] [--link-share 0.10] \
 //!     [--keep-contacts]
-//! cargo run --release --example ledgergen -- --measure --dir DIR [--drop-cache]
+//! cargo run --release --example ledgergen -- --measure --dir DIR [--drop-cache] [--keep-export]
 //! ```
 //!
 //! # What is generated
@@ -47,7 +47,9 @@
 //! call after opening and again; the same with partial first and last days; `incident open`
 //! over the whole range (with `--drop-cache`, the files are evicted again just before it, so
 //! it is the first query on a cold store); `incident export` with its phases (the per-person
-//! table, subjects.csv with every id unsealed, the deletion request); the size on disk after
+//! table, subjects.csv with every id unsealed, the deletion request), and the three rendered
+//! documents alone (report.md and the two notices, mean of 200 renders; `--keep-export`
+//! keeps the export in `DIR/export`); the size on disk after
 //! `wal_checkpoint(TRUNCATE)`, per table from `dbstat`.
 
 use std::collections::HashMap;
@@ -89,6 +91,8 @@ struct Args {
     keep_contacts: bool,
     measure: bool,
     drop_cache: bool,
+    /// Keep the export of `--measure` in `DIR/export` (else it is removed).
+    keep_export: bool,
 }
 
 fn parse_args() -> Res<Args> {
@@ -104,6 +108,7 @@ fn parse_args() -> Res<Args> {
         keep_contacts: false,
         measure: false,
         drop_cache: false,
+        keep_export: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -120,6 +125,7 @@ fn parse_args() -> Res<Args> {
             "--keep-contacts" => a.keep_contacts = true,
             "--measure" => a.measure = true,
             "--drop-cache" => a.drop_cache = true,
+            "--keep-export" => a.keep_export = true,
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -977,7 +983,21 @@ fn measure(a: &Args) -> Res<()> {
         x.vendor_ids,
         x.phases_ms
     );
-    std::fs::remove_dir_all(&out)?;
+    // The three rendered documents alone (report.md and the two notices), from the saved
+    // revision: their cost does not grow with the people, only with the report's rows.
+    let report = desk.get(inc.id)?.current().cloned().ok_or("no revision")?;
+    const RENDERS: u32 = 200;
+    let t = Instant::now();
+    for _ in 0..RENDERS {
+        std::hint::black_box(cfg.incident.templates.render_all(&report)?);
+    }
+    println!(
+        "rendering report.md, regulator-notice.md and user-notice.md: {:.0} µs (mean of {RENDERS})",
+        secs(t) * 1e6 / f64::from(RENDERS)
+    );
+    if !a.keep_export {
+        std::fs::remove_dir_all(&out)?;
+    }
     drop(store);
 
     // Size on disk.

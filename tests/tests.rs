@@ -13,6 +13,7 @@ mod faults;
 mod firewall;
 mod gateway;
 mod incident;
+mod notices;
 mod posthog;
 mod sdk;
 mod segment;

@@ -107,20 +107,22 @@ pub enum IncidentAction {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// The templates report.md and the notices are rendered from (docs/NOTICES.md).
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
 }
 
-impl IncidentAction {
-    fn config(&self) -> &ConfigArg {
-        match self {
-            IncidentAction::Open { config, .. }
-            | IncidentAction::List { config }
-            | IncidentAction::Show { config, .. }
-            | IncidentAction::Update { config, .. }
-            | IncidentAction::Suspend { config, .. }
-            | IncidentAction::RotateKey { config, .. }
-            | IncidentAction::Export { config, .. } => config,
-        }
-    }
+#[derive(Subcommand)]
+pub enum TemplatesAction {
+    /// Write the built-in templates into DIR, to edit and use as `[incident] templates_dir`.
+    Dump {
+        dir: PathBuf,
+        /// Overwrite templates already in DIR.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn date(flag: &str, v: Option<&String>) -> Result<Option<i64>> {
@@ -151,7 +153,19 @@ fn update_of(from: Option<&String>, to: Option<&String>, d: Dates) -> Result<Upd
 }
 
 pub fn run(action: IncidentAction) -> Result<()> {
-    let cfg = load_admin(&action.config().config)?;
+    let config = match &action {
+        IncidentAction::Templates {
+            action: TemplatesAction::Dump { dir, force },
+        } => return dump_templates(dir, *force),
+        IncidentAction::Open { config, .. }
+        | IncidentAction::List { config }
+        | IncidentAction::Show { config, .. }
+        | IncidentAction::Update { config, .. }
+        | IncidentAction::Suspend { config, .. }
+        | IncidentAction::RotateKey { config, .. }
+        | IncidentAction::Export { config, .. } => config,
+    };
+    let cfg = load_admin(&config.config)?;
     let store = open_store(&cfg)?;
     let desk = Desk {
         store: &store,
@@ -255,6 +269,7 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 println!("{}", e.detail);
             }
         }
+        IncidentAction::Templates { .. } => {}
         IncidentAction::Export { id, out, .. } => {
             let master = super::policy::master_key(&cfg)?;
             let log = super::auditor(&cfg)?;
@@ -273,6 +288,20 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 println!("  {f}");
             }
         }
+    }
+    Ok(())
+}
+
+/// `incident templates dump DIR`: the built-in templates, for a legal team to start from.
+fn dump_templates(dir: &std::path::Path, force: bool) -> Result<()> {
+    let written = crate::incident::render::dump_defaults(dir, force)?;
+    println!(
+        "wrote {} templates to {}; edit them and set `templates_dir` under [incident] to use them",
+        written.len(),
+        dir.display()
+    );
+    for path in written {
+        println!("  {}", path.display());
     }
     Ok(())
 }

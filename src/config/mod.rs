@@ -53,6 +53,8 @@ pub struct Ledger {
 pub struct Incident {
     pub organisation: crate::incident::report::Organisation,
     pub deadlines: Vec<crate::incident::deadlines::DeadlineRule>,
+    /// The notice templates: built in, some maybe replaced from `templates_dir`.
+    pub templates: crate::incident::render::Templates,
 }
 
 /// The admin plane: its own listener, named and scoped bearer tokens, the audit log.
@@ -609,7 +611,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let ledger = Ledger {
         keep_contact_email: ledger.keep_contact_email.unwrap_or(false),
     };
-    let incident = v.incident(incident);
+    let incident = v.incident(incident, base);
     let admin = v.admin(admin, &admin_span, &store.path, base, env);
 
     if v.errors.is_empty() {
@@ -828,7 +830,7 @@ impl Validator<'_> {
         }
     }
 
-    fn incident(&mut self, i: raw::IncidentConfig) -> Incident {
+    fn incident(&mut self, i: raw::IncidentConfig, base: &Path) -> Incident {
         let mut deadlines = if i.default_deadlines.unwrap_or(true) {
             crate::incident::deadlines::default_rules()
         } else {
@@ -842,6 +844,15 @@ impl Validator<'_> {
             deadlines.retain(|d| d.name != rule.name);
             deadlines.push(rule);
         }
+        let templates = match i.templates_dir {
+            None => crate::incident::render::Templates::default(),
+            Some(dir) => crate::incident::render::Templates::load(&base.join(dir)).unwrap_or_else(|errors| {
+                for e in errors {
+                    self.at_span("incident.templates_dir", None, e.to_string());
+                }
+                crate::incident::render::Templates::default()
+            }),
+        };
         Incident {
             organisation: crate::incident::report::Organisation {
                 name: i.organisation,
@@ -853,6 +864,7 @@ impl Validator<'_> {
                 website: i.website,
             },
             deadlines,
+            templates,
         }
     }
 

@@ -131,6 +131,9 @@ pub struct IncidentConfig {
     /// Keep the built-in deadline rules (GDPR, California, NIS2, SEC) beside `deadlines`.
     pub default_deadlines: Option<bool>,
     pub deadlines: Option<Vec<crate::incident::deadlines::DeadlineRule>>,
+    /// A directory whose `report.md`, `regulator-notice.md`, `user-notice.md` replace the
+    /// built-in templates of the same name.
+    pub templates_dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,14 +8,18 @@
 //! destination, rotating its key) and exports are recorded on the incident's timeline.
 //!
 //! - [`report`]: the figures of one revision; [`deadlines`]: notification clocks from rules
-//!   in configuration; [`render`]: report.md and the notice drafts; [`time`]: UTC dates.
+//!   in configuration; [`render`]: report.md and the notice drafts from templates, which
+//!   see a revision as a [`context::Context`]; [`locale`]: numbers and dates for the
+//!   templates; [`time`]: UTC dates.
 //! - [`Desk`]: open, update, list, act on and export incidents over a [`Store`].
 //!
 //! Nothing here writes personal data anywhere but `subjects.csv` (the notification list,
 //! whose ids are unsealed with the master key at export time) and
 //! `vendor-deletion-request.json` (the ids as the vendor already knows them).
 
+pub mod context;
 pub mod deadlines;
+pub mod locale;
 pub mod render;
 pub mod report;
 pub mod time;
@@ -47,6 +51,8 @@ pub enum IncidentError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("key: {0}")]
     Key(String),
+    #[error(transparent)]
+    Template(#[from] render::TemplateError),
     /// Others kept changing the incident while this change was being applied.
     #[error("incident {0} was changed by another operation at the same time; try again")]
     Conflict(i64),
@@ -486,12 +492,11 @@ impl Desk<'_> {
             o.insert("breach_from".into(), time::format_utc(report.breach_from_ms).into());
             o.insert("breach_to".into(), time::format_utc(report.breach_to_ms).into());
         }
-        let files: [(&str, String); 4] = [
-            ("report.json", serde_json::to_string_pretty(&json).unwrap_or_default()),
-            ("report.md", render::report_markdown(&report)),
-            ("regulator-notice.md", render::regulator_notice(&report)),
-            ("user-notice.md", render::user_notice(&report)),
-        ];
+        // Every document is rendered before any is written: a template error fails the
+        // export without leaving a half-written set.
+        let mut files: Vec<(&str, String)> =
+            vec![("report.json", serde_json::to_string_pretty(&json).unwrap_or_default())];
+        files.extend(self.config.incident.templates.render_all(&report)?);
         for (name, text) in &files {
             write_file(&out.join(name), text.as_bytes())?;
         }

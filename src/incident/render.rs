@@ -1,10 +1,19 @@
-//! The documents `vendorwall incident export` writes, as pure functions of a [`Report`].
+//! The documents `vendorwall incident export` renders from a [`Report`] with templates:
+//! `report.md` (every figure, for the incident team), `regulator-notice.md` (a GDPR Art. 33
+//! draft) and `user-notice.md` (the notice to affected people, California's five headings).
 //!
-//! - [`report_markdown`] → `report.md`: every figure of the revision, for the incident team.
-//! - [`regulator_notice`] → `regulator-notice.md`: a draft GDPR Art. 33 notification laid
-//!   out as `domain.md` §2.7, initial phase.
-//! - [`user_notice`] → `user-notice.md`: the California "Notice of Data Breach" with its five
-//!   headings in order, in plain language (also serves GDPR Art. 34).
+//! The templates are [minijinja](https://docs.rs/minijinja) (Jinja2) files shipped in the
+//! binary from `src/incident/templates/`. A deployment can replace any of them with a file
+//! of the same name in `[incident] templates_dir`; the others stay built in. Each template
+//! sees the [`Context`] of the revision (documented variable by variable in
+//! `docs/NOTICES.md`) and a few filters: `utc`, `date`, `datetime`, `number` (the last three
+//! locale-aware, see [`super::locale`]), `label`, `cell`, `join_and`; the test `under`; the
+//! function `to_complete`.
+//!
+//! A template is checked when the configuration is loaded (start-up and `check-config`):
+//! parsed, then rendered against an empty and a full sample revision, with undefined
+//! variables as errors. An error names the template and the line; an export whose template
+//! fails to render fails, and no document is written with an error in it.
 //!
 //! Drafts are filled with everything the report knows. Everything it cannot know (the
 //! attack vector, a risk assessment, counts per country, a missing contact) is left for a
@@ -12,981 +21,329 @@
 //! for it and nothing unfinished goes out unnoticed.
 //!
 //! A `Report` holds counts, category keys, field pointers, dates and organisation details
-//! from the config, and these functions add only fixed text: the documents never contain
-//! personal data. Dates are UTC; counts are plain digits (no locale-dependent separators).
+//! from the config, and the templates add only fixed text: the documents never contain
+//! personal data. Dates are UTC.
 
-use std::fmt::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::report::{Deadline, Organisation, Report, TimelineEntry};
-use super::time::{MS_PER_HOUR, format_date, format_utc};
+use super::context::sample;
+pub use super::context::{Context, category_label};
+use super::locale::{self, DateStyle};
+use super::report::Report;
+use super::time::format_utc;
 use crate::classify::taxonomy::covers;
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::{Kwargs, Rest, Serde, Value};
+use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 /// How every item left for a person starts; it ends with `]`.
 pub const TO_COMPLETE: &str = "[TO COMPLETE: ";
 
-/// The plain-language label of a Fideslang category key, or the key itself when unknown.
-pub fn category_label(key: &str) -> &str {
-    match key {
-        "user.name" => "name",
-        "user.contact" => "contact details",
-        "user.contact.email" => "email address",
-        "user.contact.phone_number" => "phone number",
-        "user.contact.address" => "postal address",
-        "user.contact.address.street" => "street address",
-        "user.contact.address.city" => "city",
-        "user.contact.address.state" => "state or region",
-        "user.contact.address.country" => "country",
-        "user.contact.address.postal_code" => "postal code",
-        "user.location" => "location",
-        "user.location.coarse" | "user.location.imprecise" => "approximate location (city, region, country)",
-        "user.location.precise" => "precise location (such as GPS coordinates)",
-        "user.device" => "device and browser information",
-        "user.device.ip_address" => "IP address",
-        "user.device.device_id" => "device identifier",
-        "user.behavior" => "how you used our service",
-        "user.behavior.browsing_history" => "pages visited and referring websites",
-        "user.unique_id" | "user.account" => "account and user identifiers",
-        "user.account.username" => "username",
-        "user.authorization" => "login and access information",
-        "user.authorization.credentials" => "passwords, access tokens or keys",
-        "user.financial" => "financial information",
-        "user.financial.credit_card" => "payment card number",
-        "user.financial.bank_account" => "bank account number",
-        "user.financial.crypto_wallet" => "cryptocurrency wallet address",
-        "user.government_id" => "government-issued identification number",
-        "user.government_id.national_identification_number" => {
-            "national identification number (such as a Social Security number)"
-        }
-        "user.government_id.passport_number" => "passport number",
-        "user.government_id.drivers_license_number" => "driver's license number",
-        "user.demographic" => "demographic information",
-        "user.demographic.date_of_birth" => "date of birth",
-        "user.demographic.gender" => "gender",
-        "user.demographic.age_range" => "age or age range",
-        "user.health_and_medical" => "health or medical information",
-        "user.content.self_image" => "profile picture",
-        _ => key,
+/// The rendered documents by file name, each with its built-in template.
+pub const DEFAULTS: [(&str, &str); 3] = [
+    ("report.md", include_str!("templates/report.md")),
+    ("regulator-notice.md", include_str!("templates/regulator-notice.md")),
+    ("user-notice.md", include_str!("templates/user-notice.md")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} already exists (use --force to overwrite)")]
+    Exists { path: PathBuf },
+    #[error("{path} is not a notice template (expected one of report.md, regulator-notice.md, user-notice.md)")]
+    Unknown { path: PathBuf },
+    /// A template that does not parse or fails to render; `template` is its file (or
+    /// `built-in NAME`).
+    #[error("template {template}{}: {message}", line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Invalid {
+        template: String,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+/// The notice templates of a deployment: the built-in ones, some maybe replaced from a
+/// directory. Cheap to clone.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+    /// Per document (in [`DEFAULTS`] order), the file that replaced the built-in template.
+    overrides: [Option<PathBuf>; 3],
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates").field("overrides", &self.overrides).finish()
     }
 }
 
-/// `report.md`: every figure of the revision.
-pub fn report_markdown(r: &Report) -> String {
-    render(|out| {
-        report_header(out, r)?;
-        report_categories(out, r)?;
-        report_fields(out, r)?;
-        report_sources(out, r)?;
-        report_held_back(out, r)?;
-        report_deadlines(out, &r.deadlines)?;
-        report_timeline(out, &r.timeline)
-    })
-}
-
-/// `regulator-notice.md`: a GDPR Art. 33 draft, initial phase.
-pub fn regulator_notice(r: &Report) -> String {
-    render(|out| {
-        notice_header(out, r)?;
-        notice_entity(out, &r.organisation)?;
-        notice_contact(out, &r.organisation)?;
-        notice_timeline(out, r)?;
-        notice_nature(out, r)?;
-        notice_subjects(out, r)?;
-        notice_records(out, r)?;
-        notice_consequences(out, r)?;
-        notice_measures(out, r)?;
-        notice_communication(out, r)?;
-        notice_annexes(out)
-    })
-}
-
-/// `user-notice.md`: "Notice of Data Breach", the five California headings in order.
-pub fn user_notice(r: &Report) -> String {
-    render(|out| {
-        user_header(out, r)?;
-        user_what_happened(out, r)?;
-        user_information(out, r)?;
-        user_what_we_do(out, r)?;
-        user_what_you_can_do(out, r)?;
-        user_more_information(out, r)
-    })
-}
-
-/// Runs a writer into a fresh string. Writing into a `String` cannot fail, so the
-/// `fmt::Result` only exists to let the section writers use `?`.
-/// The vendor as notices name it: its display name, or the destination's name for revisions
-/// written before destinations had vendors.
-fn vendor(r: &Report) -> &str {
-    if r.vendor.is_empty() { &r.destination } else { &r.vendor }
-}
-
-fn render(write: impl FnOnce(&mut String) -> fmt::Result) -> String {
-    let mut out = String::new();
-    let _ = write(&mut out);
-    out
-}
-
-// ---------------------------------------------------------------------------------------
-// report.md
-
-fn report_header(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "# {}\n", title(r))?;
-    writeln!(
-        out,
-        "Incident `{}`, revision {}. Generated {}.\n",
-        r.incident_id,
-        r.revision,
-        format_utc(r.generated_at_ms)
-    )?;
-    if r.vendor.is_empty() {
-        writeln!(out, "- Destination: {}", r.destination)?;
-    } else {
-        writeln!(out, "- Destination: {} ({})", r.destination, r.vendor)?;
-    }
-    writeln!(
-        out,
-        "- Breach window at the vendor: {}",
-        span(r.breach_from_ms, r.breach_to_ms)
-    )?;
-    writeln!(out, "- Data range: {}", span(r.data_from_ms, r.data_to_ms))?;
-    writeln!(out, "- Basis of the data range: {}", or_dash(&r.data_range_basis))?;
-    if let Some(days) = r.vendor_retention_days {
-        writeln!(out, "- Vendor retention: {days} days")?;
-    }
-    writeln!(out, "- Affected people: {} distinct (linked ids count once)", r.people)?;
-    writeln!(out, "- Records delivered in the data range: {}", r.records)?;
-    writeln!(out, "- Distinct ids as the vendor knows them: {}", r.vendor_ids)?;
-    writeln!(out, "- First exposure: {}", utc_or_dash(r.first_exposure_ms))?;
-    writeln!(out, "- Last exposure: {}", utc_or_dash(r.last_exposure_ms))
-}
-
-fn report_categories(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## Categories sent\n")?;
-    if r.categories.is_empty() {
-        return writeln!(
-            out,
-            "The vendor received no classified personal data in the data range."
-        );
-    }
-    writeln!(out, "| Category | Key | People | Records | Pseudonym only |")?;
-    writeln!(out, "|---|---|---:|---:|---|")?;
-    for (key, c) in &r.categories {
-        let pseudonym = if c.pseudonymised_only { "yes" } else { "no" };
-        let label = cell(category_label(key));
-        writeln!(
-            out,
-            "| {label} | `{}` | {} | {} | {pseudonym} |",
-            cell(key),
-            c.people,
-            c.records
-        )?;
-    }
-    Ok(())
-}
-
-fn report_fields(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## Fields sent\n")?;
-    if r.fields.is_empty() {
-        return writeln!(out, "No fields were recorded.");
-    }
-    writeln!(out, "| Field | Records |")?;
-    writeln!(out, "|---|---:|")?;
-    for (pointer, records) in &r.fields {
-        writeln!(out, "| `{}` | {records} |", cell(pointer))?;
-    }
-    Ok(())
-}
-
-fn report_sources(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## By source\n")?;
-    if r.sources.is_empty() {
-        return writeln!(out, "No sources were recorded.");
-    }
-    writeln!(out, "| Source | People | Records |")?;
-    writeln!(out, "|---|---:|---:|")?;
-    for (source, s) in &r.sources {
-        writeln!(out, "| {} | {} | {} |", cell(source), s.people, s.records)?;
-    }
-    Ok(())
-}
-
-fn report_held_back(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## Held back by the policy\n")?;
-    if r.held_back.is_empty() {
-        return writeln!(
-            out,
-            "Nothing was held back: the policy sent every category that came in within the data range."
-        );
-    }
-    writeln!(
-        out,
-        "Good news: these categories came in from the sources within the data range, but the policy did not send \
-         them to {}. The breach did not expose them.\n",
-        vendor(r)
-    )?;
-    writeln!(out, "| Category | Key | Records held back |")?;
-    writeln!(out, "|---|---|---:|")?;
-    for (key, records) in &r.held_back {
-        writeln!(out, "| {} | `{}` | {records} |", cell(category_label(key)), cell(key))?;
-    }
-    Ok(())
-}
-
-fn report_deadlines(out: &mut String, deadlines: &[Deadline]) -> fmt::Result {
-    writeln!(out, "\n## Deadline clocks\n")?;
-    if deadlines.is_empty() {
-        return writeln!(out, "No deadline rules were evaluated.");
-    }
-    writeln!(out, "| Rule | Recipient | Clock | Starts | Due | Status | Note |")?;
-    writeln!(out, "|---|---|---|---|---|---|---|")?;
-    for d in deadlines {
-        let due = match d.due_at_ms {
-            Some(ms) => format_utc(ms),
-            None if d.starts_at_ms.is_some() => "without undue delay".into(),
-            None => "-".into(),
-        };
-        let status = if d.status == "overdue" {
-            "**overdue**"
-        } else {
-            d.status.as_str()
-        };
-        writeln!(
-            out,
-            "| {} | {} | {} | {} | {due} | {status} | {} |",
-            cell(&d.name),
-            cell(&d.recipient),
-            cell(&d.clock),
-            utc_or_dash(d.starts_at_ms),
-            cell(&d.note)
-        )?;
-    }
-    Ok(())
-}
-
-fn report_timeline(out: &mut String, timeline: &[TimelineEntry]) -> fmt::Result {
-    writeln!(out, "\n## Timeline\n")?;
-    if timeline.is_empty() {
-        return writeln!(out, "Nothing recorded yet.");
-    }
-    writeln!(out, "| When (UTC) | What | Detail |")?;
-    writeln!(out, "|---|---|---|")?;
-    for e in timeline {
-        writeln!(
-            out,
-            "| {} | {} | {} |",
-            format_utc(e.at_ms),
-            cell(&e.kind),
-            cell(&e.detail)
-        )?;
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// regulator-notice.md
-
-fn notice_header(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "# Personal data breach notification (GDPR Art. 33): draft\n")?;
-    writeln!(
-        out,
-        "Drafted by vendorwall from its exposure ledger of what was sent to {}. Search for \"TO COMPLETE\": \
-         every item marked so needs a person before this is sent. Counts are exact for what we sent; they are \
-         the approximate numbers Art. 33(3)(a) asks for.\n",
-        vendor(r)
-    )?;
-    writeln!(
-        out,
-        "- Phase: initial (Art. 33(4): further information will follow in phases)"
-    )?;
-    writeln!(out, "- Internal reference: {} (revision {})", r.incident_id, r.revision)?;
-    writeln!(out, "- Date of this report: {}", format_utc(r.generated_at_ms))
-}
-
-fn notice_entity(out: &mut String, org: &Organisation) -> fmt::Result {
-    writeln!(out, "\n## 1. Reporting entity\n")?;
-    writeln!(
-        out,
-        "- Legal name: {}",
-        filled(&org.name, "legal name of the organisation")
-    )?;
-    writeln!(
-        out,
-        "- Role: controller; the vendor involved processes the data on our behalf"
-    )?;
-    writeln!(
-        out,
-        "- Lead supervisory authority: {}",
-        filled(&org.lead_authority, "lead supervisory authority")
-    )?;
-    writeln!(out, "- Main establishment in the EU: {}", todo("main establishment"))?;
-    writeln!(
-        out,
-        "- NIS2 entity class and sector: {}",
-        todo("essential / important entity and sector, or not applicable")
-    )
-}
-
-fn notice_contact(out: &mut String, org: &Organisation) -> fmt::Result {
-    writeln!(out, "\n## 2. Contact point\n")?;
-    let dpo = if org.dpo_name.is_none() && org.dpo_email.is_none() {
-        todo("DPO name and email, or state that no DPO is designated")
-    } else {
-        format!(
-            "{}, {}",
-            filled(&org.dpo_name, "DPO name"),
-            filled(&org.dpo_email, "DPO email")
-        )
-    };
-    writeln!(out, "- Data protection officer: {dpo}")?;
-    writeln!(out, "- Other contact point: {}", contact(org))
-}
-
-fn notice_timeline(out: &mut String, r: &Report) -> fmt::Result {
-    let f = &r.facts;
-    writeln!(out, "\n## 3. Timeline (UTC)\n")?;
-    writeln!(
-        out,
-        "- Breach window at {}: {}",
-        vendor(r),
-        span(r.breach_from_ms, r.breach_to_ms)
-    )?;
-    writeln!(
-        out,
-        "- Personal data exposed: sent to {} {}",
-        vendor(r),
-        span(r.data_from_ms, r.data_to_ms)
-    )?;
-    writeln!(
-        out,
-        "- The vendor detected the breach: {}",
-        utc_or_todo(f.vendor_detected_at_ms, "when the vendor detected it")
-    )?;
-    writeln!(
-        out,
-        "- The vendor informed us: {}",
-        utc_or_todo(f.informed_at_ms, "when the vendor informed us")
-    )?;
-    writeln!(
-        out,
-        "- We became aware: {}",
-        utc_or_todo(aware_at(r), "when we became aware")
-    )?;
-    writeln!(out, "- Date of this report: {}", format_utc(r.generated_at_ms))?;
-    writeln!(out, "- Reasons for delay: {}", delay(r))
-}
-
-/// Art. 33(1): a notification later than 72 hours after awareness gives the reasons.
-fn delay(r: &Report) -> String {
-    let Some(aware) = aware_at(r) else {
-        return todo("reasons for the delay, if this report is more than 72 hours after we became aware");
-    };
-    let hours = (i128::from(r.generated_at_ms) - i128::from(aware)) / i128::from(MS_PER_HOUR);
-    if hours <= 72 {
-        return "none needed: this report is within 72 hours of our becoming aware".into();
-    }
-    let mut reasons = format!("this report is {hours} hours after we became aware. ");
-    if let (Some(detected), Some(informed)) = (r.facts.vendor_detected_at_ms, r.facts.informed_at_ms) {
-        let days = (i128::from(informed) - i128::from(detected)) / i128::from(MS_PER_HOUR * 24);
-        let _ = write!(
-            reasons,
-            "The vendor informed us {days} days after it detected the breach. "
-        );
-    }
-    reasons + &todo("reasons for the delay")
-}
-
-fn notice_nature(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 4. Nature of the breach\n")?;
-    writeln!(
-        out,
-        "- Type: confidentiality (unauthorised access to personal data held by {})",
-        vendor(r)
-    )?;
-    writeln!(
-        out,
-        "- Vendor involved: {}, an analytics vendor acting as our processor (Art. 28)",
-        vendor(r)
-    )?;
-    writeln!(
-        out,
-        "- Vector: {}",
-        todo("how the vendor was breached, as the vendor reported it")
-    )?;
-    writeln!(
-        out,
-        "- Sub-processors involved: {}",
-        todo("the vendor's sub-processors involved, if any")
-    )?;
-    writeln!(out, "- Unlawful or malicious act suspected: {}", todo("yes / no"))?;
-    writeln!(
-        out,
-        "- Cross-border impact: {}",
-        todo("Member States whose residents are affected")
-    )
-}
-
-fn notice_subjects(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 5. Data subjects\n")?;
-    writeln!(
-        out,
-        "- Approximate number: {} people (distinct; identifiers we know to be linked count once), known to {} \
-         by {} distinct identifiers",
-        r.people,
-        vendor(r),
-        r.vendor_ids
-    )?;
-    writeln!(
-        out,
-        "- Categories of data subjects: {}",
-        todo("e.g. customers, prospects, employees")
-    )?;
-    writeln!(
-        out,
-        "- Data subjects per country: {}",
-        todo("approximate counts per country")
-    )?;
-    if !r.sources.is_empty() {
-        writeln!(out, "- By source:")?;
-        for (source, s) in &r.sources {
-            writeln!(out, "  - {source}: {} people, {} records", s.people, s.records)?;
+impl Default for Templates {
+    /// The built-in templates (checked by the tests; should one not compile, rendering it
+    /// fails with an error rather than a panic).
+    fn default() -> Templates {
+        let mut errors = Vec::new();
+        let env = compile(&[None, None, None], &DEFAULTS.map(|(_, t)| t.to_owned()), &mut errors);
+        Templates {
+            env: Arc::new(env),
+            overrides: [None, None, None],
         }
     }
-    Ok(())
 }
 
-fn notice_records(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 6. Personal data records\n")?;
-    writeln!(
-        out,
-        "- Approximate number: {} records sent to {} {}",
-        r.records,
-        vendor(r),
-        span(r.data_from_ms, r.data_to_ms)
-    )?;
-    if r.categories.is_empty() {
-        writeln!(
-            out,
-            "- Categories: none of the records carried classified personal data"
-        )?;
-    } else {
-        writeln!(out, "\n| Category | Key | People | Records | Sent as |")?;
-        writeln!(out, "|---|---|---:|---:|---|")?;
-        for (key, c) in &r.categories {
-            let sent_as = if c.pseudonymised_only {
-                "pseudonym only"
-            } else {
-                "in clear"
+impl Templates {
+    /// The built-in templates, each replaced by the file of the same name in `dir` if there
+    /// is one. Every template is parsed and rendered against sample revisions; all errors
+    /// are returned at once. Files in `dir` not ending in `.md` are ignored.
+    pub fn load(dir: &Path) -> Result<Templates, Vec<TemplateError>> {
+        let read = |path: &Path, source| TemplateError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let entries = std::fs::read_dir(dir).map_err(|e| vec![read(dir, e)])?;
+        let mut errors = Vec::new();
+        let mut overrides: [Option<PathBuf>; 3] = [None, None, None];
+        let mut sources = DEFAULTS.map(|(_, t)| t.to_owned());
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for path in names {
+            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+                continue;
             };
-            let label = cell(category_label(key));
-            writeln!(
-                out,
-                "| {label} | `{}` | {} | {} | {sent_as} |",
-                cell(key),
-                c.people,
-                c.records
-            )?;
+            if !file.ends_with(".md") || path.is_dir() {
+                continue;
+            }
+            let Some(i) = DEFAULTS.iter().position(|(n, _)| *n == file) else {
+                errors.push(TemplateError::Unknown { path });
+                continue;
+            };
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    sources[i] = text;
+                    overrides[i] = Some(path);
+                }
+                Err(e) => errors.push(read(&path, e)),
+            }
         }
-        writeln!(out)?;
+        let env = compile(&overrides, &sources, &mut errors);
+        let templates = Templates {
+            env: Arc::new(env),
+            overrides,
+        };
+        // Every template that parsed is rendered against the samples, so that one load
+        // reports an undefined variable or an unknown locale beside a syntax error elsewhere.
+        let parsed: Vec<&str> = DEFAULTS
+            .iter()
+            .map(|(name, _)| *name)
+            .filter(|name| templates.env.get_template(name).is_ok())
+            .collect();
+        for sample in [Report::default(), sample()] {
+            for name in &parsed {
+                if let Err(e) = templates.render(name, &sample)
+                    && !errors.iter().any(|seen| seen.to_string() == e.to_string())
+                {
+                    errors.push(e);
+                }
+            }
+        }
+        if errors.is_empty() { Ok(templates) } else { Err(errors) }
     }
-    writeln!(out, "- Special categories (Art. 9): {}", special_categories(r))?;
-    writeln!(
-        out,
-        "- Children's data: {}",
-        todo("whether children are among the data subjects")
-    )?;
-    writeln!(
-        out,
-        "- Credentials, financial or government identification data: {}",
-        sensitive(r)
-    )
+
+    /// Renders one document (`report.md`, `regulator-notice.md`, `user-notice.md`).
+    pub fn render(&self, name: &str, report: &Report) -> Result<String, TemplateError> {
+        self.render_context(name, &Value::from(Serde(Context::of(report))))
+    }
+
+    /// Renders every document, in [`DEFAULTS`] order.
+    pub fn render_all(&self, report: &Report) -> Result<Vec<(&'static str, String)>, TemplateError> {
+        let context = Value::from(Serde(Context::of(report)));
+        DEFAULTS
+            .iter()
+            .map(|(name, _)| Ok((*name, self.render_context(name, &context)?)))
+            .collect()
+    }
+
+    fn render_context(&self, name: &str, context: &Value) -> Result<String, TemplateError> {
+        let origin = match DEFAULTS.iter().position(|(n, _)| *n == name) {
+            Some(i) => origin(&self.overrides, i),
+            None => name.to_owned(),
+        };
+        let template = self.env.get_template(name).map_err(|e| invalid(&origin, &e))?;
+        template.render(context).map_err(|e| invalid(&origin, &e))
+    }
 }
 
-fn special_categories(r: &Report) -> String {
-    let mut text = if exposed(r, "user.health_and_medical") {
-        "yes: health or medical information".to_string()
-    } else {
-        "none detected by vendorwall's classifier".to_string()
+/// How errors name document `i`'s template: the file that replaced it, or `built-in NAME`.
+fn origin(overrides: &[Option<PathBuf>; 3], i: usize) -> String {
+    match &overrides[i] {
+        Some(path) => path.display().to_string(),
+        None => format!("built-in {}", DEFAULTS[i].0),
+    }
+}
+
+/// Writes the built-in templates into `dir` (created if missing) as a starting point for
+/// `templates_dir`. Without `force`, nothing is written if any of the files exists.
+pub fn dump_defaults(dir: &Path, force: bool) -> Result<Vec<PathBuf>, TemplateError> {
+    let paths: Vec<PathBuf> = DEFAULTS.iter().map(|(name, _)| dir.join(name)).collect();
+    if !force && let Some(path) = paths.iter().find(|p| p.exists()) {
+        return Err(TemplateError::Exists { path: path.clone() });
+    }
+    std::fs::create_dir_all(dir).map_err(|source| TemplateError::Write {
+        path: dir.to_owned(),
+        source,
+    })?;
+    for (path, (_, text)) in paths.iter().zip(DEFAULTS) {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        if force {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let written = options
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        written.map_err(|source| TemplateError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(paths)
+}
+
+fn invalid(template: &str, e: &Error) -> TemplateError {
+    let message = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
     };
-    if exposed(r, "user.behavior.browsing_history") {
-        text += &format!(
-            "; pages visited can reveal health, sex life or beliefs {}",
-            todo("check whether the pages visited reveal special-category data")
-        );
-    }
-    text
-}
-
-fn sensitive(r: &Report) -> String {
-    let keys: Vec<&str> = r
-        .categories
-        .keys()
-        .map(String::as_str)
-        .filter(|k| SENSITIVE.iter().any(|s| covers(s, k)))
-        .collect();
-    if keys.is_empty() {
-        "none".into()
-    } else {
-        format!("yes: {}", labels(&keys))
+    TemplateError::Invalid {
+        template: template.to_owned(),
+        line: e.line(),
+        message,
     }
 }
 
-const SENSITIVE: &[&str] = &["user.authorization.credentials", "user.financial", "user.government_id"];
-
-fn notice_consequences(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 7. Likely consequences and risk level\n")?;
-    let hints = consequences(r);
-    if !hints.is_empty() {
-        writeln!(
-            out,
-            "What the categories sent in clear make possible (for the assessment):\n"
-        )?;
-        for (_, regulator, _) in hints {
-            writeln!(out, "- {regulator}")?;
+/// An environment with the documents' templates, the filters, tests and functions; a
+/// template that does not parse is reported in `errors` and left out.
+fn compile(
+    overrides: &[Option<PathBuf>; 3],
+    sources: &[String; 3],
+    errors: &mut Vec<TemplateError>,
+) -> Environment<'static> {
+    let mut env = Environment::new();
+    // Lines holding only a block tag leave nothing behind, and a file's last newline stays.
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build();
+    match syntax {
+        Ok(syntax) => env.set_syntax(syntax),
+        Err(e) => errors.push(invalid("syntax", &e)),
+    }
+    // A misspelt variable fails the export instead of printing nothing.
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.add_filter("utc", utc);
+    env.add_filter("date", date);
+    env.add_filter("datetime", datetime);
+    env.add_filter("number", number);
+    env.add_filter("label", |key: &str| category_label(key).to_owned());
+    env.add_filter("cell", |text: &str| cell(text));
+    env.add_filter("join_and", join_and);
+    env.add_test("under", |key: &str, parents: Rest<String>| {
+        parents.iter().any(|p| covers(p, key))
+    });
+    env.add_function("to_complete", |what: &str| format!("{TO_COMPLETE}{what}]"));
+    for (i, (name, _)) in DEFAULTS.iter().enumerate() {
+        if let Err(e) = env.add_template_owned(*name, sources[i].clone()) {
+            errors.push(invalid(&origin(overrides, i), &e));
         }
-        writeln!(out)?;
     }
-    writeln!(
-        out,
-        "- Likely consequences: {}",
-        todo("likely consequences for the data subjects")
-    )?;
-    writeln!(out, "- Risk level: {}", todo("risk or high risk, with the reasoning"))
-}
-
-fn notice_measures(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 8. Measures taken or proposed\n")?;
-    let taken = measures(r);
-    if taken.is_empty() {
-        writeln!(
-            out,
-            "- Containment: {}",
-            todo("e.g. stop sending data to the vendor, rotate keys, request deletion")
-        )?;
-    }
-    for (entry, measure) in taken {
-        writeln!(
-            out,
-            "- {}: {} ({})",
-            format_utc(entry.at_ms),
-            measure.regulator,
-            entry.detail.trim()
-        )?;
-    }
-    let pseudonymised = pseudonymised_keys(r);
-    if pseudonymised.is_empty() {
-        writeln!(out, "- Pseudonymisation: no category was sent only as a pseudonym")?;
-    } else {
-        writeln!(
-            out,
-            "- Pseudonymisation: sent to {} only as keyed pseudonyms: {}. The key never left our systems, so \
-             without it these values cannot be attributed to anyone; this lowers the risk for these categories, as \
-             data made unintelligible does under Art. 34(3)(a).",
-            vendor(r),
-            labels(&pseudonymised)
-        )?;
-    }
-    writeln!(
-        out,
-        "- Mitigation for individuals: notice with phishing guidance (draft: user-notice.md)"
-    )
-}
-
-fn notice_communication(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## 9. Communication to data subjects\n")?;
-    match r.facts.users_notified_at_ms {
-        Some(at) => writeln!(out, "- Sent: {} {}", format_utc(at), todo("channel; attach a copy"))?,
-        None => writeln!(
-            out,
-            "- Status: {}",
-            todo("planned (date, channel), or not required with the Art. 34(3) ground")
-        )?,
-    }
-    writeln!(out, "- Draft notice: user-notice.md")
-}
-
-fn notice_annexes(out: &mut String) -> fmt::Result {
-    writeln!(out, "\n## 10. Annexes\n")?;
-    writeln!(
-        out,
-        "- Exposure report (counts per category, field and source; no personal data): report.md"
-    )?;
-    writeln!(out, "- Vendor's breach notice: {}", todo("attach the vendor's notice"))
+    env
 }
 
 // ---------------------------------------------------------------------------------------
-// user-notice.md
+// Filters
 
-fn user_header(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "# Notice of Data Breach\n")?;
-    writeln!(out, "**{}**\n", filled(&r.organisation.name, "organisation name"))?;
-    writeln!(out, "Date of this notice: {}\n", format_date(r.generated_at_ms))?;
-    writeln!(out, "Reference: {}", r.incident_id)
+fn bad(message: &str) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message.to_owned())
 }
 
-fn user_what_happened(out: &mut String, r: &Report) -> fmt::Result {
-    let dest = vendor(r);
-    writeln!(out, "\n## What Happened\n")?;
-    writeln!(
-        out,
-        "We use {dest}, an outside analytics service, to understand how our service is used. {dest} had a \
-         security incident {}: someone without permission may have obtained data that {dest} held for us. {}",
-        date_span(r.breach_from_ms, r.breach_to_ms),
-        todo("one or two plain sentences on what happened at the vendor")
-    )?;
-    writeln!(
-        out,
-        "\nOn {}, {dest} discovered the incident; it told us on {}.",
-        date_or_todo(r.facts.vendor_detected_at_ms, "date the vendor discovered it"),
-        date_or_todo(r.facts.informed_at_ms, "date the vendor told us")
-    )?;
-    writeln!(
-        out,
-        "\n{}",
-        todo("whether this notice was delayed at the request of law enforcement")
-    )
+/// A date of the context (UTC milliseconds since the epoch); `None` for none.
+fn timestamp(value: &Value) -> Result<Option<i64>, Error> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    i64::try_from(value.clone())
+        .map(Some)
+        .map_err(|_| bad("expected a date (milliseconds since the epoch) or none"))
 }
 
-fn user_information(out: &mut String, r: &Report) -> fmt::Result {
-    let dest = vendor(r);
-    writeln!(out, "\n## What Information Was Involved\n")?;
-    let sent = sent_labels(r);
-    if sent.is_empty() {
-        return writeln!(
-            out,
-            "Our records show no personal information among what we sent to {dest} in this period."
-        );
-    }
-    writeln!(
-        out,
-        "Our records show exactly what we sent to {dest}. Between {} and {} it included the following, though not \
-         every item for every person:\n",
-        format_date(r.data_from_ms),
-        format_date(r.data_to_ms)
-    )?;
-    for (label, pseudonym_only) in &sent {
-        let coded = if *pseudonym_only { ", only in coded form" } else { "" };
-        writeln!(out, "- {label}{coded}")?;
-    }
-    let coded: Vec<&str> = sent.iter().filter(|(_, p)| *p).map(|(l, _)| *l).collect();
-    if !coded.is_empty() {
-        writeln!(
-            out,
-            "\nWe sent your {} only in coded form (a pseudonym): a value that cannot be traced back to you without \
-             a key that never left our systems.",
-            join_and(&coded)
-        )?;
-    }
-    let hints = consequences(r);
-    if !hints.is_empty() {
-        writeln!(out, "\nWhat this could mean for you:\n")?;
-        for (_, _, user) in hints {
-            writeln!(out, "- {user}")?;
+fn locale_of(kwargs: &Kwargs) -> Result<&'static locale::Locale, Error> {
+    let code: Option<&str> = kwargs.get("locale")?;
+    match code {
+        None => Ok(&locale::LOCALES[0]),
+        Some(code) => {
+            locale::find(code).ok_or_else(|| bad(&format!("unknown locale (supported: {})", locale::codes())))
         }
     }
-    Ok(())
 }
 
-fn user_what_we_do(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## What We Are Doing\n")?;
-    writeln!(
-        out,
-        "- We keep a record of what we send to each service provider, so we could tell exactly which kinds of \
-         information {} held and whom they concern.",
-        vendor(r)
-    )?;
-    let taken = measures(r);
-    if taken.is_empty() {
-        writeln!(
-            out,
-            "- {}",
-            todo("what we did to contain the incident and what we will do next")
-        )?;
-    }
-    for (entry, measure) in taken {
-        writeln!(
-            out,
-            "- On {}, {}.",
-            format_date(entry.at_ms),
-            measure.user.replace("{dest}", vendor(r))
-        )?;
-    }
-    Ok(())
+/// `{{ d | utc }}`: `2025-11-08T14:00:00Z`; none stays none.
+fn utc(value: Value) -> Result<Value, Error> {
+    Ok(timestamp(&value)?.map(format_utc).into())
 }
 
-fn user_what_you_can_do(out: &mut String, r: &Report) -> fmt::Result {
-    writeln!(out, "\n## What You Can Do\n")?;
-    let site = match r.organisation.website.as_deref().map(str::trim) {
-        Some(site) if !site.is_empty() => format!("by typing {site} yourself"),
-        _ => "by typing our address yourself".to_string(),
+/// `{{ d | date }}`: `2025-11-08`; `date(locale="fr", style="long")`: `8 novembre 2025`.
+/// With a locale the style defaults to `long`; without one, to `iso`. None stays none.
+fn date(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let locale = locale_of(&kwargs)?;
+    let style: Option<&str> = kwargs.get("style")?;
+    let style = match style {
+        None if kwargs.has("locale") => DateStyle::Long,
+        None => DateStyle::Iso,
+        Some(s) => DateStyle::parse(s).ok_or_else(|| bad("unknown date style (supported: iso, short, long)"))?,
     };
-    writeln!(
-        out,
-        "- Be careful with emails, text messages and calls that seem to come from us or from {}. Criminals can use \
-         information like this to make their messages look genuine.",
-        vendor(r)
-    )?;
-    writeln!(
-        out,
-        "- We will never ask for your password or a one-time code by email, text message or phone."
-    )?;
-    writeln!(
-        out,
-        "- Check the sender's address and where a link really leads before you act. Look-alike domains (an extra \
-         letter, a different ending) are a common trick."
-    )?;
-    writeln!(
-        out,
-        "- Do not click links or open attachments in messages asking you to verify, unlock or update your account. \
-         Go to our website {site} instead."
-    )?;
-    writeln!(
-        out,
-        "- Turn on multi-factor authentication (MFA) for your account with us and for your email, and use a \
-         different password for every service."
-    )?;
-    if exposed(r, "user.authorization.credentials") {
-        writeln!(
-            out,
-            "- Change your password with us, and anywhere else you used the same password."
-        )?;
-    }
-    if exposed(r, "user.financial.crypto_wallet") {
-        writeln!(
-            out,
-            "- Never share your wallet's recovery phrase or private key with anyone; we will never ask for them."
-        )?;
-    }
-    if exposed(r, "user.financial") || exposed(r, "user.government_id") {
-        identity_theft_guidance(out)?;
-    }
-    Ok(())
+    kwargs.assert_all_used()?;
+    Ok(timestamp(&value)?.map(|ms| locale.date(ms, style)).into())
 }
 
-/// California: when identification numbers or financial data are involved, point to the
-/// credit bureaus and offer identity-theft protection.
-fn identity_theft_guidance(out: &mut String) -> fmt::Result {
-    writeln!(
-        out,
-        "- Check your bank and card statements and your credit reports, and report anything you do not recognise. \
-         You can get free credit reports at annualcreditreport.com."
-    )?;
-    writeln!(
-        out,
-        "- You can place a fraud alert or a security freeze on your credit file with the major credit bureaus: \
-         Equifax (equifax.com), Experian (experian.com) and TransUnion (transunion.com). {}",
-        todo("toll-free numbers and addresses of the three bureaus, checked on the day of the notice")
-    )?;
-    writeln!(
-        out,
-        "- {}",
-        todo(
-            "our offer of identity theft prevention and mitigation services at no cost for at least 12 months, \
-             and how to enrol"
-        )
-    )
+/// `{{ d | datetime(locale="de") }}`: `8. November 2025, 14:00 UTC`. None stays none.
+fn datetime(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
+    let locale = locale_of(&kwargs)?;
+    kwargs.assert_all_used()?;
+    Ok(timestamp(&value)?.map(|ms| locale.datetime(ms)).into())
 }
 
-fn user_more_information(out: &mut String, r: &Report) -> fmt::Result {
-    let org = &r.organisation;
-    writeln!(out, "\n## For More Information\n")?;
-    writeln!(out, "If you have questions, contact us: {}.", contact(org))?;
-    if let Some(email) = present(&org.dpo_email) {
-        let name = present(&org.dpo_name).map(|n| format!(", {n},")).unwrap_or_default();
-        writeln!(
-            out,
-            "\nYou can also write to our data protection officer{name} at {email}."
-        )?;
-    }
-    if let Some(site) = present(&org.website) {
-        writeln!(out, "\nOur website: {site}")?;
-    }
-    writeln!(out, "\nPlease quote reference {} when you contact us.", r.incident_id)
-}
-
-// ---------------------------------------------------------------------------------------
-// Shared pieces
-
-/// A containment measure as the timeline records it.
-struct Measure {
-    kind: &'static str,
-    regulator: &'static str,
-    /// Completes "On <date>, …"; `{dest}` is the vendor.
-    user: &'static str,
-}
-
-const MEASURES: &[Measure] = &[
-    Measure {
-        kind: "destination_suspended",
-        regulator: "stopped sending data to the vendor",
-        user: "we stopped sending data to {dest}",
-    },
-    Measure {
-        kind: "key_rotated",
-        regulator: "rotated the pseudonymisation key, so new pseudonyms cannot be linked to those the vendor holds",
-        user: "we changed the key we use to code identifiers, so new coded values cannot be linked to those \
-               {dest} held",
-    },
-    Measure {
-        kind: "deletion_requested",
-        regulator: "asked the vendor to delete the data it holds for us",
-        user: "we asked {dest} to delete the data it holds for us",
-    },
-];
-
-fn measures(r: &Report) -> Vec<(&TimelineEntry, &'static Measure)> {
-    r.timeline
-        .iter()
-        .filter_map(|e| MEASURES.iter().find(|m| m.kind == e.kind).map(|m| (e, m)))
-        .collect()
-}
-
-/// What a category sent in clear makes possible: (category, for the regulator, for people).
-const CONSEQUENCES: &[(&str, &str, &str)] = &[
-    (
-        "user.contact",
-        "targeted phishing using real contact details",
-        "Someone could use your contact details to send you messages that look like they come from us.",
-    ),
-    (
-        "user.authorization.credentials",
-        "account takeover with the credentials",
-        "Someone could try to sign in to your account.",
-    ),
-    (
-        "user.financial",
-        "financial fraud",
-        "Someone could try to use your financial details for fraud.",
-    ),
-    (
-        "user.government_id",
-        "identity theft",
-        "Someone could try to use your identification number to pretend to be you.",
-    ),
-    (
-        "user.behavior.browsing_history",
-        "profiling, and embarrassment or extortion where the pages visited are sensitive",
-        "Someone could learn which of our pages you visited.",
-    ),
-    (
-        "user.location.precise",
-        "revealing where people live or go",
-        "Someone could learn where you were when you used our service.",
-    ),
-];
-
-fn consequences(r: &Report) -> Vec<&'static (&'static str, &'static str, &'static str)> {
-    let in_clear: Vec<&str> = r
-        .categories
-        .iter()
-        .filter(|(_, c)| !c.pseudonymised_only)
-        .map(|(k, _)| k.as_str())
-        .collect();
-    CONSEQUENCES
-        .iter()
-        .filter(|(parent, _, _)| in_clear.iter().any(|k| covers(parent, k)))
-        .collect()
-}
-
-/// The labels of the categories sent, each once, in key order; pseudonym only when every
-/// key with that label was sent only as a pseudonym.
-fn sent_labels(r: &Report) -> Vec<(&str, bool)> {
-    let mut sent: Vec<(&str, bool)> = Vec::new();
-    for (key, c) in &r.categories {
-        let label = category_label(key);
-        match sent.iter_mut().find(|(l, _)| *l == label) {
-            Some((_, pseudonym_only)) => *pseudonym_only &= c.pseudonymised_only,
-            None => sent.push((label, c.pseudonymised_only)),
+/// `{{ n | number(locale="de") }}`: `38.211`; `decimals=1` for fractions.
+fn number(value: Value, kwargs: Kwargs) -> Result<String, Error> {
+    let locale = locale_of(&kwargs)?;
+    let decimals: Option<usize> = kwargs.get("decimals")?;
+    kwargs.assert_all_used()?;
+    match (i128::try_from(value.clone()), decimals) {
+        (Ok(n), None) => Ok(locale.integer(n)),
+        _ => {
+            let x = f64::try_from(value).map_err(|_| bad("expected a number"))?;
+            Ok(locale.decimal(x, decimals.unwrap_or(2).min(20)))
         }
     }
-    sent
 }
 
-fn pseudonymised_keys(r: &Report) -> Vec<&str> {
-    r.categories
-        .iter()
-        .filter(|(_, c)| c.pseudonymised_only)
-        .map(|(k, _)| k.as_str())
-        .collect()
-}
-
-fn exposed(r: &Report, parent: &str) -> bool {
-    r.categories.keys().any(|k| covers(parent, k))
-}
-
-/// When we became aware: as recorded, else when the vendor informed us, else when the
-/// incident was opened (the same fallback the deadline clocks use).
-fn aware_at(r: &Report) -> Option<i64> {
-    let opened = || r.timeline.iter().find(|e| e.kind == "opened").map(|e| e.at_ms);
-    r.facts.aware_at_ms.or(r.facts.informed_at_ms).or_else(opened)
-}
-
-fn title(r: &Report) -> String {
-    match r.title.trim() {
-        "" => format!("Incident {}", r.incident_id),
-        t => t.to_string(),
-    }
-}
-
-fn contact(org: &Organisation) -> String {
-    match (present(&org.contact_email), present(&org.contact_phone)) {
-        (Some(email), Some(phone)) => format!("{email}, {phone}"),
-        (Some(one), None) | (None, Some(one)) => one.to_string(),
-        (None, None) => todo("contact email, and a toll-free phone number where required"),
-    }
-}
-
-fn labels(keys: &[&str]) -> String {
-    let labels: Vec<&str> = keys.iter().map(|k| category_label(k)).collect();
-    join_and(&labels)
-}
-
-/// `a`, `a and b`, `a, b and c`.
-fn join_and(items: &[&str]) -> String {
-    match items {
+/// `a`, `a and b`, `a, b and c`; `join_and(word="und")` in another language.
+fn join_and(items: Vec<String>, kwargs: Kwargs) -> Result<String, Error> {
+    let word: Option<&str> = kwargs.get("word")?;
+    kwargs.assert_all_used()?;
+    let word = word.unwrap_or("and");
+    Ok(match items.as_slice() {
         [] => String::new(),
-        [one] => one.to_string(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
-
-fn todo(what: &str) -> String {
-    format!("{TO_COMPLETE}{what}]")
-}
-
-fn present(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn filled(value: &Option<String>, what: &str) -> String {
-    present(value).map_or_else(|| todo(what), str::to_string)
-}
-
-fn span(from_ms: i64, to_ms: i64) -> String {
-    format!("from {} to {}", format_utc(from_ms), format_utc(to_ms))
-}
-
-fn date_span(from_ms: i64, to_ms: i64) -> String {
-    let (from, to) = (format_date(from_ms), format_date(to_ms));
-    if from == to {
-        format!("on {from}")
-    } else {
-        format!("between {from} and {to}")
-    }
-}
-
-fn utc_or_dash(ms: Option<i64>) -> String {
-    ms.map_or_else(|| "-".into(), format_utc)
-}
-
-fn utc_or_todo(ms: Option<i64>, what: &str) -> String {
-    ms.map_or_else(|| todo(what), format_utc)
-}
-
-fn date_or_todo(ms: Option<i64>, what: &str) -> String {
-    ms.map_or_else(|| todo(what), format_date)
-}
-
-fn or_dash(text: &str) -> &str {
-    if text.trim().is_empty() { "-" } else { text }
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} {word} {last}", rest.join(", ")),
+    })
 }
 
 /// Text safe inside one Markdown table cell.
@@ -1001,8 +358,20 @@ mod tests {
     use super::*;
     use crate::classify::taxonomy::CATEGORIES;
     use crate::incident::deadlines::{default_rules, evaluate};
-    use crate::incident::report::{CategoryExposure, Facts, SourceExposure};
-    use crate::incident::time::{MS_PER_DAY, days_from_civil};
+    use crate::incident::report::{CategoryExposure, Facts, Organisation, SourceExposure, TimelineEntry};
+    use crate::incident::time::{MS_PER_DAY, MS_PER_HOUR, days_from_civil};
+
+    fn report_markdown(r: &Report) -> String {
+        Templates::default().render("report.md", r).unwrap()
+    }
+
+    fn regulator_notice(r: &Report) -> String {
+        Templates::default().render("regulator-notice.md", r).unwrap()
+    }
+
+    fn user_notice(r: &Report) -> String {
+        Templates::default().render("user-notice.md", r).unwrap()
+    }
 
     fn at(month: u32, day: u32, hour: i64) -> i64 {
         days_from_civil(2025, month, day) * MS_PER_DAY + hour * MS_PER_HOUR
@@ -1552,5 +921,291 @@ mod tests {
         assert!(!notice.contains("analytics-eu"), "{notice}");
         let user = user_notice(&r);
         assert!(user.contains("Amplitude") && !user.contains("analytics-eu"), "{user}");
+    }
+
+    /// Reports that between them take every branch of the three documents.
+    fn variants() -> Vec<(&'static str, Report)> {
+        let mut out = vec![("mixpanel", mixpanel()), ("empty", Report::default())];
+        let mut r = mixpanel();
+        r.people = u64::MAX;
+        r.breach_from_ms = i64::MIN;
+        r.breach_to_ms = i64::MAX;
+        r.generated_at_ms = i64::MAX;
+        r.facts.vendor_detected_at_ms = Some(i64::MIN);
+        r.facts.informed_at_ms = Some(i64::MAX);
+        r.facts.aware_at_ms = Some(i64::MIN);
+        r.timeline.push(entry(i64::MIN, "key_rotated", ""));
+        out.push(("extreme", r));
+        let mut r = mixpanel();
+        r.timeline.push(entry(0, "scope_changed", "range | widened\nby a week"));
+        r.timeline.push(entry(at(11, 27, 1), "deletion_requested", "  asked  "));
+        r.generated_at_ms = at(11, 29, 10);
+        r.vendor = "Amplitude".into();
+        r.destination = "analytics-eu".into();
+        r.title = "   ".into();
+        r.vendor_retention_days = None;
+        r.data_range_basis = " ".into();
+        r.first_exposure_ms = None;
+        r.organisation.dpo_name = Some("Office of the DPO".into());
+        r.organisation.dpo_email = Some("dpo@example.com".into());
+        r.organisation.contact_phone = Some(" +1 555 0100 ".into());
+        r.organisation.website = Some("  ".into());
+        r.facts.users_notified_at_ms = Some(at(11, 26, 9));
+        r.deadlines = evaluate(&default_rules(), &r.facts, 1204, &[], at(11, 29, 0));
+        for (k, p) in [
+            ("user.government_id.passport_number", false),
+            ("user.government_id.national_identification_number", false),
+            ("user.behavior.browsing_history", false),
+            ("user.health_and_medical", false),
+            ("user.financial.crypto_wallet", true),
+            ("user.financial.bank_account", false),
+            ("user.authorization.credentials", false),
+            ("user.location.precise", false),
+            ("user.account", true),
+            ("user.sideways.novel|x", false),
+        ] {
+            r.categories.insert(k.into(), exposure(3, 4, p));
+        }
+        r.fields.insert("/properties/a|b".into(), 5);
+        r.sources.clear();
+        out.push(("late-sensitive", r));
+        let mut r = mixpanel();
+        r.organisation = Organisation::default();
+        r.organisation.dpo_email = Some("dpo@example.com".into());
+        r.facts = Facts::default();
+        r.timeline = vec![entry(at(11, 25, 9), "opened", "o")];
+        r.generated_at_ms = at(11, 30, 0);
+        r.held_back.clear();
+        r.fields.clear();
+        r.breach_to_ms = at(11, 8, 5);
+        out.push(("no-org", r));
+        let mut r = mixpanel();
+        r.facts = Facts::default();
+        r.facts.vendor_detected_at_ms = Some(at(11, 1, 0));
+        r.facts.informed_at_ms = Some(at(11, 20, 0));
+        r.timeline.clear();
+        r.organisation.dpo_name = Some("Jo".into());
+        r.organisation.contact_email = None;
+        r.organisation.contact_phone = Some("+1 555".into());
+        for c in r.categories.values_mut() {
+            c.pseudonymised_only = true;
+        }
+        out.push(("all-pseudonymised", r));
+        out
+    }
+
+    /// Every built-in template renders each variant exactly as `src/incident/golden/` holds
+    /// it (the documents as they were written before they came from templates).
+    #[test]
+    fn defaults_render_the_golden_documents() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/incident/golden");
+        let templates = Templates::default();
+        for (variant, r) in variants() {
+            for (name, _) in DEFAULTS {
+                let path = dir.join(format!("{variant}.{name}"));
+                let want = std::fs::read_to_string(&path).unwrap();
+                let got = templates.render(name, &r).unwrap();
+                let first_difference = want.lines().zip(got.lines()).position(|(a, b)| a != b);
+                assert!(
+                    got == want,
+                    "{} differs (first at line {:?})\n{got}",
+                    path.display(),
+                    first_difference.map(|i| i + 1)
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod custom {
+    use super::*;
+    use crate::incident::report::CategoryExposure;
+    use crate::incident::time::{MS_PER_DAY, MS_PER_HOUR, days_from_civil};
+
+    /// A fresh directory holding `files`.
+    fn dir_with(tag: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("vendorwall-templates-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        dir
+    }
+
+    fn errors(dir: &Path) -> Vec<String> {
+        match Templates::load(dir) {
+            Ok(_) => panic!("{} should not load", dir.display()),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_file_in_the_directory_replaces_its_default_and_the_others_stay() {
+        let german = "# Benachrichtigung\n\n\
+            {{ organisation.name }}, {{ generated_at | date(locale=\"de\") }}\n\
+            {{ people | number(locale=\"de\") }} Personen, {{ records | number }} records, \
+            {{ breach_from | date(locale=\"fr\", style=\"short\") }}, {{ breach_to | datetime(locale=\"es\") }}\n\
+            {% for c in categories %}\n- {{ c.key | label }}{{ \" (kodiert)\" if c.pseudonymised_only else \"\" }}\n{% endfor %}\n\
+            {{ sent | map(attribute=\"label\") | list | join_and(word=\"und\") }}\n";
+        let dir = dir_with("custom", &[("user-notice.md", german), ("notes.txt", "ignored")]);
+        let templates = Templates::load(&dir).unwrap();
+        let mut r = Report::default();
+        r.organisation.name = Some("Beispiel GmbH".into());
+        r.generated_at_ms = days_from_civil(2025, 11, 26) * MS_PER_DAY;
+        r.breach_from_ms = days_from_civil(2025, 11, 8) * MS_PER_DAY;
+        r.breach_to_ms = r.breach_from_ms + 14 * MS_PER_HOUR;
+        r.people = 1_234_567;
+        r.records = 38_211;
+        for (key, pseudonymised_only) in [("user.contact.email", false), ("user.unique_id", true)] {
+            let exposure = CategoryExposure {
+                people: 1,
+                records: 1,
+                pseudonymised_only,
+            };
+            r.categories.insert(key.into(), exposure);
+        }
+        assert_eq!(
+            templates.render("user-notice.md", &r).unwrap(),
+            "# Benachrichtigung\n\nBeispiel GmbH, 26. November 2025\n\
+             1.234.567 Personen, 38,211 records, 08/11/2025, 8 de noviembre de 2025, 14:00 UTC\n\
+             - email address\n- account and user identifiers (kodiert)\n\
+             email address und account and user identifiers\n"
+        );
+        let defaults = Templates::default();
+        for name in ["report.md", "regulator-notice.md"] {
+            assert_eq!(templates.render(name, &r).unwrap(), defaults.render(name, &r).unwrap());
+        }
+        let rendered = templates.render_all(&r).unwrap();
+        assert_eq!(
+            rendered.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            DEFAULTS.map(|(n, _)| n)
+        );
+        assert!(rendered[2].1.starts_with("# Benachrichtigung"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn broken_templates_are_reported_with_their_file_and_line_at_load() {
+        let dir = dir_with(
+            "broken",
+            &[
+                ("report.md", "# Report\n\n{% if people %}\nunclosed\n"),
+                ("user-notice.md", "# Notice\n{{ peple }}\n"),
+                (
+                    "regulator-notice.md",
+                    "# Draft\n\n\n{{ people | number(locale=\"xx\") }}\n",
+                ),
+                ("user_notice.md", "a misspelt name"),
+            ],
+        );
+        let all = errors(&dir);
+        let at = |name: &str| dir.join(name).display().to_string();
+        assert_eq!(
+            all,
+            [
+                format!(
+                    "{} is not a notice template (expected one of report.md, regulator-notice.md, user-notice.md)",
+                    at("user_notice.md")
+                ),
+                format!(
+                    "template {}, line 4: syntax error: unexpected end of input, expected end of block",
+                    at("report.md")
+                ),
+                format!(
+                    "template {}, line 4: invalid operation: unknown locale (supported: en, en-GB, de, fr, es, it, nl, pt)",
+                    at("regulator-notice.md")
+                ),
+                format!("template {}, line 2: undefined value", at("user-notice.md")),
+            ]
+        );
+        let missing = dir.join("missing");
+        assert!(errors(&missing)[0].starts_with(&format!("cannot read {}", missing.display())));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A template that fails only on some revision fails that render with an error that
+    /// names it and carries no value of the revision.
+    #[test]
+    fn render_errors_name_the_template_and_hold_no_values() {
+        let dir = dir_with(
+            "runtime",
+            &[(
+                "report.md",
+                "# Report\n{% if organisation.name == \"Secret Corp\" %}\n{{ organisation.name | number }}\n{% endif %}\n",
+            )],
+        );
+        let templates = Templates::load(&dir).unwrap();
+        let mut r = Report::default();
+        r.organisation.name = Some("Secret Corp".into());
+        let e = templates.render("report.md", &r).unwrap_err().to_string();
+        let path = dir.join("report.md").display().to_string();
+        assert_eq!(
+            e,
+            format!("template {path}, line 3: invalid operation: expected a number")
+        );
+        assert!(!e.contains("Secret"));
+        assert!(templates.render_all(&r).is_err(), "one failing document fails them all");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The example in docs/NOTICES.md loads and renders as the docs say.
+    #[test]
+    fn the_documented_example_renders() {
+        let docs = include_str!("../../docs/NOTICES.md");
+        let example = docs
+            .split("```jinja\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap();
+        let dir = dir_with("docs", &[("user-notice.md", example)]);
+        let templates = Templates::load(&dir).unwrap();
+        let mut r = Report {
+            people: 1204,
+            ..Report::default()
+        };
+        for key in ["user.contact.email", "user.device.ip_address"] {
+            r.categories.insert(key.into(), CategoryExposure::default());
+        }
+        let notice = templates.render("user-notice.md", &r).unwrap();
+        let lines: Vec<&str> = notice.lines().collect();
+        for expected in [
+            "- E-Mail-Adresse",
+            "- IP address",
+            "Insgesamt betrifft der Vorfall 1.204 Personen.",
+            "## Was Sie tun können",
+            "[TO COMPLETE: Kontakt-E-Mail]",
+        ] {
+            assert!(lines.contains(&expected), "{expected:?} in\n{notice}");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn dump_writes_the_defaults_and_overwrites_only_when_forced() {
+        let dir = std::env::temp_dir().join(format!("vendorwall-templates-dump-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let target = dir.join("notices");
+        let written = dump_defaults(&target, false).unwrap();
+        assert_eq!(written.len(), 3);
+        for (name, text) in DEFAULTS {
+            assert_eq!(std::fs::read_to_string(target.join(name)).unwrap(), text);
+        }
+        std::fs::write(target.join("user-notice.md"), "edited").unwrap();
+        let e = dump_defaults(&target, false).unwrap_err();
+        assert!(matches!(e, TemplateError::Exists { .. }), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(target.join("user-notice.md")).unwrap(),
+            "edited"
+        );
+        dump_defaults(&target, true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(target.join("user-notice.md")).unwrap(),
+            DEFAULTS[2].1
+        );
+        // What was dumped loads unchanged.
+        assert!(Templates::load(&target).is_ok());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -281,6 +281,14 @@ fn incident_error(e: IncidentError) -> ApiError {
             tracing::error!(error = %e, "incident operation failed");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
+        // The template and line go to the log, not the server's paths to the client.
+        IncidentError::Template(_) => {
+            tracing::error!(error = %e, "a notice template failed to render");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a notice template failed to render; the server log names the template and line",
+            )
+        }
     }
 }
 
