@@ -11,6 +11,7 @@ mod fanout;
 mod faults;
 mod firewall;
 mod gateway;
+mod hostile;
 mod incident;
 mod posthog;
 mod sdk;

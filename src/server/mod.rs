@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
 pub mod admin;
+pub mod conn;
 
 use crate::config::Limits;
 use crate::event::Caps;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub cors_allowed_origins: Option<Vec<String>>,
     /// For feature-flag requests forwarded to a vendor.
     pub flags_client: reqwest::Client,
+    /// `[server] request_timeout_secs`: from the handler's start to its answer.
+    pub request_timeout: Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -161,11 +164,50 @@ async fn ingest(
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
         (r, first_vendor, first_route)
     } else {
-        handle(&app, &candidates, &method, &uri, &headers, body, peer).await
+        let handled = handle(&app, &candidates, &method, &uri, &headers, body, peer);
+        match tokio::time::timeout(app.request_timeout, handled).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                let answer = timed_out(&app, (first_vendor, first_route), &method, &uri, &headers);
+                (answer, first_vendor, first_route)
+            }
+        }
     };
     cors(&app, &headers, resp.headers_mut());
     app.metrics.observe_request(vendor, route.path, started.elapsed());
     resp
+}
+
+/// The answer to a request that passed `request_timeout_secs` (a body trickled in, or the
+/// store too slow): the vendor's retryable answer, so the SDK sends it again later. Records
+/// of a request that timed out while being committed may already be queued; the retry
+/// carries the same idempotency keys, which the vendors deduplicate on.
+fn timed_out(
+    app: &AppState,
+    (vendor, route): (Vendor, Route),
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    app.metrics.reject_request("request_timeout");
+    let req = HttpRequest {
+        method: if method == Method::GET {
+            crate::protocol::Method::Get
+        } else {
+            crate::protocol::Method::Post
+        },
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        content_encoding: header_str(headers, header::CONTENT_ENCODING),
+        authorization: None,
+        body: &[],
+        client_ip: None,
+        received_at_ms: now_ms(),
+    };
+    let proto = vendor.protocol();
+    let reply = proto.early_reply(route, &req);
+    to_response(proto.answer(&reply, &Outcome::Busy))
 }
 
 /// Decodes a request with each vendor that serves its path, keeping the first whose source
@@ -395,6 +437,42 @@ fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     }
 }
 
+type PublicService = axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr>;
+
+/// Serves the public listener (plain or TLS) with the connection deadlines and cap of
+/// [`conn`]: a connection's deadline starts at accept, so it covers the TLS handshake too.
+fn serve_public(
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    app: PublicService,
+    limits: conn::ConnectionLimits,
+    metrics: Arc<Metrics>,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let guard = conn::GuardAcceptor::new(limits, metrics);
+    let task = match tls {
+        Some(rustls) => {
+            let server = axum_server::from_tcp_rustls(listener, rustls)?
+                .map(|a| a.acceptor(guard))
+                .handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "server stopped");
+                }
+            })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.acceptor(guard).handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, "server stopped");
+                }
+            })
+        }
+    };
+    Ok(task)
+}
+
 impl Gateway {
     /// Opens the store and starts everything. Returns once the listener is bound.
     pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
@@ -512,10 +590,12 @@ impl Gateway {
             master_key,
             metrics: metrics.clone(),
         });
+        let metrics_for_server = metrics.clone();
         let state = Arc::new(AppState {
             pipeline,
             store,
             metrics,
+            request_timeout: config.server.request_timeout,
             limits: config.limits.clone(),
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             flags_client: reqwest::Client::builder()
@@ -527,26 +607,16 @@ impl Gateway {
             .nest("/api/v1", admin::router(admin))
             .into_make_service_with_connect_info::<SocketAddr>();
         let handle = axum_server::Handle::new();
-        let scheme = match tls {
-            Some(rustls) => {
-                let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-                "https"
-            }
-            None => {
-                let server = axum_server::from_tcp(listener)?.handle(handle.clone());
-                tasks.push(tokio::spawn(async move {
-                    if let Err(e) = server.serve(app).await {
-                        tracing::error!(error = %e, "server stopped");
-                    }
-                }));
-                "http"
-            }
-        };
+        let limits = conn::ConnectionLimits::from(&config.server);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tasks.push(serve_public(
+            listener,
+            tls,
+            app,
+            limits,
+            metrics_for_server,
+            handle.clone(),
+        )?);
         Ok(Gateway {
             addr,
             scheme,

@@ -60,6 +60,8 @@ pub struct Options {
     pub request_timeout_secs: u64,
     pub limits: String,
     pub listen: String,
+    /// More `[server]` lines (`key = value`, one a line).
+    pub server: String,
     /// `policy = …` of the destination: a preset name, or a TOML inline table.
     pub policy: String,
 }
@@ -75,6 +77,7 @@ impl Default for Options {
             request_timeout_secs: 2,
             limits: String::new(),
             listen: "127.0.0.1:0".into(),
+            server: String::new(),
             policy: "\"passthrough\"".into(),
         }
     }
@@ -104,6 +107,7 @@ pub fn write_config(dir: &Path, vendor_url: &str, o: &Options) -> PathBuf {
 [server]
 listen = "{listen}"
 cors_allowed_origins = [{cors}]
+{server}
 {tls}
 [store]
 path = "store"
@@ -128,6 +132,7 @@ policy = {policy}
 {extra}
 "#,
         listen = o.listen,
+        server = o.server,
         limits = o.limits,
         timeout = o.request_timeout_secs,
         maxq = o.max_queue_records,

@@ -1,0 +1,316 @@
+//! Hostile input on the public listener: clients that stall or trickle, connection floods,
+//! decompression and element bombs, the `/import` credential; and the store's file modes.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+/// A gateway with short connection deadlines: header 1 s, request 2 s, idle 1 s.
+async fn short_deadlines(tag: &str, extra_server: &str) -> (vendorwall::emulator::Emulator, TempDir, Server) {
+    let vendor = emulator().await;
+    let dir = TempDir::new(tag);
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            server: format!(
+                "header_read_timeout_secs = 1\nrequest_timeout_secs = 2\nidle_timeout_secs = 1\n{extra_server}"
+            ),
+            ..Options::default()
+        },
+    );
+    let server = Server::start(&cfg);
+    (vendor, dir, server)
+}
+
+fn addr(server: &Server) -> String {
+    format!("127.0.0.1:{}", server.port())
+}
+
+/// A metric's value from `/metrics` (the sample whose name and labels are exactly `series`).
+async fn metric(server: &Server, series: &str) -> f64 {
+    let text = client()
+        .get(format!("{}/metrics", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(name, _)| *name == series)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in /metrics"))
+}
+
+/// Reads until the peer closes (EOF or reset); returns everything read, or `None` if the
+/// connection was still open after `limit`.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_closed_at_the_header_deadline() {
+    let (_vendor, _dir, server) = short_deadlines("hostile-silent", "").await;
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    let got = read_until_closed(&mut s, Duration::from_secs(15))
+        .await
+        .expect("a connection that sends nothing must be closed");
+    let waited = started.elapsed();
+    assert!(got.is_empty(), "nothing was asked, nothing is answered");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed before its deadline: {waited:?}"
+    );
+    assert_eq!(
+        metric(
+            &server,
+            "vendorwall_server_closed_connections_total{reason=\"header_timeout\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_header_is_cut_off_at_its_deadline_from_accept() {
+    let (_vendor, _dir, server) = short_deadlines("hostile-trickle", "").await;
+    let started = Instant::now();
+    let s = TcpStream::connect(addr(&server)).await.unwrap();
+    let (mut rd, mut wr) = s.into_split();
+    // One header byte every 100 ms: each read makes progress, the whole header never ends
+    // (20 s of bytes if nobody stops it).
+    let trickle = tokio::spawn(async move {
+        let header = format!("POST /track HTTP/1.1\r\nHost: x\r\nX-Slow: {}\r\n", "a".repeat(200));
+        for b in header.bytes() {
+            if wr.write_all(&[b]).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+    let mut buf = [0u8; 1024];
+    let closed = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    let waited = started.elapsed();
+    assert!(closed.is_ok(), "a trickling client must be closed");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed before its deadline: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(8),
+        "the deadline runs from accept, not per byte: {waited:?}"
+    );
+    assert!(trickle.await.unwrap(), "the trickle was cut off before it finished");
+    assert_eq!(
+        metric(
+            &server,
+            "vendorwall_server_closed_connections_total{reason=\"header_timeout\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_body_gets_the_retryable_answer_at_the_request_deadline() {
+    let (_vendor, _dir, server) = short_deadlines("hostile-body", "").await;
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    let body = format!(
+        "data={}",
+        form_encode(&b64(&json!([{"event": "e", "properties": {"token": APP_TOKEN}}])))
+    );
+    s.write_all(
+        format!(
+            "POST /track HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+            body.len() + 10_000
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (mut rd, mut wr) = s.into_split();
+    tokio::spawn(async move {
+        for b in body.bytes().cycle().take(10_000) {
+            if wr.write_all(&[b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answered = tokio::time::timeout(Duration::from_secs(15), async {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        answered.is_ok(),
+        "a trickled body must be answered at the request deadline"
+    );
+    let text = String::from_utf8_lossy(&got);
+    let status: u16 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    assert_eq!(status, 503, "Mixpanel SDKs retry a 503: {text}");
+    assert!(
+        text.lines().any(|l| l.to_ascii_lowercase().starts_with("retry-after:")),
+        "{text}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1900));
+    assert_eq!(
+        metric(
+            &server,
+            "vendorwall_ingest_rejected_requests_total{reason=\"request_timeout\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let (_vendor, _dir, server) = short_deadlines("hostile-idle", "").await;
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    let got = read_until_closed(&mut s, Duration::from_secs(15))
+        .await
+        .expect("an idle kept-alive connection must be closed");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert_eq!(
+        metric(
+            &server,
+            "vendorwall_server_closed_connections_total{reason=\"idle_timeout\"}"
+        )
+        .await,
+        1.0
+    );
+}
+
+async fn track_one(url: &str, i: usize) -> (u16, String) {
+    let data = b64(
+        &json!({"event": "ok", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}"), "$insert_id": format!("ins-{i}")}}),
+    );
+    let r = client()
+        .post(format!("{url}/track"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("data={}&verbose=1", form_encode(&data)))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_answered_promptly_beside_400_stalled_connections() {
+    // The default header deadline (10 s): the stalled connections stay open for the test.
+    let vendor = emulator().await;
+    let dir = TempDir::new("hostile-loris");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let server = Server::start(&cfg);
+    let mut stalled = Vec::new();
+    for _ in 0..400 {
+        let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+        s.write_all(b"POST /track HTTP/1.1\r\nHost: x\r\nContent-Ty")
+            .await
+            .unwrap();
+        stalled.push(s);
+    }
+    let mut open = 0.0;
+    for _ in 0..100 {
+        open = metric(&server, "vendorwall_server_open_connections").await;
+        if open >= 400.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(open >= 400.0, "the gateway holds the stalled connections: {open}");
+    for i in 0..20 {
+        let started = Instant::now();
+        let (status, body) = track_one(&server.base_url, i).await;
+        let took = started.elapsed();
+        let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!((status, &answer["status"]), (200, &json!(1)), "{body}");
+        assert!(
+            took < Duration::from_secs(2),
+            "request {i} took {took:?} beside stalled connections"
+        );
+    }
+    // And the stalled ones are let go at their deadline.
+    for mut s in stalled.drain(..10) {
+        assert!(read_until_closed(&mut s, Duration::from_secs(30)).await.is_some());
+    }
+    assert!(eventually(Duration::from_secs(30), || vendor.received().len() >= 20).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_and_counted() {
+    let (_vendor, _dir, server) = short_deadlines("hostile-cap", "max_connections = 5").await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(addr(&server)).await.unwrap());
+    }
+    let mut extra = TcpStream::connect(addr(&server)).await.unwrap();
+    let got = read_until_closed(&mut extra, Duration::from_secs(5))
+        .await
+        .expect("a connection past the cap is closed at once");
+    assert!(got.is_empty());
+    drop(held);
+    // Once the held connections are gone (closed by the client or the deadline), the
+    // listener serves again.
+    let mut served = false;
+    for _ in 0..50 {
+        if let Ok(r) = client().get(format!("{}/healthz", server.base_url)).send().await
+            && r.status() == 200
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served);
+    assert!(
+        metric(
+            &server,
+            "vendorwall_server_closed_connections_total{reason=\"connection_limit\"}"
+        )
+        .await
+            >= 1.0
+    );
+}
