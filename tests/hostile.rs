@@ -314,3 +314,263 @@ async fn connections_past_the_cap_are_closed_and_counted() {
             >= 1.0
     );
 }
+
+/// Gzip of `parts` written one after another, streamed so the test never holds the
+/// expanded text.
+fn gzip_stream(parts: impl Iterator<Item = Vec<u8>>, deflate_only: bool) -> Vec<u8> {
+    use std::io::Write;
+    if deflate_only {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        for p in parts {
+            z.write_all(&p).unwrap();
+        }
+        z.finish().unwrap()
+    } else {
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        for p in parts {
+            z.write_all(&p).unwrap();
+        }
+        z.finish().unwrap()
+    }
+}
+
+/// `[0,0,…]`: one array of `n` elements.
+fn flat_array(prefix: &str, n: usize, suffix: &str) -> Vec<u8> {
+    let chunk = "0,".repeat(10_000).into_bytes();
+    let parts = std::iter::once(format!("{prefix}[").into_bytes())
+        .chain(std::iter::repeat_n(chunk, n / 10_000))
+        .chain(std::iter::once(format!("0]{suffix}").into_bytes()));
+    gzip_stream(parts, false)
+}
+
+/// `[[0,…],[0,…],…]`: `outer` arrays of 1,000 elements, each within the per-array limit.
+fn nested_arrays(prefix: &str, outer: usize, suffix: &str) -> Vec<u8> {
+    let inner = format!("[{}0],", "0,".repeat(999)).into_bytes();
+    let parts = std::iter::once(format!("{prefix}[").into_bytes())
+        .chain(std::iter::repeat_n(inner, outer))
+        .chain(std::iter::once(format!("[0]]{suffix}").into_bytes()));
+    gzip_stream(parts, false)
+}
+
+/// `{"a":0,"a":0,…}`: one object of `n` entries.
+fn wide_object(prefix: &str, n: usize, suffix: &str) -> Vec<u8> {
+    let chunk = "\"a\":0,".repeat(10_000).into_bytes();
+    let parts = std::iter::once(format!("{prefix}{{").into_bytes())
+        .chain(std::iter::repeat_n(chunk, n / 10_000))
+        .chain(std::iter::once(format!("\"a\":0}}{suffix}").into_bytes()));
+    gzip_stream(parts, false)
+}
+
+/// The peak resident set of a process, from `/proc/<pid>/status` (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+struct Bomb {
+    name: &'static str,
+    path: &'static str,
+    content_encoding: &'static str,
+    basic: Option<&'static str>,
+    body: Vec<u8>,
+    /// The status and body (as JSON, or plain text) each SDK expects.
+    status: u16,
+    answer: Option<serde_json::Value>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn element_bombs_are_refused_as_each_sdk_expects_with_memory_bounded() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("hostile-bomb");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let server = Server::start(&cfg);
+    let before = peak_rss(server.child.id());
+
+    // Each body is ~20 KiB and expands to ~20 MB of JSON: ten million elements.
+    let bombs = [
+        Bomb {
+            name: "mixpanel /track, one flat array",
+            path: "/track",
+            content_encoding: "gzip",
+            basic: None,
+            body: flat_array("", 9_900_000, ""),
+            status: 200,
+            answer: Some(json!(0)),
+        },
+        Bomb {
+            name: "mixpanel /import, nested arrays",
+            path: "/import",
+            content_encoding: "gzip",
+            basic: Some(IMPORT_SECRET),
+            body: nested_arrays("", 9_900, ""),
+            status: 400,
+            answer: None,
+        },
+        Bomb {
+            name: "segment /v1/batch, one wide object",
+            path: "/v1/batch",
+            content_encoding: "gzip",
+            basic: Some("some-write-key"),
+            body: wide_object("{\"batch\":[", 3_000_000, "]}"),
+            status: 400,
+            answer: None,
+        },
+        Bomb {
+            name: "posthog /batch, nested arrays",
+            path: "/e/?compression=gzip-js",
+            content_encoding: "",
+            basic: None,
+            body: nested_arrays("{\"api_key\":\"phc_x\",\"batch\":", 9_900, "}"),
+            status: 400,
+            answer: None,
+        },
+        Bomb {
+            name: "amplitude /2/httpapi, nested arrays",
+            path: "/2/httpapi",
+            content_encoding: "gzip",
+            basic: None,
+            body: nested_arrays("{\"api_key\":\"amp\",\"events\":", 9_900, "}"),
+            status: 413,
+            answer: None,
+        },
+    ];
+    for b in &bombs {
+        assert!(b.body.len() < 64 << 10, "{}: {} bytes compressed", b.name, b.body.len());
+    }
+    // Past the decompressed limit (20 MiB): stopped while inflating.
+    let oversize = gzip_stream(std::iter::repeat_n(vec![b' '; 1 << 20], 30), true);
+
+    // Valid requests go on beside the bombs, and all get through.
+    let base = server.base_url.clone();
+    let valid = tokio::spawn(async move {
+        let mut answered = 0;
+        for i in 0..30 {
+            let (status, body) = track_one(&base, i).await;
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!((status, &answer["status"]), (200, &json!(1)), "{body}");
+            answered += 1;
+        }
+        answered
+    });
+
+    let http = client();
+    for round in 0..3 {
+        for b in &bombs {
+            let mut req = http.post(format!("{}{}", server.base_url, b.path)).body(b.body.clone());
+            if !b.content_encoding.is_empty() {
+                req = req.header("content-encoding", b.content_encoding);
+            }
+            if b.path != "/track" {
+                req = req.header("content-type", "application/json");
+            }
+            if let Some(user) = b.basic {
+                req = req.basic_auth(user, Some(""));
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            assert_eq!(status, b.status, "{} (round {round}): {text}", b.name);
+            if let Some(expected) = &b.answer {
+                assert_eq!(
+                    &serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                    expected,
+                    "{}",
+                    b.name
+                );
+            }
+            assert!(!text.contains("0,0"), "an answer never echoes the body");
+        }
+        let r = http
+            .post(format!("{}/track", server.base_url))
+            .header("content-encoding", "deflate")
+            .header("content-type", "application/json")
+            .body(oversize.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((r.status().as_u16(), r.text().await.unwrap().as_str()), (413, "0"));
+    }
+    assert_eq!(valid.await.unwrap(), 30);
+    assert!(eventually(Duration::from_secs(30), || vendor.received().len() >= 30).await);
+
+    let refused = metric(
+        &server,
+        "vendorwall_ingest_rejected_requests_total{reason=\"too_many_values\"}",
+    )
+    .await;
+    assert_eq!(refused, 15.0, "every bomb is counted");
+    let too_large = metric(
+        &server,
+        "vendorwall_ingest_rejected_requests_total{reason=\"decompressed_too_large\"}",
+    )
+    .await;
+    assert_eq!(too_large, 3.0);
+    let peak = peak_rss(server.child.id());
+    eprintln!(
+        "peak RSS: {} MiB before the bombs, {} MiB after",
+        before >> 20,
+        peak >> 20
+    );
+    assert!(peak < 300 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+/// A gateway whose source has no import secret: the config written by the harness, without
+/// its `import_secret` line.
+fn without_import_secret(cfg: &std::path::Path) {
+    let text = std::fs::read_to_string(cfg).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("import_secret"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(cfg, text).unwrap();
+}
+
+async fn import_with(base: &str, user: &str, id: &str) -> u16 {
+    let body =
+        json!([{"event": "Imported", "properties": {"distinct_id": "u-1", "time": 1_763_000_000, "$insert_id": id}}]);
+    client()
+        .post(format!("{base}/import?strict=1"))
+        .basic_auth(user, Some(""))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_takes_only_the_import_secret_when_one_is_set() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("hostile-import");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let server = Server::start(&cfg);
+    assert_eq!(import_with(&server.base_url, APP_TOKEN, "imp-a").await, 401);
+    assert_eq!(import_with(&server.base_url, "not-a-secret", "imp-b").await, 401);
+    assert_eq!(import_with(&server.base_url, IMPORT_SECRET, "imp-c").await, 200);
+    assert_eq!(
+        metric(
+            &server,
+            "vendorwall_ingest_rejected_requests_total{reason=\"unauthorized\"}"
+        )
+        .await,
+        2.0
+    );
+    assert!(eventually(Duration::from_secs(30), || vendor.received().len() == 1).await);
+    assert_eq!(vendor.received()[0].insert_id(), Some("imp-c"));
+
+    // Without an import secret, the app-side token is the source's only credential.
+    let dir = TempDir::new("hostile-import-open");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    without_import_secret(&cfg);
+    let server = Server::start(&cfg);
+    assert_eq!(import_with(&server.base_url, APP_TOKEN, "imp-d").await, 200);
+    assert_eq!(import_with(&server.base_url, IMPORT_SECRET, "imp-e").await, 401);
+}

@@ -256,17 +256,19 @@ async fn handle(
             return (to_response(answer), first_vendor, first_route);
         }
     };
-    let limits = RequestLimits {
-        max_decompressed_bytes: app.limits.max_decompressed_bytes,
-        max_records: app.limits.max_records_per_request,
-    };
+    let limits = RequestLimits::new(
+        app.limits.max_decompressed_bytes,
+        app.limits.max_records_per_request,
+        app.limits.max_properties,
+    );
     let caps = Caps::from(&app.limits);
     let decode = {
         let candidates = candidates.to_vec();
         let pipeline = app.pipeline.clone();
         let path = path.clone();
         let query = query.clone();
-        move || {
+        let bytes = bytes.clone();
+        move |limits: RequestLimits| {
             let req = HttpRequest {
                 method,
                 path: &path,
@@ -282,7 +284,7 @@ async fn handle(
             let several = candidates.len() > 1;
             let mut failed: Vec<Decoded> = Vec::new();
             let mut decodable: Option<Decoded> = None;
-            for (vendor, route) in candidates {
+            for &(vendor, route) in &candidates {
                 let decoded = vendor.protocol().decode(route, &req, &limits, &caps);
                 match &decoded {
                     Ok(inbound) if !several || pipeline.recognises(vendor, inbound) => {
@@ -307,15 +309,28 @@ async fn handle(
                 .unwrap_or((first_vendor, first_route, Err(RequestError::MissingData)))
         }
     };
-    let (vendor, route, decoded) =
-        if app.limits.max_body_bytes > INLINE_DECODE_BYTES && header_len(headers) > INLINE_DECODE_BYTES {
-            match tokio::task::spawn_blocking(decode).await {
+    // Decoded on this thread only while it stays small: a body over the threshold, or one
+    // that decompresses past it (tried with the threshold as the decompression limit), is
+    // decoded on the blocking pool under the real limits. A compressed body's length says
+    // nothing of what it expands to.
+    let inline = RequestLimits {
+        max_decompressed_bytes: limits.max_decompressed_bytes.min(INLINE_DECODE_BYTES),
+        ..limits
+    };
+    let small = bytes.len() <= INLINE_DECODE_BYTES;
+    let first_try = small.then(|| decode(inline));
+    let (vendor, route, decoded) = match first_try {
+        Some((_, _, Err(RequestError::DecompressedTooLarge))) | None
+            if limits.max_decompressed_bytes > inline.max_decompressed_bytes || !small =>
+        {
+            match tokio::task::spawn_blocking(move || decode(limits)).await {
                 Ok(r) => r,
                 Err(_) => (first_vendor, first_route, Err(RequestError::BadEncoding)),
             }
-        } else {
-            decode()
-        };
+        }
+        Some(decoded) => decoded,
+        None => decode(limits),
+    };
     let proto = vendor.protocol();
     let inbound = match decoded {
         Ok(i) => i,
@@ -395,12 +410,6 @@ async fn flags(app: &AppState, vendor: Vendor, inbound: &Inbound, record: serde_
             Outcome::Flags(proto.no_flags())
         }
     }
-}
-
-fn header_len(h: &HeaderMap) -> usize {
-    header_str(h, header::CONTENT_LENGTH)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX)
 }
 
 /// A running gateway: HTTP server, committer, delivery workers and the stats loop.
