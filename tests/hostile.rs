@@ -574,3 +574,106 @@ async fn import_takes_only_the_import_secret_when_one_is_set() {
     assert_eq!(import_with(&server.base_url, APP_TOKEN, "imp-d").await, 200);
     assert_eq!(import_with(&server.base_url, IMPORT_SECRET, "imp-e").await, 401);
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Every regular file directly in `dir`, with its mode.
+fn file_modes(dir: &std::path::Path) -> Vec<(String, u32)> {
+    let mut out: Vec<(String, u32)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), mode(&e.path())))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_and_exports_are_private_and_loose_modes_are_tightened() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("hostile-modes");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let cfg_s = cfg.to_str().unwrap();
+    let store = dir.path().join("store");
+    let mut server = Server::start(&cfg);
+    let (status, _) = track_one(&server.base_url, 1).await;
+    assert_eq!(status, 200);
+    assert!(eventually(Duration::from_secs(30), || vendor.received().len() == 1).await);
+
+    assert_eq!(mode(&store), 0o700);
+    let files = file_modes(&store);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in ["vendorwall.db", "vendorwall.db-wal", "vendorwall.db-shm", "serve.lock"] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    for (name, m) in &files {
+        assert_eq!(*m, 0o600, "{name}");
+    }
+
+    // An incident export over an earlier, looser one.
+    let now = vendorwall::store::now_ms();
+    let fmt = vendorwall::incident::time::format_utc;
+    let (code, out, err) = cli(&[
+        "incident",
+        "open",
+        "--destination",
+        "mixpanel",
+        "--from",
+        &fmt(now - 86_400_000),
+        "--to",
+        &fmt(now + 86_400_000),
+        "--informed-at",
+        &fmt(now - 3_600_000),
+        "--title",
+        "Modes",
+        "--config",
+        cfg_s,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out.lines().next().unwrap().trim().to_owned();
+    let export = dir.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    set_mode(&export, 0o777);
+    std::fs::write(export.join("subjects.csv"), "stale").unwrap();
+    set_mode(&export.join("subjects.csv"), 0o666);
+    let (code, out, err) = cli(&[
+        "incident",
+        "export",
+        &id,
+        "--out",
+        export.to_str().unwrap(),
+        "--config",
+        cfg_s,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(mode(&export), 0o700);
+    let exported = file_modes(&export);
+    assert!(exported.len() >= 6, "{exported:?}");
+    for (name, m) in &exported {
+        assert_eq!(*m, 0o600, "{name}");
+    }
+    assert_ne!(std::fs::read_to_string(export.join("subjects.csv")).unwrap(), "stale");
+
+    // A store left with loose modes is tightened on the next start, with a warning.
+    server.stop();
+    set_mode(&store, 0o755);
+    set_mode(&store.join("vendorwall.db"), 0o644);
+    let server = Server::start(&cfg);
+    assert_eq!(mode(&store), 0o700);
+    assert_eq!(mode(&store.join("vendorwall.db")), 0o600);
+    let log = server.log();
+    assert!(log.contains("readable by other users"), "{log}");
+    assert!(
+        log.contains(store.to_str().unwrap()),
+        "the warning names the store path: {log}"
+    );
+}

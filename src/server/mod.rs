@@ -13,6 +13,7 @@
 //! public, and a browser SDK pointed at vendorwall must work without extra settings.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -428,9 +429,11 @@ pub struct Gateway {
 /// lock when the process ends, however it ends. CLI commands do not take it.
 fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
+    crate::store::files::secure_store_dir(dir)
+        .with_context(|| format!("creating the store directory {}", dir.display()))?;
     let path = dir.join("serve.lock");
     let file = std::fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .write(true)
         .truncate(false)
