@@ -11,6 +11,13 @@
 //! `Access-Control-Allow-Credentials: true` (never `*`). Every origin is allowed unless
 //! `[server] cors_allowed_origins` lists some, as the vendors themselves do: ingest keys are
 //! public, and a browser SDK pointed at vendorwall must work without extra settings.
+//!
+//! Hostile clients: every connection has a deadline for its header from accept and one
+//! while idle, and their number is capped ([`conn`]); an ingest request has
+//! `request_timeout_secs` from its header to its answer, past which the SDK gets its
+//! vendor's retryable answer. Bodies are decoded inline only while they stay small once
+//! decompressed; their JSON is parsed within a budget derived from `[limits]`
+//! ([`RequestLimits::new`]).
 
 use std::net::SocketAddr;
 use std::os::unix::fs::OpenOptionsExt;
