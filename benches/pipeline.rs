@@ -166,10 +166,7 @@ fn form_body(events: &[Value]) -> Vec<u8> {
 
 fn limits() -> RequestLimits {
     let l = vendorwall::config::Limits::default();
-    RequestLimits {
-        max_decompressed_bytes: l.max_decompressed_bytes,
-        max_records: l.max_records_per_request,
-    }
+    RequestLimits::new(l.max_decompressed_bytes, l.max_records_per_request, l.max_properties)
 }
 
 fn raw(body: &[u8]) -> RawRequest<'_> {

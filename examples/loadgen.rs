@@ -724,10 +724,7 @@ mod mixpanel {
                 content_encoding: None,
                 body,
             },
-            RequestLimits {
-                max_decompressed_bytes: 64 << 20,
-                max_records: 1 << 20,
-            },
+            RequestLimits::new(64 << 20, 1 << 20, 255),
         )
         .map_err(|e| format!("generated body does not decode: {e}"))?;
         if inbound.records.len() != batch {
@@ -1210,10 +1207,11 @@ fn gateway_decode(vendor: Vendor, body: &[u8], key: &str, batch: usize) -> Resul
                 client_ip: Some(std::net::Ipv4Addr::LOCALHOST.into()),
                 received_at_ms: now_ms() as i64,
             },
-            &RequestLimits {
-                max_decompressed_bytes: limits.max_decompressed_bytes,
-                max_records: limits.max_records_per_request,
-            },
+            &RequestLimits::new(
+                limits.max_decompressed_bytes,
+                limits.max_records_per_request,
+                limits.max_properties,
+            ),
             &(&limits).into(),
         )
         .map_err(|e| format!("the gateway does not decode the body: {e}"))?;

@@ -176,16 +176,41 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// JSON text that does not parse (the position only: never any of the text).
+/// JSON text that does not parse, or holds more elements than a [`Budget`] allows (the
+/// position only: never any of the text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ParseError {
     pub at: usize,
+    /// The text went past the budget (it may be valid JSON).
+    pub over_budget: bool,
 }
 
 impl std::fmt::Display for ParseError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "invalid JSON at byte {}", self.at)
+        if self.over_budget {
+            write!(f, "JSON past the element limits at byte {}", self.at)
+        } else {
+            write!(f, "invalid JSON at byte {}", self.at)
+        }
     }
+}
+
+/// How much one text may hold, checked while parsing so a small text that would expand into
+/// millions of values stops at the limit instead of being built first: memory is bounded by
+/// the budget, not by the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Elements of one array, or entries of one object.
+    pub max_items: usize,
+    /// Values in the whole text (every scalar, array and object counts one).
+    pub max_values: usize,
+}
+
+impl Budget {
+    pub const UNLIMITED: Budget = Budget {
+        max_items: usize::MAX,
+        max_values: usize::MAX,
+    };
 }
 
 impl std::error::Error for ParseError {}
@@ -199,12 +224,20 @@ impl std::error::Error for ParseError {}
 /// eight bytes at a time and borrowed from the text when they hold no escape, and an object's
 /// entries are collected first so its map is built once at its final size.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    parse_within(text, Budget::UNLIMITED)
+}
+
+/// [`parse`], refusing (with [`ParseError::over_budget`]) as soon as an array or object
+/// passes `budget.max_items` or the text passes `budget.max_values` values.
+pub fn parse_within(text: &str, budget: Budget) -> Result<Value, ParseError> {
     let mut p = Parser {
         b: text.as_bytes(),
         text,
         i: 0,
         depth: 128,
         scratch: Vec::new(),
+        max_items: budget.max_items,
+        values_left: budget.max_values,
     };
     p.ws();
     let v = p.value()?;
@@ -222,11 +255,23 @@ struct Parser<'a> {
     /// Nesting levels left (serde_json's recursion limit).
     depth: u32,
     scratch: Vec<u8>,
+    max_items: usize,
+    values_left: usize,
 }
 
 impl Parser<'_> {
     fn err(&self) -> ParseError {
-        ParseError { at: self.i }
+        ParseError {
+            at: self.i,
+            over_budget: false,
+        }
+    }
+
+    fn over_budget(&self) -> ParseError {
+        ParseError {
+            at: self.i,
+            over_budget: true,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -249,6 +294,10 @@ impl Parser<'_> {
     }
 
     fn value(&mut self) -> Result<Value, ParseError> {
+        if self.values_left == 0 {
+            return Err(self.over_budget());
+        }
+        self.values_left -= 1;
         match self.peek() {
             Some(b'"') => self.string().map(Value::String),
             Some(b'{') => self.object(),
@@ -272,6 +321,9 @@ impl Parser<'_> {
         let mut items = Vec::new();
         if !self.closes_empty(b']') {
             loop {
+                if items.len() == self.max_items {
+                    return Err(self.over_budget());
+                }
                 items.push(self.value()?);
                 if !self.after_item(b']')? {
                     break;
@@ -325,6 +377,9 @@ impl Parser<'_> {
                 }
                 self.i += 1;
                 self.ws();
+                if entries.len() == self.max_items {
+                    return Err(self.over_budget());
+                }
                 entries.push((key, self.value()?));
                 if !self.after_item(b'}')? {
                     break;
@@ -539,6 +594,33 @@ mod tests {
         let ours = String::from_utf8(to_vec(v, 0)).expect("the text is UTF-8");
         prop_assert_eq!(ours, theirs);
         Ok(())
+    }
+
+    #[test]
+    fn the_budget_stops_parsing_at_its_limits() {
+        let budget = Budget {
+            max_items: 3,
+            max_values: 10,
+        };
+        let over = |text: &str| parse_within(text, budget).map_err(|e| e.over_budget);
+        assert_eq!(over("[1,2,3]"), Ok(json!([1, 2, 3])));
+        assert_eq!(over("[1,2,3,4]"), Err(true));
+        assert_eq!(over(r#"{"a":1,"b":2,"c":3}"#), Ok(json!({"a": 1, "b": 2, "c": 3})));
+        assert_eq!(
+            over(r#"{"a":1,"a":2,"a":3,"a":4}"#),
+            Err(true),
+            "duplicate keys count too"
+        );
+        // 1 + 3 × (1 + 2) = 10 values: at the limit; one more is over.
+        assert_eq!(over("[[1,2],[3,4],[5,6]]").map(|_| ()), Ok(()));
+        assert_eq!(over("[[1,2],[3,4],[5,6,7]]"), Err(true));
+        // Syntax errors stay syntax errors.
+        assert_eq!(over("[1,2"), Err(false));
+        // Stops at the limit, however long the text goes on (and however broken its end).
+        let long = format!("[{}", "0,".repeat(1_000_000));
+        let e = parse_within(&long, budget).unwrap_err();
+        assert!(e.over_budget && e.at < 16, "{e:?}");
+        assert_eq!(parse(r#"{"a":[1,2,3,4,5]}"#), Ok(json!({"a": [1, 2, 3, 4, 5]})));
     }
 
     #[test]

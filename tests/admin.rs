@@ -49,10 +49,7 @@ fn audit_entries(cfg: &str) -> Vec<Value> {
 }
 
 fn counter(metrics: &str, name: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    series_value(metrics, name) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

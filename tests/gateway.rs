@@ -411,7 +411,7 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     let bomb = vendorwall::protocol::wire::gzip(&vec![b' '; 1 << 20]);
     let r = client()
         .post(format!("{base}/import"))
-        .basic_auth(APP_TOKEN, Some(""))
+        .basic_auth(IMPORT_SECRET, Some(""))
         .header("Content-Type", "application/json")
         .header("Content-Encoding", "gzip")
         .body(bomb)
@@ -441,7 +441,7 @@ async fn bad_input_gets_the_sdk_answer_and_never_loses_valid_neighbours() {
     ]);
     let r = client()
         .post(format!("{base}/import?strict=1"))
-        .basic_auth(APP_TOKEN, Some(""))
+        .basic_auth(IMPORT_SECRET, Some(""))
         .json(&mixed)
         .send()
         .await

@@ -12,6 +12,7 @@ mod fanout;
 mod faults;
 mod firewall;
 mod gateway;
+mod hostile;
 mod incident;
 mod notices;
 mod posthog;

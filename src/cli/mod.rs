@@ -272,6 +272,9 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init_logging();
+    // Before any command opens the store or writes a file: nothing vendorwall writes
+    // (store, keys, exports) is readable by other users.
+    crate::store::files::private_umask();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {

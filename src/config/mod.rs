@@ -124,7 +124,16 @@ pub struct Server {
     /// origin, as the vendors do (ingest keys are public; SDKs send credentials, so the
     /// origin is echoed, never `*`).
     pub cors_allowed_origins: Option<Vec<String>>,
+    /// From the moment the handler sees a request (its header read) to its answer, body
+    /// included; past it the SDK gets its vendor's retryable answer.
     pub request_timeout: Duration,
+    /// From accept to the end of a request's header (the TLS handshake included); a
+    /// connection that has not sent a whole header by then is closed.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit between an answer and the next request.
+    pub idle_timeout: Duration,
+    /// Open connections at most on the public listener; connections past it are closed.
+    pub max_connections: usize,
 }
 
 /// Where the master key that seals pseudonym keys comes from.
@@ -927,6 +936,13 @@ impl Validator<'_> {
                 s.request_timeout_secs,
                 30,
             )),
+            header_read_timeout: Duration::from_secs(self.positive(
+                "server.header_read_timeout_secs",
+                s.header_read_timeout_secs,
+                10,
+            )),
+            idle_timeout: Duration::from_secs(self.positive("server.idle_timeout_secs", s.idle_timeout_secs, 60)),
+            max_connections: self.positive("server.max_connections", s.max_connections, 4096),
         }
     }
 

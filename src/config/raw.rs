@@ -15,6 +15,9 @@ pub struct ServerConfig {
     /// Exact origins allowed to call the ingest routes from a browser (credentials included).
     pub cors_allowed_origins: Option<Vec<String>>,
     pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -440,7 +440,7 @@ impl Desk<'_> {
         let mut inc = self.get(id)?;
         self.refresh_deadlines(&mut inc, now_ms);
         let mut report = inc.current().cloned().ok_or(IncidentError::NotFound(id))?;
-        std::fs::create_dir_all(out).map_err(|source| IncidentError::Io {
+        crate::store::files::private_dir(out, "the export directory").map_err(|source| IncidentError::Io {
             path: out.to_owned(),
             source,
         })?;
@@ -561,8 +561,9 @@ fn describe_change(a: &Scope, b: &Scope) -> String {
     }
 }
 
+/// Every export file is readable by its owner only, an existing one included.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
-    std::fs::write(path, bytes).map_err(|source| IncidentError::Io {
+    crate::store::files::write_private(path, bytes).map_err(|source| IncidentError::Io {
         path: path.to_owned(),
         source,
     })
@@ -572,11 +573,7 @@ const SUBJECT_AAD: &[u8] = b"vendorwall subject";
 
 /// Creates a file only its owner can read (it holds ids and emails in clear).
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    o.open(path)
+    crate::store::files::create_private(path)
 }
 
 /// Appends a CSV field, quoted when it needs to be. A value a spreadsheet would run as a

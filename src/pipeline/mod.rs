@@ -159,18 +159,20 @@ impl Pipeline {
             .saturating_add(BACKPRESSURE_LOG_EVERY_MS)
     }
 
-    /// The source an `/import` credential belongs to: the app-side token or the source's
-    /// import secret as the Basic username, or the import secret as the password (service
-    /// account form). Never the vendor's real secret.
+    /// The source an `/import` credential belongs to: the source's import secret as the
+    /// Basic username, or as the password (service account form); the app-side token as the
+    /// username only for a source without an import secret (app-side tokens are public: a
+    /// configured secret is the only thing that may write history). Never the vendor's real
+    /// secret.
     pub fn import_source(&self, protocol: Vendor, auth: Option<&BasicAuth>) -> Option<usize> {
         let auth = auth?;
         self.sources.iter().position(|s| {
             let user = auth.user.as_bytes();
             s.protocol == protocol
-                && (s.tokens.iter().any(|t| t.matches(user))
-                    || s.import_secret
-                        .as_ref()
-                        .is_some_and(|secret| secret.matches(user) || secret.matches(auth.password.as_bytes())))
+                && match &s.import_secret {
+                    Some(secret) => secret.matches(user) || secret.matches(auth.password.as_bytes()),
+                    None => s.tokens.iter().any(|t| t.matches(user)),
+                }
         })
     }
 

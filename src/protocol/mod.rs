@@ -250,6 +250,30 @@ pub struct HttpRequest<'a> {
 pub struct RequestLimits {
     pub max_decompressed_bytes: usize,
     pub max_records: usize,
+    /// What the request's JSON may hold, checked while it is parsed.
+    pub json: crate::json::Budget,
+}
+
+impl RequestLimits {
+    /// Limits for requests of at most `max_records` records of at most `max_properties`
+    /// properties each. The JSON budget follows from them: an array or object may hold
+    /// one more than the larger of the two, and the whole request `max_records × max_properties`
+    /// values (every record at its property limit), so what a request can make the parser build is
+    /// bounded by these settings, not by how far its body decompresses.
+    pub const fn new(max_decompressed_bytes: usize, max_records: usize, max_properties: usize) -> RequestLimits {
+        let records = if max_records == 0 { 1 } else { max_records };
+        let properties = if max_properties == 0 { 1 } else { max_properties };
+        RequestLimits {
+            max_decompressed_bytes,
+            max_records,
+            json: crate::json::Budget {
+                // One past: a batch just over `max_records` is still read, and refused
+                // as too many records.
+                max_items: (if records > properties { records } else { properties }).saturating_add(1),
+                max_values: records.saturating_mul(properties),
+            },
+        }
+    }
 }
 
 /// A problem with a request as a whole.
@@ -275,6 +299,8 @@ pub enum RequestError {
     TooManyRecords,
     #[error("the request's keys disagree")]
     InconsistentKeys,
+    #[error("the JSON holds more elements than the limits allow")]
+    TooManyValues,
 }
 
 impl RequestError {
@@ -291,10 +317,11 @@ impl RequestError {
             RequestError::WrongType => "wrong_type",
             RequestError::TooManyRecords => "too_many_records",
             RequestError::InconsistentKeys => "inconsistent_keys",
+            RequestError::TooManyValues => "too_many_values",
         }
     }
 
-    pub const REASONS: [&'static str; 10] = [
+    pub const REASONS: [&'static str; 11] = [
         "body_too_large",
         "decompressed_too_large",
         "unsupported_encoding",
@@ -305,6 +332,7 @@ impl RequestError {
         "wrong_type",
         "too_many_records",
         "inconsistent_keys",
+        "too_many_values",
     ];
 }
 

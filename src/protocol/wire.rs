@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::RequestError;
+use super::{RequestError, RequestLimits};
 use crate::digits::hex_value;
 
 /// The raw name and value of each pair of a form body, split exactly as
@@ -90,14 +90,19 @@ pub fn decompress<'a>(body: &'a [u8], encoding: Option<&str>, max: usize) -> Res
     let encoding = encoding.map(|e| e.trim().to_ascii_lowercase()).unwrap_or_default();
     let gzip_magic = body.starts_with(&[0x1f, 0x8b]);
     match encoding.as_str() {
-        "gzip" | "x-gzip" => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
+        "gzip" | "x-gzip" => gunzip(body, max).map(Cow::Owned),
         "deflate" => {
             // HTTP "deflate" is zlib-wrapped, but some clients send raw deflate.
+            // Only a stream that is not zlib is tried again: one that inflated past `max`
+            // stays refused as too large.
             inflate(flate2::read::ZlibDecoder::new(body), max, "deflate")
-                .or_else(|_| inflate(flate2::read::DeflateDecoder::new(body), max, "deflate"))
+                .or_else(|e| match e {
+                    RequestError::BadCompression(_) => inflate(flate2::read::DeflateDecoder::new(body), max, "deflate"),
+                    e => Err(e),
+                })
                 .map(Cow::Owned)
         }
-        "" | "identity" if gzip_magic => inflate(flate2::read::GzDecoder::new(body), max, "gzip").map(Cow::Owned),
+        "" | "identity" if gzip_magic => gunzip(body, max).map(Cow::Owned),
         "" | "identity" => {
             if body.len() > max {
                 Err(RequestError::DecompressedTooLarge)
@@ -110,7 +115,29 @@ pub fn decompress<'a>(body: &'a [u8], encoding: Option<&str>, max: usize) -> Res
 }
 
 pub fn inflate(reader: impl Read, max: usize, what: &'static str) -> Result<Vec<u8>, RequestError> {
-    let mut out = Vec::new();
+    inflate_sized(reader, max, what, 0)
+}
+
+/// A gzip body, its output sized up front from the gzip trailer's length (RFC 1952 ISIZE),
+/// so a large body is not copied from buffer to doubled buffer on its way to `max`. The
+/// trailer is only a hint: a wrong one costs a regrowth, never more than `max`.
+fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, RequestError> {
+    let hint = body
+        .len()
+        .checked_sub(4)
+        .and_then(|at| body.get(at..))
+        .and_then(|t| <[u8; 4]>::try_from(t).ok())
+        .map_or(0, |t| u32::from_le_bytes(t) as usize);
+    inflate_sized(
+        flate2::read::GzDecoder::new(body),
+        max,
+        "gzip",
+        hint.min(max.saturating_add(1)),
+    )
+}
+
+fn inflate_sized(reader: impl Read, max: usize, what: &'static str, capacity: usize) -> Result<Vec<u8>, RequestError> {
+    let mut out = Vec::with_capacity(capacity);
     let mut limited = reader.take(max as u64 + 1);
     limited
         .read_to_end(&mut out)
@@ -124,8 +151,19 @@ pub fn inflate(reader: impl Read, max: usize, what: &'static str) -> Result<Vec<
 /// JSON text as a `Value`, as `serde_json::from_slice` reads it (which refuses text that is
 /// not UTF-8: invalid bytes can only sit inside strings), with UTF-8 checked once for the
 /// whole text and [`crate::json::parse`] doing the rest.
-pub fn json_value(bytes: &[u8]) -> Option<Value> {
-    crate::json::parse(std::str::from_utf8(bytes).ok()?).ok()
+/// Refused as [`RequestError::TooManyValues`] as soon as it passes `limits`' JSON budget.
+pub fn json_value(bytes: &[u8], limits: &RequestLimits) -> Result<Value, RequestError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| RequestError::BadJson)?;
+    crate::json::parse_within(text, limits.json).map_err(json_error)
+}
+
+/// The request error for a JSON parse error.
+pub fn json_error(e: crate::json::ParseError) -> RequestError {
+    if e.over_budget {
+        RequestError::TooManyValues
+    } else {
+        RequestError::BadJson
+    }
 }
 
 /// Gzip at the fast level: delivery bodies.

@@ -532,9 +532,14 @@ async fn export_file(
         return error(StatusCode::NOT_FOUND, "no such export file").into_response();
     };
     let r = blocking(&app, move |a| {
-        // Exported into a private directory of this request's own, read, and removed: the
-        // notification list never stays on disk (and never beside the store).
-        let dir = std::env::temp_dir().join(format!(
+        // Exported into a private directory of this request's own under the store's (0700,
+        // never the shared temporary directory), read, and removed: the notification list
+        // does not stay on disk.
+        let staging = a.config.store.path.join("exports");
+        if crate::store::files::private_dir(&staging, "the export staging directory").is_err() {
+            return Err(error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"));
+        }
+        let dir = staging.join(format!(
             "vendorwall-export-{id}-{}-{:016x}",
             crate::store::now_ms(),
             rand_tag()

@@ -15,8 +15,16 @@
 //! `Access-Control-Allow-Credentials: true` (never `*`). Every origin is allowed unless
 //! `[server] cors_allowed_origins` lists some, as the vendors themselves do: ingest keys are
 //! public, and a browser SDK pointed at vendorwall must work without extra settings.
+//!
+//! Hostile clients: every connection has a deadline for its header from accept and one
+//! while idle, and their number is capped ([`conn`]); an ingest request has
+//! `request_timeout_secs` from its header to its answer, past which the SDK gets its
+//! vendor's retryable answer. Bodies are decoded inline only while they stay small once
+//! decompressed; their JSON is parsed within a budget derived from `[limits]`
+//! ([`RequestLimits::new`]).
 
 use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +36,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 
 pub mod admin;
+pub mod conn;
 
 use crate::config::Limits;
 use crate::event::Caps;
@@ -40,6 +49,8 @@ use crate::telemetry::Metrics;
 
 /// Bodies above this are decoded on the blocking pool, not on a request thread.
 const INLINE_DECODE_BYTES: usize = 256 << 10;
+/// Open connections the admin listener takes at once.
+const ADMIN_MAX_CONNECTIONS: usize = 256;
 /// How long a forwarded feature-flag request may take before "no flags" is answered.
 const FLAGS_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -52,6 +63,8 @@ pub struct AppState {
     pub cors_allowed_origins: Option<Vec<String>>,
     /// For feature-flag requests forwarded to a vendor.
     pub flags_client: reqwest::Client,
+    /// `[server] request_timeout_secs`: from the handler's start to its answer.
+    pub request_timeout: Duration,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -174,11 +187,50 @@ async fn ingest(
             .insert(header::ALLOW, HeaderValue::from_static("GET, POST, OPTIONS"));
         (r, first_vendor, first_route)
     } else {
-        handle(&app, &candidates, &method, &uri, &headers, body, peer).await
+        let handled = handle(&app, &candidates, &method, &uri, &headers, body, peer);
+        match tokio::time::timeout(app.request_timeout, handled).await {
+            Ok(answered) => answered,
+            Err(_) => {
+                let answer = timed_out(&app, (first_vendor, first_route), &method, &uri, &headers);
+                (answer, first_vendor, first_route)
+            }
+        }
     };
     cors(&app, &headers, resp.headers_mut());
     app.metrics.observe_request(vendor, route.path, started.elapsed());
     resp
+}
+
+/// The answer to a request that passed `request_timeout_secs` (a body trickled in, or the
+/// store too slow): the vendor's retryable answer, so the SDK sends it again later. Records
+/// of a request that timed out while being committed may already be queued; the retry
+/// carries the same idempotency keys, which the vendors deduplicate on.
+fn timed_out(
+    app: &AppState,
+    (vendor, route): (Vendor, Route),
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    app.metrics.reject_request("request_timeout");
+    let req = HttpRequest {
+        method: if method == Method::GET {
+            crate::protocol::Method::Get
+        } else {
+            crate::protocol::Method::Post
+        },
+        path: uri.path(),
+        query: uri.query().unwrap_or(""),
+        content_type: header_str(headers, header::CONTENT_TYPE),
+        content_encoding: header_str(headers, header::CONTENT_ENCODING),
+        authorization: None,
+        body: &[],
+        client_ip: None,
+        received_at_ms: now_ms(),
+    };
+    let proto = vendor.protocol();
+    let reply = proto.early_reply(route, &req);
+    to_response(proto.answer(&reply, &Outcome::Busy))
 }
 
 /// Decodes a request with each vendor that serves its path, keeping the first whose source
@@ -227,17 +279,19 @@ async fn handle(
             return (to_response(answer), first_vendor, first_route);
         }
     };
-    let limits = RequestLimits {
-        max_decompressed_bytes: app.limits.max_decompressed_bytes,
-        max_records: app.limits.max_records_per_request,
-    };
+    let limits = RequestLimits::new(
+        app.limits.max_decompressed_bytes,
+        app.limits.max_records_per_request,
+        app.limits.max_properties,
+    );
     let caps = Caps::from(&app.limits);
     let decode = {
         let candidates = candidates.to_vec();
         let pipeline = app.pipeline.clone();
         let path = path.clone();
         let query = query.clone();
-        move || {
+        let bytes = bytes.clone();
+        move |limits: RequestLimits| {
             let req = HttpRequest {
                 method,
                 path: &path,
@@ -253,7 +307,7 @@ async fn handle(
             let several = candidates.len() > 1;
             let mut failed: Vec<Decoded> = Vec::new();
             let mut decodable: Option<Decoded> = None;
-            for (vendor, route) in candidates {
+            for &(vendor, route) in &candidates {
                 let decoded = vendor.protocol().decode(route, &req, &limits, &caps);
                 match &decoded {
                     Ok(inbound) if !several || pipeline.recognises(vendor, inbound) => {
@@ -278,15 +332,28 @@ async fn handle(
                 .unwrap_or((first_vendor, first_route, Err(RequestError::MissingData)))
         }
     };
-    let (vendor, route, decoded) =
-        if app.limits.max_body_bytes > INLINE_DECODE_BYTES && header_len(headers) > INLINE_DECODE_BYTES {
-            match tokio::task::spawn_blocking(decode).await {
+    // Decoded on this thread only while it stays small: a body over the threshold, or one
+    // that decompresses past it (tried with the threshold as the decompression limit), is
+    // decoded on the blocking pool under the real limits. A compressed body's length says
+    // nothing of what it expands to.
+    let inline = RequestLimits {
+        max_decompressed_bytes: limits.max_decompressed_bytes.min(INLINE_DECODE_BYTES),
+        ..limits
+    };
+    let small = bytes.len() <= INLINE_DECODE_BYTES;
+    let first_try = small.then(|| decode(inline));
+    let (vendor, route, decoded) = match first_try {
+        Some((_, _, Err(RequestError::DecompressedTooLarge))) | None
+            if limits.max_decompressed_bytes > inline.max_decompressed_bytes || !small =>
+        {
+            match tokio::task::spawn_blocking(move || decode(limits)).await {
                 Ok(r) => r,
                 Err(_) => (first_vendor, first_route, Err(RequestError::BadEncoding)),
             }
-        } else {
-            decode()
-        };
+        }
+        Some(decoded) => decoded,
+        None => decode(limits),
+    };
     let proto = vendor.protocol();
     let inbound = match decoded {
         Ok(i) => i,
@@ -368,12 +435,6 @@ async fn flags(app: &AppState, vendor: Vendor, inbound: &Inbound, record: serde_
     }
 }
 
-fn header_len(h: &HeaderMap) -> usize {
-    header_str(h, header::CONTENT_LENGTH)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(usize::MAX)
-}
-
 /// A running gateway: HTTP server, committer, delivery workers and the stats loop.
 pub struct Gateway {
     pub addr: SocketAddr,
@@ -388,44 +449,16 @@ pub struct Gateway {
     _store_lock: std::fs::File,
 }
 
-/// Serves `app` on `listener` (over TLS when given) until `handle` shuts it down.
-fn spawn_listener(
-    listener: std::net::TcpListener,
-    tls: Option<axum_server::tls_rustls::RustlsConfig>,
-    app: Router,
-    handle: &axum_server::Handle<SocketAddr>,
-    which: &'static str,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    let handle = handle.clone();
-    Ok(match tls {
-        Some(rustls) => {
-            let server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-            tokio::spawn(async move {
-                if let Err(e) = server.serve(app).await {
-                    tracing::error!(error = %e, listener = which, "server stopped");
-                }
-            })
-        }
-        None => {
-            let server = axum_server::from_tcp(listener)?.handle(handle);
-            tokio::spawn(async move {
-                if let Err(e) = server.serve(app).await {
-                    tracing::error!(error = %e, listener = which, "server stopped");
-                }
-            })
-        }
-    })
-}
-
 /// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
 /// lease the same queued rows and deliver them twice. The operating system releases the
 /// lock when the process ends, however it ends. CLI commands do not take it.
 fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
+    crate::store::files::secure_store_dir(dir)
+        .with_context(|| format!("creating the store directory {}", dir.display()))?;
     let path = dir.join("serve.lock");
     let file = std::fs::OpenOptions::new()
+        .mode(0o600)
         .create(true)
         .write(true)
         .truncate(false)
@@ -439,6 +472,42 @@ fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
         ),
         Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
     }
+}
+
+/// Serves `app` on `listener` (plain or TLS) with the connection deadlines and cap of
+/// [`conn`]: a connection's deadline starts at accept, so it covers the TLS handshake too.
+fn serve_listener(
+    listener: std::net::TcpListener,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    app: Router,
+    limits: conn::ConnectionLimits,
+    metrics: Arc<Metrics>,
+    handle: axum_server::Handle<SocketAddr>,
+    which: &'static str,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    let guard = conn::GuardAcceptor::new(limits, metrics);
+    let task = match tls {
+        Some(rustls) => {
+            let server = axum_server::from_tcp_rustls(listener, rustls)?
+                .map(|a| a.acceptor(guard))
+                .handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, listener = which, "server stopped");
+                }
+            })
+        }
+        None => {
+            let server = axum_server::from_tcp(listener)?.acceptor(guard).handle(handle);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(app).await {
+                    tracing::error!(error = %e, listener = which, "server stopped");
+                }
+            })
+        }
+    };
+    Ok(task)
 }
 
 impl Gateway {
@@ -577,10 +646,12 @@ impl Gateway {
             metrics: metrics.clone(),
             throttle: admin::Throttle::default(),
         });
+        let metrics_for_server = metrics.clone();
         let state = Arc::new(AppState {
             pipeline,
             store,
             metrics,
+            request_timeout: config.server.request_timeout,
             limits: config.limits.clone(),
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
             flags_client: reqwest::Client::builder()
@@ -589,12 +660,35 @@ impl Gateway {
                 .context("building the HTTP client")?,
         });
         let handle = axum_server::Handle::new();
+        let limits = conn::ConnectionLimits::from(&config.server);
         if let Some(l) = admin_listener {
+            // The same deadlines; a cap of its own, so a flood on the public listener never
+            // locks operators out.
+            let admin_limits = conn::ConnectionLimits {
+                max_connections: ADMIN_MAX_CONNECTIONS,
+                ..limits
+            };
             let app = admin_router(state.clone(), admin);
-            tasks.push(spawn_listener(l, admin_tls, app, &handle, "admin")?);
+            tasks.push(serve_listener(
+                l,
+                admin_tls,
+                app,
+                admin_limits,
+                metrics_for_server.clone(),
+                handle.clone(),
+                "admin",
+            )?);
         }
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tasks.push(spawn_listener(listener, tls, router(state), &handle, "public")?);
+        tasks.push(serve_listener(
+            listener,
+            tls,
+            router(state),
+            limits,
+            metrics_for_server,
+            handle.clone(),
+            "public",
+        )?);
         Ok(Gateway {
             addr,
             scheme,

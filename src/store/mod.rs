@@ -34,6 +34,7 @@
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
 //! planned; errors are backend-neutral so one conformance suite covers both.
 
+pub mod files;
 pub mod sqlite;
 
 use crate::event::Kind;

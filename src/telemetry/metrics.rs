@@ -21,9 +21,67 @@ pub static REQUEST_REJECT_REASONS: LazyLock<Vec<&'static str>> = LazyLock::new(|
         "backpressure",
         "store_unavailable",
         "method_not_allowed",
+        "request_timeout",
     ]);
     reasons
 });
+
+/// Why the gateway closed a public-listener connection itself.
+pub const CONNECTION_CLOSE_REASONS: [&str; 3] = ["header_timeout", "idle_timeout", "connection_limit"];
+
+/// Connections on the public listener: open now, and closed by the gateway, by reason.
+#[derive(Default)]
+pub struct ConnectionMetrics {
+    open: AtomicI64,
+    closed: [AtomicU64; CONNECTION_CLOSE_REASONS.len()],
+}
+
+impl ConnectionMetrics {
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Relaxed);
+    }
+
+    pub fn ended(&self) {
+        self.open.fetch_sub(1, Relaxed);
+    }
+
+    /// Counts a connection the gateway closed; `reason` is one of [`CONNECTION_CLOSE_REASONS`].
+    pub fn closed(&self, reason: &str) {
+        if let Some(i) = CONNECTION_CLOSE_REASONS.iter().position(|r| *r == reason) {
+            self.closed[i].fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn closed_count(&self, reason: &str) -> u64 {
+        CONNECTION_CLOSE_REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .map_or(0, |i| self.closed[i].load(Relaxed))
+    }
+
+    pub fn open_count(&self) -> i64 {
+        self.open.load(Relaxed)
+    }
+
+    fn render(&self, o: &mut String) {
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_server_open_connections Connections open on the public listener.\n# TYPE vendorwall_server_open_connections gauge\nvendorwall_server_open_connections {}",
+            self.open_count()
+        );
+        let _ = writeln!(
+            o,
+            "# HELP vendorwall_server_closed_connections_total Public-listener connections the gateway closed, by reason.\n# TYPE vendorwall_server_closed_connections_total counter"
+        );
+        for (i, r) in CONNECTION_CLOSE_REASONS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "vendorwall_server_closed_connections_total{{reason=\"{r}\"}} {}",
+                self.closed[i].load(Relaxed)
+            );
+        }
+    }
+}
 
 /// Every ingest route of every vendor, as (protocol, path): the request-latency labels.
 pub static ROUTES: LazyLock<Vec<(&'static str, &'static str)>> = LazyLock::new(|| {
@@ -115,6 +173,7 @@ pub struct Metrics {
     pub admin_forbidden: AtomicU64,
     /// Admin API requests refused because their address failed to log in too often.
     pub admin_throttled: AtomicU64,
+    pub connections: ConnectionMetrics,
     pub destinations: Vec<DestinationMetrics>,
 }
 
@@ -134,6 +193,7 @@ impl Metrics {
             admin_unauthorized: AtomicU64::new(0),
             admin_forbidden: AtomicU64::new(0),
             admin_throttled: AtomicU64::new(0),
+            connections: ConnectionMetrics::default(),
             destinations: destinations
                 .iter()
                 .map(|n| DestinationMetrics {
@@ -210,6 +270,7 @@ impl Metrics {
             "vendorwall_ingest_received_records_total {}",
             self.received.load(Relaxed)
         );
+        self.connections.render(&mut o);
         counter(
             &mut o,
             "vendorwall_admin_unauthorized_total",

@@ -60,6 +60,8 @@ pub struct Options {
     pub request_timeout_secs: u64,
     pub limits: String,
     pub listen: String,
+    /// More `[server]` lines (`key = value`, one a line).
+    pub server: String,
     /// `policy = …` of the destination: a preset name, or a TOML inline table.
     pub policy: String,
     /// The body of the `[admin]` table (an admin listener on a free port by default).
@@ -77,6 +79,7 @@ impl Default for Options {
             request_timeout_secs: 2,
             limits: String::new(),
             listen: "127.0.0.1:0".into(),
+            server: String::new(),
             policy: "\"passthrough\"".into(),
             admin: ADMIN_LISTEN.into(),
         }
@@ -107,6 +110,7 @@ pub fn write_config(dir: &Path, vendor_url: &str, o: &Options) -> PathBuf {
 [server]
 listen = "{listen}"
 cors_allowed_origins = [{cors}]
+{server}
 {tls}
 [store]
 path = "store"
@@ -134,6 +138,7 @@ policy = {policy}
 "#,
         admin = o.admin,
         listen = o.listen,
+        server = o.server,
         limits = o.limits,
         timeout = o.request_timeout_secs,
         maxq = o.max_queue_records,
@@ -205,7 +210,7 @@ impl Server {
             .expect("the configuration has an admin listener")
     }
 
-    /// The gateway's Prometheus metrics, from the admin listener.
+    /// The gateway's Prometheus metrics, from the admin listener (see [`series_value`]).
     pub async fn metrics(&self) -> String {
         client()
             .get(format!("{}/metrics", self.admin()))
@@ -475,4 +480,15 @@ pub fn matches(expected: &serde_json::Value, actual: &serde_json::Value) -> bool
         (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| matches(x, y)),
         _ => expected == actual,
     }
+}
+
+/// The value of the sample whose name and labels are exactly `series` in Prometheus text.
+pub fn series_value(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' '))
+        .find(|(name, _)| *name == series)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in /metrics"))
 }

@@ -115,7 +115,7 @@ pub fn decode_body(req: &HttpRequest<'_>, limits: &RequestLimits) -> Result<Body
     if text.is_empty() {
         return Err(RequestError::MissingData);
     }
-    let Value::Object(mut obj) = json_value(text).ok_or(RequestError::BadJson)? else {
+    let Value::Object(mut obj) = json_value(text, limits)? else {
         return Err(RequestError::WrongType);
     };
     let events = match obj.shift_remove("events") {
@@ -409,10 +409,7 @@ mod tests {
         (&crate::config::Limits::default()).into()
     }
 
-    const LIMITS: RequestLimits = RequestLimits {
-        max_decompressed_bytes: 1 << 20,
-        max_records: 2000,
-    };
+    const LIMITS: RequestLimits = RequestLimits::new(1 << 20, 2000, 255);
 
     fn req(body: &[u8]) -> HttpRequest<'_> {
         HttpRequest {

@@ -75,7 +75,10 @@ pub fn answer(cx: AnswerContext, outcome: &Outcome) -> Answer {
             json!({"error": "Request missing required field", "missing_field": "events"}),
         ),
         Outcome::Malformed(
-            RequestError::BodyTooLarge | RequestError::DecompressedTooLarge | RequestError::TooManyRecords,
+            RequestError::BodyTooLarge
+            | RequestError::DecompressedTooLarge
+            | RequestError::TooManyRecords
+            | RequestError::TooManyValues,
         ) => body(413, json!({"error": "Payload too large"})),
         Outcome::Malformed(_) => body(400, json!({"error": "Invalid JSON request body"})),
         Outcome::Unauthorized if cx.missing_key => body(

@@ -11,10 +11,7 @@ fn caps() -> Caps {
     (&crate::config::Limits::default()).into()
 }
 
-const LIMITS: RequestLimits = RequestLimits {
-    max_decompressed_bytes: 1 << 20,
-    max_records: 2000,
-};
+const LIMITS: RequestLimits = RequestLimits::new(1 << 20, 2000, 255);
 
 const APP_KEY: &str = "amp-api-key-123";
 

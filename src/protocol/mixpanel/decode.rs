@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::Endpoint;
 use crate::event::{Caps, Context, Event, EventTime, GroupRef, Kind, RecordError, Reject, SubjectIds};
-use crate::protocol::wire::{decompress, form_decode, form_pairs, json_value, percent_decode};
+use crate::protocol::wire::{decompress, form_decode, form_pairs, json_error, json_value, percent_decode};
 pub use crate::protocol::{RequestError, RequestLimits};
 
 /// The query and form parameters that change how vendorwall answers.
@@ -110,7 +110,7 @@ pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Reco
     ) || (!body.is_empty() && matches!(body[0], b'[' | b'{'));
 
     if json_body {
-        let records = parse_json_body(body)?;
+        let records = parse_json_body(body, &limits)?;
         return finish(params, BodyShape::Json, records, limits);
     }
 
@@ -132,7 +132,7 @@ pub fn decode_request(req: RawRequest<'_>, limits: RequestLimits) -> Result<Reco
         }
     }
     let data = data.ok_or(RequestError::MissingData)?;
-    let value = parse_data(&data)?;
+    let value = parse_data(&data, &limits)?;
     let records = match value {
         Value::Array(items) => items.into_iter().map(Ok).collect(),
         v @ Value::Object(_) => vec![Ok(v)],
@@ -158,10 +158,10 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 }
 
 /// `data` holds raw JSON or base64 of UTF-8 JSON.
-fn parse_data(data: &[u8]) -> Result<Value, RequestError> {
+fn parse_data(data: &[u8], limits: &RequestLimits) -> Result<Value, RequestError> {
     let trimmed = trim_ascii(data);
     if trimmed.starts_with(b"{") || trimmed.starts_with(b"[") {
-        return crate::json::parse(&String::from_utf8_lossy(trimmed)).map_err(|_| RequestError::BadJson);
+        return crate::json::parse_within(&String::from_utf8_lossy(trimmed), limits.json).map_err(json_error);
     }
     // A `+` in base64 becomes a space when a client forgets to percent-encode it.
     // Rebuilt only when needed: on the hot path the text is clean and ~100 KB long.
@@ -186,35 +186,64 @@ fn parse_data(data: &[u8]) -> Result<Value, RequestError> {
     if !(text.starts_with(b"{") || text.starts_with(b"[")) {
         return Err(RequestError::BadEncoding);
     }
-    json_value(text).ok_or(RequestError::BadJson)
+    json_value(text, limits)
 }
 
 /// A JSON array, a single object, or ndjson (one record per line; a bad line fails alone).
-fn parse_json_body(body: &[u8]) -> Result<Vec<Result<Value, RecordError>>, RequestError> {
+/// The JSON budget holds for the whole body, ndjson lines together; more lines than
+/// `max_records` stop the reading there.
+fn parse_json_body(body: &[u8], limits: &RequestLimits) -> Result<Vec<Result<Value, RecordError>>, RequestError> {
     if body.is_empty() {
         return Err(RequestError::MissingData);
     }
-    match json_value(body) {
-        Some(Value::Array(items)) => return Ok(items.into_iter().map(Ok).collect()),
-        Some(v @ Value::Object(_)) => return Ok(vec![Ok(v)]),
-        Some(_) => return Err(RequestError::WrongType),
-        None if body[0] == b'[' => return Err(RequestError::BadJson),
-        None => {}
+    match json_value(body, limits) {
+        Ok(Value::Array(items)) => return Ok(items.into_iter().map(Ok).collect()),
+        Ok(v @ Value::Object(_)) => return Ok(vec![Ok(v)]),
+        Ok(_) => return Err(RequestError::WrongType),
+        Err(e @ RequestError::TooManyValues) => return Err(e),
+        Err(e) if body[0] == b'[' => return Err(e),
+        Err(_) => {}
     }
     let mut records = Vec::new();
+    let mut budget = limits.json;
     for line in body.split(|b| *b == b'\n') {
         let line = trim_ascii(line);
         if line.is_empty() {
             continue;
         }
-        records.push(
-            json_value(line).ok_or_else(|| RecordError::new(Reject::BadJson, "record", "line is not valid JSON")),
-        );
+        if records.len() == limits.max_records {
+            return Err(RequestError::TooManyRecords);
+        }
+        let text = std::str::from_utf8(line).map_err(|_| crate::json::ParseError {
+            at: 0,
+            over_budget: false,
+        });
+        match text.and_then(|t| crate::json::parse_within(t, budget)) {
+            Ok(v) => {
+                budget.max_values = budget.max_values.saturating_sub(count_values(&v));
+                records.push(Ok(v));
+            }
+            Err(e) if e.over_budget => return Err(RequestError::TooManyValues),
+            Err(_) => records.push(Err(RecordError::new(
+                Reject::BadJson,
+                "record",
+                "line is not valid JSON",
+            ))),
+        }
     }
     if records.iter().all(Result::is_err) {
         return Err(RequestError::BadJson);
     }
     Ok(records)
+}
+
+/// Values in `v`, counted as [`crate::json::Budget::max_values`] counts them.
+fn count_values(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(count_values).sum::<usize>(),
+        Value::Object(map) => 1 + map.values().map(count_values).sum::<usize>(),
+        _ => 1,
+    }
 }
 
 /// A decoded record: the token it carried (if any) and the canonical event.
@@ -501,10 +530,7 @@ mod tests {
     use serde_json::json;
     use std::io::Write;
 
-    const LIMITS: RequestLimits = RequestLimits {
-        max_decompressed_bytes: 1 << 20,
-        max_records: 2000,
-    };
+    const LIMITS: RequestLimits = RequestLimits::new(1 << 20, 2000, 255);
 
     fn caps() -> Caps {
         (&crate::config::Limits::default()).into()

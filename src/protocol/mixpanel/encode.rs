@@ -350,7 +350,7 @@ mod properties {
             let data = base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(&recs).unwrap());
             let body = format!("data={}", form_urlencoded::byte_serialize(data.as_bytes()).collect::<String>());
             let raw = RawRequest { query: "verbose=1", content_type: Some("application/x-www-form-urlencoded"), content_encoding: None, body: body.as_bytes() };
-            let inbound = decode_request(raw, RequestLimits { max_decompressed_bytes: 1 << 20, max_records: 2000 }).unwrap();
+            let inbound = decode_request(raw, RequestLimits::new(1 << 20, 2000, 255)).unwrap();
             let back: Vec<Value> = inbound.records.into_iter().map(|r| r.unwrap()).collect();
             prop_assert_eq!(back, recs);
         }
@@ -364,7 +364,7 @@ mod properties {
             ce in proptest::option::of(prop_oneof![Just("gzip"), Just("deflate"), Just("br")]),
         ) {
             let raw = RawRequest { query: &query, content_type: ct, content_encoding: ce, body: &body };
-            if let Ok(inbound) = decode_request(raw, RequestLimits { max_decompressed_bytes: 1 << 16, max_records: 100 }) {
+            if let Ok(inbound) = decode_request(raw, RequestLimits::new(1 << 16, 100, 255)) {
                 for r in inbound.records.into_iter().flatten() {
                     for ep in [Endpoint::Track, Endpoint::Engage, Endpoint::Groups, Endpoint::Import] {
                         let _ = decode_record(ep, r.clone(), &caps());

@@ -161,12 +161,13 @@ pub fn read_payload(req: RawRequest<'_>, limits: &RequestLimits) -> Result<(Para
     } else {
         Cow::Borrowed(body)
     };
-    let value = parse_data(data.trim_ascii(), params.compression, max)?;
+    let value = parse_data(data.trim_ascii(), params.compression, limits)?;
     Ok((params, value))
 }
 
 /// `data` is JSON, base64 of JSON, or LZ-String base64 of JSON.
-fn parse_data(data: &[u8], compression: Compression, max: usize) -> Result<Value, RequestError> {
+fn parse_data(data: &[u8], compression: Compression, limits: &RequestLimits) -> Result<Value, RequestError> {
+    let max = limits.max_decompressed_bytes;
     if data.is_empty() {
         return Err(RequestError::MissingData);
     }
@@ -187,7 +188,7 @@ fn parse_data(data: &[u8], compression: Compression, max: usize) -> Result<Value
     if !(text.starts_with(b"{") || text.starts_with(b"[")) {
         return Err(RequestError::BadEncoding);
     }
-    json_value(text).ok_or(RequestError::BadJson)
+    json_value(text, limits)
 }
 
 /// Base64 (standard or URL-safe, padded or not; a `+` that became a space is put back).
@@ -740,10 +741,7 @@ mod tests {
     use serde_json::json;
     use std::io::Write;
 
-    const LIMITS: RequestLimits = RequestLimits {
-        max_decompressed_bytes: 1 << 20,
-        max_records: 1000,
-    };
+    const LIMITS: RequestLimits = RequestLimits::new(1 << 20, 1000, 255);
 
     fn caps() -> Caps {
         (&crate::config::Limits::default()).into()

@@ -88,10 +88,7 @@ pub fn handle(project: &EmulatedProject, req: &HttpRequest<'_>) -> Emulated {
             0,
         );
     }
-    let limits = RequestLimits {
-        max_decompressed_bytes: MAX_BODY_BYTES,
-        max_records: usize::MAX,
-    };
+    let limits = RequestLimits::new(MAX_BODY_BYTES, usize::MAX, usize::MAX);
     let raw = RawRequest {
         query: req.query,
         content_type: req.content_type,

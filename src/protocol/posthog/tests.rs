@@ -15,10 +15,7 @@ fn caps() -> Caps {
     (&crate::config::Limits::default()).into()
 }
 
-const LIMITS: RequestLimits = RequestLimits {
-    max_decompressed_bytes: 4 << 20,
-    max_records: 1000,
-};
+const LIMITS: RequestLimits = RequestLimits::new(4 << 20, 1000, 255);
 
 /// One capture of `tests/sdk/wire/`: head and body as received.
 struct Capture {

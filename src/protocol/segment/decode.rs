@@ -155,9 +155,7 @@ pub fn decode_request(
     if body.is_empty() {
         return Err(RequestError::MissingData);
     }
-    let Some(value) = json_value(body) else {
-        return Err(RequestError::BadJson);
-    };
+    let value = json_value(body, &limits)?;
     let Value::Object(mut top) = value else {
         return Err(RequestError::WrongType);
     };

@@ -41,6 +41,7 @@ fn malformed_message(e: &RequestError) -> &'static str {
         RequestError::BadEncoding | RequestError::BadJson => "body is not valid JSON",
         RequestError::WrongType => "body must be a JSON object; batch a list; writeKey a string",
         RequestError::TooManyRecords => "too many messages in one request",
+        RequestError::TooManyValues => "the batch holds more elements than the limits allow",
         RequestError::InconsistentKeys => "the Authorization header and writeKey disagree",
     }
 }

@@ -31,10 +31,7 @@ fn caps() -> Caps {
 }
 
 fn limits() -> RequestLimits {
-    RequestLimits {
-        max_decompressed_bytes: 1 << 20,
-        max_records: 2000,
-    }
+    RequestLimits::new(1 << 20, 2000, 255)
 }
 
 /// One `.http` capture: request line, headers and body (decoded from base64 where the

@@ -18,6 +18,7 @@
 //! survives an OS crash, not only a process crash. Group commit keeps that affordable.
 //! Writes go through one connection, reads through another (WAL lets them overlap).
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -97,9 +98,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl SqliteStore {
     /// Opens (creating if needed) the store in directory `dir`.
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(dir)
+        super::files::secure_store_dir(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("vendorwall.db");
+        // Created private before SQLite opens it: SQLite gives the `-wal` and `-shm` files
+        // the database file's mode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", path.display())))?;
         let mut writer = Self::connect(&path)?;
         writer.execute_batch(SCHEMA).map_err(err)?;
         let version: Option<String> = writer
@@ -173,6 +183,11 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.pragma_update(None, "temp_store", "MEMORY").map_err(err)?;
+        // Deleted rows (delivered payloads, purged dead letters) are overwritten with zeros,
+        // on freelist pages too, instead of lingering in the file until the page is reused
+        // (https://www.sqlite.org/pragma.html#pragma_secure_delete). `FAST` would leave them
+        // on freelist pages, which is where a drained outbox's pages go.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(err)?;
         // The writer keeps ~15 statements in steady state (appends, acknowledgements, the
         // ledger's interning, roll-ups); rusqlite's default cache holds 16.
         conn.set_prepared_statement_cache_capacity(32);
