@@ -47,10 +47,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
-    /// Run the gateway: ingest, outbox, delivery.
+    /// Run the gateway: ingest, outbox, delivery. Needs the master key.
     Serve {
         #[command(flatten)]
         config: ConfigArg,
+        /// Start on a store that is behind its ledger witness (restored from an older copy),
+        /// making this copy's chain heads the witnessed ones.
+        #[arg(long)]
+        accept_rollback: bool,
     },
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
@@ -165,7 +169,8 @@ enum PolicyAction {
 
 #[derive(Subcommand)]
 enum LedgerAction {
-    /// Recompute every destination's hash chain; exit 1 if anything was edited, deleted or reordered.
+    /// Recompute every destination's keyed chain and compare it with the witness; exit 1 if
+    /// anything was edited, deleted, reordered or rolled back. Needs the master key.
     Verify {
         #[command(flatten)]
         config: ConfigArg,
@@ -271,6 +276,21 @@ fn load_admin(path: &Path) -> Result<Config> {
     Ok(config::load_for_admin(path)?)
 }
 
+/// The store opened with the master key (refused without one, naming the settings), with
+/// its ledger witness if one is configured.
+fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
+    let master = policy::master_key(cfg)?;
+    let store = SqliteStore::open_keyed(&cfg.store.path, &master)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    Ok(match &cfg.ledger.witness_path {
+        Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
+            path.clone(),
+            master.mac_key(crate::ledger::WITNESS_PURPOSE),
+        )),
+        None => store,
+    })
+}
+
 fn open_store(cfg: &Config) -> Result<SqliteStore> {
     SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
@@ -285,9 +305,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo { keep } => demo::run(keep.as_deref())?,
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            accept_rollback,
+        } => {
             let cfg = load(&config.config)?;
-            runtime()?.block_on(serve(cfg))?;
+            runtime()?.block_on(serve(cfg, crate::server::StartOptions { accept_rollback }))?;
         }
         Command::CheckConfig { config } => {
             let cfg = load(&config.config)?;
@@ -366,8 +389,8 @@ fn parse_vendor(name: &str) -> std::result::Result<Vendor, String> {
     Vendor::parse(name).ok_or_else(|| format!("not a vendor (one of {})", Vendor::names()))
 }
 
-async fn serve(cfg: Config) -> Result<()> {
-    let gateway = crate::server::Gateway::start(cfg).await?;
+async fn serve(cfg: Config, options: crate::server::StartOptions) -> Result<()> {
+    let gateway = crate::server::Gateway::start_with(cfg, options).await?;
     // The first stdout line tells scripts and tests where we listen.
     println!("listening on {}", gateway.base_url());
     tracing::info!(addr = %gateway.addr, scheme = gateway.scheme, "vendorwall serving");
@@ -466,33 +489,49 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
     match action {
         LedgerAction::Verify { config } => {
             let cfg = load_admin(&config.config)?;
-            let results = open_store(&cfg)?.verify_ledger()?;
+            let results = open_keyed_store(&cfg)?.verify_ledger()?;
             let mut ok = true;
             for v in &results {
                 if v.ok() {
                     println!("{}: ok ({} entries in {} batches)", v.destination, v.entries, v.batches);
-                } else {
-                    ok = false;
-                    println!(
-                        "{}: TAMPERED: batches with changed, missing or reordered entries {:?}; broken links at batches {:?}{}{}",
-                        v.destination,
-                        v.tampered_batches,
-                        v.broken_links,
-                        if v.dictionary_tampered {
-                            "; the dictionary of categories and fields was changed"
-                        } else {
-                            ""
-                        },
-                        if v.head_missing {
-                            "; the newest batches were removed"
-                        } else {
-                            ""
-                        }
-                    );
+                    continue;
                 }
+                ok = false;
+                let mut what = Vec::new();
+                if !v.tampered_batches.is_empty() {
+                    what.push(format!(
+                        "batches with changed, missing or reordered entries {:?}",
+                        v.tampered_batches
+                    ));
+                }
+                if !v.broken_links.is_empty() {
+                    what.push(format!(
+                        "chain links that do not verify under the master key at batches {:?}",
+                        v.broken_links
+                    ));
+                }
+                if v.dictionary_tampered {
+                    what.push("the dictionary of categories and fields was changed".into());
+                }
+                if v.head_missing {
+                    what.push("the newest batches were removed".into());
+                }
+                if !v.tampered_rollups.is_empty() {
+                    what.push(format!(
+                        "rollups of days {:?} do not match their batches",
+                        v.tampered_rollups
+                    ));
+                }
+                what.extend(v.witness.iter().map(|w| format!("witness: {w}")));
+                println!("{}: TAMPERED: {}", v.destination, what.join("; "));
             }
             if results.is_empty() {
                 println!("the ledger is empty");
+            }
+            if cfg.ledger.witness_path.is_none() {
+                println!(
+                    "no ledger witness is configured ([ledger] witness_path): a store rolled back to an older copy is undetectable"
+                );
             }
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }

@@ -295,6 +295,8 @@ fn leaves(v: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// The master key from the configured environment variable or key file; an error naming
+/// both settings without one.
 pub fn master_key(cfg: &Config) -> Result<MasterKey> {
     Ok(MasterKey::load(
         &cfg.keys.master_key_env,

@@ -23,7 +23,7 @@ use crate::digits::hex_value;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
-use crate::ledger::{Entry, Exposure, Verification, batch_hash, body_digest};
+use crate::ledger::{ChainKey, Entry, Exposure, Verification, batch_hash, body_digest};
 use crate::store::SubjectRow;
 
 pub const SCHEMA: &str = "
@@ -375,10 +375,11 @@ impl Interner<'_, '_> {
 pub fn record_delivery(
     tx: &Transaction<'_>,
     cache: &mut Cache,
+    key: &ChainKey,
     destination: &str,
     metas: &[&[u8]],
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
     let exposures: Vec<Exposure> = metas.iter().filter_map(|m| decode_meta(m).ok()).collect();
     if exposures.len() < metas.len() {
         // Only the count: a meta holds sealed ids and digests.
@@ -388,18 +389,21 @@ pub fn record_delivery(
             "delivered records' exposure metadata does not decode; they are not in the ledger"
         );
     }
-    append_batch(tx, cache, destination, &exposures, now_ms)
+    append_batch(tx, cache, key, destination, &exposures, now_ms)
 }
 
+/// Appends one batch of exposures to a destination's chain; returns the batch id and its
+/// chain link (what the witness records), or nothing for an empty batch.
 pub fn append_batch(
     tx: &Transaction<'_>,
     cache: &mut Cache,
+    key: &ChainKey,
     destination: &str,
     exposures: &[Exposure],
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
     if exposures.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut interner = Interner { tx, cache, grew: false };
     let dest_id = interner.name(NAME_DESTINATION, destination)?;
@@ -408,13 +412,20 @@ pub fn append_batch(
         .map(|x| interner.entry(dest_id, x))
         .collect::<rusqlite::Result<Vec<_>>>()?;
     if interner.grew {
-        seal_dictionary(tx)?;
+        seal_dictionary(tx, key)?;
     }
-    append_encoded(tx, destination, &entries, now_ms)
+    append_encoded(tx, key, destination, &entries, now_ms).map(Some)
 }
 
-/// Appends an already-interned batch (also the benchmark generator's path).
-pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode], now_ms: i64) -> rusqlite::Result<()> {
+/// Appends an already-interned batch (also the benchmark generator's path); returns the
+/// batch id and its chain link.
+pub fn append_encoded(
+    tx: &Connection,
+    key: &ChainKey,
+    destination: &str,
+    entries: &[EntryCode],
+    now_ms: i64,
+) -> rusqlite::Result<(i64, [u8; 32])> {
     let body = encode_batch(now_ms, entries);
     let digest = body_digest(&body);
     let prev = last_hash(tx, destination)?;
@@ -426,7 +437,7 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
                         COALESCE((SELECT MAX(batch) FROM ledger_anchors), 0)) + 1",
         )?
         .query_row([], |r| r.get(0))?;
-    let hash = batch_hash(&prev, id, destination, now_ms, entries.len() as u64, &digest);
+    let hash = key.link(&prev, id, destination, now_ms, entries.len() as u64, &digest);
     tx.prepare_cached(
         "INSERT INTO ledger_batches (id, destination, delivered_at, entries, body, digest, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -446,7 +457,7 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute(params![format!("ledger_head:{destination}"), hex(&hash)])?;
-    Ok(())
+    Ok((id, hash))
 }
 
 /// The digest of the ledger's dictionary: every interned name and set, in id order. Entries
@@ -480,9 +491,10 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Records the dictionary's current digest (in the transaction that grew it).
-pub fn seal_dictionary(conn: &Connection) -> rusqlite::Result<()> {
-    let digest = hex(&dictionary_digest(conn)?);
+/// Records the dictionary's current digest, MAC'd under the chain key (in the transaction
+/// that grew it), so that someone without the master key cannot record another.
+pub fn seal_dictionary(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
+    let digest = hex(&key.seal(&dictionary_digest(conn)?));
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('ledger_dictionary', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -493,18 +505,18 @@ pub fn seal_dictionary(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Seals the dictionary if no digest was ever recorded (a store from before the digest, or one
 /// written by a bulk generator).
-pub fn seal_dictionary_if_missing(conn: &Connection) -> rusqlite::Result<()> {
+pub fn seal_dictionary_if_missing(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
     let recorded: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_dictionary')",
         [],
         |r| r.get(0),
     )?;
-    if recorded { Ok(()) } else { seal_dictionary(conn) }
+    if recorded { Ok(()) } else { seal_dictionary(conn, key) }
 }
 
 /// Whether the dictionary still has the digest recorded when it last grew. A store from
 /// before the digest existed is sealed as it is on first open (trust on first use).
-pub fn dictionary_intact(conn: &Connection) -> rusqlite::Result<bool> {
+pub fn dictionary_intact(conn: &Connection, key: &ChainKey) -> rusqlite::Result<bool> {
     let recorded: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'ledger_dictionary'", [], |r| {
             r.get(0)
@@ -516,7 +528,7 @@ pub fn dictionary_intact(conn: &Connection) -> rusqlite::Result<bool> {
         |r| r.get(0),
     )?;
     Ok(match recorded {
-        Some(d) => d == hex(&dictionary_digest(conn)?),
+        Some(d) => d == hex(&key.seal(&dictionary_digest(conn)?)),
         None => empty,
     })
 }
@@ -540,14 +552,121 @@ pub fn migrate_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             .query_map([id], |r| r.get::<_, Vec<u8>>(0))?
             .filter_map(|raw| raw.ok().and_then(|raw| serde_json::from_slice(&raw).ok()))
             .collect();
-        append_batch(tx, &mut cache, &destination, &exposures, delivered_at)?;
+        // In the unkeyed form of the version it upgrades to; re-keyed when the store is
+        // first opened with the master key.
+        append_batch(
+            tx,
+            &mut cache,
+            &ChainKey::Legacy,
+            &destination,
+            &exposures,
+            delivered_at,
+        )?;
     }
     tx.execute_batch("DROP TABLE old_batches; DROP TABLE ledger;")
 }
 
-/// Recomputes every destination's chain.
-pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
-    let dictionary_ok = dictionary_intact(conn)?;
+/// `meta` key recording that the chains are keyed (its absence: a store from before the
+/// keyed chain, re-keyed on its first open with the master key).
+pub const CHAIN_FORMAT_KEY: &str = "ledger_chain";
+pub const CHAIN_FORMAT: &str = "hmac-sha256-v1";
+
+/// Whether the chains still need re-keying.
+pub fn needs_rekey(conn: &Connection) -> rusqlite::Result<bool> {
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [CHAIN_FORMAT_KEY], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(format.as_deref() != Some(CHAIN_FORMAT))
+}
+
+/// Marks the chains keyed (a new store, or one just re-keyed).
+pub fn mark_keyed(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [CHAIN_FORMAT_KEY, CHAIN_FORMAT],
+    )?;
+    Ok(())
+}
+
+/// A batch as `rekey` reads it: id, delivered_at, entries, body, digest, prev_hash, hash.
+type StoredBatch = (i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// Re-links every destination's chain under `key`, from its anchor: a store whose chains
+/// were plain SHA-256. A batch whose old link or digest did not verify keeps its old values,
+/// so `verify` still reports it where it was; the batches after it are linked from it.
+/// Returns the number of batches re-keyed.
+pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
+    let destinations: Vec<String> = tx
+        .prepare("SELECT DISTINCT destination FROM ledger_batches ORDER BY 1")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for destination in destinations {
+        let anchor: [u8; 32] = tx
+            .query_row(
+                "SELECT hash FROM ledger_anchors WHERE destination = ?1",
+                [&destination],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .and_then(|h| h.try_into().ok())
+            .unwrap_or([0; 32]);
+        let (mut old_prev, mut new_prev) = (anchor, anchor);
+        let batches: Vec<StoredBatch> = tx
+            .prepare(
+                "SELECT id, delivered_at, entries, body, digest, prev_hash, hash FROM ledger_batches
+                 WHERE destination = ?1 ORDER BY id",
+            )?
+            .query_map([&destination], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get_ref(3)?.as_bytes().unwrap_or_default().to_vec(),
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, at, count, body, digest, prev_hash, hash) in batches {
+            let recomputed = body_digest(&body);
+            let intact = recomputed.as_slice() == digest.as_slice()
+                && prev_hash.as_slice() == old_prev.as_slice()
+                && hash.as_slice() == batch_hash(&old_prev, id, &destination, at, count as u64, &recomputed).as_slice();
+            old_prev = hash.clone().try_into().unwrap_or([0; 32]);
+            if intact {
+                let link = key.link(&new_prev, id, &destination, at, count as u64, &recomputed);
+                tx.execute(
+                    "UPDATE ledger_batches SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+                    params![id, new_prev.to_vec(), link.to_vec()],
+                )?;
+                new_prev = link;
+                n += 1;
+            } else {
+                new_prev = old_prev;
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![format!("ledger_head:{destination}"), hex(&new_prev)],
+        )?;
+    }
+    // A dictionary that no longer matches its unkeyed digest keeps that digest (still
+    // reported); an intact one is sealed under the key.
+    if dictionary_intact(tx, &ChainKey::Legacy)? {
+        tx.execute("DELETE FROM meta WHERE key = 'ledger_dictionary'", [])?;
+        seal_dictionary(tx, key)?;
+    }
+    mark_keyed(tx)?;
+    Ok(n)
+}
+
+/// Recomputes every destination's chain under `key`.
+pub fn verify(conn: &Connection, key: &ChainKey) -> rusqlite::Result<Vec<Verification>> {
+    let dictionary_ok = dictionary_intact(conn, key)?;
     let destinations: Vec<String> = conn
         .prepare(
             "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors
@@ -589,7 +708,7 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
             if !consistent {
                 v.tampered_batches.push(id);
             }
-            let expected = batch_hash(&prev, id, &destination, delivered_at, count as u64, &recomputed);
+            let expected = key.link(&prev, id, &destination, delivered_at, count as u64, &recomputed);
             if prev_hash.as_slice() != prev.as_slice() || (consistent && hash.as_slice() != expected.as_slice()) {
                 v.broken_links.push(id);
             }
@@ -906,4 +1025,124 @@ pub fn entries(conn: &Connection, destination: Option<&str>, limit: usize) -> ru
         }
     }
     Ok(out)
+}
+
+/// How one destination's chain stands against the ledger witness.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    Agrees,
+    /// One batch past the witnessed head and linked to it (a crash between the commit and the
+    /// witness append): its (sequence, head), for the witness to catch up.
+    OneAhead(i64, [u8; 32]),
+    /// The store is behind its witness: rolled back to an older copy.
+    Behind(String),
+    /// Anything else the witness contradicts.
+    Problem(String),
+}
+
+/// Every destination's newest chain link: (destination, batch, head).
+pub fn heads(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, [u8; 32])>> {
+    let destinations: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for d in destinations {
+        if let Some((id, h)) = store_head(conn, &d)? {
+            out.push((d, id, h));
+        }
+    }
+    Ok(out)
+}
+
+/// A destination's newest chain link in the store: its newest batch, else its anchor.
+pub fn head_of(conn: &Connection, destination: &str) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
+    store_head(conn, destination)
+}
+
+/// A destination's newest chain link in the store: its newest batch, else its anchor.
+fn store_head(conn: &Connection, destination: &str) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
+    let newest: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT id, hash FROM ledger_batches WHERE destination = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([destination], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let newest = match newest {
+        Some(n) => Some(n),
+        None => conn
+            .prepare_cached("SELECT batch, hash FROM ledger_anchors WHERE destination = ?1")?
+            .query_row([destination], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    Ok(newest.map(|(id, h)| (id, h.try_into().unwrap_or([0; 32]))))
+}
+
+/// Compares every destination's chain with the witness.
+pub fn compare_witness(
+    conn: &Connection,
+    w: &crate::ledger::witness::Witnessed,
+) -> rusqlite::Result<Vec<(String, Standing)>> {
+    let mut destinations: Vec<String> = conn
+        .prepare("SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    destinations.extend(w.heads.keys().cloned());
+    destinations.sort();
+    destinations.dedup();
+    let mut out = Vec::new();
+    for d in destinations {
+        let head = store_head(conn, &d)?;
+        let standing = match (head, w.heads.get(&d)) {
+            (None, None) => Standing::Agrees,
+            (Some(_), _) if !w.exists => Standing::Problem("the witness file is missing".into()),
+            (None, Some((seq, _))) => Standing::Behind(format!(
+                "the store has no batches, the witness has batch {seq}: the store was rolled back or emptied"
+            )),
+            (Some((id, hash)), Some((seq, witnessed))) => {
+                if id == *seq {
+                    if hash == *witnessed {
+                        Standing::Agrees
+                    } else {
+                        Standing::Problem(format!("batch {id}'s chain head does not match the witness"))
+                    }
+                } else if id < *seq {
+                    Standing::Behind(format!(
+                        "the store ends at batch {id} but the witness at batch {seq}: the store was rolled back to an older copy"
+                    ))
+                } else {
+                    unwitnessed(conn, &d, Some((*seq, *witnessed)))?
+                }
+            }
+            (Some(_), None) => unwitnessed(conn, &d, None)?,
+        };
+        out.push((d, standing));
+    }
+    Ok(out)
+}
+
+/// A destination whose store chain goes past what the witness has (`after`: the witnessed
+/// sequence and head, if any).
+fn unwitnessed(conn: &Connection, destination: &str, after: Option<(i64, [u8; 32])>) -> rusqlite::Result<Standing> {
+    let (seq, witnessed) = after.unwrap_or((0, [0; 32]));
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare(
+            "SELECT id, prev_hash, hash FROM ledger_batches WHERE destination = ?1 AND id > ?2 ORDER BY id LIMIT 2",
+        )?
+        .query_map(params![destination, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let anchored: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ledger_anchors WHERE destination = ?1 AND batch > ?2)",
+        params![destination, seq],
+        |r| r.get(0),
+    )?;
+    Ok(match rows.as_slice() {
+        [(id, prev, hash)] if !anchored && prev.as_slice() == witnessed.as_slice() => {
+            Standing::OneAhead(*id, hash.clone().try_into().unwrap_or([0; 32]))
+        }
+        _ if after.is_none() => Standing::Problem("the destination is missing from the witness".into()),
+        _ => Standing::Problem(format!(
+            "batches after batch {seq} are not in the witness (witness lines removed, or the chain rewritten)"
+        )),
+    })
 }

@@ -35,7 +35,7 @@ fn row(dest: &str, payload: &str) -> NewRow {
 #[test]
 fn append_lease_complete_and_dead_letters() {
     let dir = TempDir::new("store");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
         .unwrap();
     let leased = s.lease("a", 10).unwrap();
@@ -80,7 +80,7 @@ fn append_lease_complete_and_dead_letters() {
 #[test]
 fn destination_state_and_drop_counts() {
     let dir = TempDir::new("state");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     assert!(s.destination_statuses().unwrap().is_empty());
     s.set_destination_state("mp", DestinationState::Suspended, 10).unwrap();
     s.add_dropped("mp", 3).unwrap();
@@ -97,10 +97,10 @@ fn destination_state_and_drop_counts() {
 fn reopening_keeps_everything_and_rejects_unknown_schemas() {
     let dir = TempDir::new("reopen");
     {
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         s.append(&[row("a", "1")]).unwrap();
     }
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     lock(&s.writer)
         .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
@@ -141,7 +141,7 @@ proptest! {
     #[test]
     fn outbox_matches_an_in_memory_model(ops in prop::collection::vec(op(), 1..30)) {
         let dir = TempDir::new("model");
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         let mut queues: BTreeMap<String, VecDeque<Vec<u8>>> = BTreeMap::new();
         let mut dead: Vec<(String, Vec<u8>)> = Vec::new();
         for op in ops {
@@ -230,7 +230,7 @@ fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
 #[test]
 fn ledger_is_written_with_the_acknowledgement_and_verifies() {
     let dir = TempDir::new("ledger");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(
         &(0..6)
             .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
@@ -281,7 +281,7 @@ fn rewrite(s: &SqliteStore, id: i64, fix_count: bool, change: impl FnOnce(&mut V
 
 fn six_entries_in_three_batches() -> (TempDir, SqliteStore) {
     let dir = TempDir::new("tamper");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(
         &(0..6)
             .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
@@ -373,7 +373,7 @@ fn ledger_verify_catches_edits_deletions_and_reordering() {
 #[test]
 fn ledger_prune_keeps_the_rest_verifiable() {
     let dir = TempDir::new("prune");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
         .unwrap();
     deliver_all(&s, "a", 2, 100);
@@ -401,7 +401,7 @@ fn ledger_prune_keeps_the_rest_verifiable() {
 #[test]
 fn ledger_counts_people_categories_and_links() {
     let dir = TempDir::new("figures");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let p = |n: u32| format!("{n:032x}");
     // Day 1: person 1 twice on web (device + pseudonymised id), person 2 once on ios.
     let day = crate::ledger::rollup::DAY_MS;
@@ -523,7 +523,7 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
             .unwrap();
         }
     }
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let v = s.verify_ledger().unwrap();
     assert!(v[0].ok(), "{v:?}");
     assert_eq!((v[0].batches, v[0].entries), (2, 3));
@@ -541,7 +541,7 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
 #[test]
 fn batch_ids_never_repeat_after_pruning_everything() {
     let dir = TempDir::new("prune-all");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
         .unwrap();
     deliver_all(&s, "a", 2, 100);
@@ -557,7 +557,7 @@ fn batch_ids_never_repeat_after_pruning_everything() {
 #[test]
 fn a_shared_device_does_not_merge_two_people() {
     let dir = TempDir::new("shared-device");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let p = |n: u32| format!("{n:032x}");
     let with_link = |subject: u32, device: u32| {
         let mut row = exposed_as("a", "web", &p(subject), &["user.device"]);
@@ -588,7 +588,7 @@ fn a_shared_device_does_not_merge_two_people() {
 #[test]
 fn each_delivered_row_enters_the_ledger_once() {
     let dir = TempDir::new("once");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
     let rows = s.lease("a", 10).unwrap();
     let listed_twice = [rows.clone(), rows.clone()].concat();
@@ -602,7 +602,7 @@ fn each_delivered_row_enters_the_ledger_once() {
 #[test]
 fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     let dir = TempDir::new("json-meta");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let mut old = exposed_as("a", "ios", &format!("{:032x}", 7), &["user.device"]);
     let x = crate::ledger::codec::decode_meta(old.meta.as_ref().unwrap()).unwrap();
     old.meta = Some(serde_json::to_vec(&x).unwrap());
@@ -612,7 +612,7 @@ fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
         .execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])
         .unwrap();
     drop(s);
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let version: String = lock(&s.writer)
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
@@ -637,7 +637,7 @@ proptest! {
         per_batch in 1usize..5,
     ) {
         let dir = TempDir::new("links-model");
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         let p = |n: u32| format!("{n:032x}");
         let rows: Vec<NewRow> = records
             .iter()
@@ -688,7 +688,7 @@ proptest! {
 #[test]
 fn complete_removes_rows_across_several_delete_chunks() {
     let dir = TempDir::new("chunks");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let n = 2 * DELETE_CHUNK + 3;
     let rows: Vec<NewRow> = (0..n)
         .map(|i| exposed(if i % 7 == 0 { "b" } else { "a" }, "web"))
@@ -712,7 +712,7 @@ fn complete_removes_rows_across_several_delete_chunks() {
 #[test]
 fn a_poisoned_ledger_cache_is_forgotten() {
     let dir = TempDir::new("poisoned-cache");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let digest = "000000000000000000000000000000aa";
     std::thread::scope(|scope| {
         let planted = scope.spawn(|| {
@@ -735,4 +735,9 @@ fn a_poisoned_ledger_cache_is_forgotten() {
         Some(digest),
         "the subject was interned, not taken from the planted id"
     );
+}
+
+/// The master key every test store here is opened with.
+pub(crate) fn test_master() -> MasterKey {
+    MasterKey::from_bytes(&[42; 32])
 }
