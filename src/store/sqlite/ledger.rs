@@ -481,6 +481,12 @@ pub fn dictionary_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// Lowercase hex (for tests that tamper with the store as an attacker would).
+#[cfg(test)]
+pub fn hex_of(bytes: &[u8]) -> String {
+    hex(bytes)
+}
+
 /// Lowercase hex (vendor pseudonyms, digests, chain hashes).
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);

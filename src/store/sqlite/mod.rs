@@ -253,9 +253,22 @@ impl SqliteStore {
 impl SqliteStore {
     /// `complete` without ledger entries (only refused rows to dead-letter, or delivered rows
     /// that carry no exposure metadata).
-    fn complete_unrecorded(&self, destination: &str, dead: &[(i64, String)], now_ms: i64) -> Result<(), StoreError> {
+    fn complete_unrecorded(
+        &self,
+        destination: &str,
+        delivered: &[OutboxRow],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(err)?;
+        for r in delivered {
+            tx.execute(
+                "DELETE FROM outbox WHERE id = ?1 AND destination = ?2",
+                params![r.id, destination],
+            )
+            .map_err(err)?;
+        }
         for (id, reason) in dead {
             tx.execute(
                 "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
@@ -434,7 +447,7 @@ impl Store for SqliteStore {
                     "the store was opened without the master key: deliveries cannot be recorded in the ledger".into(),
                 ));
             }
-            return self.complete_unrecorded(destination, dead, now_ms);
+            return self.complete_unrecorded(destination, delivered, dead, now_ms);
         };
         let mut conn = lock(&self.writer);
         let mut cache = match self.ledger_cache.lock() {

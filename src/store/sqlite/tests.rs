@@ -741,3 +741,242 @@ fn a_poisoned_ledger_cache_is_forgotten() {
 pub(crate) fn test_master() -> MasterKey {
     MasterKey::from_bytes(&[42; 32])
 }
+
+/// Rewrites every batch of `a` as someone with write access but without the master key
+/// would: plain SHA-256 links recomputed over the (possibly edited) bodies, the head fixed up.
+fn relink_plain(s: &SqliteStore) {
+    let conn = lock(&s.writer);
+    let rows: Vec<(i64, String, i64, i64, Vec<u8>)> = conn
+        .prepare("SELECT id, destination, delivered_at, entries, body FROM ledger_batches ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = [0u8; 32];
+    for (id, dest, at, n, body) in rows {
+        let digest = crate::ledger::body_digest(&body);
+        let hash = crate::ledger::batch_hash(&prev, id, &dest, at, n as u64, &digest);
+        conn.execute(
+            "UPDATE ledger_batches SET digest = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1",
+            params![id, digest.to_vec(), prev.to_vec(), hash.to_vec()],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?2 WHERE key = ?1",
+            params![format!("ledger_head:{dest}"), ledger::hex_of(&hash)],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[test]
+fn a_rewrite_with_recomputed_plain_hashes_is_caught() {
+    let (_dir, s) = six_entries_in_three_batches();
+    rewrite(&s, 2, true, |e| {
+        e.remove(0);
+    });
+    relink_plain(&s);
+    let v = s.verify_ledger().unwrap();
+    assert!(!v[0].ok());
+    assert_eq!(v[0].broken_links, vec![1, 2, 3], "{v:?}");
+    // The dictionary too: a digest recomputed without the key does not verify.
+    let conn = lock(&s.writer);
+    conn.execute("UPDATE ledger_names SET name = 'x' WHERE name = 'user.device'", [])
+        .unwrap();
+    ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
+    drop(conn);
+    assert!(s.verify_ledger().unwrap()[0].dictionary_tampered);
+}
+
+#[test]
+fn without_the_master_key_nothing_is_recorded_or_verified() {
+    let dir = TempDir::new("unkeyed");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&[exposed("a", "web"), row("a", "no meta")]).unwrap();
+    let rows = s.lease("a", 10).unwrap();
+    let e = s.complete("a", &rows, &[], 1).unwrap_err().to_string();
+    assert!(e.contains("master key"), "{e}");
+    assert_eq!(s.queue_stats("a").unwrap().depth, 2, "nothing left the outbox");
+    // Refused rows and rows without exposure still move.
+    s.complete("a", &[rows[1].clone()], &[(rows[0].id, "refused".into())], 1)
+        .unwrap();
+    assert_eq!(s.queue_stats("a").unwrap().depth, 0);
+    assert!(s.verify_ledger().unwrap_err().to_string().contains("master key"));
+}
+
+#[test]
+fn an_unkeyed_store_is_rekeyed_on_its_first_keyed_open() {
+    let (dir, s) = six_entries_in_three_batches();
+    // Turn it into a store of the previous format: plain links, no chain marker.
+    relink_plain(&s);
+    {
+        let conn = lock(&s.writer);
+        conn.execute(
+            "DELETE FROM meta WHERE key IN ('ledger_chain', 'ledger_dictionary')",
+            [],
+        )
+        .unwrap();
+        ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])
+            .unwrap();
+    }
+    drop(s);
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let v = s.verify_ledger().unwrap();
+    assert!(v[0].ok(), "{v:?}");
+    assert_eq!(v[0].batches, 3);
+    // Keyed now: another key verifies nothing.
+    drop(s);
+    let other = SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[1; 32])).unwrap();
+    let v = other.verify_ledger().unwrap();
+    assert!(!v[0].ok() && v[0].dictionary_tampered, "{v:?}");
+}
+
+#[test]
+fn a_batch_tampered_before_rekeying_stays_reported() {
+    let (dir, s) = six_entries_in_three_batches();
+    relink_plain(&s);
+    rewrite(&s, 2, false, |e| e[0].catset += 1);
+    lock(&s.writer)
+        .execute("DELETE FROM meta WHERE key = 'ledger_chain'", [])
+        .unwrap();
+    drop(s);
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let v = s.verify_ledger().unwrap();
+    assert_eq!(v[0].tampered_batches, vec![2], "{v:?}");
+}
+
+fn witness_of(dir: &TempDir) -> Witness {
+    let path = PathBuf::from(format!("{}.witness", dir.0.display()));
+    Witness::new(path, test_master().mac_key(crate::ledger::WITNESS_PURPOSE))
+}
+
+fn witnessed_store(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open_keyed(&dir.0, &test_master())
+        .unwrap()
+        .with_witness(witness_of(dir))
+}
+
+fn witness_problems(s: &SqliteStore) -> Vec<String> {
+    s.verify_ledger().unwrap().into_iter().flat_map(|v| v.witness).collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn the_witness_catches_a_rollback_to_an_older_copy() {
+    let dir = TempDir::new("witness-rollback");
+    let wpath = witness_of(&dir).path().to_path_buf();
+    let _cleanup = TempDir(wpath.clone());
+    let s = witnessed_store(&dir);
+    // An empty store needs no witness line.
+    assert_eq!(s.reconcile_witness(false).unwrap().started, true);
+    s.append(&[exposed("a", "web"), exposed("b", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 10);
+    deliver_all(&s, "b", 10, 10);
+    assert!(witness_problems(&s).is_empty());
+    drop(s);
+    let old = TempDir::new("witness-old-copy");
+    copy_dir(&dir.0, &old.0);
+
+    let s = witnessed_store(&dir);
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 20);
+    assert!(witness_problems(&s).is_empty());
+    drop(s);
+
+    // The store's files are replaced with the older copy.
+    copy_dir(&old.0, &dir.0);
+    let s = witnessed_store(&dir);
+    assert!(
+        s.verify_ledger()
+            .unwrap()
+            .iter()
+            .all(|v| v.tampered_batches.is_empty() && v.broken_links.is_empty()),
+        "the older copy is a consistent chain of its own"
+    );
+    let problems = witness_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("rolled back"), "{problems:?}");
+    let e = s.reconcile_witness(false).unwrap_err().to_string();
+    assert!(
+        e.contains("a: ") && e.contains("rolled back") && e.contains("--accept-rollback"),
+        "{e}"
+    );
+
+    // Accepted: this copy's heads become the witnessed ones.
+    let start = s.reconcile_witness(true).unwrap();
+    assert_eq!(start.accepted_rollback, vec!["a".to_string()]);
+    assert!(witness_problems(&s).is_empty());
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 30);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+}
+
+#[test]
+fn the_witness_repairs_one_batch_ahead_and_refuses_the_rest() {
+    let dir = TempDir::new("witness-ahead");
+    let wpath = witness_of(&dir).path().to_path_buf();
+    let _cleanup = TempDir(wpath.clone());
+    let s = witnessed_store(&dir);
+    s.reconcile_witness(false).unwrap();
+    for t in 1..=3 {
+        s.append(&[exposed("a", "web")]).unwrap();
+        deliver_all(&s, "a", 10, t);
+    }
+    drop(s);
+    let full = std::fs::read_to_string(&wpath).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    assert_eq!(lines.len(), 3);
+
+    // A crash between the commit and the witness line: one batch ahead, repaired on start.
+    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(
+        witness_problems(&s).is_empty(),
+        "one batch ahead is a delivery in flight"
+    );
+    assert_eq!(s.reconcile_witness(false).unwrap().repaired, vec!["a".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(&wpath).unwrap(),
+        full,
+        "the same line written again"
+    );
+    drop(s);
+
+    // Two lines cut off the end: not a crash.
+    std::fs::write(&wpath, format!("{}\n", lines[0])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(witness_problems(&s)[0].contains("not in the witness"));
+    assert!(s.reconcile_witness(false).is_err());
+    drop(s);
+
+    // A line removed from the middle, or edited.
+    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(
+        witness_problems(&s)
+            .iter()
+            .any(|p| p.contains("line 2") && p.contains("MAC"))
+    );
+    assert!(s.reconcile_witness(false).is_err());
+    let mut edited: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    edited["head"] = serde_json::json!("00".repeat(32));
+    std::fs::write(&wpath, format!("{}\n{edited}\n{}\n", lines[0], lines[2])).unwrap();
+    assert!(witness_problems(&s).iter().any(|p| p.contains("line 2")));
+
+    // The witness deleted.
+    std::fs::remove_file(&wpath).unwrap();
+    assert!(witness_problems(&s).iter().any(|p| p.contains("missing")));
+    let e = s.reconcile_witness(false).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+}
