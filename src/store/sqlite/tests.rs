@@ -879,7 +879,7 @@ fn the_witness_catches_a_rollback_to_an_older_copy() {
     let _cleanup = TempDir(wpath.clone());
     let s = witnessed_store(&dir);
     // An empty store needs no witness line.
-    assert_eq!(s.reconcile_witness(false).unwrap().started, true);
+    assert!(s.reconcile_witness(false).unwrap().started);
     s.append(&[exposed("a", "web"), exposed("b", "web")]).unwrap();
     deliver_all(&s, "a", 10, 10);
     deliver_all(&s, "b", 10, 10);
