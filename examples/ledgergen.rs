@@ -68,7 +68,7 @@ use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::sqlite::ledger::{
     NAME_CATEGORY, NAME_DESTINATION, NAME_POINTER, NAME_SOURCE, ROLLUP_GRACE_MS, SET_CATEGORIES, SET_FIELDS,
-    append_encoded,
+    append_encoded, seal_rows,
 };
 
 const DEST: &str = "mixpanel";
@@ -793,6 +793,8 @@ fn generate(a: &Args) -> Res<()> {
             written as f64 / el
         );
     }
+    // Rows written here directly get the MACs and counts the live path gives them.
+    seal_rows(&conn, &chain_key)?;
     conn.execute_batch("COMMIT")?;
     let t_gen = secs(t_write);
     if written != a.records {

@@ -523,6 +523,7 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
                     ));
                 }
                 what.extend(v.witness.iter().map(|w| format!("witness: {w}")));
+                what.extend(v.rows.iter().cloned());
                 println!("{}: TAMPERED: {}", v.destination, what.join("; "));
             }
             if results.is_empty() {

@@ -355,6 +355,8 @@ pub struct Verification {
     /// What the witness says against this destination's chain (empty: it agrees, or no
     /// witness is configured).
     pub witness: Vec<String>,
+    /// Subject, link and vendor-id rows that do not verify (table, rows, what happened).
+    pub rows: Vec<String>,
 }
 
 impl Verification {
@@ -365,6 +367,7 @@ impl Verification {
             && !self.head_missing
             && self.tampered_rollups.is_empty()
             && self.witness.is_empty()
+            && self.rows.is_empty()
     }
 }
 

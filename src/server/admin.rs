@@ -445,6 +445,7 @@ async fn verify(State(app): State<Arc<AdminState>>) -> Response {
                 "dictionary_tampered": v.dictionary_tampered,
                 "head_missing": v.head_missing,
                 "witness": v.witness,
+                "rows": v.rows,
                 "tampered_rollups": v.tampered_rollups,
             })).collect::<Vec<_>>(),
         }))

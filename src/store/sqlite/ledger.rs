@@ -4,15 +4,30 @@
 //! ```sql
 //! ledger_names(id, kind, name)           -- interned sources, categories, pointers, destinations
 //! ledger_sets(id, kind, members)         -- interned category sets and field-pointer sets
-//! ledger_subjects(id, digest, sealed, contact)  -- one per app subject id: keyed digest,
-//!                                        -- the id sealed, a sealed contact email (opt-in)
-//! ledger_links(subject, person)          -- linked ids → the person's first subject
-//! ledger_vendor_ids(destination, subject, key_version, vendor_id)  -- ids as vendors know them
+//! ledger_subjects(id, digest, sealed, contact, mac)  -- one per app subject id: keyed
+//!                                        -- digest, the id sealed, a sealed contact email
+//!                                        -- (opt-in)
+//! ledger_links(subject, person, mac)     -- linked ids → the person's first subject
+//! ledger_vendor_ids(destination, subject, key_version, vendor_id, mac)  -- ids as vendors
+//!                                        -- know them
 //! ledger_batches(id, destination, delivered_at, entries, body, digest, prev_hash, hash)
 //! ledger_rollups(destination, day, upto_batch, counts, people)  -- closed days, rolled up
 //!                                        -- (derived: dropped and rebuilt freely)
 //! ledger_anchors(destination, batch, hash)          -- the chain's start after pruning
+//! meta: ledger_head:<destination>, ledger_dictionary, ledger_rows, ledger_chain
 //! ```
+//!
+//! # What the chain key covers
+//!
+//! Each batch's `hash` is an HMAC (key derived from the master key, purpose `ledger chain`)
+//! over the previous one and the batch. The names and sets it points into are covered by
+//! `ledger_dictionary`, an HMAC of their digest. Every subject, link and vendor-id row carries
+//! `mac`, an HMAC (16 bytes) of its whole content including its key, so an edited row, or a
+//! sealed id moved to another subject, no longer verifies. `ledger_rows` holds the three
+//! tables' row counts and an HMAC over them and the newest batch (id and link), rewritten with
+//! every batch: a deleted row leaves a count short. A row set back to an older value of its
+//! own (a link's person before a later merge) is not told apart: only the current value's MAC
+//! is kept.
 
 use std::collections::{HashMap, HashSet};
 
@@ -43,11 +58,13 @@ CREATE TABLE IF NOT EXISTS ledger_subjects (
     id INTEGER PRIMARY KEY,
     digest BLOB NOT NULL UNIQUE,
     sealed BLOB,
-    contact BLOB
+    contact BLOB,
+    mac BLOB
 );
 CREATE TABLE IF NOT EXISTS ledger_links (
     subject INTEGER PRIMARY KEY,
-    person INTEGER NOT NULL
+    person INTEGER NOT NULL,
+    mac BLOB
 );
 CREATE INDEX IF NOT EXISTS ledger_links_by_person ON ledger_links (person);
 CREATE TABLE IF NOT EXISTS ledger_vendor_ids (
@@ -55,6 +72,7 @@ CREATE TABLE IF NOT EXISTS ledger_vendor_ids (
     subject INTEGER NOT NULL,
     key_version INTEGER NOT NULL,
     vendor_id BLOB NOT NULL,
+    mac BLOB,
     PRIMARY KEY (destination, subject, key_version, vendor_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_batches (
@@ -141,8 +159,76 @@ fn last_hash(tx: &Connection, destination: &str) -> rusqlite::Result<[u8; 32]> {
 struct Interner<'a, 'c> {
     tx: &'a Transaction<'c>,
     cache: &'a mut Cache,
+    key: &'a ChainKey,
     /// A name or set was added: the dictionary's digest must be sealed again.
     grew: bool,
+    /// Rows added to the subject, link and vendor-id tables.
+    added: RowCounts,
+}
+
+/// Rows in the subject, link and vendor-id tables.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RowCounts {
+    pub subjects: u64,
+    pub links: u64,
+    pub vendor_ids: u64,
+}
+
+/// Truncated HMAC of a row (16 bytes: forging one takes 2^128 tries without the key).
+fn row_mac(key: &ChainKey, parts: &[&[u8]]) -> [u8; 16] {
+    let mut data = Vec::with_capacity(96);
+    for p in parts {
+        data.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        data.extend_from_slice(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&key.seal(&data)[..16]);
+    out
+}
+
+/// A `NULL` column in a row MAC (told apart from an empty value).
+const NULL_PART: &[u8] = b"\xff\x00null";
+
+pub fn subject_mac(key: &ChainKey, id: u32, digest: &[u8], sealed: Option<&[u8]>, contact: Option<&[u8]>) -> [u8; 16] {
+    row_mac(
+        key,
+        &[
+            b"ledger_subjects",
+            &id.to_le_bytes(),
+            digest,
+            sealed.unwrap_or(NULL_PART),
+            contact.unwrap_or(NULL_PART),
+        ],
+    )
+}
+
+pub fn link_mac(key: &ChainKey, subject: u32, person: u32) -> [u8; 16] {
+    row_mac(key, &[b"ledger_links", &subject.to_le_bytes(), &person.to_le_bytes()])
+}
+
+fn vendor_id_mac(
+    key: &ChainKey,
+    destination: u32,
+    subject: u32,
+    key_version: u32,
+    id: &rusqlite::types::Value,
+) -> [u8; 16] {
+    let (tag, bytes): (&[u8], &[u8]) = match id {
+        rusqlite::types::Value::Blob(b) => (b"blob", b),
+        rusqlite::types::Value::Text(t) => (b"text", t.as_bytes()),
+        _ => (b"other", b""),
+    };
+    row_mac(
+        key,
+        &[
+            b"ledger_vendor_ids",
+            &destination.to_le_bytes(),
+            &subject.to_le_bytes(),
+            &key_version.to_le_bytes(),
+            tag,
+            bytes,
+        ],
+    )
 }
 
 fn unbase64(s: &str) -> Option<Vec<u8>> {
@@ -248,7 +334,13 @@ impl Interner<'_, '_> {
             == 1;
         let id: u32 = if inserted {
             let rowid = self.tx.last_insert_rowid();
-            u32::try_from(rowid).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, rowid))?
+            let id = u32::try_from(rowid).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, rowid))?;
+            let mac = subject_mac(self.key, id, &digest, sealed.as_deref(), None);
+            self.tx
+                .prepare_cached("UPDATE ledger_subjects SET mac = ?2 WHERE id = ?1")?
+                .execute(params![id, mac.as_slice()])?;
+            self.added.subjects += 1;
+            id
         } else {
             self.tx
                 .prepare_cached("SELECT id FROM ledger_subjects WHERE digest = ?1")?
@@ -268,9 +360,14 @@ impl Interner<'_, '_> {
             return Ok(());
         }
         if let Some(bytes) = unbase64(sealed) {
+            let (digest, sealed): (Vec<u8>, Option<Vec<u8>>) = self
+                .tx
+                .prepare_cached("SELECT digest, sealed FROM ledger_subjects WHERE id = ?1")?
+                .query_row([subject], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mac = subject_mac(self.key, subject, &digest, sealed.as_deref(), Some(&bytes));
             self.tx
-                .prepare_cached("UPDATE ledger_subjects SET contact = ?2 WHERE id = ?1")?
-                .execute(params![subject, bytes])?;
+                .prepare_cached("UPDATE ledger_subjects SET contact = ?2, mac = ?3 WHERE id = ?1")?
+                .execute(params![subject, bytes, mac.as_slice()])?;
         }
         Ok(())
     }
@@ -304,15 +401,27 @@ impl Interner<'_, '_> {
         let (root, other) = (pa, pb);
         // A subject created in this transaction has no link row to replace, and nobody
         // belongs to its person yet.
+        // (`b` has no link row of its own: its person is itself.)
         let sql = if b_new {
-            "INSERT INTO ledger_links (subject, person) VALUES (?1, ?2)"
+            "INSERT INTO ledger_links (subject, person, mac) VALUES (?1, ?2, ?3)"
         } else {
-            self.tx
-                .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
-                .execute(params![root, other])?;
-            "INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)"
+            let moved: Vec<u32> = self
+                .tx
+                .prepare_cached("SELECT subject FROM ledger_links WHERE person = ?1")?
+                .query_map([other], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut update = self
+                .tx
+                .prepare_cached("UPDATE ledger_links SET person = ?2, mac = ?3 WHERE subject = ?1")?;
+            for subject in moved {
+                update.execute(params![subject, root, link_mac(self.key, subject, root).as_slice()])?;
+            }
+            "INSERT OR REPLACE INTO ledger_links (subject, person, mac) VALUES (?1, ?2, ?3)"
         };
-        self.tx.prepare_cached(sql)?.execute(params![other, root])?;
+        self.tx
+            .prepare_cached(sql)?
+            .execute(params![other, root, link_mac(self.key, other, root).as_slice()])?;
+        self.added.links += 1;
         Ok(())
     }
 
@@ -324,11 +433,14 @@ impl Interner<'_, '_> {
         {
             return Ok(());
         }
-        self.tx
+        let value = vendor_id_value(id);
+        let mac = vendor_id_mac(self.key, destination, subject, key_version, &value);
+        self.added.vendor_ids += self
+            .tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO ledger_vendor_ids (destination, subject, key_version, vendor_id) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO ledger_vendor_ids (destination, subject, key_version, vendor_id, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![destination, subject, key_version, vendor_id_value(id)])?;
+            .execute(params![destination, subject, key_version, value, mac.as_slice()])? as u64;
         Ok(())
     }
 
@@ -405,16 +517,264 @@ pub fn append_batch(
     if exposures.is_empty() {
         return Ok(None);
     }
-    let mut interner = Interner { tx, cache, grew: false };
+    let mut interner = Interner {
+        tx,
+        cache,
+        key,
+        grew: false,
+        added: RowCounts::default(),
+    };
     let dest_id = interner.name(NAME_DESTINATION, destination)?;
     let entries = exposures
         .iter()
         .map(|x| interner.entry(dest_id, x))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    if interner.grew {
+    let (grew, added) = (interner.grew, interner.added);
+    if grew {
         seal_dictionary(tx, key)?;
     }
-    append_encoded(tx, key, destination, &entries, now_ms).map(Some)
+    let (id, hash) = append_encoded(tx, key, destination, &entries, now_ms)?;
+    let mut counts = recorded_rows(tx)?.map_or(RowCounts::default(), |(c, ..)| c);
+    counts.subjects += added.subjects;
+    counts.links += added.links;
+    counts.vendor_ids += added.vendor_ids;
+    seal_rows_counts(tx, key, counts, id, &hash)?;
+    Ok(Some((id, hash)))
+}
+
+/// The `ledger_rows` record: counts, the batch it was sealed with, and its MAC.
+fn recorded_rows(conn: &Connection) -> rusqlite::Result<Option<(RowCounts, i64, String)>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'ledger_rows'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(text.and_then(|t| {
+        let mut it = t.split(',');
+        let mut num = || it.next()?.parse::<i64>().ok();
+        let counts = RowCounts {
+            subjects: num()? as u64,
+            links: num()? as u64,
+            vendor_ids: num()? as u64,
+        };
+        let batch = num()?;
+        Some((counts, batch, it.next()?.to_owned()))
+    }))
+}
+
+fn rows_mac(key: &ChainKey, c: RowCounts, batch: i64, head: &[u8; 32]) -> String {
+    let mut data = b"ledger rows\0".to_vec();
+    for n in [c.subjects, c.links, c.vendor_ids] {
+        data.extend_from_slice(&n.to_le_bytes());
+    }
+    data.extend_from_slice(&batch.to_le_bytes());
+    data.extend_from_slice(head);
+    hex(&key.seal(&data))
+}
+
+fn seal_rows_counts(
+    conn: &Connection,
+    key: &ChainKey,
+    c: RowCounts,
+    batch: i64,
+    head: &[u8; 32],
+) -> rusqlite::Result<()> {
+    let value = format!(
+        "{},{},{},{batch},{}",
+        c.subjects,
+        c.links,
+        c.vendor_ids,
+        rows_mac(key, c, batch, head)
+    );
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('ledger_rows', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([value])?;
+    Ok(())
+}
+
+/// The newest chain link of any destination: (batch id, link), or (0, zeros) for none.
+fn newest_link(conn: &Connection) -> rusqlite::Result<(i64, [u8; 32])> {
+    let newest: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT id, hash FROM (SELECT id, hash FROM ledger_batches UNION ALL SELECT batch, hash FROM ledger_anchors)
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(newest.map_or((0, [0; 32]), |(id, h)| (id, h.try_into().unwrap_or([0; 32]))))
+}
+
+fn table_counts(conn: &Connection) -> rusqlite::Result<RowCounts> {
+    let count = |t: &str| conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0));
+    Ok(RowCounts {
+        subjects: count("ledger_subjects")? as u64,
+        links: count("ledger_links")? as u64,
+        vendor_ids: count("ledger_vendor_ids")? as u64,
+    })
+}
+
+/// MACs every subject, link and vendor-id row as it is and records the counts (a store
+/// being re-keyed, or one written by a bulk generator): trust on first use.
+pub fn seal_rows(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
+    type Subject = (u32, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let subjects: Vec<Subject> = conn
+        .prepare("SELECT id, digest, sealed, contact FROM ledger_subjects")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, digest, sealed, contact) in subjects {
+        let mac = subject_mac(key, id, &digest, sealed.as_deref(), contact.as_deref());
+        conn.execute(
+            "UPDATE ledger_subjects SET mac = ?2 WHERE id = ?1",
+            params![id, mac.as_slice()],
+        )?;
+    }
+    let links: Vec<(u32, u32)> = links(conn)?;
+    for (subject, person) in links {
+        let mac = link_mac(key, subject, person);
+        conn.execute(
+            "UPDATE ledger_links SET mac = ?2 WHERE subject = ?1",
+            params![subject, mac.as_slice()],
+        )?;
+    }
+    let ids: Vec<(u32, u32, u32, rusqlite::types::Value)> = conn
+        .prepare("SELECT destination, subject, key_version, vendor_id FROM ledger_vendor_ids")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (d, s, k, v) in ids {
+        let mac = vendor_id_mac(key, d, s, k, &v);
+        conn.execute(
+            "UPDATE ledger_vendor_ids SET mac = ?5 WHERE destination = ?1 AND subject = ?2 AND key_version = ?3 AND vendor_id = ?4",
+            params![d, s, k, v, mac.as_slice()],
+        )?;
+    }
+    let (batch, head) = newest_link(conn)?;
+    seal_rows_counts(conn, key, table_counts(conn)?, batch, &head)
+}
+
+/// At most this many rows are named per table in a verification report.
+const ROWS_NAMED: usize = 10;
+
+/// Checks every subject, link and vendor-id row's MAC and the tables' recorded counts;
+/// returns what does not verify.
+pub fn verify_rows(conn: &Connection, key: &ChainKey) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, digest, sealed, contact, mac FROM ledger_subjects ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: u32 = r.get(0)?;
+            let digest = r.get_ref(1)?.as_bytes().unwrap_or_default();
+            let mac = subject_mac(
+                key,
+                id,
+                digest,
+                r.get_ref(2)?.as_bytes_or_null()?,
+                r.get_ref(3)?.as_bytes_or_null()?,
+            );
+            if r.get_ref(4)?.as_bytes_or_null()? != Some(mac.as_slice()) {
+                bad.push(id.to_string());
+            }
+        }
+    }
+    name_rows(
+        &mut out,
+        "ledger_subjects",
+        "subjects",
+        &bad,
+        "edited, or a sealed id moved from another subject",
+    );
+    bad.clear();
+    {
+        let mut stmt = conn.prepare("SELECT subject, person, mac FROM ledger_links ORDER BY subject")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (subject, person): (u32, u32) = (r.get(0)?, r.get(1)?);
+            if r.get_ref(2)?.as_bytes_or_null()? != Some(link_mac(key, subject, person).as_slice()) {
+                bad.push(subject.to_string());
+            }
+        }
+    }
+    name_rows(&mut out, "ledger_links", "the links of subjects", &bad, "edited");
+    bad.clear();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT destination, subject, key_version, vendor_id, mac FROM ledger_vendor_ids ORDER BY subject",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (d, s, k): (u32, u32, u32) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let v: rusqlite::types::Value = r.get(3)?;
+            if r.get_ref(4)?.as_bytes_or_null()? != Some(vendor_id_mac(key, d, s, k, &v).as_slice()) {
+                bad.push(s.to_string());
+            }
+        }
+    }
+    name_rows(
+        &mut out,
+        "ledger_vendor_ids",
+        "the vendor ids of subjects",
+        &bad,
+        "edited",
+    );
+    let actual = table_counts(conn)?;
+    match recorded_rows(conn)? {
+        None if actual == RowCounts::default() => {}
+        None => out.push("ledger_rows: the subject, link and vendor-id tables have no sealed row counts".into()),
+        Some((recorded, batch, mac)) => {
+            let (newest, head) = newest_link(conn)?;
+            if batch != newest || mac != rows_mac(key, recorded, batch, &head) {
+                out.push(format!(
+                    "ledger_rows: the row counts were sealed with batch {batch}, not with the newest batch {newest}, or their MAC does not verify"
+                ));
+            }
+            for (table, want, have) in [
+                ("ledger_subjects", recorded.subjects, actual.subjects),
+                ("ledger_links", recorded.links, actual.links),
+                ("ledger_vendor_ids", recorded.vendor_ids, actual.vendor_ids),
+            ] {
+                if want != have {
+                    out.push(format!(
+                        "{table}: {have} rows where batch {batch} recorded {want}: rows were {}",
+                        if have < want { "deleted" } else { "added" }
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn name_rows(out: &mut Vec<String>, table: &str, what: &str, bad: &[String], how: &str) {
+    if bad.is_empty() {
+        return;
+    }
+    let more = bad.len().saturating_sub(ROWS_NAMED);
+    out.push(format!(
+        "{table}: rows of {what} {}{} do not verify ({how})",
+        bad[..bad.len().min(ROWS_NAMED)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ));
+}
+
+/// Adds the row MAC columns to a store from before them.
+pub fn add_mac_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["ledger_subjects", "ledger_links", "ledger_vendor_ids"] {
+        let has: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'mac')"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN mac BLOB"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends an already-interned batch (also the benchmark generator's path); returns the
@@ -666,6 +1026,7 @@ pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
         tx.execute("DELETE FROM meta WHERE key = 'ledger_dictionary'", [])?;
         seal_dictionary(tx, key)?;
     }
+    seal_rows(tx, key)?;
     mark_keyed(tx)?;
     Ok(n)
 }

@@ -204,6 +204,7 @@ impl SqliteStore {
                 )));
             }
         }
+        ledger::add_mac_columns(&writer).map_err(err)?;
         let chain_key = master.map(ChainKey::derive);
         if let Some(key) = &chain_key {
             if ledger::needs_rekey(&writer).map_err(err)? {
@@ -684,6 +685,14 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Unavailable("verifying the ledger needs the master key".into()))?;
         let conn = self.query_connection()?;
         let mut out = ledger::verify(&conn, key).map_err(err)?;
+        let rows = ledger::verify_rows(&conn, key).map_err(err)?;
+        if !rows.is_empty() {
+            out.push(crate::ledger::Verification {
+                destination: "subjects, links and vendor ids".into(),
+                rows,
+                ..Default::default()
+            });
+        }
         let Some(w) = &self.witness else {
             return Ok(out);
         };

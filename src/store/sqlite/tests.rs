@@ -980,3 +980,94 @@ fn the_witness_repairs_one_batch_ahead_and_refuses_the_rest() {
     let e = s.reconcile_witness(false).unwrap_err().to_string();
     assert!(e.contains("missing"), "{e}");
 }
+
+/// Three subjects seen by `a`: 1 and 3 linked (3's anonymous id became 1), 2 on its own.
+fn subjects_links_and_vendor_ids() -> (TempDir, SqliteStore) {
+    let dir = TempDir::new("rows");
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let p = |n: u32| format!("{n:032x}");
+    let sealed = |n: u32| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("sealed-{n}"))
+    };
+    let mut rows = Vec::new();
+    for n in [1, 2, 3] {
+        let mut r = exposed_as("a", "web", &p(n), &["user.device"]);
+        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
+        x.subject_sealed = Some(sealed(n));
+        x.vendor_id = Some(format!("vendor-{n}"));
+        if n == 1 {
+            x.linked = vec![crate::ledger::LinkedId {
+                digest: p(3),
+                sealed: Some(sealed(3)),
+            }];
+        }
+        r.meta = Some(crate::ledger::codec::encode_meta(&x));
+        rows.push(r);
+    }
+    s.append(&rows).unwrap();
+    deliver_all(&s, "a", 2, 10);
+    let v = s.verify_ledger().unwrap();
+    assert!(v.iter().all(|v| v.ok()), "{v:?}");
+    (dir, s)
+}
+
+#[test]
+fn subject_link_and_vendor_id_rows_are_covered() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "edit a sealed id",
+            "UPDATE ledger_subjects SET sealed = x'00' WHERE id = 2",
+            "ledger_subjects: rows of subjects 2 ",
+        ),
+        (
+            "swap sealed ids between subjects",
+            "CREATE TEMP TABLE t AS SELECT id, sealed, mac FROM ledger_subjects WHERE id IN (1, 2);
+             UPDATE ledger_subjects SET sealed = (SELECT sealed FROM t WHERE t.id = 3 - ledger_subjects.id),
+                                        mac = (SELECT mac FROM t WHERE t.id = 3 - ledger_subjects.id)
+             WHERE id IN (1, 2);",
+            "ledger_subjects: rows of subjects 1, 2 ",
+        ),
+        (
+            "delete a subject",
+            "DELETE FROM ledger_subjects WHERE id = 3",
+            "ledger_subjects: 2 rows where batch",
+        ),
+        (
+            "unlink a person",
+            "DELETE FROM ledger_links",
+            "ledger_links: 0 rows where batch",
+        ),
+        (
+            "relink a person",
+            "UPDATE ledger_links SET person = 2",
+            "ledger_links: rows of the links of subjects",
+        ),
+        (
+            "edit a vendor id",
+            "UPDATE ledger_vendor_ids SET vendor_id = 'x' WHERE subject = 2",
+            "ledger_vendor_ids: rows of the vendor ids of subjects 2 ",
+        ),
+        (
+            "delete a vendor id",
+            "DELETE FROM ledger_vendor_ids WHERE subject = 2",
+            "ledger_vendor_ids: 2 rows where batch",
+        ),
+        (
+            "delete a row and its count",
+            "DELETE FROM ledger_vendor_ids WHERE subject = 2;
+             UPDATE meta SET value = replace(value, '3,1,3,', '3,1,2,') WHERE key = 'ledger_rows'",
+            "ledger_rows: the row counts were sealed",
+        ),
+    ];
+    for (what, sql, expected) in cases {
+        let (_dir, s) = subjects_links_and_vendor_ids();
+        let v = tampered(&s, sql);
+        let rows: Vec<&String> = v.iter().flat_map(|v| &v.rows).collect();
+        assert!(
+            rows.iter().any(|r| r.starts_with(expected)),
+            "{what}: expected {expected:?} in {rows:?}"
+        );
+        assert!(!v.iter().all(|v| v.ok()), "{what}");
+    }
+}
