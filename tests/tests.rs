@@ -12,6 +12,7 @@ mod faults;
 mod firewall;
 mod gateway;
 mod incident;
+mod ledger;
 mod posthog;
 mod sdk;
 mod segment;

@@ -181,12 +181,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &Path) -> Server {
+        Server::start_with(config, &[])
+    }
+
+    /// `serve` with extra arguments (`--accept-rollback`).
+    pub fn start_with(config: &Path, args: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_log = dir.join(format!("serve-{}.log", rand_u64()));
         let log = std::fs::File::create(&stderr_log).expect("log file");
         let mut child = with_master_key(&mut Command::new(bin()))
             .args(["serve", "--config"])
             .arg(config)
+            .args(args)
             .env("VW_TEST_MP_SECRET", API_SECRET)
             .env("VENDORWALL_LOG", "info")
             .stdout(Stdio::piped())
