@@ -218,3 +218,118 @@ fn ledger_verify_says_when_no_witness_is_configured() {
         "{out}"
     );
 }
+
+fn export_subjects(cfg: &str, id: &str, out: &Path) -> (i32, String) {
+    let _ = std::fs::remove_dir_all(out);
+    let (code, o, e) = cli(&[
+        "incident",
+        "export",
+        id,
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        cfg,
+    ]);
+    (
+        code,
+        std::fs::read_to_string(out.join("subjects.csv")).unwrap_or_else(|_| format!("{o}{e}")),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_master_rewraps_everything_under_the_new_key() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("rotate-master");
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            limits: "[ledger]\nwitness_path = \"witness.jsonl\"\n".into(),
+            ..Options::default()
+        },
+    );
+    let c = cfg.to_str().unwrap();
+    let mut server = Server::start(&cfg);
+    post_events(&server, 0, 4).await;
+    assert!(eventually(WAIT, || ledger_entries(c) == 4).await);
+
+    // Refused while serve runs on the store.
+    let new_key = dir.path().join("new.key");
+    let new_b64 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    std::fs::write(&new_key, new_b64).unwrap();
+    std::fs::set_permissions(&new_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let rotate = [
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+        "--config",
+        c,
+    ];
+    let (code, out, err) = cli(&rotate);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("serve"), "{err}");
+    server.stop();
+
+    let now = vendorwall::store::now_ms();
+    let fmt = |ms: i64| vendorwall::incident::time::format_utc(ms);
+    let (code, out, err) = cli(&[
+        "incident",
+        "open",
+        "--destination",
+        "mixpanel",
+        "--from",
+        &fmt(now - 86_400_000),
+        "--to",
+        &fmt(now + 86_400_000),
+        "--config",
+        c,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = out.lines().next().unwrap().trim().to_owned();
+    let (code, before) = export_subjects(c, &id, &dir.path().join("before"));
+    assert_eq!(code, 0, "{before}");
+    assert!(before.contains("u0") && before.contains("u3"), "{before}");
+
+    let (code, out, err) = cli(&rotate);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("4 ledger batches re-keyed") || out.contains("batches re-keyed"),
+        "{out}"
+    );
+    assert!(out.contains("retired"), "the old witness is kept: {out}");
+
+    // The old key opens nothing any more: the ledger no longer verifies under it and the
+    // export cannot unseal the ids.
+    let (code, out, _) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 1, "{out}");
+    let (_, stale) = export_subjects(c, &id, &dir.path().join("stale"));
+    assert!(!stale.contains("u0"), "{stale}");
+
+    // With the new key everything verifies and the export shows the real ids again.
+    std::fs::copy(&new_key, dir.path().join("master.key")).unwrap();
+    let with_new = |args: &[&str]| {
+        let out = Command::new(bin())
+            .args(args)
+            .env(MASTER_KEY_ENV, new_b64)
+            .env("VW_TEST_MP_SECRET", API_SECRET)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = with_new(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("mixpanel: ok")), "{out}");
+    let (code, _) = with_new(&[
+        "incident",
+        "export",
+        &id,
+        "--out",
+        dir.path().join("after").to_str().unwrap(),
+        "--config",
+        c,
+    ]);
+    assert_eq!(code, Some(0));
+    let after = std::fs::read_to_string(dir.path().join("after/subjects.csv")).unwrap();
+    assert_eq!(after, before, "the same people, unsealed with the new key");
+}

@@ -206,6 +206,24 @@ enum KeysAction {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// Move the store to a new master key: re-seal every pseudonym key and sealed id and
+    /// re-key the ledger, in one transaction. `serve` must be stopped; restart it with the new
+    /// key. Needs the current master key.
+    RotateMaster {
+        /// The new key: a file (32 bytes, raw or base64; mode 0600; outside the store).
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "new_key_env",
+            required_unless_present = "new_key_env"
+        )]
+        new_key_file: Option<PathBuf>,
+        /// The new key: the environment variable holding it (32 bytes, base64).
+        #[arg(long, value_name = "VAR")]
+        new_key_env: Option<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Subcommand)]
@@ -352,6 +370,14 @@ fn run(command: Command) -> Result<ExitCode> {
             KeysAction::List { config } => {
                 let cfg = load_admin(&config.config)?;
                 policy::list(&cfg, &open_store(&cfg)?)?;
+            }
+            KeysAction::RotateMaster {
+                new_key_file,
+                new_key_env,
+                config,
+            } => {
+                let cfg = load_admin(&config.config)?;
+                policy::rotate_master(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
             }
         },
         Command::Classify { input, protocol } => {

@@ -37,6 +37,9 @@ pub mod witness;
 use crate::classify::Finding;
 use crate::policy::Decision;
 
+/// The additional data subject ids and contact emails are sealed with.
+pub const SUBJECT_AAD: &[u8] = b"vendorwall subject";
+
 /// The key name (not a valid destination name) under which the subject-digest key is kept.
 pub const SUBJECT_KEY: &str = ":ledger-subjects";
 

@@ -375,7 +375,9 @@ pub struct Gateway {
 /// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
 /// lease the same queued rows and deliver them twice. The operating system releases the
 /// lock when the process ends, however it ends. CLI commands do not take it.
-fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+/// Takes the store's `serve` lock (held while the returned file is open): fails while a
+/// gateway runs on the store.
+pub fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating the store directory {}", dir.display()))?;
     let path = dir.join("serve.lock");

@@ -38,7 +38,7 @@ use crate::digits::hex_value;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
-use crate::ledger::{ChainKey, Entry, Exposure, Verification, batch_hash, body_digest};
+use crate::ledger::{ChainKey, Entry, Exposure, Verification, body_digest};
 use crate::store::SubjectRow;
 
 pub const SCHEMA: &str = "
@@ -964,6 +964,11 @@ type StoredBatch = (i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
 /// so `verify` still reports it where it was; the batches after it are linked from it.
 /// Returns the number of batches re-keyed.
 pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
+    rekey_from(tx, &ChainKey::Legacy, key)
+}
+
+/// [`rekey`] from chains linked under `old` (a master key rotation).
+pub fn rekey_from(tx: &Transaction<'_>, old: &ChainKey, key: &ChainKey) -> rusqlite::Result<u64> {
     let destinations: Vec<String> = tx
         .prepare("SELECT DISTINCT destination FROM ledger_batches ORDER BY 1")?
         .query_map([], |r| r.get(0))?
@@ -1001,7 +1006,10 @@ pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
             let recomputed = body_digest(&body);
             let intact = recomputed.as_slice() == digest.as_slice()
                 && prev_hash.as_slice() == old_prev.as_slice()
-                && hash.as_slice() == batch_hash(&old_prev, id, &destination, at, count as u64, &recomputed).as_slice();
+                && hash.as_slice()
+                    == old
+                        .link(&old_prev, id, &destination, at, count as u64, &recomputed)
+                        .as_slice();
             old_prev = hash.clone().try_into().unwrap_or([0; 32]);
             if intact {
                 let link = key.link(&new_prev, id, &destination, at, count as u64, &recomputed);
@@ -1022,7 +1030,7 @@ pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
     }
     // A dictionary that no longer matches its unkeyed digest keeps that digest (still
     // reported); an intact one is sealed under the key.
-    if dictionary_intact(tx, &ChainKey::Legacy)? {
+    if dictionary_intact(tx, old)? {
         tx.execute("DELETE FROM meta WHERE key = 'ledger_dictionary'", [])?;
         seal_dictionary(tx, key)?;
     }

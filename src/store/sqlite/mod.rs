@@ -359,6 +359,123 @@ impl SqliteStore {
     }
 }
 
+/// What `keys rotate-master` re-sealed and re-keyed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Rewrapped {
+    pub pseudonym_keys: u64,
+    pub subject_ids: u64,
+    pub queued_records: u64,
+    pub batches: u64,
+}
+
+impl SqliteStore {
+    /// Moves the store from the master key it was opened with (`old`) to `new`, in one
+    /// transaction: every sealed pseudonym key, subject id and contact email (in the ledger,
+    /// and in queued and dead-lettered records' metadata) is opened and sealed again, and the
+    /// ledger's chains, dictionary and rows are MAC'd again under keys derived from `new`.
+    /// Refused unless the ledger verifies under `old` first (re-keying would otherwise make
+    /// tampering look intact), and while `serve` runs (the caller holds the store lock). The
+    /// witness is restarted by the caller under `new`: its old lines verify only under `old`.
+    pub fn rotate_master(&self, old: &MasterKey, new: &MasterKey) -> Result<Rewrapped, StoreError> {
+        let old_chain = self
+            .chain_key
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("rotating the master key needs the current one".into()))?;
+        let failed: Vec<String> = self
+            .verify_ledger()?
+            .into_iter()
+            .filter(|v| !v.ok())
+            .map(|v| v.destination)
+            .collect();
+        if !failed.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "the ledger does not verify ({}): run `vendorwall ledger verify`; the master key is not rotated over a tampered ledger",
+                failed.join(", ")
+            )));
+        }
+        let unsealable = |what: &str| StoreError::Corrupt(format!("{what} does not open with the current master key"));
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        let mut out = Rewrapped::default();
+        let reseal = |aad: &[u8], sealed: &[u8], what: &str| -> Result<Vec<u8>, StoreError> {
+            let plain = old.open(aad, sealed).ok_or_else(|| unsealable(what))?;
+            new.seal(aad, &plain)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        {
+            let keys: Vec<(String, i64, Vec<u8>)> = tx
+                .prepare("SELECT destination, version, sealed FROM destination_keys")
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .map_err(err)?;
+            for (d, v, sealed) in keys {
+                let aad = crate::policy::keys::aad(&d, v as u32);
+                let again = reseal(&aad, &sealed, &format!("the pseudonym key of `{d}` version {v}"))?;
+                tx.execute(
+                    "UPDATE destination_keys SET sealed = ?3 WHERE destination = ?1 AND version = ?2",
+                    params![d, v, again],
+                )
+                .map_err(err)?;
+                out.pseudonym_keys += 1;
+            }
+            type Sealed = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+            let subjects: Vec<Sealed> = tx
+                .prepare("SELECT id, sealed, contact FROM ledger_subjects")
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .map_err(err)?;
+            let aad = crate::ledger::SUBJECT_AAD;
+            for (id, sealed, contact) in subjects {
+                let what = format!("the sealed id of subject {id}");
+                let sealed = sealed.map(|b| reseal(aad, &b, &what)).transpose()?;
+                let contact = contact.map(|b| reseal(aad, &b, &what)).transpose()?;
+                tx.execute(
+                    "UPDATE ledger_subjects SET sealed = ?2, contact = ?3 WHERE id = ?1",
+                    params![id, sealed, contact],
+                )
+                .map_err(err)?;
+                out.subject_ids += 1;
+            }
+            for table in ["outbox", "dead_letters"] {
+                let metas: Vec<(i64, Vec<u8>)> = tx
+                    .prepare(&format!("SELECT id, meta FROM {table} WHERE meta IS NOT NULL"))
+                    .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                    .map_err(err)?;
+                for (id, meta) in metas {
+                    let Ok(mut x) = crate::ledger::codec::decode_meta(&meta) else {
+                        continue; // never enters the ledger (`record_delivery` counts it)
+                    };
+                    let what = format!("a sealed id of queued record {id}");
+                    let again = |v: &mut Option<String>| -> Result<(), StoreError> {
+                        use base64::Engine as _;
+                        let b64 = &base64::engine::general_purpose::STANDARD;
+                        if let Some(text) = v.as_deref() {
+                            let bytes = b64.decode(text).map_err(|_| unsealable(&what))?;
+                            *v = Some(b64.encode(reseal(aad, &bytes, &what)?));
+                        }
+                        Ok(())
+                    };
+                    again(&mut x.subject_sealed)?;
+                    again(&mut x.contact_sealed)?;
+                    for l in &mut x.linked {
+                        again(&mut l.sealed)?;
+                    }
+                    tx.execute(
+                        &format!("UPDATE {table} SET meta = ?2 WHERE id = ?1"),
+                        params![id, crate::ledger::codec::encode_meta(&x)],
+                    )
+                    .map_err(err)?;
+                    out.queued_records += 1;
+                }
+            }
+        }
+        out.batches = ledger::rekey_from(&tx, old_chain, &ChainKey::derive(new)).map_err(err)?;
+        // The witness starts again under the new key (its old lines verify only under the old).
+        tx.execute("DELETE FROM meta WHERE key = 'ledger_witness'", [])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+}
+
 /// Rows deleted per statement by `complete`.
 const DELETE_CHUNK: usize = 500;
 

@@ -1071,3 +1071,53 @@ fn subject_link_and_vendor_id_rows_are_covered() {
         assert!(!v.iter().all(|v| v.ok()), "{what}");
     }
 }
+
+#[test]
+fn rotate_master_reseals_queued_records_and_rekeys_the_ledger() {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
+    let dir = TempDir::new("rotate");
+    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
+    crate::keyring::current_key(&s, &old, "a").unwrap();
+    let sealed_row = |n: u32| {
+        let mut r = exposed_as("a", "web", &format!("{n:032x}"), &["user.device"]);
+        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
+        let id = format!("user-{n}");
+        x.subject_sealed = Some(b64.encode(old.seal(crate::ledger::SUBJECT_AAD, id.as_bytes()).unwrap()));
+        r.meta = Some(crate::ledger::codec::encode_meta(&x));
+        r
+    };
+    s.append(&[sealed_row(1)]).unwrap();
+    deliver_all(&s, "a", 10, 10);
+    s.append(&[sealed_row(2)]).unwrap(); // still queued at the rotation
+    let done = s.rotate_master(&old, &new).unwrap();
+    assert_eq!(
+        (done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches),
+        (1, 1, 1, 1)
+    );
+    drop(s);
+
+    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    deliver_all(&s, "a", 10, 20);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    let mut ids = Vec::new();
+    s.ledger_subjects(&mut |r| {
+        let sealed = r.sealed.unwrap();
+        assert!(
+            old.open(crate::ledger::SUBJECT_AAD, sealed).is_none(),
+            "the old key opens nothing"
+        );
+        ids.push(String::from_utf8(new.open(crate::ledger::SUBJECT_AAD, sealed).unwrap()).unwrap());
+    })
+    .unwrap();
+    assert_eq!(ids, ["user-1", "user-2"]);
+    assert!(crate::keyring::current_key(&s, &new, "a").is_ok());
+    assert!(crate::keyring::current_key(&s, &old, "a").is_err());
+    // A ledger that does not verify is not re-keyed (that would hide the tampering).
+    lock(&s.writer)
+        .execute("UPDATE ledger_batches SET delivered_at = 11 WHERE id = 1", [])
+        .unwrap();
+    let e = s.rotate_master(&new, &old).unwrap_err().to_string();
+    assert!(e.contains("does not verify"), "{e}");
+}
