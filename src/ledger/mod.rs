@@ -11,10 +11,15 @@
 //!   subject id, the id as the vendor knows it (a pseudonym under the recommended policy), the
 //!   key version — and the app's subject id itself only sealed (AES-256-GCM under the master
 //!   key), so notification lists can be produced.
-//! - Tamper evidence: per destination, every acknowledged batch extends a hash chain over its
-//!   entries. `vendorwall ledger verify` recomputes it and reports edited, deleted and
-//!   reordered entries; `vendorwall ledger prune --before DATE` deletes old entries and keeps
-//!   an anchor (the last pruned batch's hash) so the rest still verifies. Subjects (sealed
+//! - Tamper evidence: per destination, every acknowledged batch extends a chain of HMACs
+//!   over its entries, under a key derived from the master key ([`ChainKey`]), so someone who
+//!   can write the store but lacks the key cannot recompute it. The dictionary and every
+//!   subject, link and vendor-id row are MAC'd too (see `store::sqlite::ledger`). Each batch's
+//!   head is appended to an optional witness file outside the store ([`witness`]), which
+//!   catches a store restored from an older copy. `vendorwall ledger verify` recomputes all
+//!   of it and reports edited, deleted, reordered and rolled-back entries;
+//!   `vendorwall ledger prune --before DATE` deletes old entries and keeps an anchor (the last
+//!   pruned batch's link) so the rest still verifies. Subjects (sealed
 //!   ids, vendor ids, links) are kept: a `serve` running beside a CLI prune holds subject
 //!   numbers in its interning cache, so removing them needs coordination not built yet.
 //!

@@ -682,6 +682,9 @@ proptest! {
         let mut stored = ledger::links(&lock(&s.reader)).unwrap();
         stored.sort_unstable();
         prop_assert_eq!(stored, links.into_iter().collect::<Vec<_>>());
+        // Every link row's MAC and the tables' sealed counts hold after any merge sequence.
+        let v = s.verify_ledger().unwrap();
+        prop_assert!(v.iter().all(|v| v.ok()), "{:?}", v);
     }
 }
 
