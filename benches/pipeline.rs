@@ -485,37 +485,59 @@ fn benches(c: &mut Criterion) {
     // In the temporary directory (`TMPDIR`; it must be a real disk, not tmpfs, for the fsync
     // to be part of the cost, as it is here).
     let dir = std::env::temp_dir().join(format!("vw-bench-store-{}", std::process::id()));
-    let store = SqliteStore::open(&dir).expect("store opens");
+    let master = vendorwall::policy::keys::MasterKey::from_bytes(&[7; 32]);
     let mut next = 0u64;
-    // 2000 rows, 40 batches of the 50 events, each from new devices.
-    let mut rows_2000 = || -> Vec<NewRow> {
-        (0..40)
-            .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
-            .collect()
-    };
-    let mut g = c.benchmark_group("store");
-    g.throughput(Throughput::Elements(2000));
-    g.bench_function("complete_2000", |b| {
-        b.iter_batched(
-            || {
-                let rows = rows_2000();
-                store.append(&rows).expect("append");
-                store.lease("mixpanel", rows.len()).expect("lease")
-            },
-            |leased| {
-                store
-                    .complete("mixpanel", black_box(&leased), &[], 1_767_225_600_000)
-                    .expect("complete")
-            },
-            BatchSize::PerIteration,
-        )
-    });
-    g.finish();
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+    // Without and with the ledger witness: a keyed chain either way; the witness adds a
+    // line and an fsync of its file per `complete`.
+    for witnessed in [false, true] {
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = SqliteStore::open_keyed(&dir, &master).expect("store opens");
+        let witness = dir.with_extension("witness");
+        let _ = std::fs::remove_file(&witness);
+        if witnessed {
+            store = store.with_witness(vendorwall::ledger::witness::Witness::new(
+                witness.clone(),
+                master.mac_key(vendorwall::ledger::WITNESS_PURPOSE),
+            ));
+        }
+        // 2000 rows, 40 batches of the 50 events, each from new devices.
+        let mut rows_2000 = || -> Vec<NewRow> {
+            (0..40)
+                .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
+                .collect()
+        };
+        let mut g = c.benchmark_group("store");
+        g.throughput(Throughput::Elements(2000));
+        let name = if witnessed {
+            "complete_2000_witnessed"
+        } else {
+            "complete_2000"
+        };
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let rows = rows_2000();
+                    store.append(&rows).expect("append");
+                    store.lease("mixpanel", rows.len()).expect("lease")
+                },
+                |leased| {
+                    store
+                        .complete("mixpanel", black_box(&leased), &[], 1_767_225_600_000)
+                        .expect("complete")
+                },
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&witness);
+    }
 
     // What delivery compresses for `/import`: the JSON array of 2000 queued payloads.
-    let rows = rows_2000();
+    let rows: Vec<NewRow> = (0..40)
+        .flat_map(|_| queued_rows(&events, &policy, &ctx, &mut next))
+        .collect();
     let payloads: Vec<&[u8]> = rows.iter().map(|r| r.payload.as_slice()).collect();
     let json = vendorwall::protocol::mixpanel::encode::json_array(&payloads);
     let mut g = c.benchmark_group("delivery");

@@ -14,8 +14,10 @@
 //! then `roll_up_closed_days`) writes for the same deliveries, written through the same tables
 //! but without the JSON exposures and the outbox:
 //!
-//! - the store is created with `SqliteStore::open`; the master key is written to
-//!   `DIR/master.key`; the ledger's subject key and mixpanel's pseudonym key are made with
+//! - the store is created with `SqliteStore::open_keyed`; the master key is written to
+//!   `DIR/master.key` (a generated benchmark store, not a deployment: `serve` refuses a key
+//!   file inside its store, so point `keys.master_key_file` at a copy elsewhere); the
+//!   ledger's subject key and mixpanel's pseudonym key are made with
 //!   `keyring::current_key`, as `serve` does;
 //! - one destination, `mixpanel`; sources `web`, `ios`, `server`; names and sets interned as
 //!   `Interner` does (same kinds, same `sent|pseudonymised|held_back` member lists);
@@ -68,7 +70,7 @@ use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::sqlite::ledger::{
     NAME_CATEGORY, NAME_DESTINATION, NAME_POINTER, NAME_SOURCE, ROLLUP_GRACE_MS, SET_CATEGORIES, SET_FIELDS,
-    append_encoded,
+    append_encoded, seal_rows,
 };
 
 const DEST: &str = "mixpanel";
@@ -552,8 +554,8 @@ fn generate(a: &Args) -> Res<()> {
         base64::engine::general_purpose::STANDARD.encode(key),
     )?;
     let (subject_key, vendor_key) = {
-        let store = SqliteStore::open(&a.dir)?;
         let master = MasterKey::from_bytes(&key);
+        let store = SqliteStore::open_keyed(&a.dir, &master)?;
         (
             current_key(&store, &master, vendorwall::ledger::SUBJECT_KEY)?,
             current_key(&store, &master, DEST)?,
@@ -687,6 +689,7 @@ fn generate(a: &Args) -> Res<()> {
     let mut last_delivered = i64::MIN;
     let (mut written, mut batches, mut in_tx) = (0u64, 0u64, 0usize);
     let mut entries: Vec<EntryCode> = Vec::with_capacity(a.batch);
+    let chain_key = vendorwall::ledger::ChainKey::derive(&MasterKey::from_bytes(&key));
     conn.execute_batch("BEGIN")?;
     for (day, bucket) in buckets.iter_mut().enumerate().take(a.days as usize) {
         let day_start = start_ms + day as i64 * DAY_MS;
@@ -773,7 +776,7 @@ fn generate(a: &Args) -> Res<()> {
             }
             let delivered = (events[take - 1].at + 500 + rng.below(19_500) as i64).max(last_delivered + 1);
             last_delivered = delivered;
-            append_encoded(&conn, DEST, &entries, delivered)?;
+            append_encoded(&conn, &chain_key, DEST, &entries, delivered)?;
             used += take;
             written += take as u64;
             batches += 1;
@@ -796,6 +799,8 @@ fn generate(a: &Args) -> Res<()> {
             written as f64 / el
         );
     }
+    // Rows written here directly get the MACs and counts the live path gives them.
+    seal_rows(&conn, &chain_key)?;
     conn.execute_batch("COMMIT")?;
     let t_gen = secs(t_write);
     if written != a.records {

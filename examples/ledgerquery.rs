@@ -21,7 +21,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         meta["from_ms"].as_i64().unwrap_or(0),
         meta["to_ms"].as_i64().unwrap_or(0),
     );
-    let store = SqliteStore::open(&dir)?;
+    // The generator's master key (`ledgergen` writes it into DIR): the ledger's chains are
+    // keyed, so `verify` needs it.
+    let key_text = std::fs::read_to_string(dir.join("master.key"))?;
+    let key: [u8; 32] = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key_text.trim())?
+        .try_into()
+        .map_err(|_| "master.key must hold 32 bytes")?;
+    let store = SqliteStore::open_keyed(&dir, &vendorwall::policy::keys::MasterKey::from_bytes(&key))?;
     let t = Instant::now();
     match what.as_str() {
         "figures" => println!("{} people", figures(&store, "mixpanel", from, to)?.people),

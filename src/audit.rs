@@ -162,6 +162,43 @@ impl AuditLog {
         hex(ctx.sign().as_ref())
     }
 
+    /// Moves the log to a new master key: every entry is checked under the current key (a
+    /// tampered log is refused, so re-keying cannot launder it), then chained again under
+    /// `new`, written beside the log and renamed over it. Returns the log under `new`.
+    pub fn rekey(&self, new: &MasterKey) -> Result<AuditLog, AuditError> {
+        let io = |source| AuditError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let next = AuditLog::new(&self.path, new);
+        let lock = match open_private(&self.path) {
+            Ok(f) => f,
+            Err(e) => return Err(io(e)),
+        };
+        lock.lock().map_err(io)?;
+        if !self.verify().map_err(io)?.ok() {
+            return Err(AuditError::Corrupt(self.path.clone()));
+        }
+        let mut out = Vec::new();
+        let mut prev = GENESIS.to_owned();
+        for mut e in read(&self.path).map_err(io)? {
+            e.prev = prev;
+            e.mac = next.mac(&e);
+            prev = e.mac.clone();
+            out.extend(serde_json::to_vec(&e).map_err(|e| io(std::io::Error::other(e)))?);
+            out.push(b'\n');
+        }
+        let tmp = self.path.with_extension("rekey");
+        {
+            let _ = std::fs::remove_file(&tmp);
+            let mut f = open_private(&tmp).map_err(io)?;
+            f.write_all(&out).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io)?;
+        Ok(next)
+    }
+
     /// Checks every line: its MAC, its sequence number and its link to the line before.
     pub fn verify(&self) -> std::io::Result<Verification> {
         let mut v = Verification::default();
@@ -377,6 +414,37 @@ mod tests {
         f.write_all(b"{\"seq\":5,").unwrap();
         assert!(matches!(
             l.append(&Actor::Cli("x".into()), "ledger.prune", "all"),
+            Err(AuditError::Corrupt(_))
+        ));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn rekeying_keeps_the_entries_under_the_new_key_only() {
+        let d = temp("rekey");
+        let l = log(&d);
+        for t in ["a", "b", "c"] {
+            l.append(&Actor::Token("ops".into()), "destination.suspend", t).unwrap();
+        }
+        let new_key = MasterKey::from_bytes(&[9; 32]);
+        let moved = l.rekey(&new_key).unwrap();
+        assert!(moved.verify().unwrap().ok());
+        assert_eq!(
+            l.verify().unwrap().problems.len(),
+            3,
+            "the old key no longer verifies it"
+        );
+        let targets: Vec<String> = read(moved.path()).unwrap().into_iter().map(|e| e.target).collect();
+        assert_eq!(targets, ["a", "b", "c"]);
+        moved
+            .append(&Actor::Cli("x".into()), "keys.rotate_master", "store")
+            .unwrap();
+        assert!(moved.verify().unwrap().ok());
+        // A tampered log is not re-keyed.
+        let text = std::fs::read_to_string(moved.path()).unwrap();
+        std::fs::write(moved.path(), text.replacen("\"b\"", "\"B\"", 1)).unwrap();
+        assert!(matches!(
+            moved.rekey(&MasterKey::from_bytes(&[1; 32])),
             Err(AuditError::Corrupt(_))
         ));
         std::fs::remove_dir_all(&d).unwrap();

@@ -858,7 +858,7 @@ fn policy_explain_test_and_key_rotation_from_the_cli() {
     assert!(out.contains("version 2 is now current"), "{out}");
     let (_, out, _) = cli(&["keys", "list", "--config", c]);
     assert!(out.contains("mixpanel") && out.contains("1,2"), "{out}");
-    let key_file = std::fs::read(dir.path().join("store/master.key")).unwrap();
+    let key_file = std::fs::read(dir.path().join("master.key")).unwrap();
     let db = std::fs::read(dir.path().join("store/vendorwall.db")).unwrap();
     assert!(
         !db.windows(key_file.len().min(16))
@@ -871,7 +871,7 @@ fn policy_explain_test_and_key_rotation_from_the_cli() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_gateway_on_the_same_store_is_refused() {
     let (vendor, _dir, cfg, mut first) = gateway_with("one-gateway", "").await;
-    let mut second = std::process::Command::new(bin())
+    let mut second = with_master_key(&mut std::process::Command::new(bin()))
         .args(["serve", "--config"])
         .arg(&cfg)
         .env("VW_TEST_MP_SECRET", API_SECRET)

@@ -14,6 +14,7 @@ mod firewall;
 mod gateway;
 mod hostile;
 mod incident;
+mod ledger;
 mod notices;
 mod posthog;
 mod sdk;

@@ -47,10 +47,14 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         keep: Option<PathBuf>,
     },
-    /// Run the gateway: ingest, outbox, delivery.
+    /// Run the gateway: ingest, outbox, delivery. Needs the master key.
     Serve {
         #[command(flatten)]
         config: ConfigArg,
+        /// Start on a store that is behind its ledger witness (restored from an older copy),
+        /// making this copy's chain heads the witnessed ones.
+        #[arg(long)]
+        accept_rollback: bool,
     },
     /// Validate a configuration file and report every problem in it.
     CheckConfig {
@@ -187,7 +191,8 @@ enum PolicyAction {
 
 #[derive(Subcommand)]
 enum LedgerAction {
-    /// Recompute every destination's hash chain; exit 1 if anything was edited, deleted or reordered.
+    /// Recompute every destination's keyed chain and compare it with the witness; exit 1 if
+    /// anything was edited, deleted, reordered or rolled back. Needs the master key.
     Verify {
         #[command(flatten)]
         config: ConfigArg,
@@ -220,6 +225,24 @@ enum KeysAction {
     },
     /// Key versions per destination.
     List {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Move the store to a new master key: re-seal every pseudonym key and sealed id and
+    /// re-key the ledger, in one transaction. `serve` must be stopped; restart it with the new
+    /// key. Needs the current master key.
+    RotateMaster {
+        /// The new key: a file (32 bytes, raw or base64; mode 0600; outside the store).
+        #[arg(
+            long,
+            value_name = "FILE",
+            conflicts_with = "new_key_env",
+            required_unless_present = "new_key_env"
+        )]
+        new_key_file: Option<PathBuf>,
+        /// The new key: the environment variable holding it (32 bytes, base64).
+        #[arg(long, value_name = "VAR")]
+        new_key_env: Option<String>,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -352,6 +375,21 @@ fn audit(action: AuditAction) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The store opened with the master key (refused without one, naming the settings), with
+/// its ledger witness if one is configured.
+fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
+    let master = policy::master_key(cfg)?;
+    let store = SqliteStore::open_keyed(&cfg.store.path, &master)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    Ok(match &cfg.ledger.witness_path {
+        Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
+            path.clone(),
+            master.mac_key(crate::ledger::WITNESS_PURPOSE),
+        )),
+        None => store,
+    })
+}
+
 fn open_store(cfg: &Config) -> Result<SqliteStore> {
     SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
@@ -366,9 +404,12 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Demo { keep } => demo::run(keep.as_deref())?,
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            accept_rollback,
+        } => {
             let cfg = load(&config.config)?;
-            runtime()?.block_on(serve(cfg))?;
+            runtime()?.block_on(serve(cfg, crate::server::StartOptions { accept_rollback }))?;
         }
         Command::CheckConfig { config } => {
             let cfg = load(&config.config)?;
@@ -414,6 +455,14 @@ fn run(command: Command) -> Result<ExitCode> {
                 let cfg = load_admin(&config.config)?;
                 policy::list(&cfg, &open_store(&cfg)?)?;
             }
+            KeysAction::RotateMaster {
+                new_key_file,
+                new_key_env,
+                config,
+            } => {
+                let cfg = load_admin(&config.config)?;
+                policy::rotate_master(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
+            }
         },
         Command::Classify { input, protocol } => {
             let stdout = std::io::stdout();
@@ -450,8 +499,8 @@ fn parse_vendor(name: &str) -> std::result::Result<Vendor, String> {
     Vendor::parse(name).ok_or_else(|| format!("not a vendor (one of {})", Vendor::names()))
 }
 
-async fn serve(cfg: Config) -> Result<()> {
-    let gateway = crate::server::Gateway::start(cfg).await?;
+async fn serve(cfg: Config, options: crate::server::StartOptions) -> Result<()> {
+    let gateway = crate::server::Gateway::start_with(cfg, options).await?;
     // The first stdout line tells scripts and tests where we listen, the second where the
     // admin API is; one write, so a reader that stops after the first line cannot make the
     // second fail.
@@ -560,33 +609,50 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
     match action {
         LedgerAction::Verify { config } => {
             let cfg = load_admin(&config.config)?;
-            let results = open_store(&cfg)?.verify_ledger()?;
+            let results = open_keyed_store(&cfg)?.verify_ledger()?;
             let mut ok = true;
             for v in &results {
                 if v.ok() {
                     println!("{}: ok ({} entries in {} batches)", v.destination, v.entries, v.batches);
-                } else {
-                    ok = false;
-                    println!(
-                        "{}: TAMPERED: batches with changed, missing or reordered entries {:?}; broken links at batches {:?}{}{}",
-                        v.destination,
-                        v.tampered_batches,
-                        v.broken_links,
-                        if v.dictionary_tampered {
-                            "; the dictionary of categories and fields was changed"
-                        } else {
-                            ""
-                        },
-                        if v.head_missing {
-                            "; the newest batches were removed"
-                        } else {
-                            ""
-                        }
-                    );
+                    continue;
                 }
+                ok = false;
+                let mut what = Vec::new();
+                if !v.tampered_batches.is_empty() {
+                    what.push(format!(
+                        "batches with changed, missing or reordered entries {:?}",
+                        v.tampered_batches
+                    ));
+                }
+                if !v.broken_links.is_empty() {
+                    what.push(format!(
+                        "chain links that do not verify under the master key at batches {:?}",
+                        v.broken_links
+                    ));
+                }
+                if v.dictionary_tampered {
+                    what.push("the dictionary of categories and fields was changed".into());
+                }
+                if v.head_missing {
+                    what.push("the newest batches were removed".into());
+                }
+                if !v.tampered_rollups.is_empty() {
+                    what.push(format!(
+                        "rollups of days {:?} do not match their batches",
+                        v.tampered_rollups
+                    ));
+                }
+                what.extend(v.witness.iter().map(|w| format!("witness: {w}")));
+                what.extend(v.rows.iter().cloned());
+                println!("{}: TAMPERED: {}", v.destination, what.join("; "));
             }
             if results.is_empty() {
                 println!("the ledger is empty");
+            }
+            if cfg.ledger.witness_path.is_none() {
+                println!(
+                    "no ledger witness is configured ([ledger] witness_path): a store rolled back to an older copy is undetectable"
+                );
             }
             return Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) });
         }

@@ -295,12 +295,83 @@ fn leaves(v: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// The master key from the configured environment variable or key file; an error naming
+/// both settings without one.
 pub fn master_key(cfg: &Config) -> Result<MasterKey> {
     Ok(MasterKey::load(
         &cfg.keys.master_key_env,
         cfg.keys.master_key_file.as_deref(),
         &cfg.store.path,
     )?)
+}
+
+/// `keys rotate-master`: the store moves to the new master key; the witness (if any) is
+/// kept beside itself as `<name>.retired-<ms>` and started again under the new key.
+pub fn rotate_master(cfg: &Config, new_file: Option<&Path>, new_env: Option<&str>) -> Result<()> {
+    let old = master_key(cfg)?;
+    let new = match (new_file, new_env) {
+        (Some(file), _) => MasterKey::load_file(file, &cfg.store.path)?,
+        (None, Some(var)) => {
+            let no_file: Option<&Path> = None;
+            if std::env::var_os(var).is_none() {
+                bail!("--new-key-env {var}: the variable is not set");
+            }
+            MasterKey::load(var, no_file, &cfg.store.path)?
+        }
+        (None, None) => bail!("give the new key with --new-key-file or --new-key-env"),
+    };
+    let _lock = crate::server::lock_store(&cfg.store.path)
+        .context("rotating the master key needs `serve` stopped on this store")?;
+    let audit = crate::audit::AuditLog::new(&cfg.admin.audit_log, &old);
+    if !audit
+        .verify()
+        .with_context(|| format!("reading {}", cfg.admin.audit_log.display()))?
+        .ok()
+    {
+        bail!(
+            "the audit log {} does not verify under the current master key; run `vendorwall audit verify`",
+            cfg.admin.audit_log.display()
+        );
+    }
+    let store = SqliteStore::open_keyed(&cfg.store.path, &old)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    let store = match &cfg.ledger.witness_path {
+        Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
+            path.clone(),
+            old.mac_key(crate::ledger::WITNESS_PURPOSE),
+        )),
+        None => store,
+    };
+    let done = store.rotate_master(&old, &new)?;
+    drop(store);
+    println!(
+        "re-sealed {} pseudonym keys, {} subjects' ids, {} queued records; {} ledger batches re-keyed",
+        done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches
+    );
+    if let Some(path) = &cfg.ledger.witness_path {
+        if path.exists() {
+            let retired = std::path::PathBuf::from(format!("{}.retired-{}", path.display(), crate::store::now_ms()));
+            std::fs::rename(path, &retired)
+                .with_context(|| format!("keeping the old witness as {}", retired.display()))?;
+            println!(
+                "the old witness is kept as {} (it verifies under the old key only)",
+                retired.display()
+            );
+        }
+        let store = SqliteStore::open_keyed(&cfg.store.path, &new)?.with_witness(crate::ledger::witness::Witness::new(
+            path.clone(),
+            new.mac_key(crate::ledger::WITNESS_PURPOSE),
+        ));
+        store.reconcile_witness(false)?;
+        println!("the witness {} starts again under the new key", path.display());
+    }
+    let audit = audit
+        .rekey(&new)
+        .context("the store moved to the new key, but the audit log could not be re-keyed")?;
+    super::record(&audit, "keys.rotate_master", "store")?;
+    println!("the audit log {} is chained under the new key", audit.path().display());
+    println!("now set the new key where serve reads it (keys.master_key_env or keys.master_key_file) and start serve");
+    Ok(())
 }
 
 pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()> {

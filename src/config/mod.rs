@@ -46,6 +46,9 @@ pub struct Config {
 pub struct Ledger {
     /// Seal and keep each subject's email for notification lists (off by default).
     pub keep_contact_email: bool,
+    /// The ledger witness: an append-only file outside the store holding each batch's keyed
+    /// chain head. Without one, a store rolled back to an older copy goes unnoticed.
+    pub witness_path: Option<PathBuf>,
 }
 
 /// Who we are in notices, and the deadline rules incidents are clocked against.
@@ -619,6 +622,7 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
 
     let ledger = Ledger {
         keep_contact_email: ledger.keep_contact_email.unwrap_or(false),
+        witness_path: ledger.witness_path.map(|p| base.join(p)),
     };
     let incident = v.incident(incident, base);
     let admin = v.admin(admin, &admin_span, &store.path, base, env);

@@ -119,6 +119,8 @@ pub struct KeysConfig {
 pub struct LedgerConfig {
     /// Keep each subject's email, sealed, so notification lists can include it.
     pub keep_contact_email: Option<bool>,
+    /// Append-only file outside the store that each ledger batch's keyed head is written to.
+    pub witness_path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -569,7 +569,7 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
     })
 }
 
-const SUBJECT_AAD: &[u8] = b"vendorwall subject";
+use crate::ledger::SUBJECT_AAD;
 
 /// Creates a file only its owner can read (it holds ids and emails in clear).
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {

@@ -11,10 +11,15 @@
 //!   subject id, the id as the vendor knows it (a pseudonym under the recommended policy), the
 //!   key version — and the app's subject id itself only sealed (AES-256-GCM under the master
 //!   key), so notification lists can be produced.
-//! - Tamper evidence: per destination, every acknowledged batch extends a hash chain over its
-//!   entries. `vendorwall ledger verify` recomputes it and reports edited, deleted and
-//!   reordered entries; `vendorwall ledger prune --before DATE` deletes old entries and keeps
-//!   an anchor (the last pruned batch's hash) so the rest still verifies. Subjects (sealed
+//! - Tamper evidence: per destination, every acknowledged batch extends a chain of HMACs
+//!   over its entries, under a key derived from the master key ([`ChainKey`]), so someone who
+//!   can write the store but lacks the key cannot recompute it. The dictionary and every
+//!   subject, link and vendor-id row are MAC'd too (see `store::sqlite::ledger`). Each batch's
+//!   head is appended to an optional witness file outside the store ([`witness`]), which
+//!   catches a store restored from an older copy. `vendorwall ledger verify` recomputes all
+//!   of it and reports edited, deleted, reordered and rolled-back entries;
+//!   `vendorwall ledger prune --before DATE` deletes old entries and keeps an anchor (the last
+//!   pruned batch's link) so the rest still verifies. Subjects (sealed
 //!   ids, vendor ids, links) are kept: a `serve` running beside a CLI prune holds subject
 //!   numbers in its interning cache, so removing them needs coordination not built yet.
 //!
@@ -32,9 +37,13 @@ use sha2::{Digest, Sha256};
 pub mod codec;
 pub mod query;
 pub mod rollup;
+pub mod witness;
 
 use crate::classify::Finding;
 use crate::policy::Decision;
+
+/// The additional data subject ids and contact emails are sealed with.
+pub const SUBJECT_AAD: &[u8] = b"vendorwall subject";
 
 /// The key name (not a valid destination name) under which the subject-digest key is kept.
 pub const SUBJECT_KEY: &str = ":ledger-subjects";
@@ -246,7 +255,76 @@ pub fn body_digest(body: &[u8]) -> [u8; 32] {
     Sha256::digest(body).into()
 }
 
-/// The chain link of a batch: `H(prev ‖ batch id ‖ destination ‖ delivered_at ‖ count ‖ entries digest)`.
+/// How a batch's chain link is computed.
+pub enum ChainKey {
+    /// Plain SHA-256, as stores before the keyed chain wrote it. Read when such a store is
+    /// re-keyed on its first open with the master key; never written by the live path.
+    Legacy,
+    /// HMAC-SHA256 under a key derived from the master key (purpose `ledger chain`): someone
+    /// who can write the store but lacks the master key cannot recompute a link.
+    Keyed(ring::hmac::Key),
+}
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ChainKey::Legacy => "ChainKey::Legacy",
+            ChainKey::Keyed(_) => "ChainKey::Keyed([redacted])",
+        })
+    }
+}
+
+/// MAC purposes of the keys the ledger derives from the master key.
+pub const CHAIN_PURPOSE: &[u8] = b"ledger chain";
+pub const WITNESS_PURPOSE: &[u8] = b"ledger witness";
+
+impl ChainKey {
+    pub fn derive(master: &crate::policy::keys::MasterKey) -> ChainKey {
+        ChainKey::Keyed(master.mac_key(CHAIN_PURPOSE))
+    }
+
+    /// A MAC of `data` (what the ledger's dictionary digest is recorded as).
+    pub fn seal(&self, data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        match self {
+            ChainKey::Legacy => out.copy_from_slice(&Sha256::digest(data)),
+            ChainKey::Keyed(key) => out.copy_from_slice(ring::hmac::sign(key, data).as_ref()),
+        }
+        out
+    }
+
+    /// The chain link of a batch: `MAC(prev ‖ batch id ‖ destination ‖ delivered_at ‖ count ‖
+    /// entries digest)`.
+    pub fn link(
+        &self,
+        prev: &[u8; 32],
+        batch: i64,
+        destination: &str,
+        delivered_at_ms: i64,
+        count: u64,
+        digest: &[u8; 32],
+    ) -> [u8; 32] {
+        match self {
+            ChainKey::Legacy => batch_hash(prev, batch, destination, delivered_at_ms, count, digest),
+            ChainKey::Keyed(key) => {
+                let mut m = ring::hmac::Context::with_key(key);
+                m.update(prev);
+                m.update(&batch.to_le_bytes());
+                m.update(destination.as_bytes());
+                m.update(&[0]);
+                m.update(&delivered_at_ms.to_le_bytes());
+                m.update(&count.to_le_bytes());
+                m.update(digest);
+                let mut out = [0u8; 32];
+                out.copy_from_slice(m.sign().as_ref());
+                out
+            }
+        }
+    }
+}
+
+/// The unkeyed chain link of stores before the keyed chain:
+/// `H(prev ‖ batch id ‖ destination ‖ delivered_at ‖ count ‖ entries digest)`.
 pub fn batch_hash(
     prev: &[u8; 32],
     batch: i64,
@@ -282,6 +360,11 @@ pub struct Verification {
     pub head_missing: bool,
     /// Days whose stored rollup (what incident queries read) no longer matches the batches.
     pub tampered_rollups: Vec<i64>,
+    /// What the witness says against this destination's chain (empty: it agrees, or no
+    /// witness is configured).
+    pub witness: Vec<String>,
+    /// Subject, link and vendor-id rows that do not verify (table, rows, what happened).
+    pub rows: Vec<String>,
 }
 
 impl Verification {
@@ -291,6 +374,8 @@ impl Verification {
             && !self.dictionary_tampered
             && !self.head_missing
             && self.tampered_rollups.is_empty()
+            && self.witness.is_empty()
+            && self.rows.is_empty()
     }
 }
 

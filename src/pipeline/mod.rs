@@ -571,7 +571,7 @@ impl Pipeline {
     /// A subject id (or contact email) sealed under the master key, for the ledger.
     fn seal(&self, value: &str) -> Option<String> {
         self.master_key
-            .seal(b"vendorwall subject", value.as_bytes())
+            .seal(crate::ledger::SUBJECT_AAD, value.as_bytes())
             .ok()
             .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
     }

@@ -8,16 +8,28 @@
 //! version, so a sealed key cannot be moved to another destination).
 //!
 //! The master key comes from the environment variable named by `keys.master_key_env`
-//! (default `VENDORWALL_MASTER_KEY`, 32 bytes in base64), or from `keys.master_key_file`;
-//! with neither, a key is generated into `<store.path>/master.key` (mode 0600) on first start
-//! and a warning says to move it off the store's disk for production.
+//! (default `VENDORWALL_MASTER_KEY`, 32 bytes in base64), or from `keys.master_key_file`, a
+//! file outside the store directory that only its owner can read (no group or other mode
+//! bits). With neither, `serve` and every command that needs the key refuse to run, naming
+//! both settings: a key kept beside the store it protects protects nothing. Only `demo`
+//! writes a throwaway key of its own.
+//!
+//! Besides sealing, the master key derives MAC keys ([`MasterKey::mac_key`], HKDF-SHA256)
+//! for the ledger's keyed chains and the audit log. They never leave the process.
+//!
+//! # Nonces
+//!
+//! Sealing uses 96-bit random nonces. Only pseudonym keys, subject ids and contact emails are
+//! sealed (one seal per new subject, not per record), and at 2^32 seals under one key the
+//! chance that two nonces collide stays below 2^-32; rotate the master key
+//! (`vendorwall keys rotate-master`) well before a store holds billions of subjects.
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -38,8 +50,14 @@ pub enum MasterKeySource {
     File(PathBuf),
 }
 
-/// The key that seals destination keys at rest.
-pub struct MasterKey(LessSafeKey, [u8; 32]);
+/// The key that seals destination keys at rest and derives the ledger's MAC keys.
+pub struct MasterKey {
+    aead: LessSafeKey,
+    prk: hkdf::Prk,
+}
+
+/// HKDF salt of every key derived from the master key.
+const DERIVE_SALT: &[u8] = b"vendorwall master key v1";
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,60 +81,82 @@ impl MasterKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
         // 32 bytes is AES-256's key length, so this cannot fail.
         let key = UnboundKey::new(&AES_256_GCM, bytes).unwrap_or_else(|_| unreachable!("32-byte AES-256 key"));
-        MasterKey(LessSafeKey::new(key), *bytes)
-    }
-
-    /// Loads the master key: from the environment variable if set, else from the configured
-    /// file, else from (generating if needed) `<store_dir>/master.key`.
-    pub fn load(env_var: &str, file: Option<&Path>, store_dir: &Path) -> Result<MasterKey, KeyError> {
-        if let Ok(v) = std::env::var(env_var) {
-            let bytes = decode_key(v.as_bytes())
-                .ok_or_else(|| KeyError::Master(format!("{env_var} must hold 32 bytes in base64")))?;
-            return Ok(MasterKey::from_bytes(&bytes));
+        MasterKey {
+            aead: LessSafeKey::new(key),
+            prk: hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(bytes),
         }
-        if let Some(path) = file {
-            let text =
-                std::fs::read(path).map_err(|e| KeyError::Master(format!("cannot read {}: {e}", path.display())))?;
-            let bytes = decode_key(&text)
-                .ok_or_else(|| KeyError::Master(format!("{} must hold 32 bytes, raw or base64", path.display())))?;
-            return Ok(MasterKey::from_bytes(&bytes));
-        }
-        let path = store_dir.join("master.key");
-        if let Ok(text) = std::fs::read(&path) {
-            let bytes = decode_key(&text)
-                .ok_or_else(|| KeyError::Master(format!("{} must hold 32 bytes, raw or base64", path.display())))?;
-            return Ok(MasterKey::from_bytes(&bytes));
-        }
-        let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
-        std::fs::create_dir_all(store_dir)
-            .map_err(|e| KeyError::Master(format!("cannot create {}: {e}", store_dir.display())))?;
-        write_private(
-            &path,
-            base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes(),
-        )
-        .map_err(|e| KeyError::Master(format!("cannot write {}: {e}", path.display())))?;
-        tracing::warn!(path = %path.display(), "generated a master key beside the store; for production set {env_var} or keys.master_key_file");
-        Ok(MasterKey::from_bytes(&bytes))
     }
 
     /// A MAC key for one purpose, derived from the master key (HKDF-SHA256, salt
     /// b"vendorwall master key v1", info = purpose). It never leaves the process.
     pub fn mac_key(&self, purpose: &[u8]) -> ring::hmac::Key {
-        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"vendorwall master key v1").extract(&self.1);
         let info = [purpose];
-        let mut bytes = [0u8; 32];
-        // 32 bytes is within HKDF-SHA256's output limit (255 × 32), so neither step can fail.
-        if let Ok(okm) = prk.expand(&info, ring::hkdf::HKDF_SHA256) {
-            let _ = okm.fill(&mut bytes);
+        match self.prk.expand(&info, hmac::HMAC_SHA256) {
+            Ok(okm) => hmac::Key::from(okm),
+            // HKDF-SHA256 refuses only outputs over 255 × 32 bytes; an HMAC key is 32.
+            Err(_) => unreachable!("a 32-byte HKDF output"),
         }
-        ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes)
+    }
+
+    /// Loads the master key: from the environment variable if set, else from the configured
+    /// file, which must lie outside `store_dir` and be readable by its owner only. With
+    /// neither, an error names both settings.
+    pub fn load(env_var: &str, file: Option<&Path>, store_dir: &Path) -> Result<MasterKey, KeyError> {
+        if let Ok(v) = std::env::var(env_var) {
+            let bytes = decode_key(v.as_bytes()).ok_or_else(|| {
+                KeyError::Master(format!(
+                    "the environment variable {env_var} (keys.master_key_env) must hold 32 bytes in base64"
+                ))
+            })?;
+            return Ok(MasterKey::from_bytes(&bytes));
+        }
+        let Some(path) = file else {
+            return Err(KeyError::Master(format!(
+                "no master key: set the environment variable {env_var} (keys.master_key_env) or \
+                 keys.master_key_file to a file outside the store directory {}",
+                store_dir.display()
+            )));
+        };
+        Self::load_file(path, store_dir)
+    }
+
+    /// Loads a key file: it must lie outside `store_dir` and be readable by its owner only
+    /// (the configured `keys.master_key_file`, or `keys rotate-master --new-key-file`).
+    pub fn load_file(path: &Path, store_dir: &Path) -> Result<MasterKey, KeyError> {
+        if inside(path, store_dir) {
+            return Err(KeyError::Master(format!(
+                "keys.master_key_file {} lies inside the store directory {}: keep the key apart \
+                 from the data it protects",
+                path.display(),
+                store_dir.display()
+            )));
+        }
+        check_private(path)?;
+        let text = std::fs::read(path)
+            .map_err(|e| KeyError::Master(format!("cannot read keys.master_key_file {}: {e}", path.display())))?;
+        let bytes = decode_key(&text).ok_or_else(|| {
+            KeyError::Master(format!(
+                "keys.master_key_file {} must hold 32 bytes, raw or base64",
+                path.display()
+            ))
+        })?;
+        Ok(MasterKey::from_bytes(&bytes))
+    }
+
+    /// Writes a fresh random key to `path` (mode 0600, never over an existing file) and
+    /// returns it. Only for throwaway setups such as `demo`.
+    pub fn generate_file(path: &Path) -> Result<MasterKey, KeyError> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
+        write_private(path, base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes())
+            .map_err(|e| KeyError::Master(format!("cannot write {}: {e}", path.display())))?;
+        Ok(MasterKey::from_bytes(&bytes))
     }
 
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let nonce = random_nonce()?;
         let mut buf = plaintext.to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut buf)
             .map_err(|_| KeyError::Random)?;
         let mut out = nonce.to_vec();
@@ -138,9 +178,43 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
         buf.clear();
         buf.extend_from_slice(ct);
-        let plain = self.0.open_in_place(nonce, Aad::from(aad), buf).ok()?;
+        let plain = self.aead.open_in_place(nonce, Aad::from(aad), buf).ok()?;
         Some(plain)
     }
+}
+
+/// Whether `path` is `dir` or lies under it (after resolving links where the paths exist).
+pub fn inside(path: &Path, dir: &Path) -> bool {
+    let resolve = |p: &Path| {
+        std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    };
+    let file = match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if !parent.as_os_str().is_empty() => resolve(parent).join(name),
+        _ => resolve(path),
+    };
+    file.starts_with(resolve(dir))
+}
+
+/// Refuses a key file that anyone but its owner may read or write.
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| KeyError::Master(format!("cannot read keys.master_key_file {}: {e}", path.display())))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Master(format!(
+            "keys.master_key_file {} has mode {mode:o}: group and others must have no access \
+             (chmod 600 it)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), KeyError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -260,27 +334,68 @@ mod tests {
     }
 
     #[test]
-    fn master_key_from_env_file_or_generated() {
+    fn master_key_from_env_or_a_private_file_outside_the_store() {
+        use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("vw-master-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let a = MasterKey::load("VW_TEST_NO_SUCH_VAR", None, &dir).unwrap();
-        let b = MasterKey::load("VW_TEST_NO_SUCH_VAR", None, &dir).unwrap();
-        let sealed = a.seal(b"x", b"y").unwrap();
-        assert_eq!(b.open(b"x", &sealed).unwrap(), b"y", "the generated key is reused");
-        let file = dir.join("other.key");
-        std::fs::write(&file, base64::engine::general_purpose::STANDARD.encode([9u8; 32])).unwrap();
-        let c = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &dir).unwrap();
-        assert_eq!(
-            MasterKey::from_bytes(&[9; 32])
-                .open(b"x", &c.seal(b"x", b"z").unwrap())
-                .unwrap(),
-            b"z"
+        let store = dir.join("store");
+        std::fs::create_dir_all(&store).unwrap();
+        let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", None, &store)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("VW_TEST_NO_SUCH_VAR") && err.contains("keys.master_key_file"),
+            "{err}"
         );
-        std::fs::write(&file, "short").unwrap();
-        let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &dir)
+        assert!(
+            !store.join("master.key").exists(),
+            "no key is generated beside the store"
+        );
+
+        let file = dir.join("other.key");
+        let a = MasterKey::generate_file(&file).unwrap();
+        let c = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &store).unwrap();
+        assert_eq!(a.open(b"x", &c.seal(b"x", b"z").unwrap()).unwrap(), b"z");
+
+        // Loose modes are refused, naming the file.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&file), &store)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&file.display().to_string()) && err.contains("640"),
+            "{err}"
+        );
+
+        // A file inside the store is refused, however it is spelt.
+        let beside = store.join("master.key");
+        MasterKey::generate_file(&beside).unwrap();
+        let sneaky = dir.join("store/../store/master.key");
+        for p in [&beside, &sneaky] {
+            let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(p), &store)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("inside the store directory"), "{err}");
+        }
+
+        let bad = dir.join("bad.key");
+        write_private(&bad, b"short").unwrap();
+        let err = MasterKey::load("VW_TEST_NO_SUCH_VAR", Some(&bad), &store)
             .unwrap_err()
             .to_string();
         assert!(!err.contains("short"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn mac_keys_are_per_purpose_and_per_master_key() {
+        let tag = |m: &MasterKey, purpose: &[u8]| hmac::sign(&m.mac_key(purpose), b"data").as_ref().to_vec();
+        let (a, b) = (MasterKey::from_bytes(&[1; 32]), MasterKey::from_bytes(&[2; 32]));
+        assert_eq!(
+            tag(&a, b"ledger chain"),
+            tag(&MasterKey::from_bytes(&[1; 32]), b"ledger chain")
+        );
+        assert_ne!(tag(&a, b"ledger chain"), tag(&a, b"audit log"));
+        assert_ne!(tag(&a, b"ledger chain"), tag(&b, b"ledger chain"));
     }
 }

@@ -668,6 +668,7 @@ async fn verify(State(app): State<Arc<AdminState>>) -> Response {
             .map_err(|_| error(StatusCode::SERVICE_UNAVAILABLE, "store unavailable"))?;
         Ok(json!({
             "ok": v.iter().all(|v| v.ok()),
+            "witness_configured": a.config.ledger.witness_path.is_some(),
             "destinations": v.iter().map(|v| json!({
                 "destination": v.destination,
                 "batches": v.batches,
@@ -676,6 +677,8 @@ async fn verify(State(app): State<Arc<AdminState>>) -> Response {
                 "broken_links": v.broken_links,
                 "dictionary_tampered": v.dictionary_tampered,
                 "head_missing": v.head_missing,
+                "witness": v.witness,
+                "rows": v.rows,
                 "tampered_rollups": v.tampered_rollups,
             })).collect::<Vec<_>>(),
         }))

@@ -452,7 +452,9 @@ pub struct Gateway {
 /// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
 /// lease the same queued rows and deliver them twice. The operating system releases the
 /// lock when the process ends, however it ends. CLI commands do not take it.
-fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+/// Takes the store's `serve` lock (held while the returned file is open): fails while a
+/// gateway runs on the store.
+pub fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     use anyhow::Context;
     crate::store::files::secure_store_dir(dir)
         .with_context(|| format!("creating the store directory {}", dir.display()))?;
@@ -510,9 +512,72 @@ fn serve_listener(
     Ok(task)
 }
 
+/// How `serve` was asked to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StartOptions {
+    /// Start on a store behind its ledger witness (restored from an older copy), making its
+    /// current heads the witnessed ones.
+    pub accept_rollback: bool,
+}
+
+/// Opens the store with the master key and brings its ledger witness up to date (see
+/// [`crate::ledger::witness`]): refuses a store behind its witness unless `accept_rollback`.
+pub fn open_witnessed_store(
+    config: &crate::config::Config,
+    master: &crate::policy::keys::MasterKey,
+    accept_rollback: bool,
+) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
+    use anyhow::Context;
+    let mut store = crate::store::sqlite::SqliteStore::open_keyed(&config.store.path, master)
+        .with_context(|| format!("opening the store at {}", config.store.path.display()))?;
+    if let Some(path) = &config.ledger.witness_path {
+        if crate::policy::keys::inside(path, &config.store.path) {
+            anyhow::bail!(
+                "ledger.witness_path {} lies inside the store directory {}: a witness must live apart from the store",
+                path.display(),
+                config.store.path.display()
+            );
+        }
+        store = store.with_witness(crate::ledger::witness::Witness::new(
+            path.clone(),
+            master.mac_key(crate::ledger::WITNESS_PURPOSE),
+        ));
+    }
+    let start = store
+        .reconcile_witness(accept_rollback)
+        .context("checking the ledger witness")?;
+    if start.not_configured {
+        tracing::warn!(
+            "no ledger witness is configured ([ledger] witness_path): a store restored from an older copy cannot be told apart"
+        );
+    }
+    if start.started {
+        tracing::info!("ledger witness started");
+    }
+    for d in &start.repaired {
+        tracing::warn!(destination = %d, "the ledger was one batch ahead of its witness (a crash before the witness line was written); the line was written");
+    }
+    if !start.accepted_rollback.is_empty() {
+        let audit = crate::audit::AuditLog::new(&config.admin.audit_log, master);
+        for d in &start.accepted_rollback {
+            audit
+                .append(&crate::audit::Actor::cli(), "ledger.accept_rollback", d)
+                .context("the rollback was accepted, but the audit log could not be written")?;
+        }
+    }
+    for d in &start.accepted_rollback {
+        tracing::warn!(destination = %d, "started on a ledger behind its witness (--accept-rollback): this copy's heads are now the witnessed ones");
+    }
+    Ok(store)
+}
+
 impl Gateway {
     /// Opens the store and starts everything. Returns once the listener is bound.
     pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
+        Self::start_with(config, StartOptions::default()).await
+    }
+
+    pub async fn start_with(config: crate::config::Config, options: StartOptions) -> anyhow::Result<Gateway> {
         use anyhow::Context;
         crate::init_crypto();
         let store_lock = lock_store(&config.store.path)?;
@@ -549,15 +614,7 @@ impl Gateway {
         };
         // Compile the phone-number metadata now, not on the first request that has a phone.
         tokio::task::spawn_blocking(crate::classify::warm_up).await?;
-        let store: Arc<dyn Store> = Arc::new(
-            crate::store::sqlite::SqliteStore::open(&config.store.path)
-                .with_context(|| format!("opening the store at {}", config.store.path.display()))?,
-        );
-        let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
-        let metrics = Arc::new(Metrics::new(&names));
-        let outbox =
-            crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
-        let config = Arc::new(config);
+        // Nothing starts without the master key: it keys the ledger's chains and seals ids.
         let master_key = Arc::new(
             crate::policy::keys::MasterKey::load(
                 &config.keys.master_key_env,
@@ -566,6 +623,13 @@ impl Gateway {
             )
             .context("loading the master key")?,
         );
+        let store = open_witnessed_store(&config, &master_key, options.accept_rollback)?;
+        let store: Arc<dyn Store> = Arc::new(store);
+        let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
+        let metrics = Arc::new(Metrics::new(&names));
+        let outbox =
+            crate::outbox::Outbox::start(store.clone(), metrics.clone(), config.store.group_commit_max_records)?;
+        let config = Arc::new(config);
         let mut keys = Vec::new();
         for d in &config.destinations {
             keys.push(

@@ -15,6 +15,31 @@ pub const IMPORT_SECRET: &str = "import-secret-456";
 pub const PROJECT_TOKEN: &str = "real-project-token";
 pub const API_SECRET: &str = "real-api-secret-789";
 
+/// The master key every test gateway and CLI run gets: 32 bytes in base64, in the default
+/// environment variable (for configs written by hand in a test) and in a key file beside
+/// the config, outside its store (for configs from [`write_config`]).
+pub const MASTER_KEY: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
+pub const MASTER_KEY_ENV: &str = "VENDORWALL_MASTER_KEY";
+
+/// Gives a `vendorwall` command the test master key (the one place tests get it from).
+pub fn with_master_key(cmd: &mut Command) -> &mut Command {
+    cmd.env(MASTER_KEY_ENV, MASTER_KEY)
+}
+
+/// Writes the test master key to `path`, readable by its owner only.
+pub fn write_master_key(path: &Path) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create master key file");
+    f.write_all(MASTER_KEY.as_bytes()).expect("write master key");
+}
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -115,6 +140,9 @@ cors_allowed_origins = [{cors}]
 [store]
 path = "store"
 {limits}
+[keys]
+master_key_file = "master.key"
+
 [[sources]]
 name = "web"
 protocol = "mixpanel"
@@ -145,6 +173,7 @@ policy = {policy}
         policy = o.policy,
         extra = o.extra_destination,
     );
+    write_master_key(&dir.join("master.key"));
     let path = dir.join("vendorwall.toml");
     std::fs::write(&path, text).expect("write config");
     path
@@ -168,12 +197,18 @@ pub struct Server {
 
 impl Server {
     pub fn start(config: &Path) -> Server {
+        Server::start_with(config, &[])
+    }
+
+    /// `serve` with extra arguments (`--accept-rollback`).
+    pub fn start_with(config: &Path, args: &[&str]) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_log = dir.join(format!("serve-{}.log", rand_u64()));
         let log = std::fs::File::create(&stderr_log).expect("log file");
-        let mut child = Command::new(bin())
+        let mut child = with_master_key(&mut Command::new(bin()))
             .args(["serve", "--config"])
             .arg(config)
+            .args(args)
             .env("VW_TEST_MP_SECRET", API_SECRET)
             .env("VENDORWALL_LOG", "info")
             .stdout(Stdio::piped())
@@ -411,7 +446,7 @@ pub async fn wait_until_delivered(config: &Path, destination: &str, entries: usi
 
 /// Runs the CLI and returns (exit code, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(bin())
+    let out = with_master_key(&mut Command::new(bin()))
         .args(args)
         .env("VW_TEST_MP_SECRET", API_SECRET)
         .output()

@@ -4,15 +4,30 @@
 //! ```sql
 //! ledger_names(id, kind, name)           -- interned sources, categories, pointers, destinations
 //! ledger_sets(id, kind, members)         -- interned category sets and field-pointer sets
-//! ledger_subjects(id, digest, sealed, contact)  -- one per app subject id: keyed digest,
-//!                                        -- the id sealed, a sealed contact email (opt-in)
-//! ledger_links(subject, person)          -- linked ids → the person's first subject
-//! ledger_vendor_ids(destination, subject, key_version, vendor_id)  -- ids as vendors know them
+//! ledger_subjects(id, digest, sealed, contact, mac)  -- one per app subject id: keyed
+//!                                        -- digest, the id sealed, a sealed contact email
+//!                                        -- (opt-in)
+//! ledger_links(subject, person, mac)     -- linked ids → the person's first subject
+//! ledger_vendor_ids(destination, subject, key_version, vendor_id, mac)  -- ids as vendors
+//!                                        -- know them
 //! ledger_batches(id, destination, delivered_at, entries, body, digest, prev_hash, hash)
 //! ledger_rollups(destination, day, upto_batch, counts, people)  -- closed days, rolled up
 //!                                        -- (derived: dropped and rebuilt freely)
 //! ledger_anchors(destination, batch, hash)          -- the chain's start after pruning
+//! meta: ledger_head:<destination>, ledger_dictionary, ledger_rows, ledger_chain
 //! ```
+//!
+//! # What the chain key covers
+//!
+//! Each batch's `hash` is an HMAC (key derived from the master key, purpose `ledger chain`)
+//! over the previous one and the batch. The names and sets it points into are covered by
+//! `ledger_dictionary`, an HMAC of their digest. Every subject, link and vendor-id row carries
+//! `mac`, an HMAC (16 bytes) of its whole content including its key, so an edited row, or a
+//! sealed id moved to another subject, no longer verifies. `ledger_rows` holds the three
+//! tables' row counts and an HMAC over them and the newest batch (id and link), rewritten with
+//! every batch: a deleted row leaves a count short. A row set back to an older value of its
+//! own (a link's person before a later merge) is not told apart: only the current value's MAC
+//! is kept.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,7 +38,7 @@ use crate::digits::hex_value;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
-use crate::ledger::{Entry, Exposure, Verification, batch_hash, body_digest};
+use crate::ledger::{ChainKey, Entry, Exposure, Verification, body_digest};
 use crate::store::SubjectRow;
 
 pub const SCHEMA: &str = "
@@ -43,11 +58,13 @@ CREATE TABLE IF NOT EXISTS ledger_subjects (
     id INTEGER PRIMARY KEY,
     digest BLOB NOT NULL UNIQUE,
     sealed BLOB,
-    contact BLOB
+    contact BLOB,
+    mac BLOB
 );
 CREATE TABLE IF NOT EXISTS ledger_links (
     subject INTEGER PRIMARY KEY,
-    person INTEGER NOT NULL
+    person INTEGER NOT NULL,
+    mac BLOB
 );
 CREATE INDEX IF NOT EXISTS ledger_links_by_person ON ledger_links (person);
 CREATE TABLE IF NOT EXISTS ledger_vendor_ids (
@@ -55,6 +72,7 @@ CREATE TABLE IF NOT EXISTS ledger_vendor_ids (
     subject INTEGER NOT NULL,
     key_version INTEGER NOT NULL,
     vendor_id BLOB NOT NULL,
+    mac BLOB,
     PRIMARY KEY (destination, subject, key_version, vendor_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger_batches (
@@ -141,8 +159,76 @@ fn last_hash(tx: &Connection, destination: &str) -> rusqlite::Result<[u8; 32]> {
 struct Interner<'a, 'c> {
     tx: &'a Transaction<'c>,
     cache: &'a mut Cache,
+    key: &'a ChainKey,
     /// A name or set was added: the dictionary's digest must be sealed again.
     grew: bool,
+    /// Rows added to the subject, link and vendor-id tables.
+    added: RowCounts,
+}
+
+/// Rows in the subject, link and vendor-id tables.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RowCounts {
+    pub subjects: u64,
+    pub links: u64,
+    pub vendor_ids: u64,
+}
+
+/// Truncated HMAC of a row (16 bytes: forging one takes 2^128 tries without the key).
+fn row_mac(key: &ChainKey, parts: &[&[u8]]) -> [u8; 16] {
+    let mut data = Vec::with_capacity(96);
+    for p in parts {
+        data.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        data.extend_from_slice(p);
+    }
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&key.seal(&data)[..16]);
+    out
+}
+
+/// A `NULL` column in a row MAC (told apart from an empty value).
+const NULL_PART: &[u8] = b"\xff\x00null";
+
+pub fn subject_mac(key: &ChainKey, id: u32, digest: &[u8], sealed: Option<&[u8]>, contact: Option<&[u8]>) -> [u8; 16] {
+    row_mac(
+        key,
+        &[
+            b"ledger_subjects",
+            &id.to_le_bytes(),
+            digest,
+            sealed.unwrap_or(NULL_PART),
+            contact.unwrap_or(NULL_PART),
+        ],
+    )
+}
+
+pub fn link_mac(key: &ChainKey, subject: u32, person: u32) -> [u8; 16] {
+    row_mac(key, &[b"ledger_links", &subject.to_le_bytes(), &person.to_le_bytes()])
+}
+
+fn vendor_id_mac(
+    key: &ChainKey,
+    destination: u32,
+    subject: u32,
+    key_version: u32,
+    id: &rusqlite::types::Value,
+) -> [u8; 16] {
+    let (tag, bytes): (&[u8], &[u8]) = match id {
+        rusqlite::types::Value::Blob(b) => (b"blob", b),
+        rusqlite::types::Value::Text(t) => (b"text", t.as_bytes()),
+        _ => (b"other", b""),
+    };
+    row_mac(
+        key,
+        &[
+            b"ledger_vendor_ids",
+            &destination.to_le_bytes(),
+            &subject.to_le_bytes(),
+            &key_version.to_le_bytes(),
+            tag,
+            bytes,
+        ],
+    )
 }
 
 fn unbase64(s: &str) -> Option<Vec<u8>> {
@@ -248,7 +334,13 @@ impl Interner<'_, '_> {
             == 1;
         let id: u32 = if inserted {
             let rowid = self.tx.last_insert_rowid();
-            u32::try_from(rowid).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, rowid))?
+            let id = u32::try_from(rowid).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(0, rowid))?;
+            let mac = subject_mac(self.key, id, &digest, sealed.as_deref(), None);
+            self.tx
+                .prepare_cached("UPDATE ledger_subjects SET mac = ?2 WHERE id = ?1")?
+                .execute(params![id, mac.as_slice()])?;
+            self.added.subjects += 1;
+            id
         } else {
             self.tx
                 .prepare_cached("SELECT id FROM ledger_subjects WHERE digest = ?1")?
@@ -268,9 +360,14 @@ impl Interner<'_, '_> {
             return Ok(());
         }
         if let Some(bytes) = unbase64(sealed) {
+            let (digest, sealed): (Vec<u8>, Option<Vec<u8>>) = self
+                .tx
+                .prepare_cached("SELECT digest, sealed FROM ledger_subjects WHERE id = ?1")?
+                .query_row([subject], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            let mac = subject_mac(self.key, subject, &digest, sealed.as_deref(), Some(&bytes));
             self.tx
-                .prepare_cached("UPDATE ledger_subjects SET contact = ?2 WHERE id = ?1")?
-                .execute(params![subject, bytes])?;
+                .prepare_cached("UPDATE ledger_subjects SET contact = ?2, mac = ?3 WHERE id = ?1")?
+                .execute(params![subject, bytes, mac.as_slice()])?;
         }
         Ok(())
     }
@@ -304,15 +401,27 @@ impl Interner<'_, '_> {
         let (root, other) = (pa, pb);
         // A subject created in this transaction has no link row to replace, and nobody
         // belongs to its person yet.
+        // (`b` has no link row of its own: its person is itself.)
         let sql = if b_new {
-            "INSERT INTO ledger_links (subject, person) VALUES (?1, ?2)"
+            "INSERT INTO ledger_links (subject, person, mac) VALUES (?1, ?2, ?3)"
         } else {
-            self.tx
-                .prepare_cached("UPDATE ledger_links SET person = ?1 WHERE person = ?2")?
-                .execute(params![root, other])?;
-            "INSERT OR REPLACE INTO ledger_links (subject, person) VALUES (?1, ?2)"
+            let moved: Vec<u32> = self
+                .tx
+                .prepare_cached("SELECT subject FROM ledger_links WHERE person = ?1")?
+                .query_map([other], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut update = self
+                .tx
+                .prepare_cached("UPDATE ledger_links SET person = ?2, mac = ?3 WHERE subject = ?1")?;
+            for subject in moved {
+                update.execute(params![subject, root, link_mac(self.key, subject, root).as_slice()])?;
+            }
+            "INSERT OR REPLACE INTO ledger_links (subject, person, mac) VALUES (?1, ?2, ?3)"
         };
-        self.tx.prepare_cached(sql)?.execute(params![other, root])?;
+        self.tx
+            .prepare_cached(sql)?
+            .execute(params![other, root, link_mac(self.key, other, root).as_slice()])?;
+        self.added.links += 1;
         Ok(())
     }
 
@@ -324,11 +433,14 @@ impl Interner<'_, '_> {
         {
             return Ok(());
         }
-        self.tx
+        let value = vendor_id_value(id);
+        let mac = vendor_id_mac(self.key, destination, subject, key_version, &value);
+        self.added.vendor_ids += self
+            .tx
             .prepare_cached(
-                "INSERT OR IGNORE INTO ledger_vendor_ids (destination, subject, key_version, vendor_id) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT OR IGNORE INTO ledger_vendor_ids (destination, subject, key_version, vendor_id, mac) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![destination, subject, key_version, vendor_id_value(id)])?;
+            .execute(params![destination, subject, key_version, value, mac.as_slice()])? as u64;
         Ok(())
     }
 
@@ -375,10 +487,11 @@ impl Interner<'_, '_> {
 pub fn record_delivery(
     tx: &Transaction<'_>,
     cache: &mut Cache,
+    key: &ChainKey,
     destination: &str,
     metas: &[&[u8]],
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
     let exposures: Vec<Exposure> = metas.iter().filter_map(|m| decode_meta(m).ok()).collect();
     if exposures.len() < metas.len() {
         // Only the count: a meta holds sealed ids and digests.
@@ -388,33 +501,291 @@ pub fn record_delivery(
             "delivered records' exposure metadata does not decode; they are not in the ledger"
         );
     }
-    append_batch(tx, cache, destination, &exposures, now_ms)
+    append_batch(tx, cache, key, destination, &exposures, now_ms)
 }
 
+/// Appends one batch of exposures to a destination's chain; returns the batch id and its
+/// chain link (what the witness records), or nothing for an empty batch.
 pub fn append_batch(
     tx: &Transaction<'_>,
     cache: &mut Cache,
+    key: &ChainKey,
     destination: &str,
     exposures: &[Exposure],
     now_ms: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
     if exposures.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
-    let mut interner = Interner { tx, cache, grew: false };
+    let mut interner = Interner {
+        tx,
+        cache,
+        key,
+        grew: false,
+        added: RowCounts::default(),
+    };
     let dest_id = interner.name(NAME_DESTINATION, destination)?;
     let entries = exposures
         .iter()
         .map(|x| interner.entry(dest_id, x))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    if interner.grew {
-        seal_dictionary(tx)?;
+    let (grew, added) = (interner.grew, interner.added);
+    if grew {
+        seal_dictionary(tx, key)?;
     }
-    append_encoded(tx, destination, &entries, now_ms)
+    let (id, hash) = append_encoded(tx, key, destination, &entries, now_ms)?;
+    let mut counts = recorded_rows(tx)?.map_or(RowCounts::default(), |(c, ..)| c);
+    counts.subjects += added.subjects;
+    counts.links += added.links;
+    counts.vendor_ids += added.vendor_ids;
+    seal_rows_counts(tx, key, counts, id, &hash)?;
+    Ok(Some((id, hash)))
 }
 
-/// Appends an already-interned batch (also the benchmark generator's path).
-pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode], now_ms: i64) -> rusqlite::Result<()> {
+/// The `ledger_rows` record: counts, the batch it was sealed with, and its MAC.
+fn recorded_rows(conn: &Connection) -> rusqlite::Result<Option<(RowCounts, i64, String)>> {
+    let text: Option<String> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'ledger_rows'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    Ok(text.and_then(|t| {
+        let mut it = t.split(',');
+        let mut num = || it.next()?.parse::<i64>().ok();
+        let counts = RowCounts {
+            subjects: num()? as u64,
+            links: num()? as u64,
+            vendor_ids: num()? as u64,
+        };
+        let batch = num()?;
+        Some((counts, batch, it.next()?.to_owned()))
+    }))
+}
+
+fn rows_mac(key: &ChainKey, c: RowCounts, batch: i64, head: &[u8; 32]) -> String {
+    let mut data = b"ledger rows\0".to_vec();
+    for n in [c.subjects, c.links, c.vendor_ids] {
+        data.extend_from_slice(&n.to_le_bytes());
+    }
+    data.extend_from_slice(&batch.to_le_bytes());
+    data.extend_from_slice(head);
+    hex(&key.seal(&data))
+}
+
+fn seal_rows_counts(
+    conn: &Connection,
+    key: &ChainKey,
+    c: RowCounts,
+    batch: i64,
+    head: &[u8; 32],
+) -> rusqlite::Result<()> {
+    let value = format!(
+        "{},{},{},{batch},{}",
+        c.subjects,
+        c.links,
+        c.vendor_ids,
+        rows_mac(key, c, batch, head)
+    );
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('ledger_rows', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([value])?;
+    Ok(())
+}
+
+/// The newest chain link of any destination: (batch id, link), or (0, zeros) for none.
+fn newest_link(conn: &Connection) -> rusqlite::Result<(i64, [u8; 32])> {
+    let newest: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT id, hash FROM (SELECT id, hash FROM ledger_batches UNION ALL SELECT batch, hash FROM ledger_anchors)
+             ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(newest.map_or((0, [0; 32]), |(id, h)| (id, h.try_into().unwrap_or([0; 32]))))
+}
+
+fn table_counts(conn: &Connection) -> rusqlite::Result<RowCounts> {
+    let count = |t: &str| conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get::<_, i64>(0));
+    Ok(RowCounts {
+        subjects: count("ledger_subjects")? as u64,
+        links: count("ledger_links")? as u64,
+        vendor_ids: count("ledger_vendor_ids")? as u64,
+    })
+}
+
+/// MACs every subject, link and vendor-id row as it is and records the counts (a store
+/// being re-keyed, or one written by a bulk generator): trust on first use.
+pub fn seal_rows(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
+    type Subject = (u32, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
+    let subjects: Vec<Subject> = conn
+        .prepare("SELECT id, digest, sealed, contact FROM ledger_subjects")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, digest, sealed, contact) in subjects {
+        let mac = subject_mac(key, id, &digest, sealed.as_deref(), contact.as_deref());
+        conn.execute(
+            "UPDATE ledger_subjects SET mac = ?2 WHERE id = ?1",
+            params![id, mac.as_slice()],
+        )?;
+    }
+    let links: Vec<(u32, u32)> = links(conn)?;
+    for (subject, person) in links {
+        let mac = link_mac(key, subject, person);
+        conn.execute(
+            "UPDATE ledger_links SET mac = ?2 WHERE subject = ?1",
+            params![subject, mac.as_slice()],
+        )?;
+    }
+    let ids: Vec<(u32, u32, u32, rusqlite::types::Value)> = conn
+        .prepare("SELECT destination, subject, key_version, vendor_id FROM ledger_vendor_ids")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (d, s, k, v) in ids {
+        let mac = vendor_id_mac(key, d, s, k, &v);
+        conn.execute(
+            "UPDATE ledger_vendor_ids SET mac = ?5 WHERE destination = ?1 AND subject = ?2 AND key_version = ?3 AND vendor_id = ?4",
+            params![d, s, k, v, mac.as_slice()],
+        )?;
+    }
+    let (batch, head) = newest_link(conn)?;
+    seal_rows_counts(conn, key, table_counts(conn)?, batch, &head)
+}
+
+/// At most this many rows are named per table in a verification report.
+const ROWS_NAMED: usize = 10;
+
+/// Checks every subject, link and vendor-id row's MAC and the tables' recorded counts;
+/// returns what does not verify.
+pub fn verify_rows(conn: &Connection, key: &ChainKey) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut bad: Vec<String> = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT id, digest, sealed, contact, mac FROM ledger_subjects ORDER BY id")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: u32 = r.get(0)?;
+            let digest = r.get_ref(1)?.as_bytes().unwrap_or_default();
+            let mac = subject_mac(
+                key,
+                id,
+                digest,
+                r.get_ref(2)?.as_bytes_or_null()?,
+                r.get_ref(3)?.as_bytes_or_null()?,
+            );
+            if r.get_ref(4)?.as_bytes_or_null()? != Some(mac.as_slice()) {
+                bad.push(id.to_string());
+            }
+        }
+    }
+    name_rows(
+        &mut out,
+        "ledger_subjects",
+        "subjects",
+        &bad,
+        "edited, or a sealed id moved from another subject",
+    );
+    bad.clear();
+    {
+        let mut stmt = conn.prepare("SELECT subject, person, mac FROM ledger_links ORDER BY subject")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (subject, person): (u32, u32) = (r.get(0)?, r.get(1)?);
+            if r.get_ref(2)?.as_bytes_or_null()? != Some(link_mac(key, subject, person).as_slice()) {
+                bad.push(subject.to_string());
+            }
+        }
+    }
+    name_rows(&mut out, "ledger_links", "the links of subjects", &bad, "edited");
+    bad.clear();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT destination, subject, key_version, vendor_id, mac FROM ledger_vendor_ids ORDER BY subject",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let (d, s, k): (u32, u32, u32) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let v: rusqlite::types::Value = r.get(3)?;
+            if r.get_ref(4)?.as_bytes_or_null()? != Some(vendor_id_mac(key, d, s, k, &v).as_slice()) {
+                bad.push(s.to_string());
+            }
+        }
+    }
+    name_rows(
+        &mut out,
+        "ledger_vendor_ids",
+        "the vendor ids of subjects",
+        &bad,
+        "edited",
+    );
+    let actual = table_counts(conn)?;
+    match recorded_rows(conn)? {
+        None if actual == RowCounts::default() => {}
+        None => out.push("ledger_rows: the subject, link and vendor-id tables have no sealed row counts".into()),
+        Some((recorded, batch, mac)) => {
+            let (newest, head) = newest_link(conn)?;
+            if batch != newest || mac != rows_mac(key, recorded, batch, &head) {
+                out.push(format!(
+                    "ledger_rows: the row counts were sealed with batch {batch}, not with the newest batch {newest}, or their MAC does not verify"
+                ));
+            }
+            for (table, want, have) in [
+                ("ledger_subjects", recorded.subjects, actual.subjects),
+                ("ledger_links", recorded.links, actual.links),
+                ("ledger_vendor_ids", recorded.vendor_ids, actual.vendor_ids),
+            ] {
+                if want != have {
+                    out.push(format!(
+                        "{table}: {have} rows where batch {batch} recorded {want}: rows were {}",
+                        if have < want { "deleted" } else { "added" }
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn name_rows(out: &mut Vec<String>, table: &str, what: &str, bad: &[String], how: &str) {
+    if bad.is_empty() {
+        return;
+    }
+    let more = bad.len().saturating_sub(ROWS_NAMED);
+    out.push(format!(
+        "{table}: rows of {what} {}{} do not verify ({how})",
+        bad[..bad.len().min(ROWS_NAMED)].join(", "),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    ));
+}
+
+/// Adds the row MAC columns to a store from before them.
+pub fn add_mac_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for table in ["ledger_subjects", "ledger_links", "ledger_vendor_ids"] {
+        let has: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM pragma_table_info('{table}') WHERE name = 'mac')"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN mac BLOB"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends an already-interned batch (also the benchmark generator's path); returns the
+/// batch id and its chain link.
+pub fn append_encoded(
+    tx: &Connection,
+    key: &ChainKey,
+    destination: &str,
+    entries: &[EntryCode],
+    now_ms: i64,
+) -> rusqlite::Result<(i64, [u8; 32])> {
     let body = encode_batch(now_ms, entries);
     let digest = body_digest(&body);
     let prev = last_hash(tx, destination)?;
@@ -426,7 +797,7 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
                         COALESCE((SELECT MAX(batch) FROM ledger_anchors), 0)) + 1",
         )?
         .query_row([], |r| r.get(0))?;
-    let hash = batch_hash(&prev, id, destination, now_ms, entries.len() as u64, &digest);
+    let hash = key.link(&prev, id, destination, now_ms, entries.len() as u64, &digest);
     tx.prepare_cached(
         "INSERT INTO ledger_batches (id, destination, delivered_at, entries, body, digest, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -446,7 +817,7 @@ pub fn append_encoded(tx: &Connection, destination: &str, entries: &[EntryCode],
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?
     .execute(params![format!("ledger_head:{destination}"), hex(&hash)])?;
-    Ok(())
+    Ok((id, hash))
 }
 
 /// The digest of the ledger's dictionary: every interned name and set, in id order. Entries
@@ -470,6 +841,12 @@ pub fn dictionary_digest(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// Lowercase hex (for tests that tamper with the store as an attacker would).
+#[cfg(test)]
+pub fn hex_of(bytes: &[u8]) -> String {
+    hex(bytes)
+}
+
 /// Lowercase hex (vendor pseudonyms, digests, chain hashes).
 fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -480,9 +857,10 @@ fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Records the dictionary's current digest (in the transaction that grew it).
-pub fn seal_dictionary(conn: &Connection) -> rusqlite::Result<()> {
-    let digest = hex(&dictionary_digest(conn)?);
+/// Records the dictionary's current digest, MAC'd under the chain key (in the transaction
+/// that grew it), so that someone without the master key cannot record another.
+pub fn seal_dictionary(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
+    let digest = hex(&key.seal(&dictionary_digest(conn)?));
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('ledger_dictionary', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -493,18 +871,18 @@ pub fn seal_dictionary(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Seals the dictionary if no digest was ever recorded (a store from before the digest, or one
 /// written by a bulk generator).
-pub fn seal_dictionary_if_missing(conn: &Connection) -> rusqlite::Result<()> {
+pub fn seal_dictionary_if_missing(conn: &Connection, key: &ChainKey) -> rusqlite::Result<()> {
     let recorded: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_dictionary')",
         [],
         |r| r.get(0),
     )?;
-    if recorded { Ok(()) } else { seal_dictionary(conn) }
+    if recorded { Ok(()) } else { seal_dictionary(conn, key) }
 }
 
 /// Whether the dictionary still has the digest recorded when it last grew. A store from
 /// before the digest existed is sealed as it is on first open (trust on first use).
-pub fn dictionary_intact(conn: &Connection) -> rusqlite::Result<bool> {
+pub fn dictionary_intact(conn: &Connection, key: &ChainKey) -> rusqlite::Result<bool> {
     let recorded: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'ledger_dictionary'", [], |r| {
             r.get(0)
@@ -516,7 +894,7 @@ pub fn dictionary_intact(conn: &Connection) -> rusqlite::Result<bool> {
         |r| r.get(0),
     )?;
     Ok(match recorded {
-        Some(d) => d == hex(&dictionary_digest(conn)?),
+        Some(d) => d == hex(&key.seal(&dictionary_digest(conn)?)),
         None => empty,
     })
 }
@@ -540,14 +918,130 @@ pub fn migrate_v2(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             .query_map([id], |r| r.get::<_, Vec<u8>>(0))?
             .filter_map(|raw| raw.ok().and_then(|raw| serde_json::from_slice(&raw).ok()))
             .collect();
-        append_batch(tx, &mut cache, &destination, &exposures, delivered_at)?;
+        // In the unkeyed form of the version it upgrades to; re-keyed when the store is
+        // first opened with the master key.
+        append_batch(
+            tx,
+            &mut cache,
+            &ChainKey::Legacy,
+            &destination,
+            &exposures,
+            delivered_at,
+        )?;
     }
     tx.execute_batch("DROP TABLE old_batches; DROP TABLE ledger;")
 }
 
-/// Recomputes every destination's chain.
-pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
-    let dictionary_ok = dictionary_intact(conn)?;
+/// `meta` key recording that the chains are keyed (its absence: a store from before the
+/// keyed chain, re-keyed on its first open with the master key).
+pub const CHAIN_FORMAT_KEY: &str = "ledger_chain";
+pub const CHAIN_FORMAT: &str = "hmac-sha256-v1";
+
+/// Whether the chains still need re-keying.
+pub fn needs_rekey(conn: &Connection) -> rusqlite::Result<bool> {
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [CHAIN_FORMAT_KEY], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(format.as_deref() != Some(CHAIN_FORMAT))
+}
+
+/// Marks the chains keyed (a new store, or one just re-keyed).
+pub fn mark_keyed(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [CHAIN_FORMAT_KEY, CHAIN_FORMAT],
+    )?;
+    Ok(())
+}
+
+/// A batch as `rekey` reads it: id, delivered_at, entries, body, digest, prev_hash, hash.
+type StoredBatch = (i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+/// Re-links every destination's chain under `key`, from its anchor: a store whose chains
+/// were plain SHA-256. A batch whose old link or digest did not verify keeps its old values,
+/// so `verify` still reports it where it was; the batches after it are linked from it.
+/// Returns the number of batches re-keyed.
+pub fn rekey(tx: &Transaction<'_>, key: &ChainKey) -> rusqlite::Result<u64> {
+    rekey_from(tx, &ChainKey::Legacy, key)
+}
+
+/// [`rekey`] from chains linked under `old` (a master key rotation).
+pub fn rekey_from(tx: &Transaction<'_>, old: &ChainKey, key: &ChainKey) -> rusqlite::Result<u64> {
+    let destinations: Vec<String> = tx
+        .prepare("SELECT DISTINCT destination FROM ledger_batches ORDER BY 1")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut n = 0;
+    for destination in destinations {
+        let anchor: [u8; 32] = tx
+            .query_row(
+                "SELECT hash FROM ledger_anchors WHERE destination = ?1",
+                [&destination],
+                |r| r.get::<_, Vec<u8>>(0),
+            )
+            .optional()?
+            .and_then(|h| h.try_into().ok())
+            .unwrap_or([0; 32]);
+        let (mut old_prev, mut new_prev) = (anchor, anchor);
+        let batches: Vec<StoredBatch> = tx
+            .prepare(
+                "SELECT id, delivered_at, entries, body, digest, prev_hash, hash FROM ledger_batches
+                 WHERE destination = ?1 ORDER BY id",
+            )?
+            .query_map([&destination], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get_ref(3)?.as_bytes().unwrap_or_default().to_vec(),
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        for (id, at, count, body, digest, prev_hash, hash) in batches {
+            let recomputed = body_digest(&body);
+            let intact = recomputed.as_slice() == digest.as_slice()
+                && prev_hash.as_slice() == old_prev.as_slice()
+                && hash.as_slice()
+                    == old
+                        .link(&old_prev, id, &destination, at, count as u64, &recomputed)
+                        .as_slice();
+            old_prev = hash.clone().try_into().unwrap_or([0; 32]);
+            if intact {
+                let link = key.link(&new_prev, id, &destination, at, count as u64, &recomputed);
+                tx.execute(
+                    "UPDATE ledger_batches SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+                    params![id, new_prev.to_vec(), link.to_vec()],
+                )?;
+                new_prev = link;
+                n += 1;
+            } else {
+                new_prev = old_prev;
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![format!("ledger_head:{destination}"), hex(&new_prev)],
+        )?;
+    }
+    // A dictionary that no longer matches its unkeyed digest keeps that digest (still
+    // reported); an intact one is sealed under the key.
+    if dictionary_intact(tx, old)? {
+        tx.execute("DELETE FROM meta WHERE key = 'ledger_dictionary'", [])?;
+        seal_dictionary(tx, key)?;
+    }
+    seal_rows(tx, key)?;
+    mark_keyed(tx)?;
+    Ok(n)
+}
+
+/// Recomputes every destination's chain under `key`.
+pub fn verify(conn: &Connection, key: &ChainKey) -> rusqlite::Result<Vec<Verification>> {
+    let dictionary_ok = dictionary_intact(conn, key)?;
     let destinations: Vec<String> = conn
         .prepare(
             "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors
@@ -589,7 +1083,7 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Vec<Verification>> {
             if !consistent {
                 v.tampered_batches.push(id);
             }
-            let expected = batch_hash(&prev, id, &destination, delivered_at, count as u64, &recomputed);
+            let expected = key.link(&prev, id, &destination, delivered_at, count as u64, &recomputed);
             if prev_hash.as_slice() != prev.as_slice() || (consistent && hash.as_slice() != expected.as_slice()) {
                 v.broken_links.push(id);
             }
@@ -906,4 +1400,124 @@ pub fn entries(conn: &Connection, destination: Option<&str>, limit: usize) -> ru
         }
     }
     Ok(out)
+}
+
+/// How one destination's chain stands against the ledger witness.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    Agrees,
+    /// One batch past the witnessed head and linked to it (a crash between the commit and the
+    /// witness append): its (sequence, head), for the witness to catch up.
+    OneAhead(i64, [u8; 32]),
+    /// The store is behind its witness: rolled back to an older copy.
+    Behind(String),
+    /// Anything else the witness contradicts.
+    Problem(String),
+}
+
+/// Every destination's newest chain link: (destination, batch, head).
+pub fn heads(conn: &Connection) -> rusqlite::Result<Vec<(String, i64, [u8; 32])>> {
+    let destinations: Vec<String> = conn
+        .prepare(
+            "SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors ORDER BY 1",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::new();
+    for d in destinations {
+        if let Some((id, h)) = store_head(conn, &d)? {
+            out.push((d, id, h));
+        }
+    }
+    Ok(out)
+}
+
+/// A destination's newest chain link in the store: its newest batch, else its anchor.
+pub fn head_of(conn: &Connection, destination: &str) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
+    store_head(conn, destination)
+}
+
+/// A destination's newest chain link in the store: its newest batch, else its anchor.
+fn store_head(conn: &Connection, destination: &str) -> rusqlite::Result<Option<(i64, [u8; 32])>> {
+    let newest: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT id, hash FROM ledger_batches WHERE destination = ?1 ORDER BY id DESC LIMIT 1")?
+        .query_row([destination], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let newest = match newest {
+        Some(n) => Some(n),
+        None => conn
+            .prepare_cached("SELECT batch, hash FROM ledger_anchors WHERE destination = ?1")?
+            .query_row([destination], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+    };
+    Ok(newest.map(|(id, h)| (id, h.try_into().unwrap_or([0; 32]))))
+}
+
+/// Compares every destination's chain with the witness.
+pub fn compare_witness(
+    conn: &Connection,
+    w: &crate::ledger::witness::Witnessed,
+) -> rusqlite::Result<Vec<(String, Standing)>> {
+    let mut destinations: Vec<String> = conn
+        .prepare("SELECT DISTINCT destination FROM ledger_batches UNION SELECT destination FROM ledger_anchors")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    destinations.extend(w.heads.keys().cloned());
+    destinations.sort();
+    destinations.dedup();
+    let mut out = Vec::new();
+    for d in destinations {
+        let head = store_head(conn, &d)?;
+        let standing = match (head, w.heads.get(&d)) {
+            (None, None) => Standing::Agrees,
+            (Some(_), _) if !w.exists => Standing::Problem("the witness file is missing".into()),
+            (None, Some((seq, _))) => Standing::Behind(format!(
+                "the store has no batches, the witness has batch {seq}: the store was rolled back or emptied"
+            )),
+            (Some((id, hash)), Some((seq, witnessed))) => {
+                if id == *seq {
+                    if hash == *witnessed {
+                        Standing::Agrees
+                    } else {
+                        Standing::Problem(format!("batch {id}'s chain head does not match the witness"))
+                    }
+                } else if id < *seq {
+                    Standing::Behind(format!(
+                        "the store ends at batch {id} but the witness at batch {seq}: the store was rolled back to an older copy"
+                    ))
+                } else {
+                    unwitnessed(conn, &d, Some((*seq, *witnessed)))?
+                }
+            }
+            (Some(_), None) => unwitnessed(conn, &d, None)?,
+        };
+        out.push((d, standing));
+    }
+    Ok(out)
+}
+
+/// A destination whose store chain goes past what the witness has (`after`: the witnessed
+/// sequence and head, if any).
+fn unwitnessed(conn: &Connection, destination: &str, after: Option<(i64, [u8; 32])>) -> rusqlite::Result<Standing> {
+    let (seq, witnessed) = after.unwrap_or((0, [0; 32]));
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = conn
+        .prepare(
+            "SELECT id, prev_hash, hash FROM ledger_batches WHERE destination = ?1 AND id > ?2 ORDER BY id LIMIT 2",
+        )?
+        .query_map(params![destination, seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let anchored: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM ledger_anchors WHERE destination = ?1 AND batch > ?2)",
+        params![destination, seq],
+        |r| r.get(0),
+    )?;
+    Ok(match rows.as_slice() {
+        [(id, prev, hash)] if !anchored && prev.as_slice() == witnessed.as_slice() => {
+            Standing::OneAhead(*id, hash.clone().try_into().unwrap_or([0; 32]))
+        }
+        _ if after.is_none() => Standing::Problem("the destination is missing from the witness".into()),
+        _ => Standing::Problem(format!(
+            "batches after batch {seq} are not in the witness (witness lines removed, or the chain rewritten)"
+        )),
+    })
 }

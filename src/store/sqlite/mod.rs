@@ -26,8 +26,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
 use crate::event::Kind;
+use crate::ledger::ChainKey;
+use crate::ledger::witness::Witness;
+use crate::policy::keys::MasterKey;
 
-const SCHEMA_VERSION: &str = "4";
+/// Version 5: the ledger's chains are keyed (HMAC under a key derived from the master key);
+/// a version-4 store is re-keyed on its first open with the master key.
+const SCHEMA_VERSION: &str = "5";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -79,6 +84,24 @@ pub struct SqliteStore {
     reader: Mutex<Connection>,
     /// The ledger's interning caches; locked only while the writer is held.
     ledger_cache: Mutex<ledger::Cache>,
+    /// The key the ledger's chains are MAC'd with; without it (a store opened without the
+    /// master key) deliveries cannot be recorded and the ledger cannot be verified.
+    chain_key: Option<ChainKey>,
+    /// Where each batch's chain head is witnessed, if configured.
+    witness: Option<Witness>,
+}
+
+/// How `serve` found the store against its ledger witness.
+#[derive(Debug, Default, PartialEq)]
+pub struct WitnessStart {
+    /// No witness is configured.
+    pub not_configured: bool,
+    /// The witness was started on this store now (its current heads written).
+    pub started: bool,
+    /// Destinations one batch ahead whose witness line was written now.
+    pub repaired: Vec<String>,
+    /// Destinations behind their witness, accepted with `--accept-rollback`.
+    pub accepted_rollback: Vec<String>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -96,8 +119,27 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store in directory `dir`.
+    /// Opens (creating if needed) the store in directory `dir`, without the master key: the
+    /// outbox and every read work, but deliveries cannot enter the ledger and the ledger
+    /// cannot be verified. `serve` uses [`SqliteStore::open_keyed`].
     pub fn open(dir: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(dir, None)
+    }
+
+    /// Opens the store with the master key: the ledger's chains are MAC'd under a key derived
+    /// from it. A store whose chains are still unkeyed (written before version 5) is re-keyed
+    /// here, in one transaction.
+    pub fn open_keyed(dir: &Path, master: &MasterKey) -> Result<SqliteStore, StoreError> {
+        Self::open_with(dir, Some(master))
+    }
+
+    /// Appends each ledger batch's chain head to `witness` from now on.
+    pub fn with_witness(mut self, witness: Witness) -> SqliteStore {
+        self.witness = Some(witness);
+        self
+    }
+
+    fn open_with(dir: &Path, master: Option<&MasterKey>) -> Result<SqliteStore, StoreError> {
         super::files::secure_store_dir(dir)
             .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join("vendorwall.db");
@@ -146,6 +188,11 @@ impl SqliteStore {
                 writer.execute_batch(ledger::SCHEMA).map_err(err)?;
                 set_version(&writer)?;
             }
+            Some("4") => {
+                // Version 5 keys the chains: re-keyed below when the master key is at hand.
+                writer.execute_batch(ledger::SCHEMA).map_err(err)?;
+                set_version(&writer)?;
+            }
             Some("3") => {
                 // Version 4 writes the rows' exposure metadata in a binary form. Rows queued
                 // as JSON are still read; the version changes so that an earlier build, which
@@ -167,13 +214,27 @@ impl SqliteStore {
                 )));
             }
         }
-        ledger::seal_dictionary_if_missing(&writer).map_err(err)?;
+        ledger::add_mac_columns(&writer).map_err(err)?;
+        let chain_key = master.map(ChainKey::derive);
+        if let Some(key) = &chain_key {
+            if ledger::needs_rekey(&writer).map_err(err)? {
+                let tx = writer.transaction().map_err(err)?;
+                let n = ledger::rekey(&tx, key).map_err(err)?;
+                tx.commit().map_err(err)?;
+                if n > 0 {
+                    tracing::info!(batches = n, "the ledger's chains were re-keyed under the master key");
+                }
+            }
+            ledger::seal_dictionary_if_missing(&writer, key).map_err(err)?;
+        }
         let reader = Self::connect(&path)?;
         Ok(SqliteStore {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
             ledger_cache: Mutex::new(ledger::Cache::default()),
+            chain_key,
+            witness: None,
         })
     }
 
@@ -202,6 +263,231 @@ impl SqliteStore {
     /// verification), so they never hold up the reader that delivery leases through.
     fn query_connection(&self) -> Result<Connection, StoreError> {
         Self::connect(&self.path)
+    }
+}
+
+impl SqliteStore {
+    /// `complete` without ledger entries (only refused rows to dead-letter, or delivered rows
+    /// that carry no exposure metadata).
+    fn complete_unrecorded(
+        &self,
+        destination: &str,
+        delivered: &[OutboxRow],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        for r in delivered {
+            tx.execute(
+                "DELETE FROM outbox WHERE id = ?1 AND destination = ?2",
+                params![r.id, destination],
+            )
+            .map_err(err)?;
+        }
+        for (id, reason) in dead {
+            tx.execute(
+                "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
+                 SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3, meta FROM outbox
+                 WHERE id = ?1 AND destination = ?4",
+                params![id, reason, now_ms, destination],
+            )
+            .map_err(err)?;
+            tx.execute(
+                "DELETE FROM outbox WHERE id = ?1 AND destination = ?2",
+                params![id, destination],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Brings the ledger witness up to date before `serve` starts: starts it on a store that
+    /// has batches but no witness yet, writes the line of a destination one batch ahead (a
+    /// crash between commit and append), and refuses a store behind its witness (rolled back
+    /// to an older copy) unless `accept_rollback`, which writes the store's current heads as
+    /// the new witnessed ones. Anything else the witness contradicts is refused.
+    pub fn reconcile_witness(&self, accept_rollback: bool) -> Result<WitnessStart, StoreError> {
+        let Some(w) = &self.witness else {
+            return Ok(WitnessStart {
+                not_configured: true,
+                ..WitnessStart::default()
+            });
+        };
+        let refuse = |what: String| StoreError::Corrupt(format!("ledger witness {}: {what}", w.path().display()));
+        let witnessed = w.read().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(p) = witnessed.problems.first() {
+            return Err(refuse(p.clone()));
+        }
+        let conn = lock(&self.writer);
+        let mut start = WitnessStart::default();
+        if !witnessed.exists {
+            let started: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_witness')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let heads = ledger::heads(&conn).map_err(err)?;
+            if started && !heads.is_empty() {
+                return Err(refuse(
+                    "the witness file is missing, though this store was witnessed".into(),
+                ));
+            }
+            let lines: Vec<(&str, i64, [u8; 32])> = heads.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
+            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            start.started = true;
+        } else {
+            let mut lines = Vec::new();
+            for (destination, standing) in ledger::compare_witness(&conn, &witnessed).map_err(err)? {
+                match standing {
+                    ledger::Standing::Agrees => {}
+                    ledger::Standing::OneAhead(seq, head) => {
+                        lines.push((destination.clone(), seq, head));
+                        start.repaired.push(destination);
+                    }
+                    ledger::Standing::Behind(p) if !accept_rollback => {
+                        return Err(refuse(format!(
+                            "{destination}: {p}; start with --accept-rollback to accept this copy"
+                        )));
+                    }
+                    ledger::Standing::Behind(_) => {
+                        let (seq, head) = ledger::head_of(&conn, &destination)
+                            .map_err(err)?
+                            .unwrap_or((0, [0; 32]));
+                        lines.push((destination.clone(), seq, head));
+                        start.accepted_rollback.push(destination);
+                    }
+                    ledger::Standing::Problem(p) => return Err(refuse(format!("{destination}: {p}"))),
+                }
+            }
+            let lines: Vec<(&str, i64, [u8; 32])> = lines.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
+            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('ledger_witness', 'started') ON CONFLICT (key) DO NOTHING",
+            [],
+        )
+        .map_err(err)?;
+        Ok(start)
+    }
+}
+
+/// What `keys rotate-master` re-sealed and re-keyed.
+#[derive(Debug, Default, PartialEq)]
+pub struct Rewrapped {
+    pub pseudonym_keys: u64,
+    pub subject_ids: u64,
+    pub queued_records: u64,
+    pub batches: u64,
+}
+
+impl SqliteStore {
+    /// Moves the store from the master key it was opened with (`old`) to `new`, in one
+    /// transaction: every sealed pseudonym key, subject id and contact email (in the ledger,
+    /// and in queued and dead-lettered records' metadata) is opened and sealed again, and the
+    /// ledger's chains, dictionary and rows are MAC'd again under keys derived from `new`.
+    /// Refused unless the ledger verifies under `old` first (re-keying would otherwise make
+    /// tampering look intact), and while `serve` runs (the caller holds the store lock). The
+    /// witness is restarted by the caller under `new`: its old lines verify only under `old`.
+    pub fn rotate_master(&self, old: &MasterKey, new: &MasterKey) -> Result<Rewrapped, StoreError> {
+        let old_chain = self
+            .chain_key
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("rotating the master key needs the current one".into()))?;
+        let failed: Vec<String> = self
+            .verify_ledger()?
+            .into_iter()
+            .filter(|v| !v.ok())
+            .map(|v| v.destination)
+            .collect();
+        if !failed.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "the ledger does not verify ({}): run `vendorwall ledger verify`; the master key is not rotated over a tampered ledger",
+                failed.join(", ")
+            )));
+        }
+        let unsealable = |what: &str| StoreError::Corrupt(format!("{what} does not open with the current master key"));
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction().map_err(err)?;
+        let mut out = Rewrapped::default();
+        let reseal = |aad: &[u8], sealed: &[u8], what: &str| -> Result<Vec<u8>, StoreError> {
+            let plain = old.open(aad, sealed).ok_or_else(|| unsealable(what))?;
+            new.seal(aad, &plain)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        {
+            let keys: Vec<(String, i64, Vec<u8>)> = tx
+                .prepare("SELECT destination, version, sealed FROM destination_keys")
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .map_err(err)?;
+            for (d, v, sealed) in keys {
+                let aad = crate::policy::keys::aad(&d, v as u32);
+                let again = reseal(&aad, &sealed, &format!("the pseudonym key of `{d}` version {v}"))?;
+                tx.execute(
+                    "UPDATE destination_keys SET sealed = ?3 WHERE destination = ?1 AND version = ?2",
+                    params![d, v, again],
+                )
+                .map_err(err)?;
+                out.pseudonym_keys += 1;
+            }
+            type Sealed = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+            let subjects: Vec<Sealed> = tx
+                .prepare("SELECT id, sealed, contact FROM ledger_subjects")
+                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .map_err(err)?;
+            let aad = crate::ledger::SUBJECT_AAD;
+            for (id, sealed, contact) in subjects {
+                let what = format!("the sealed id of subject {id}");
+                let sealed = sealed.map(|b| reseal(aad, &b, &what)).transpose()?;
+                let contact = contact.map(|b| reseal(aad, &b, &what)).transpose()?;
+                tx.execute(
+                    "UPDATE ledger_subjects SET sealed = ?2, contact = ?3 WHERE id = ?1",
+                    params![id, sealed, contact],
+                )
+                .map_err(err)?;
+                out.subject_ids += 1;
+            }
+            for table in ["outbox", "dead_letters"] {
+                let metas: Vec<(i64, Vec<u8>)> = tx
+                    .prepare(&format!("SELECT id, meta FROM {table} WHERE meta IS NOT NULL"))
+                    .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                    .map_err(err)?;
+                for (id, meta) in metas {
+                    let Ok(mut x) = crate::ledger::codec::decode_meta(&meta) else {
+                        continue; // never enters the ledger (`record_delivery` counts it)
+                    };
+                    let what = format!("a sealed id of queued record {id}");
+                    let again = |v: &mut Option<String>| -> Result<(), StoreError> {
+                        use base64::Engine as _;
+                        let b64 = &base64::engine::general_purpose::STANDARD;
+                        if let Some(text) = v.as_deref() {
+                            let bytes = b64.decode(text).map_err(|_| unsealable(&what))?;
+                            *v = Some(b64.encode(reseal(aad, &bytes, &what)?));
+                        }
+                        Ok(())
+                    };
+                    again(&mut x.subject_sealed)?;
+                    again(&mut x.contact_sealed)?;
+                    for l in &mut x.linked {
+                        again(&mut l.sealed)?;
+                    }
+                    tx.execute(
+                        &format!("UPDATE {table} SET meta = ?2 WHERE id = ?1"),
+                        params![id, crate::ledger::codec::encode_meta(&x)],
+                    )
+                    .map_err(err)?;
+                    out.queued_records += 1;
+                }
+            }
+        }
+        out.batches = ledger::rekey_from(&tx, old_chain, &ChainKey::derive(new)).map_err(err)?;
+        // The witness starts again under the new key (its old lines verify only under the old).
+        tx.execute("DELETE FROM meta WHERE key = 'ledger_witness'", [])
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
     }
 }
 
@@ -288,6 +574,14 @@ impl Store for SqliteStore {
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
+        let Some(key) = &self.chain_key else {
+            if delivered.iter().any(|r| r.meta.is_some()) {
+                return Err(StoreError::Unavailable(
+                    "the store was opened without the master key: deliveries cannot be recorded in the ledger".into(),
+                ));
+            }
+            return self.complete_unrecorded(destination, delivered, dead, now_ms);
+        };
         let mut conn = lock(&self.writer);
         let mut cache = match self.ledger_cache.lock() {
             Ok(cache) => cache,
@@ -300,8 +594,9 @@ impl Store for SqliteStore {
                 cache
             }
         };
-        let result = (|| -> rusqlite::Result<()> {
+        let result = (|| -> rusqlite::Result<Option<(i64, [u8; 32])>> {
             let tx = conn.transaction()?;
+            let batch;
             {
                 let mut move_dead = tx.prepare_cached(
                     "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
@@ -338,16 +633,28 @@ impl Store for SqliteStore {
                 metas.sort_unstable_by_key(|&(id, _)| id);
                 metas.dedup_by_key(|&mut (id, _)| id);
                 let metas: Vec<&[u8]> = metas.into_iter().map(|(_, m)| m).collect();
-                ledger::record_delivery(&tx, &mut cache, destination, &metas, now_ms)?;
+                batch = ledger::record_delivery(&tx, &mut cache, key, destination, &metas, now_ms)?;
             }
-            tx.commit()
+            tx.commit()?;
+            Ok(batch)
         })();
         // Whatever failed, the transaction rolled back: ids the cache learnt in it may be
         // handed out again, so forget them.
         if result.is_err() {
             cache.clear();
         }
-        result.map_err(err)
+        let batch = result.map_err(err)?;
+        drop((cache, conn));
+        // Witnessed after the commit and outside the writer lock (one worker per destination
+        // keeps each destination's lines in order). A line that cannot be written is kept and
+        // written with the next; a crash before it leaves the store one batch ahead, which
+        // `serve` repairs on start.
+        if let (Some(w), Some((id, head))) = (&self.witness, batch)
+            && let Err(e) = w.append(&[(destination, id, head)])
+        {
+            tracing::error!(error = %e, destination, "cannot append to the ledger witness");
+        }
+        Ok(())
     }
 
     fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -504,7 +811,48 @@ impl Store for SqliteStore {
         Ok(())
     }
     fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError> {
-        ledger::verify(&self.query_connection()?).map_err(err)
+        let key = self
+            .chain_key
+            .as_ref()
+            .ok_or_else(|| StoreError::Unavailable("verifying the ledger needs the master key".into()))?;
+        let conn = self.query_connection()?;
+        let mut out = ledger::verify(&conn, key).map_err(err)?;
+        let rows = ledger::verify_rows(&conn, key).map_err(err)?;
+        if !rows.is_empty() {
+            out.push(crate::ledger::Verification {
+                destination: "subjects, links and vendor ids".into(),
+                rows,
+                ..Default::default()
+            });
+        }
+        let Some(w) = &self.witness else {
+            return Ok(out);
+        };
+        let witnessed = w.read().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for (destination, standing) in ledger::compare_witness(&conn, &witnessed).map_err(err)? {
+            let problem = match standing {
+                // `serve` writes the line right after the commit: one batch ahead is a
+                // delivery in flight, or a crash that the next start repairs.
+                ledger::Standing::Agrees | ledger::Standing::OneAhead(..) => continue,
+                ledger::Standing::Behind(p) | ledger::Standing::Problem(p) => p,
+            };
+            match out.iter_mut().find(|v| v.destination == destination) {
+                Some(v) => v.witness.push(problem),
+                None => out.push(crate::ledger::Verification {
+                    destination,
+                    witness: vec![problem],
+                    ..Default::default()
+                }),
+            }
+        }
+        if !witnessed.problems.is_empty() {
+            out.push(crate::ledger::Verification {
+                destination: format!("witness {}", w.path().display()),
+                witness: witnessed.problems,
+                ..Default::default()
+            });
+        }
+        Ok(out)
     }
 
     fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError> {

@@ -35,7 +35,7 @@ fn row(dest: &str, payload: &str) -> NewRow {
 #[test]
 fn append_lease_complete_and_dead_letters() {
     let dir = TempDir::new("store");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
         .unwrap();
     let leased = s.lease("a", 10).unwrap();
@@ -80,7 +80,7 @@ fn append_lease_complete_and_dead_letters() {
 #[test]
 fn destination_state_and_drop_counts() {
     let dir = TempDir::new("state");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     assert!(s.destination_statuses().unwrap().is_empty());
     s.set_destination_state("mp", DestinationState::Suspended, 10).unwrap();
     s.add_dropped("mp", 3).unwrap();
@@ -97,10 +97,10 @@ fn destination_state_and_drop_counts() {
 fn reopening_keeps_everything_and_rejects_unknown_schemas() {
     let dir = TempDir::new("reopen");
     {
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         s.append(&[row("a", "1")]).unwrap();
     }
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
     lock(&s.writer)
         .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
@@ -141,7 +141,7 @@ proptest! {
     #[test]
     fn outbox_matches_an_in_memory_model(ops in prop::collection::vec(op(), 1..30)) {
         let dir = TempDir::new("model");
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         let mut queues: BTreeMap<String, VecDeque<Vec<u8>>> = BTreeMap::new();
         let mut dead: Vec<(String, Vec<u8>)> = Vec::new();
         for op in ops {
@@ -230,7 +230,7 @@ fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
 #[test]
 fn ledger_is_written_with_the_acknowledgement_and_verifies() {
     let dir = TempDir::new("ledger");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(
         &(0..6)
             .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
@@ -281,7 +281,7 @@ fn rewrite(s: &SqliteStore, id: i64, fix_count: bool, change: impl FnOnce(&mut V
 
 fn six_entries_in_three_batches() -> (TempDir, SqliteStore) {
     let dir = TempDir::new("tamper");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(
         &(0..6)
             .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
@@ -373,7 +373,7 @@ fn ledger_verify_catches_edits_deletions_and_reordering() {
 #[test]
 fn ledger_prune_keeps_the_rest_verifiable() {
     let dir = TempDir::new("prune");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
         .unwrap();
     deliver_all(&s, "a", 2, 100);
@@ -401,7 +401,7 @@ fn ledger_prune_keeps_the_rest_verifiable() {
 #[test]
 fn ledger_counts_people_categories_and_links() {
     let dir = TempDir::new("figures");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let p = |n: u32| format!("{n:032x}");
     // Day 1: person 1 twice on web (device + pseudonymised id), person 2 once on ios.
     let day = crate::ledger::rollup::DAY_MS;
@@ -523,7 +523,7 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
             .unwrap();
         }
     }
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let v = s.verify_ledger().unwrap();
     assert!(v[0].ok(), "{v:?}");
     assert_eq!((v[0].batches, v[0].entries), (2, 3));
@@ -541,7 +541,7 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
 #[test]
 fn batch_ids_never_repeat_after_pruning_everything() {
     let dir = TempDir::new("prune-all");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
         .unwrap();
     deliver_all(&s, "a", 2, 100);
@@ -557,7 +557,7 @@ fn batch_ids_never_repeat_after_pruning_everything() {
 #[test]
 fn a_shared_device_does_not_merge_two_people() {
     let dir = TempDir::new("shared-device");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let p = |n: u32| format!("{n:032x}");
     let with_link = |subject: u32, device: u32| {
         let mut row = exposed_as("a", "web", &p(subject), &["user.device"]);
@@ -588,7 +588,7 @@ fn a_shared_device_does_not_merge_two_people() {
 #[test]
 fn each_delivered_row_enters_the_ledger_once() {
     let dir = TempDir::new("once");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
     let rows = s.lease("a", 10).unwrap();
     let listed_twice = [rows.clone(), rows.clone()].concat();
@@ -602,7 +602,7 @@ fn each_delivered_row_enters_the_ledger_once() {
 #[test]
 fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     let dir = TempDir::new("json-meta");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let mut old = exposed_as("a", "ios", &format!("{:032x}", 7), &["user.device"]);
     let x = crate::ledger::codec::decode_meta(old.meta.as_ref().unwrap()).unwrap();
     old.meta = Some(serde_json::to_vec(&x).unwrap());
@@ -612,7 +612,7 @@ fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
         .execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])
         .unwrap();
     drop(s);
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let version: String = lock(&s.writer)
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
@@ -637,7 +637,7 @@ proptest! {
         per_batch in 1usize..5,
     ) {
         let dir = TempDir::new("links-model");
-        let s = SqliteStore::open(&dir.0).unwrap();
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
         let p = |n: u32| format!("{n:032x}");
         let rows: Vec<NewRow> = records
             .iter()
@@ -682,13 +682,16 @@ proptest! {
         let mut stored = ledger::links(&lock(&s.reader)).unwrap();
         stored.sort_unstable();
         prop_assert_eq!(stored, links.into_iter().collect::<Vec<_>>());
+        // Every link row's MAC and the tables' sealed counts hold after any merge sequence.
+        let v = s.verify_ledger().unwrap();
+        prop_assert!(v.iter().all(|v| v.ok()), "{:?}", v);
     }
 }
 
 #[test]
 fn complete_removes_rows_across_several_delete_chunks() {
     let dir = TempDir::new("chunks");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let n = 2 * DELETE_CHUNK + 3;
     let rows: Vec<NewRow> = (0..n)
         .map(|i| exposed(if i % 7 == 0 { "b" } else { "a" }, "web"))
@@ -712,7 +715,7 @@ fn complete_removes_rows_across_several_delete_chunks() {
 #[test]
 fn a_poisoned_ledger_cache_is_forgotten() {
     let dir = TempDir::new("poisoned-cache");
-    let s = SqliteStore::open(&dir.0).unwrap();
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     let digest = "000000000000000000000000000000aa";
     std::thread::scope(|scope| {
         let planted = scope.spawn(|| {
@@ -735,4 +738,389 @@ fn a_poisoned_ledger_cache_is_forgotten() {
         Some(digest),
         "the subject was interned, not taken from the planted id"
     );
+}
+
+/// The master key every test store here is opened with.
+pub(crate) fn test_master() -> MasterKey {
+    MasterKey::from_bytes(&[42; 32])
+}
+
+/// Rewrites every batch of `a` as someone with write access but without the master key
+/// would: plain SHA-256 links recomputed over the (possibly edited) bodies, the head fixed up.
+fn relink_plain(s: &SqliteStore) {
+    let conn = lock(&s.writer);
+    let rows: Vec<(i64, String, i64, i64, Vec<u8>)> = conn
+        .prepare("SELECT id, destination, delivered_at, entries, body FROM ledger_batches ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut prev = [0u8; 32];
+    for (id, dest, at, n, body) in rows {
+        let digest = crate::ledger::body_digest(&body);
+        let hash = crate::ledger::batch_hash(&prev, id, &dest, at, n as u64, &digest);
+        conn.execute(
+            "UPDATE ledger_batches SET digest = ?2, prev_hash = ?3, hash = ?4 WHERE id = ?1",
+            params![id, digest.to_vec(), prev.to_vec(), hash.to_vec()],
+        )
+        .unwrap();
+        conn.execute(
+            "UPDATE meta SET value = ?2 WHERE key = ?1",
+            params![format!("ledger_head:{dest}"), ledger::hex_of(&hash)],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[test]
+fn a_rewrite_with_recomputed_plain_hashes_is_caught() {
+    let (_dir, s) = six_entries_in_three_batches();
+    rewrite(&s, 2, true, |e| {
+        e.remove(0);
+    });
+    relink_plain(&s);
+    let v = s.verify_ledger().unwrap();
+    assert!(!v[0].ok());
+    assert_eq!(v[0].broken_links, vec![1, 2, 3], "{v:?}");
+    // The dictionary too: a digest recomputed without the key does not verify.
+    let conn = lock(&s.writer);
+    conn.execute("UPDATE ledger_names SET name = 'x' WHERE name = 'user.device'", [])
+        .unwrap();
+    ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
+    drop(conn);
+    assert!(s.verify_ledger().unwrap()[0].dictionary_tampered);
+}
+
+#[test]
+fn without_the_master_key_nothing_is_recorded_or_verified() {
+    let dir = TempDir::new("unkeyed");
+    let s = SqliteStore::open(&dir.0).unwrap();
+    s.append(&[exposed("a", "web"), row("a", "no meta")]).unwrap();
+    let rows = s.lease("a", 10).unwrap();
+    let e = s.complete("a", &rows, &[], 1).unwrap_err().to_string();
+    assert!(e.contains("master key"), "{e}");
+    assert_eq!(s.queue_stats("a").unwrap().depth, 2, "nothing left the outbox");
+    // Refused rows and rows without exposure still move.
+    s.complete("a", &[rows[1].clone()], &[(rows[0].id, "refused".into())], 1)
+        .unwrap();
+    assert_eq!(s.queue_stats("a").unwrap().depth, 0);
+    assert!(s.verify_ledger().unwrap_err().to_string().contains("master key"));
+}
+
+#[test]
+fn an_unkeyed_store_is_rekeyed_on_its_first_keyed_open() {
+    let (dir, s) = six_entries_in_three_batches();
+    // Turn it into a store of the previous format: plain links, no chain marker.
+    relink_plain(&s);
+    {
+        let conn = lock(&s.writer);
+        conn.execute(
+            "DELETE FROM meta WHERE key IN ('ledger_chain', 'ledger_dictionary')",
+            [],
+        )
+        .unwrap();
+        ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])
+            .unwrap();
+    }
+    drop(s);
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let v = s.verify_ledger().unwrap();
+    assert!(v[0].ok(), "{v:?}");
+    assert_eq!(v[0].batches, 3);
+    // Keyed now: another key verifies nothing.
+    drop(s);
+    let other = SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[1; 32])).unwrap();
+    let v = other.verify_ledger().unwrap();
+    assert!(!v[0].ok() && v[0].dictionary_tampered, "{v:?}");
+}
+
+#[test]
+fn a_batch_tampered_before_rekeying_stays_reported() {
+    let (dir, s) = six_entries_in_three_batches();
+    relink_plain(&s);
+    rewrite(&s, 2, false, |e| e[0].catset += 1);
+    lock(&s.writer)
+        .execute("DELETE FROM meta WHERE key = 'ledger_chain'", [])
+        .unwrap();
+    drop(s);
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let v = s.verify_ledger().unwrap();
+    assert_eq!(v[0].tampered_batches, vec![2], "{v:?}");
+}
+
+fn witness_of(dir: &TempDir) -> Witness {
+    let path = PathBuf::from(format!("{}.witness", dir.0.display()));
+    Witness::new(path, test_master().mac_key(crate::ledger::WITNESS_PURPOSE))
+}
+
+fn witnessed_store(dir: &TempDir) -> SqliteStore {
+    SqliteStore::open_keyed(&dir.0, &test_master())
+        .unwrap()
+        .with_witness(witness_of(dir))
+}
+
+fn witness_problems(s: &SqliteStore) -> Vec<String> {
+    s.verify_ledger().unwrap().into_iter().flat_map(|v| v.witness).collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn the_witness_catches_a_rollback_to_an_older_copy() {
+    let dir = TempDir::new("witness-rollback");
+    let wpath = witness_of(&dir).path().to_path_buf();
+    let _cleanup = TempDir(wpath.clone());
+    let s = witnessed_store(&dir);
+    // An empty store needs no witness line.
+    assert!(s.reconcile_witness(false).unwrap().started);
+    s.append(&[exposed("a", "web"), exposed("b", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 10);
+    deliver_all(&s, "b", 10, 10);
+    assert!(witness_problems(&s).is_empty());
+    drop(s);
+    let old = TempDir::new("witness-old-copy");
+    copy_dir(&dir.0, &old.0);
+
+    let s = witnessed_store(&dir);
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 20);
+    assert!(witness_problems(&s).is_empty());
+    drop(s);
+
+    // The store's files are replaced with the older copy.
+    copy_dir(&old.0, &dir.0);
+    let s = witnessed_store(&dir);
+    assert!(
+        s.verify_ledger()
+            .unwrap()
+            .iter()
+            .all(|v| v.tampered_batches.is_empty() && v.broken_links.is_empty()),
+        "the older copy is a consistent chain of its own"
+    );
+    let problems = witness_problems(&s);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("rolled back"), "{problems:?}");
+    let e = s.reconcile_witness(false).unwrap_err().to_string();
+    assert!(
+        e.contains("a: ") && e.contains("rolled back") && e.contains("--accept-rollback"),
+        "{e}"
+    );
+
+    // Accepted: this copy's heads become the witnessed ones.
+    let start = s.reconcile_witness(true).unwrap();
+    assert_eq!(start.accepted_rollback, vec!["a".to_string()]);
+    assert!(witness_problems(&s).is_empty());
+    s.append(&[exposed("a", "web")]).unwrap();
+    deliver_all(&s, "a", 10, 30);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+}
+
+#[test]
+fn the_witness_repairs_one_batch_ahead_and_refuses_the_rest() {
+    let dir = TempDir::new("witness-ahead");
+    let wpath = witness_of(&dir).path().to_path_buf();
+    let _cleanup = TempDir(wpath.clone());
+    let s = witnessed_store(&dir);
+    s.reconcile_witness(false).unwrap();
+    for t in 1..=3 {
+        s.append(&[exposed("a", "web")]).unwrap();
+        deliver_all(&s, "a", 10, t);
+    }
+    drop(s);
+    let full = std::fs::read_to_string(&wpath).unwrap();
+    let lines: Vec<&str> = full.lines().collect();
+    assert_eq!(lines.len(), 3);
+
+    // A crash between the commit and the witness line: one batch ahead, repaired on start.
+    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(
+        witness_problems(&s).is_empty(),
+        "one batch ahead is a delivery in flight"
+    );
+    assert_eq!(s.reconcile_witness(false).unwrap().repaired, vec!["a".to_string()]);
+    assert_eq!(
+        std::fs::read_to_string(&wpath).unwrap(),
+        full,
+        "the same line written again"
+    );
+    drop(s);
+
+    // Two lines cut off the end: not a crash.
+    std::fs::write(&wpath, format!("{}\n", lines[0])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(witness_problems(&s)[0].contains("not in the witness"));
+    assert!(s.reconcile_witness(false).is_err());
+    drop(s);
+
+    // A line removed from the middle, or edited.
+    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let s = witnessed_store(&dir);
+    assert!(
+        witness_problems(&s)
+            .iter()
+            .any(|p| p.contains("line 2") && p.contains("MAC"))
+    );
+    assert!(s.reconcile_witness(false).is_err());
+    let mut edited: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    edited["head"] = serde_json::json!("00".repeat(32));
+    std::fs::write(&wpath, format!("{}\n{edited}\n{}\n", lines[0], lines[2])).unwrap();
+    assert!(witness_problems(&s).iter().any(|p| p.contains("line 2")));
+
+    // The witness deleted.
+    std::fs::remove_file(&wpath).unwrap();
+    assert!(witness_problems(&s).iter().any(|p| p.contains("missing")));
+    let e = s.reconcile_witness(false).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
+}
+
+/// Three subjects seen by `a`: 1 and 3 linked (3's anonymous id became 1), 2 on its own.
+fn subjects_links_and_vendor_ids() -> (TempDir, SqliteStore) {
+    let dir = TempDir::new("rows");
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let p = |n: u32| format!("{n:032x}");
+    let sealed = |n: u32| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("sealed-{n}"))
+    };
+    let mut rows = Vec::new();
+    for n in [1, 2, 3] {
+        let mut r = exposed_as("a", "web", &p(n), &["user.device"]);
+        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
+        x.subject_sealed = Some(sealed(n));
+        x.vendor_id = Some(format!("vendor-{n}"));
+        if n == 1 {
+            x.linked = vec![crate::ledger::LinkedId {
+                digest: p(3),
+                sealed: Some(sealed(3)),
+            }];
+        }
+        r.meta = Some(crate::ledger::codec::encode_meta(&x));
+        rows.push(r);
+    }
+    s.append(&rows).unwrap();
+    deliver_all(&s, "a", 2, 10);
+    let v = s.verify_ledger().unwrap();
+    assert!(v.iter().all(|v| v.ok()), "{v:?}");
+    (dir, s)
+}
+
+#[test]
+fn subject_link_and_vendor_id_rows_are_covered() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "edit a sealed id",
+            "UPDATE ledger_subjects SET sealed = x'00' WHERE id = 2",
+            "ledger_subjects: rows of subjects 2 ",
+        ),
+        (
+            "swap sealed ids between subjects",
+            "CREATE TEMP TABLE t AS SELECT id, sealed, mac FROM ledger_subjects WHERE id IN (1, 2);
+             UPDATE ledger_subjects SET sealed = (SELECT sealed FROM t WHERE t.id = 3 - ledger_subjects.id),
+                                        mac = (SELECT mac FROM t WHERE t.id = 3 - ledger_subjects.id)
+             WHERE id IN (1, 2);",
+            "ledger_subjects: rows of subjects 1, 2 ",
+        ),
+        (
+            "delete a subject",
+            "DELETE FROM ledger_subjects WHERE id = 3",
+            "ledger_subjects: 2 rows where batch",
+        ),
+        (
+            "unlink a person",
+            "DELETE FROM ledger_links",
+            "ledger_links: 0 rows where batch",
+        ),
+        (
+            "relink a person",
+            "UPDATE ledger_links SET person = 2",
+            "ledger_links: rows of the links of subjects",
+        ),
+        (
+            "edit a vendor id",
+            "UPDATE ledger_vendor_ids SET vendor_id = 'x' WHERE subject = 2",
+            "ledger_vendor_ids: rows of the vendor ids of subjects 2 ",
+        ),
+        (
+            "delete a vendor id",
+            "DELETE FROM ledger_vendor_ids WHERE subject = 2",
+            "ledger_vendor_ids: 2 rows where batch",
+        ),
+        (
+            "delete a row and its count",
+            "DELETE FROM ledger_vendor_ids WHERE subject = 2;
+             UPDATE meta SET value = replace(value, '3,1,3,', '3,1,2,') WHERE key = 'ledger_rows'",
+            "ledger_rows: the row counts were sealed",
+        ),
+    ];
+    for (what, sql, expected) in cases {
+        let (_dir, s) = subjects_links_and_vendor_ids();
+        let v = tampered(&s, sql);
+        let rows: Vec<&String> = v.iter().flat_map(|v| &v.rows).collect();
+        assert!(
+            rows.iter().any(|r| r.starts_with(expected)),
+            "{what}: expected {expected:?} in {rows:?}"
+        );
+        assert!(!v.iter().all(|v| v.ok()), "{what}");
+    }
+}
+
+#[test]
+fn rotate_master_reseals_queued_records_and_rekeys_the_ledger() {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
+    let dir = TempDir::new("rotate");
+    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
+    crate::keyring::current_key(&s, &old, "a").unwrap();
+    let sealed_row = |n: u32| {
+        let mut r = exposed_as("a", "web", &format!("{n:032x}"), &["user.device"]);
+        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
+        let id = format!("user-{n}");
+        x.subject_sealed = Some(b64.encode(old.seal(crate::ledger::SUBJECT_AAD, id.as_bytes()).unwrap()));
+        r.meta = Some(crate::ledger::codec::encode_meta(&x));
+        r
+    };
+    s.append(&[sealed_row(1)]).unwrap();
+    deliver_all(&s, "a", 10, 10);
+    s.append(&[sealed_row(2)]).unwrap(); // still queued at the rotation
+    let done = s.rotate_master(&old, &new).unwrap();
+    assert_eq!(
+        (done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches),
+        (1, 1, 1, 1)
+    );
+    drop(s);
+
+    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    deliver_all(&s, "a", 10, 20);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    let mut ids = Vec::new();
+    s.ledger_subjects(&mut |r| {
+        let sealed = r.sealed.unwrap();
+        assert!(
+            old.open(crate::ledger::SUBJECT_AAD, sealed).is_none(),
+            "the old key opens nothing"
+        );
+        ids.push(String::from_utf8(new.open(crate::ledger::SUBJECT_AAD, sealed).unwrap()).unwrap());
+    })
+    .unwrap();
+    assert_eq!(ids, ["user-1", "user-2"]);
+    assert!(crate::keyring::current_key(&s, &new, "a").is_ok());
+    assert!(crate::keyring::current_key(&s, &old, "a").is_err());
+    // A ledger that does not verify is not re-keyed (that would hide the tampering).
+    lock(&s.writer)
+        .execute("UPDATE ledger_batches SET delivered_at = 11 WHERE id = 1", [])
+        .unwrap();
+    let e = s.rotate_master(&new, &old).unwrap_err().to_string();
+    assert!(e.contains("does not verify"), "{e}");
 }
