@@ -371,8 +371,9 @@ impl Metrics {
         self.rejected_requests.get_or_create(&[("reason", reason)]).inc();
     }
 
+    /// Requests refused for `reason` so far.
     pub fn rejected_requests(&self, reason: &'static str) -> u64 {
-        self.rejected_requests.get_or_create(&[("reason", reason)]).get()
+        self.rejected_requests.get(&[("reason", reason)]).map_or(0, |c| c.get())
     }
 
     /// Time to answer a request to `path` of `protocol`'s routes.
