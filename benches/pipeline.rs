@@ -455,6 +455,27 @@ fn benches(c: &mut Criterion) {
     g.bench_function("batch50/events", |b| b.iter(|| ingest_like(black_box(&batch))));
     g.finish();
 
+    // The metrics one ingest request updates: counters, the destination's queue counter and
+    // the route's latency histogram; and the counter a refused request updates.
+    let metrics = vendorwall::telemetry::Metrics::new(&["mixpanel".to_owned()]);
+    let mut g = c.benchmark_group("telemetry");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("accepted_request/requests", |b| {
+        b.iter(|| {
+            let m = black_box(&metrics);
+            m.received.fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+            m.destination(0)
+                .enqueued
+                .fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+            m.accepted.fetch_add(50, std::sync::atomic::Ordering::Relaxed);
+            m.observe_request(Vendor::Mixpanel, black_box("/track"), Duration::from_micros(700));
+        })
+    });
+    g.bench_function("rejected_request/requests", |b| {
+        b.iter(|| black_box(&metrics).reject_request(black_box("bad_json")))
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("firewall");
     g.throughput(Throughput::Elements(50));
     g.bench_function("classify/events", |b| {

@@ -79,12 +79,11 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
         // Integers as serde_json writes them, without going through `fmt`; other numbers by
         // `Number`'s `Display`, which writes what serde_json's serialiser writes (the test checks).
         Value::Number(n) => {
-            let mut buf = [0u8; 20];
+            let mut buf = itoa::Buffer::new();
             if let Some(u) = n.as_u64() {
-                out.extend_from_slice(crate::digits::u64_digits(u, &mut buf));
+                out.extend_from_slice(buf.format(u).as_bytes());
             } else if let Some(i) = n.as_i64() {
-                out.push(b'-');
-                out.extend_from_slice(crate::digits::u64_digits(i.unsigned_abs(), &mut buf));
+                out.extend_from_slice(buf.format(i).as_bytes());
             } else {
                 use std::io::Write;
                 // Writing into a Vec cannot fail.

@@ -2,7 +2,7 @@
 //! (`policy::keys`), the newest in use, rotation adding a version. The policy only ever
 //! sees a [`PseudonymKey`]; this module is where keys meet storage.
 
-use crate::policy::keys::{KeyError, MasterKey, PseudonymKey, aad};
+use crate::policy::keys::{KeyError, MasterKey, PseudonymKey, aad, random_bytes};
 use crate::store::{Store, now_ms};
 
 /// The newest key of a destination, generating version 1 on first use.
@@ -28,8 +28,7 @@ pub fn rotate(store: &dyn Store, master: &MasterKey, destination: &str) -> Resul
 }
 
 fn add_version(store: &dyn Store, master: &MasterKey, destination: &str, version: u32) -> Result<(), KeyError> {
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| KeyError::Random)?;
+    let bytes: [u8; 32] = random_bytes()?;
     let sealed = master.seal(&aad(destination, version), &bytes)?;
     // A concurrent writer may have added this version first; then theirs stands.
     store.add_key(destination, version, &sealed, now_ms())?;

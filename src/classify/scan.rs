@@ -128,8 +128,8 @@ pub fn number_leaf(n: &Number, cx: &Cx, sink: &mut Sink) {
         KeyKind::NationalId if digits(6..=20) => sink(Hit::whole(D::KeyNationalId)),
         KeyKind::DocumentNumber => {
             if let Some(u) = n.as_u64() {
-                let mut buf = [0u8; 20];
-                let d = crate::digits::u64_digits(u, &mut buf);
+                let mut buf = itoa::Buffer::new();
+                let d = buf.format(u).as_bytes();
                 if v::us_ssn(d) {
                     sink(Hit::whole(D::UsSsn));
                 } else if v::aadhaar(d) {

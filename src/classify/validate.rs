@@ -301,56 +301,15 @@ pub fn public_ip(ip: IpAddr) -> bool {
     }
 }
 
-const BASE58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-
-const BASE58_INDEX: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut i = 0;
-    while i < BASE58.len() {
-        table[BASE58[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-fn base58_value(c: u8) -> Option<u8> {
-    let v = BASE58_INDEX[usize::from(c)];
-    (v != 0xff).then_some(v)
-}
-
 /// A Bitcoin legacy address: Base58Check (double SHA-256 checksum) of a 21-byte payload
 /// whose version byte is P2PKH (0x00) or P2SH (0x05), or their testnet forms.
 pub fn bitcoin_base58(s: &[u8]) -> bool {
-    if !(25..=35).contains(&s.len()) || s.iter().any(|&c| base58_value(c).is_none()) {
-        return false;
-    }
-    let mut out = [0u8; 32];
-    let mut len = 0usize; // number of significant bytes, stored little-endian in `out`
-    for &c in s {
-        let Some(mut carry) = base58_value(c).map(u32::from) else {
-            return false;
-        };
-        for b in out.iter_mut().take(len) {
-            carry += u32::from(*b) * 58;
-            *b = (carry & 0xff) as u8;
-            carry >>= 8;
-        }
-        while carry > 0 {
-            if len == out.len() {
-                return false;
-            }
-            out[len] = (carry & 0xff) as u8;
-            len += 1;
-            carry >>= 8;
-        }
-    }
-    let zeros = s.iter().take_while(|&&c| c == b'1').count();
-    if zeros + len != 25 {
+    if !(25..=35).contains(&s.len()) {
         return false;
     }
     let mut bytes = [0u8; 25];
-    for i in 0..len {
-        bytes[24 - i] = out[i];
+    if !matches!(bs58::decode(s).onto(&mut bytes), Ok(25)) {
+        return false;
     }
     if ![0x00, 0x05, 0x6f, 0xc4].contains(&bytes[0]) {
         return false;
@@ -360,170 +319,24 @@ pub fn bitcoin_base58(s: &[u8]) -> bool {
     second[..4] == bytes[21..25]
 }
 
-const BECH32_CHARSET: &[u8; 32] = b"qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-
-fn bech32_polymod(values: impl Iterator<Item = u8>) -> u32 {
-    const GEN: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
-    let mut chk = 1u32;
-    for v in values {
-        let top = chk >> 25;
-        chk = ((chk & 0x01ff_ffff) << 5) ^ u32::from(v);
-        for (i, g) in GEN.iter().enumerate() {
-            if (top >> i) & 1 == 1 {
-                chk ^= g;
-            }
-        }
-    }
-    chk
-}
-
 /// A Bitcoin SegWit address (BIP 173 bech32 for witness v0, BIP 350 bech32m for v1+), on
 /// mainnet (`bc`) or testnet (`tb`), with a valid witness program length.
 pub fn bitcoin_bech32(s: &[u8]) -> bool {
-    if s.len() < 14 || s.len() > 90 {
+    if !(14..=90).contains(&s.len()) {
         return false;
     }
-    let lower = s.iter().any(u8::is_ascii_lowercase);
-    let upper = s.iter().any(u8::is_ascii_uppercase);
-    if lower && upper {
-        return false;
-    }
-    let Some(sep) = s.iter().rposition(|&c| c == b'1') else {
+    let Ok(s) = std::str::from_utf8(s) else {
         return false;
     };
-    let hrp: Vec<u8> = s[..sep].iter().map(u8::to_ascii_lowercase).collect();
-    if hrp != b"bc" && hrp != b"tb" {
-        return false;
-    }
-    let mut data = [0u8; 90];
-    let n = s.len() - sep - 1;
-    if n < 7 {
-        return false;
-    }
-    for (i, &c) in s[sep + 1..].iter().enumerate() {
-        let c = c.to_ascii_lowercase();
-        match BECH32_CHARSET.iter().position(|&x| x == c) {
-            Some(p) => data[i] = p as u8,
-            None => return false,
-        }
-    }
-    let data = &data[..n];
-    let expanded = hrp
-        .iter()
-        .map(|c| c >> 5)
-        .chain(std::iter::once(0))
-        .chain(hrp.iter().map(|c| c & 31));
-    let pm = bech32_polymod(expanded.chain(data.iter().copied()));
-    let version = data[0];
-    let constant_ok = match version {
-        0 => pm == 1,
-        1..=16 => pm == 0x2bc8_30a3,
-        _ => false,
-    };
-    if !constant_ok {
-        return false;
-    }
-    // Witness program: 5-bit groups (after the version, before the 6-char checksum) to bytes.
-    let prog5 = &data[1..n - 6];
-    let bits = prog5.len() * 5;
-    let prog_len = bits / 8;
-    if bits % 8 >= 5 || !(2..=40).contains(&prog_len) {
-        return false;
-    }
-    version != 0 || prog_len == 20 || prog_len == 32
+    bech32::primitives::decode::SegwitHrpstring::new(s).is_ok_and(|a| {
+        let hrp = a.hrp();
+        hrp.is_valid_on_mainnet() || hrp.is_valid_on_testnet()
+    })
 }
 
 /// Keccak-256 (the pre-standard padding Ethereum uses), for EIP-55 address checksums.
 pub fn keccak256(input: &[u8]) -> [u8; 32] {
-    const RC: [u64; 24] = [
-        0x0000_0000_0000_0001,
-        0x0000_0000_0000_8082,
-        0x8000_0000_0000_808a,
-        0x8000_0000_8000_8000,
-        0x0000_0000_0000_808b,
-        0x0000_0000_8000_0001,
-        0x8000_0000_8000_8081,
-        0x8000_0000_0000_8009,
-        0x0000_0000_0000_008a,
-        0x0000_0000_0000_0088,
-        0x0000_0000_8000_8009,
-        0x0000_0000_8000_000a,
-        0x0000_0000_8000_808b,
-        0x8000_0000_0000_008b,
-        0x8000_0000_0000_8089,
-        0x8000_0000_0000_8003,
-        0x8000_0000_0000_8002,
-        0x8000_0000_0000_0080,
-        0x0000_0000_0000_800a,
-        0x8000_0000_8000_000a,
-        0x8000_0000_8000_8081,
-        0x8000_0000_0000_8080,
-        0x0000_0000_8000_0001,
-        0x8000_0000_8000_8008,
-    ];
-    // Rotation offsets, indexed [x][y].
-    const R: [[u32; 5]; 5] = [
-        [0, 36, 3, 41, 18],
-        [1, 44, 10, 45, 2],
-        [62, 6, 43, 15, 61],
-        [28, 55, 25, 21, 56],
-        [27, 20, 39, 8, 14],
-    ];
-    const RATE: usize = 136;
-
-    fn permute(a: &mut [u64; 25]) {
-        for rc in RC {
-            let mut c = [0u64; 5];
-            for (x, cx) in c.iter_mut().enumerate() {
-                *cx = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-            }
-            for x in 0..5 {
-                let d = c[(x + 4) % 5] ^ c[(x + 1) % 5].rotate_left(1);
-                for y in 0..5 {
-                    a[x + 5 * y] ^= d;
-                }
-            }
-            let mut b = [0u64; 25];
-            for x in 0..5 {
-                for y in 0..5 {
-                    b[y + 5 * ((2 * x + 3 * y) % 5)] = a[x + 5 * y].rotate_left(R[x][y]);
-                }
-            }
-            for x in 0..5 {
-                for y in 0..5 {
-                    a[x + 5 * y] = b[x + 5 * y] ^ (!b[(x + 1) % 5 + 5 * y] & b[(x + 2) % 5 + 5 * y]);
-                }
-            }
-            a[0] ^= rc;
-        }
-    }
-
-    let mut state = [0u64; 25];
-    let absorb = |block: &[u8; RATE], state: &mut [u64; 25]| {
-        for (i, lane) in block.chunks_exact(8).enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(lane);
-            state[i] ^= u64::from_le_bytes(w);
-        }
-        permute(state);
-    };
-    let mut chunks = input.chunks_exact(RATE);
-    for chunk in &mut chunks {
-        let mut block = [0u8; RATE];
-        block.copy_from_slice(chunk);
-        absorb(&block, &mut state);
-    }
-    let rest = chunks.remainder();
-    let mut block = [0u8; RATE];
-    block[..rest.len()].copy_from_slice(rest);
-    block[rest.len()] ^= 0x01;
-    block[RATE - 1] ^= 0x80;
-    absorb(&block, &mut state);
-    let mut out = [0u8; 32];
-    for (i, lane) in state.iter().take(4).enumerate() {
-        out[i * 8..i * 8 + 8].copy_from_slice(&lane.to_le_bytes());
-    }
-    out
+    sha3::Keccak256::digest(input).into()
 }
 
 /// An Ethereum address body (40 hex digits, no `0x`): all one case, or a mixed-case form
@@ -677,6 +490,41 @@ mod tests {
             b"bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297"
         ));
         assert!(!bitcoin_bech32(b"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5"));
+    }
+
+    #[test]
+    fn bitcoin_address_forms() {
+        // Testnet P2PKH; the same with a character outside the Base58 alphabet.
+        assert!(bitcoin_base58(b"mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"));
+        for bad in [
+            "0A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa",
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNl",
+            "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfN",
+            "1111111111111111111111111",
+            "",
+        ] {
+            assert!(!bitcoin_base58(bad.as_bytes()), "{bad}");
+        }
+        // BIP 173 / BIP 350 test vectors.
+        for ok in [
+            "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7",
+            "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+        ] {
+            assert!(bitcoin_bech32(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            // Wrong human-readable part.
+            "tc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vq5zuyut",
+            // Bech32 checksum on witness v1, and bech32m on v0.
+            "bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqh2y7hd",
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kemeawh",
+            // A v0 program of 16 bytes.
+            "BC1QR508D6QEJXTDG4Y5R3ZARVARYV98GJ9P",
+            // Mixed case.
+            "tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sL5k7",
+        ] {
+            assert!(!bitcoin_bech32(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -214,11 +214,8 @@ impl Drop for WorkDir {
 }
 
 fn random_hex(n: usize) -> Result<String> {
-    use ring::rand::SecureRandom as _;
     let mut b = vec![0u8; n];
-    ring::rand::SystemRandom::new()
-        .fill(&mut b)
-        .map_err(|_| anyhow::anyhow!("no randomness from the OS"))?;
+    crate::policy::keys::fill_random(&mut b)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -507,24 +504,17 @@ const BROWSERS: [(&str, f64, &str); 5] = [
 ];
 const CONSOLE: &str = "https://console.example.dev";
 
-/// splitmix64: a small deterministic generator, so every run sends the same people.
-struct Rng(u64);
+/// A seeded generator, so every run sends the same people.
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        self.0.usize(..n)
     }
     fn hex(&mut self, n: usize) -> String {
         let mut s = String::new();
         while s.len() < n {
-            let _ = write!(s, "{:016x}", self.next());
+            let _ = write!(s, "{:016x}", self.0.u64(..));
         }
         s.truncate(n);
         s
@@ -555,7 +545,7 @@ fn enc(s: &str) -> String {
 /// ~200 people of a developer console: sign-up page views, identify, dashboard views with
 /// emails and tokens in the query string, API keys created, teammates invited, profiles.
 fn sample() -> Traffic {
-    let mut rng = Rng(0x7665_6e64_6f72_7761);
+    let mut rng = Rng(fastrand::Rng::with_seed(0x7665_6e64_6f72_7761));
     let orgs: Vec<String> = (0..40).map(|_| format!("org-{}", rng.hex(8))).collect();
     let people: Vec<Person> = (0..PEOPLE)
         .map(|i| {

@@ -33,8 +33,8 @@ pub fn vendor_record(from: Vendor, to: Vendor, sample: &Value) -> Option<(Value,
 }
 
 fn throwaway_key() -> PseudonymKey {
-    let mut bytes = [0u8; 32];
-    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    // A key nobody keeps: should the OS refuse randomness, a zero key serves as well.
+    let bytes: [u8; 32] = crate::policy::keys::random_bytes().unwrap_or_default();
     PseudonymKey::from_bytes(0, &bytes)
 }
 

@@ -16,7 +16,8 @@ impl Secret {
         &self.0
     }
 
-    /// Compares without an early exit, so timing does not tell how much of a guess was right.
+    /// Compares in constant time ([`constant_time_eq`]): timing tells neither how much of a
+    /// guess was right nor whether its length was.
     pub fn matches(&self, candidate: &[u8]) -> bool {
         constant_time_eq(self.0.as_bytes(), candidate)
     }
@@ -34,12 +35,15 @@ impl fmt::Display for Secret {
     }
 }
 
-/// Equality whose running time depends only on the lengths.
+/// Equality that tells a timing observer nothing about where, or whether, the inputs differ.
+///
+/// Both sides are hashed to fixed-size SHA-256 digests first, so lengths do not cause an
+/// early return; the digests are then compared with `subtle`'s constant-time equality. Two
+/// different inputs with the same digest would be a SHA-256 collision.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a).as_slice().ct_eq(Sha256::digest(b).as_slice()).into()
 }
 
 /// Resolves `"${NAME}"` from the environment; any other string is taken literally.
@@ -79,5 +83,7 @@ mod tests {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"", b"a"));
+        assert!(constant_time_eq(b"", b""));
     }
 }

@@ -42,7 +42,8 @@ use crate::telemetry::Metrics;
 pub struct Backoff {
     pub initial: Duration,
     pub max: Duration,
-    rng: u64,
+    /// Jitter needs spread, not cryptographic strength.
+    rng: fastrand::Rng,
 }
 
 impl Backoff {
@@ -50,16 +51,8 @@ impl Backoff {
         Backoff {
             initial,
             max,
-            rng: seed | 1,
+            rng: fastrand::Rng::with_seed(seed),
         }
-    }
-
-    fn next_random(&mut self) -> u64 {
-        // xorshift64*: jitter needs spread, not cryptographic strength.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
     pub fn delay(&mut self, attempt: u32, retry_after: Option<Duration>) -> Duration {
@@ -68,7 +61,7 @@ impl Backoff {
         let jitter = if half.is_zero() {
             Duration::ZERO
         } else {
-            Duration::from_nanos(self.next_random() % (half.as_nanos() as u64 + 1))
+            Duration::from_nanos(self.rng.u64(..=half.as_nanos() as u64))
         };
         let d = half + jitter;
         match retry_after {
@@ -129,8 +122,7 @@ impl Worker {
             .connect_timeout(dest.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        let seed = now_ms() as u64 ^ ((index as u64 + 1) << 32);
-        let backoff = Backoff::new(dest.retry_initial_backoff, dest.retry_max_backoff, seed);
+        let backoff = Backoff::new(dest.retry_initial_backoff, dest.retry_max_backoff, fastrand::u64(..));
         Ok(Worker {
             index,
             dest,

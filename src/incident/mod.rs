@@ -676,7 +676,7 @@ fn push_subject_row(line: &mut Vec<u8>, dates: &mut time::UtcDates, categories: 
     line.push(b',');
     line.extend_from_slice(categories);
     line.push(b',');
-    line.extend_from_slice(crate::digits::u64_digits(x.records, &mut [0; 20]));
+    line.extend_from_slice(itoa::Buffer::new().format(x.records).as_bytes());
     line.push(b',');
     dates.push(line, x.first_ms);
     line.push(b',');

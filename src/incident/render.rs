@@ -632,7 +632,8 @@ mod tests {
         r.timeline.push(entry(i64::MIN, "key_rotated", ""));
         assert!(report_markdown(&r).contains(&format!("- Affected people: {} distinct", u64::MAX)));
         assert!(regulator_notice(&r).contains("- Reasons for delay: this report is 5124095576030 hours after"));
-        assert!(user_notice(&r).contains("between -292275055-05-16 and 292278994-08-17"));
+        // Dates are clamped to the calendar's range (years -9999 to 9999).
+        assert!(user_notice(&r).contains("between -9999-01-02 and 9999-12-30"));
     }
 
     #[test]

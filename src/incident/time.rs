@@ -1,55 +1,58 @@
-//! UTC calendar arithmetic for incident documents and deadline clocks.
+//! UTC calendar arithmetic for incident documents and deadline clocks, on `jiff`.
 //!
-//! Times are UTC milliseconds since the Unix epoch, as everywhere in vendorwall. Dates use
-//! the proleptic Gregorian calendar through Howard Hinnant's `days_from_civil` and
-//! `civil_from_days` (<https://howardhinnant.github.io/date_algorithms.html>), so no
-//! date crate is needed.
+//! Times are UTC milliseconds since the Unix epoch, as everywhere in vendorwall; dates are
+//! the proleptic Gregorian calendar. No time-zone database is involved: every instant is
+//! read and written in UTC.
 //!
-//! Every function is total: negative and extreme inputs never panic. Arithmetic runs in
-//! `i128` and results that leave the `i64` range saturate at `i64::MIN` / `i64::MAX`.
-//! Years outside 0000–9999 are printed with as many digits as they need (and a sign when
-//! negative); such strings are ISO 8601 expanded years, not strict RFC 3339.
+//! Every function is total: negative and extreme inputs never panic. Instants outside
+//! `jiff`'s range (years -9999 to 9999) are clamped into it, and results that leave it
+//! saturate at `i64::MIN` / `i64::MAX`. Years before 0000 are printed with a sign
+//! (ISO 8601 expanded years, not strict RFC 3339).
+
+use jiff::civil::{Date, DateTime, Weekday};
+use jiff::tz::Offset;
+use jiff::{Span, Timestamp};
 
 /// Milliseconds in one hour.
 pub const MS_PER_HOUR: i64 = 3_600_000;
 /// Milliseconds in one (UTC, leap-second-free) day.
 pub const MS_PER_DAY: i64 = 86_400_000;
 
+const EPOCH: Date = Date::constant(1970, 1, 1);
+
+/// The UTC civil date and time of `ms`, clamped to `jiff`'s range.
+fn utc(ms: i64) -> DateTime {
+    let ms = ms.clamp(Timestamp::MIN.as_millisecond(), Timestamp::MAX.as_millisecond());
+    Offset::UTC.to_datetime(Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// Milliseconds since the epoch of a UTC civil date and time; saturates outside the range.
+fn utc_ms(dt: DateTime) -> i64 {
+    match Offset::UTC.to_timestamp(dt) {
+        Ok(ts) => ts.as_millisecond(),
+        Err(_) if dt.year() < 0 => i64::MIN,
+        Err(_) => i64::MAX,
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339, UTC, whole seconds; milliseconds are dropped, rounding
 /// towards the past).
 pub fn format_utc(ms: i64) -> String {
-    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
+    let dt = utc(ms);
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
     )
 }
 
-/// Appends [`format_utc`]'s text to `out` without allocating (years 0000–9999; others fall
-/// back to [`format_utc`]).
+/// Appends [`format_utc`]'s text to `out`.
 pub fn push_utc(out: &mut Vec<u8>, ms: i64) {
-    let days = ms.div_euclid(MS_PER_DAY);
-    // Years 0000–9999 in 64-bit arithmetic (a notification list formats millions of dates).
-    let (year, month, day) = if (-719_468..=2_932_896).contains(&days) {
-        civil_from_days_small(days)
-    } else {
-        civil_from_days(days)
-    };
-    if !(0..=9999).contains(&year) {
-        out.extend_from_slice(format_utc(ms).as_bytes());
-        return;
-    }
-    two_digits(out, year / 100);
-    two_digits(out, year % 100);
-    out.push(b'-');
-    two_digits(out, i64::from(month));
-    out.push(b'-');
-    two_digits(out, i64::from(day));
-    out.push(b'T');
-    push_time_of_day(out, ms);
+    out.extend_from_slice(format_utc(ms).as_bytes());
 }
 
 fn two_digits(out: &mut Vec<u8>, n: i64) {
@@ -57,7 +60,7 @@ fn two_digits(out: &mut Vec<u8>, n: i64) {
     out.push(b'0' + (n % 10) as u8);
 }
 
-/// `HH:MM:SSZ` of `ms`.
+/// `HH:MM:SSZ` of `ms`: plain arithmetic, as a UTC day is always 86,400 seconds.
 fn push_time_of_day(out: &mut Vec<u8>, ms: i64) {
     let secs = ms.rem_euclid(MS_PER_DAY) / 1000;
     two_digits(out, secs / 3600);
@@ -86,19 +89,20 @@ impl Default for UtcDates {
 
 impl UtcDates {
     pub fn push(&mut self, out: &mut Vec<u8>, ms: i64) {
-        // Years 0000–9999 only; the rest (and their overflowing day starts) take the long way.
-        if !(-62_167_219_200_000..=253_402_300_799_999).contains(&ms) {
+        // Whole days of years 0000–9999 that `jiff` represents in full; the rest (and their
+        // overflowing day starts) take the long way.
+        let last_whole_day = Timestamp::MAX.as_millisecond().div_euclid(MS_PER_DAY) * MS_PER_DAY;
+        if !(-62_167_219_200_000..last_whole_day).contains(&ms) {
             return push_utc(out, ms);
         }
         let day = ms.div_euclid(MS_PER_DAY);
         let slot = &mut self.days[day.rem_euclid(512) as usize];
         if slot.0 != day {
-            let mut text = Vec::with_capacity(24);
-            push_utc(&mut text, day * MS_PER_DAY);
+            let text = format_utc(day * MS_PER_DAY);
             if text.len() != 20 {
                 return push_utc(out, ms);
             }
-            slot.1.copy_from_slice(&text[..11]);
+            slot.1.copy_from_slice(&text.as_bytes()[..11]);
             slot.0 = day;
         }
         out.extend_from_slice(&slot.1);
@@ -108,8 +112,8 @@ impl UtcDates {
 
 /// `YYYY-MM-DD`: the UTC calendar date of `ms`.
 pub fn format_date(ms: i64) -> String {
-    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    format!("{year:04}-{month:02}-{day:02}")
+    let d = utc(ms).date();
+    format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
 }
 
 /// `ms` plus `n` business days, keeping the time of day.
@@ -122,169 +126,105 @@ pub fn add_business_days(ms: i64, n: u32) -> i64 {
     if n == 0 {
         return ms;
     }
-    let day = i128::from(ms.div_euclid(MS_PER_DAY));
-    let time = i128::from(ms.rem_euclid(MS_PER_DAY));
+    let start = utc(ms);
     // From Saturday or Sunday the next business day is Monday, as it is from Friday: count
     // from that Friday so whole weeks are exactly seven days.
-    let mut day = day
-        - match weekday(day) {
-            6 => 1,
-            0 => 2,
-            _ => 0,
-        };
-    day += i128::from(n / 5) * 7;
+    let back = match start.weekday() {
+        Weekday::Saturday => 1,
+        Weekday::Sunday => 2,
+        _ => 0,
+    };
+    let add_days = |dt: DateTime, days: i64| Span::new().try_days(days).ok().and_then(|s| dt.checked_add(s).ok());
+    let mut day = add_days(start, i64::from(n / 5) * 7 - back);
     for _ in 0..n % 5 {
-        day += if weekday(day) == 5 { 3 } else { 1 };
+        day = day.and_then(|d| add_days(d, if d.weekday() == Weekday::Friday { 3 } else { 1 }));
     }
-    clamp_i64(day * i128::from(MS_PER_DAY) + time)
+    day.map_or(i64::MAX, utc_ms)
 }
 
 /// `ms` plus `n` calendar months, keeping the time of day. The day of the month is clamped
 /// to the target month's length: 31 January + 1 month is 28 (or 29) February.
 pub fn add_months(ms: i64, n: u32) -> i64 {
-    let (year, month, day) = civil_from_days(ms.div_euclid(MS_PER_DAY));
-    let months = i128::from(year) * 12 + i128::from(month) - 1 + i128::from(n);
-    let year = clamp_i64(months.div_euclid(12));
-    let month = months.rem_euclid(12) as u32 + 1;
-    let day = day.min(days_in_month(year, month));
-    let days = i128::from(days_from_civil(year, month, day));
-    clamp_i64(days * i128::from(MS_PER_DAY) + i128::from(ms.rem_euclid(MS_PER_DAY)))
+    Span::new()
+        .try_months(i64::from(n))
+        .ok()
+        .and_then(|span| utc(ms).checked_add(span).ok())
+        .map_or(i64::MAX, utc_ms)
 }
 
 /// `ms` plus `n` hours.
 pub fn add_hours(ms: i64, n: u32) -> i64 {
-    clamp_i64(i128::from(ms) + i128::from(n) * i128::from(MS_PER_HOUR))
+    ms.saturating_add(i64::from(n) * MS_PER_HOUR)
 }
 
 /// `ms` plus `n` calendar days (UTC has no daylight saving: a day is always 24 hours).
 pub fn add_days(ms: i64, n: u32) -> i64 {
-    clamp_i64(i128::from(ms) + i128::from(n) * i128::from(MS_PER_DAY))
+    ms.saturating_add(i64::from(n) * MS_PER_DAY)
 }
 
 /// Days since 1970-01-01 of the civil date `year-month-day` (month 1–12, day 1–31).
-/// Out-of-range months and days are not rejected; they give a nearby date, never a panic.
+/// Out-of-range months and days are not rejected; they roll over into a nearby date (the
+/// 31st of February is early March), never a panic.
 pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let month = i128::from(month);
-    let year = i128::from(year) - i128::from(month <= 2);
-    let era = year.div_euclid(400);
-    let year_of_era = year.rem_euclid(400);
-    let day_of_year = (153 * if month > 2 { month - 3 } else { month + 9 } + 2) / 5 + i128::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    clamp_i64(era * 146_097 + day_of_era - 719_468)
+    let months = i128::from(year) * 12 + i128::from(month) - 1;
+    let year = months.div_euclid(12).clamp(-9999, 9999) as i16;
+    let first = Date::new(year, months.rem_euclid(12) as i8 + 1, 1).unwrap_or(EPOCH);
+    let date = Span::new()
+        .try_days(i64::from(day) - 1)
+        .ok()
+        .and_then(|span| first.checked_add(span).ok())
+        .unwrap_or(if day == 0 { Date::MIN } else { Date::MAX });
+    date.since(EPOCH).map_or(0, |span| i64::from(span.get_days()))
 }
 
 /// The civil date `(year, month 1–12, day 1–31)` of `days` since 1970-01-01.
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = i128::from(days) + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = year_of_era + era * 400 + i128::from(month <= 2);
-    (clamp_i64(year), month, day)
+    let date = Span::new()
+        .try_days(days)
+        .ok()
+        .and_then(|span| EPOCH.checked_add(span).ok())
+        .unwrap_or(if days < 0 { Date::MIN } else { Date::MAX });
+    (i64::from(date.year()), date.month() as u32, date.day() as u32)
 }
 
-/// [`civil_from_days`] for days from 0000-03-01 to 9999-12-31, in `i64`.
-fn civil_from_days_small(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let day_of_era = z % 146_097;
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (year_of_era + era * 400 + i64::from(month <= 2), month, day)
-}
-
-/// 0 = Sunday … 6 = Saturday. 1970-01-01 was a Thursday.
-fn weekday(days: i128) -> i128 {
-    (days + 4).rem_euclid(7)
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        2 if year.rem_euclid(4) == 0 && (year.rem_euclid(100) != 0 || year.rem_euclid(400) == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-fn clamp_i64(v: i128) -> i64 {
-    i64::try_from(v).unwrap_or(if v < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SS[.fff]Z` (UTC) → ms since the epoch (years
-/// 1970–9999, real calendar dates only).
+/// `YYYY-MM-DD`, or an RFC 3339 UTC time `YYYY-MM-DDTHH:MM[:SS[.fff]]` ending in `Z` or
+/// `+00:00` → ms since the epoch (years 1970–9999, real calendar dates and times only).
 pub fn parse_date(s: &str) -> Option<i64> {
     let s = s.trim();
-    let (date, time) = s.split_once('T').unwrap_or((s, "00:00:00Z"));
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if d.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) {
-        return None;
-    }
-    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=month_days[(m - 1) as usize]).contains(&day) {
-        return None;
-    }
-    let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
-    let (time, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next().flatten().unwrap_or(0));
-    if hh > 23 || mm > 59 || ss > 60 || t.next().is_some() {
-        return None;
-    }
-    let millis = match fraction.len() {
-        0 => 0,
-        _ if fraction.bytes().all(|b| b.is_ascii_digit()) => {
-            let f: String = fraction.chars().chain("000".chars()).take(3).collect();
-            f.parse::<i64>().ok()?
-        }
-        _ => return None,
+    let (date, time) = match s.split_once('T') {
+        Some((date, time)) => (date, Some(time)),
+        None => (s, None),
     };
-    let days = days_from_civil(y, m as u32, day as u32);
-    Some(((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + millis)
+    // Four-digit years and two-digit months and days, with dashes: ISO 8601's other forms
+    // (basic, expanded years) are not what a person typing a date means.
+    let shape = date.len() == 10 && date.bytes().enumerate().all(|(i, b)| matches!(i, 4 | 7) == (b == b'-'));
+    if !shape || !date.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        return None;
+    }
+    let at = match time {
+        None => date.parse::<Date>().ok()?.to_datetime(jiff::civil::Time::midnight()),
+        Some(time) => {
+            let time = time.strip_suffix('Z').or_else(|| time.strip_suffix("+00:00"))?;
+            // Only digits, colons and a decimal point are left: no sign, no other offset.
+            if !time.bytes().all(|b| b.is_ascii_digit() || b == b':' || b == b'.') {
+                return None;
+            }
+            format!("{date}T{time}").parse::<DateTime>().ok()?
+        }
+    };
+    (1970..=9999).contains(&at.year()).then(|| utc_ms(at))
 }
 
 /// As [`parse_date`], but a bare date means the end of that day (23:59:59.999): `--to
 /// 2025-11-09` includes the 9th.
 pub fn parse_date_end(s: &str) -> Option<i64> {
     let ms = parse_date(s)?;
-    Some(if s.contains('T') { ms } else { ms + 86_400_000 - 1 })
+    Some(if s.contains('T') { ms } else { ms + MS_PER_DAY - 1 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn push_utc_matches_format_utc() {
-        for day in (-719_468i64..2_932_897).step_by(997) {
-            let ms = day * MS_PER_DAY + 12_345_678;
-            let mut out = Vec::new();
-            push_utc(&mut out, ms);
-            assert_eq!(String::from_utf8(out).unwrap(), format_utc(ms), "{ms}");
-        }
-        for ms in [
-            0,
-            1_764_000_123_456,
-            -1,
-            253_402_300_799_000,
-            253_402_300_800_000,
-            i64::MIN,
-            i64::MAX,
-        ] {
-            let mut out = Vec::new();
-            push_utc(&mut out, ms);
-            assert_eq!(String::from_utf8(out).unwrap(), format_utc(ms), "{ms}");
-        }
-    }
 
     #[test]
     fn utc_dates_match_push_utc() {
@@ -341,7 +281,10 @@ mod tests {
             assert!(add_hours(ms, u32::MAX) >= ms);
             assert!(add_days(ms, u32::MAX) >= ms);
         }
-        assert_eq!(format_utc(i64::MAX), "292278994-08-17T07:12:55Z");
+        // Clamped to the last instant `jiff` represents.
+        assert_eq!(format_utc(i64::MAX), format_utc(Timestamp::MAX.as_millisecond()));
+        assert!(format_utc(i64::MAX).starts_with("9999-12-"));
+        assert!(format_utc(i64::MIN).starts_with("-9999-01-"));
         assert_eq!(add_days(i64::MAX, 1), i64::MAX, "saturates");
         let _ = days_from_civil(i64::MAX, 99, 99);
         let _ = days_from_civil(i64::MIN, 0, 0);
@@ -353,7 +296,7 @@ mod tests {
     fn civil_round_trips() {
         for days in (-800_000..800_000).step_by(7) {
             let (y, m, d) = civil_from_days(days);
-            assert!((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d));
+            assert!(Date::new(y as i16, m as i8, d as i8).is_ok(), "{y}-{m}-{d}");
             assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
         }
         assert_eq!(civil_from_days(0), (1970, 1, 1));
@@ -404,7 +347,7 @@ mod tests {
             let mut stepped = from;
             for n in 1..=23 {
                 stepped += MS_PER_DAY;
-                while matches!(weekday(i128::from(stepped.div_euclid(MS_PER_DAY))), 0 | 6) {
+                while matches!(utc(stepped).weekday(), Weekday::Saturday | Weekday::Sunday) {
                     stepped += MS_PER_DAY;
                 }
                 assert_eq!(add_business_days(from, n), stepped, "offset {offset}, n {n}");
@@ -432,5 +375,63 @@ mod tests {
         let aware = at(2025, 11, 25, 0, 0);
         assert_eq!(format_utc(add_hours(aware, 72)), "2025-11-28T00:00:00Z");
         assert_eq!(format_utc(add_days(aware, 30)), "2025-12-25T00:00:00Z");
+    }
+
+    #[test]
+    fn parses_dates_and_utc_times() {
+        let day = days_from_civil(2025, 11, 9) * MS_PER_DAY;
+        assert_eq!(parse_date("2025-11-09"), Some(day));
+        assert_eq!(parse_date(" 2025-11-09 "), Some(day));
+        assert_eq!(parse_date("2025-11-09T10:20:30Z"), Some(day + 37_230_000));
+        assert_eq!(parse_date("2025-11-09T10:20:30+00:00"), Some(day + 37_230_000));
+        assert_eq!(parse_date("2025-11-09T10:20:30.25Z"), Some(day + 37_230_250));
+        assert_eq!(parse_date("2025-11-09T10:20Z"), Some(day + 37_200_000));
+        assert_eq!(
+            parse_date("2024-02-29"),
+            Some(days_from_civil(2024, 2, 29) * MS_PER_DAY)
+        );
+        assert_eq!(parse_date("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_date_end("2025-11-09"), Some(day + MS_PER_DAY - 1));
+        assert_eq!(parse_date_end("2025-11-09T10:20:30Z"), Some(day + 37_230_000));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_utc_date_or_time() {
+        for bad in [
+            "",
+            "2025-11-09T-1:00:00Z",
+            "2025-11-09T-1:00:00",
+            "2025-11-09T1:00:00Z",
+            "2025-11-09T24:00:00Z",
+            "2025-11-09T10:60:00Z",
+            "2025-11-09T10:00:00",
+            "2025-11-09T10:00:00+01:00",
+            "2025-11-09T10:00:00-00:00",
+            "2025-11-09T10:00:00ZZ",
+            "2025-11-09T",
+            "2025-02-29",
+            "2025-02-30",
+            "2025-13-01",
+            "2025-00-10",
+            "2025-11-00",
+            "2025-11-9",
+            "20251109",
+            "+2025-11-09",
+            "1969-12-31",
+            "10000-01-01",
+            "2025/11/09",
+            "yesterday",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+            assert_eq!(parse_date_end(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_civil_dates_roll_over() {
+        assert_eq!(days_from_civil(2025, 2, 31), days_from_civil(2025, 3, 3));
+        assert_eq!(days_from_civil(2025, 13, 1), days_from_civil(2026, 1, 1));
+        assert_eq!(days_from_civil(2025, 0, 1), days_from_civil(2024, 12, 1));
+        assert_eq!(days_from_civil(2025, 3, 0), days_from_civil(2025, 2, 28));
     }
 }

@@ -146,8 +146,7 @@ impl MasterKey {
     /// Writes a fresh random key to `path` (mode 0600, never over an existing file) and
     /// returns it. Only for throwaway setups such as `demo`.
     pub fn generate_file(path: &Path) -> Result<MasterKey, KeyError> {
-        let mut bytes = [0u8; 32];
-        SystemRandom::new().fill(&mut bytes).map_err(|_| KeyError::Random)?;
+        let bytes: [u8; 32] = random_bytes()?;
         write_private(path, base64::engine::general_purpose::STANDARD.encode(bytes).as_bytes())
             .map_err(|e| KeyError::Master(format!("cannot write {}: {e}", path.display())))?;
         Ok(MasterKey::from_bytes(&bytes))
@@ -268,6 +267,19 @@ impl PseudonymKey {
     }
 }
 
+/// Fills `buf` from the operating system's cryptographically secure generator (ring's
+/// `SystemRandom`): the one source of key material, nonces and tokens in vendorwall.
+pub fn fill_random(buf: &mut [u8]) -> Result<(), KeyError> {
+    SystemRandom::new().fill(buf).map_err(|_| KeyError::Random)
+}
+
+/// `N` bytes from [`fill_random`].
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], KeyError> {
+    let mut bytes = [0u8; N];
+    fill_random(&mut bytes)?;
+    Ok(bytes)
+}
+
 /// The additional data that binds a sealed pseudonym key to its destination and version.
 pub fn aad(destination: &str, version: u32) -> Vec<u8> {
     format!("vendorwall pseudonym key\0{destination}\0{version}").into_bytes()
@@ -287,7 +299,7 @@ fn random_nonce() -> Result<[u8; NONCE_LEN], KeyError> {
         let mut pool = pool.borrow_mut();
         let (used, bytes) = &mut *pool;
         if *used == BUF {
-            SystemRandom::new().fill(bytes).map_err(|_| KeyError::Random)?;
+            fill_random(bytes)?;
             *used = 0;
         }
         let mut nonce = [0u8; NONCE_LEN];
@@ -297,11 +309,7 @@ fn random_nonce() -> Result<[u8; NONCE_LEN], KeyError> {
         *used += NONCE_LEN;
         Ok(nonce)
     });
-    pooled.unwrap_or_else(|_| {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new().fill(&mut nonce).map_err(|_| KeyError::Random)?;
-        Ok(nonce)
-    })
+    pooled.unwrap_or_else(|_| random_bytes())
 }
 
 #[cfg(test)]

@@ -108,7 +108,7 @@ async fn readyz(State(app): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(header::CONTENT_TYPE, crate::telemetry::metrics::CONTENT_TYPE)],
         app.metrics.render(now_ms()),
     )
         .into_response()

@@ -47,7 +47,6 @@ use base64::engine::general_purpose::{STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_IND
 use serde_json::{Map, Value, json};
 
 use super::Endpoint;
-use crate::digits::hex_value;
 use crate::protocol::{Answer, Emulated, EmulatedProject, HttpRequest};
 
 /// `/import` (and, by the same limit, the form endpoints) refuse more than this many bytes of
@@ -207,36 +206,9 @@ fn first_non_whitespace(body: &[u8]) -> Option<u8> {
 
 /// `application/x-www-form-urlencoded` decoding (`+` is a space, `%XX` a byte).
 fn parse_urlencoded(input: &[u8]) -> Vec<(String, String)> {
-    input
-        .split(|b| *b == b'&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let mut parts = pair.splitn(2, |b| *b == b'=');
-            let key = parts.next().unwrap_or_default();
-            let value = parts.next().unwrap_or_default();
-            (percent_decode(key), percent_decode(value))
-        })
+    form_urlencoded::parse(input)
+        .map(|(key, value)| (key.into_owned(), value.into_owned()))
         .collect()
-}
-
-fn percent_decode(input: &[u8]) -> String {
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        match input[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < input.len() => match (hex_value(input[i + 1]), hex_value(input[i + 2])) {
-                (Some(hi), Some(lo)) => {
-                    out.push(hi << 4 | lo);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Everything the ingestion rules need about one request.
@@ -931,8 +903,13 @@ mod tests {
             ]
         );
         // A dangling or malformed escape is kept literally.
-        assert_eq!(percent_decode(b"100%"), "100%");
-        assert_eq!(percent_decode(b"%zz%4"), "%zz%4");
+        assert_eq!(
+            parse_urlencoded(b"a=100%&b=%zz%4"),
+            vec![
+                ("a".to_owned(), "100%".to_owned()),
+                ("b".to_owned(), "%zz%4".to_owned())
+            ]
+        );
     }
 
     #[test]

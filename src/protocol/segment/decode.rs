@@ -36,6 +36,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use crate::event::{Caps, Context, Envelope, Event, EventTime, GroupRef, Kind, RecordError, Reject, SubjectIds};
+use crate::incident::time::days_from_civil;
 use crate::protocol::wire::{decompress, json_value};
 use crate::protocol::{BasicAuth, InboundRecord, Refused, RequestError, RequestLimits};
 use crate::vendor::Vendor;
@@ -467,10 +468,11 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') || !(1..=12).contains(&month) {
         return None;
     }
-    if day < 1 || day > days_in_month(year, month) {
+    // Four-digit years, two-digit months and days: in range for `jiff`'s calendar.
+    if jiff::civil::Date::new(year as i16, month as i8, day as i8).is_err() {
         return None;
     }
-    let mut ms = days_from_civil(year, month, day) * 86_400_000;
+    let mut ms = days_from_civil(year, month as u32, day as u32) * 86_400_000;
     let mut i = 10;
     if matches!(b.get(i), Some(b'T' | b't' | b' ')) && b.len() > i + 1 {
         let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
@@ -523,37 +525,4 @@ pub fn parse_time(s: &str) -> Option<i64> {
 
 fn num_pair(a: u8, b: u8) -> Option<i64> {
     (a.is_ascii_digit() && b.is_ascii_digit()).then(|| i64::from(a - b'0') * 10 + i64::from(b - b'0'))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`,
-/// <https://howardhinnant.github.io/date_algorithms.html>), for years 0–9999.
-pub(super) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date `(year, month, day)` of `days` since 1970-01-01 (the inverse).
-pub(super) fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
 }

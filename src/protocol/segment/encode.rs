@@ -49,10 +49,9 @@
 
 use serde_json::{Map, Value};
 
-use super::decode::{
-    CREATE_ALIAS, DEFAULT_GROUP_KEY, GROUP_TYPE_TRAIT, MessageType, PAGEVIEW, SCREEN, civil_from_days,
-};
+use super::decode::{CREATE_ALIAS, DEFAULT_GROUP_KEY, GROUP_TYPE_TRAIT, MessageType, PAGEVIEW, SCREEN};
 use crate::event::{Event, Kind};
+use crate::incident::time::civil_from_days;
 use crate::protocol::{BasicAuth, OutboundRequest, Target, wire};
 use crate::vendor::Vendor;
 

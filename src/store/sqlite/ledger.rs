@@ -307,12 +307,12 @@ impl Interner<'_, '_> {
         ids.sort_unstable();
         ids.dedup();
         let mut list = Vec::with_capacity(ids.len() * 4);
-        let mut buf = [0; 20];
+        let mut buf = itoa::Buffer::new();
         for (i, id) in ids.iter().enumerate() {
             if i > 0 {
                 list.push(b',');
             }
-            list.extend_from_slice(crate::digits::u64_digits(u64::from(*id), &mut buf));
+            list.extend_from_slice(buf.format(*id).as_bytes());
         }
         // Digits and commas: always UTF-8.
         Ok(String::from_utf8(list).unwrap_or_default())
