@@ -494,10 +494,11 @@ fn decode_update(kind: Kind, mut obj: Map<String, Value>, caps: &Caps) -> Result
                 "operation not supported for groups",
             ));
         } else {
-            caps.check_value("record", &v, 1)?;
             properties.insert(k, v);
         }
     }
+    // The record's other fields are its properties: counted and sized like any others.
+    caps.check("record", &properties)?;
     if operations.is_empty() {
         return Err(RecordError::new(
             Reject::MissingField,
@@ -794,6 +795,25 @@ mod tests {
             assert_eq!(err.reason, want, "{text}");
             assert!(!err.to_string().contains("secret@x.com"));
         }
+    }
+
+    #[test]
+    fn profile_fields_beside_the_operations_are_capped() {
+        let caps = Caps {
+            max_depth: 4,
+            max_properties: 2,
+            max_string_bytes: 8,
+        };
+        let update = |extra: Value| {
+            let mut r = json!({"$token": "t", "$distinct_id": "u1", "$set": {"plan": "pro"}});
+            r.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            decode_record(Endpoint::Engage, r, &caps)
+                .map(|_| ())
+                .map_err(|e| e.reason)
+        };
+        assert_eq!(update(json!({"a": 1})), Ok(()));
+        assert_eq!(update(json!({"a-very-long-name": 1})), Err(Reject::StringTooLong));
+        assert_eq!(update(json!({"a": 1, "b": 2, "c": 3})), Err(Reject::TooManyProperties));
     }
 
     #[test]
