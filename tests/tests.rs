@@ -8,6 +8,7 @@ mod admin;
 mod amplitude;
 mod crash;
 mod demo;
+mod detection;
 mod fanout;
 mod faults;
 mod firewall;

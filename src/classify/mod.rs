@@ -314,11 +314,19 @@ impl Walker<'_> {
         people: bool,
         depth: usize,
     ) {
+        let form = form_field(map);
         for (k, v) in map {
             if level.is_some_and(|l| (self.layout.is_project_key)(l, k)) {
                 continue;
             }
-            let info = keys::lookup(self.layout, k);
+            let mut info = keys::lookup(self.layout, k);
+            if let Some(f) = &form {
+                if k == f.label_key {
+                    info.class = KeyClass::NONE;
+                } else if k == f.value_key {
+                    info.class = f.class;
+                }
+            }
             let child = Node {
                 seg: Seg::Key(k, info.escaped),
                 parent: Some(node),
@@ -427,6 +435,43 @@ impl Walker<'_> {
             });
         }
     }
+}
+
+/// Keys that name a form field in an object describing one (`serializeArray()` writes
+/// `{"name": …, "value": …}`; survey and CRM exports use `field`, `label`, `key`, `id`).
+const FORM_LABEL_KEYS: [&str; 7] = ["name", "field", "field_name", "fieldName", "label", "key", "id"];
+/// Keys that hold the field's value in such an object.
+const FORM_VALUE_KEYS: [&str; 3] = ["value", "answer", "input"];
+
+/// A form field written as an object, `{"name": "password", "value": "…"}`: the value is
+/// judged by the field's name as if that were its key, and the name itself is a field name
+/// (never a person's name).
+struct FormField<'a> {
+    label_key: &'a str,
+    value_key: &'a str,
+    class: KeyClass,
+}
+
+fn form_field(map: &Map<String, Value>) -> Option<FormField<'_>> {
+    if !(2..=5).contains(&map.len()) {
+        return None;
+    }
+    let (label_key, label) = map.iter().find_map(|(k, v)| {
+        let label = v.as_str().filter(|l| (1..=48).contains(&l.len()))?;
+        FORM_LABEL_KEYS.contains(&k.as_str()).then_some((k.as_str(), label))
+    })?;
+    let value_key = map.keys().find(|k| FORM_VALUE_KEYS.contains(&k.as_str()))?.as_str();
+    // A field name says what it holds (`E-Mail`, `Card number`) or reads like an identifier
+    // (`plan`, `promo_code`); `{"name": "Jane Doe", "value": 5}` is a person with a score.
+    let class = keys::classify_key(label);
+    let identifier = label
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']'));
+    (class.kind != keys::KeyKind::None || identifier).then_some(FormField {
+        label_key,
+        value_key,
+        class,
+    })
 }
 
 fn role_string(role: Role, s: &str) -> Option<&'static str> {
@@ -621,6 +666,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn form_field_objects_are_judged_by_their_field_name() {
+        let f = findings(
+            json!({"event": "e", "properties": {"form_fields": [
+                {"name": "plan", "value": "pro"},
+                {"name": "password", "value": "hunter2!"},
+                {"label": "E-Mail", "answer": "jane@example.com"},
+                {"name": "Jane Doe", "city": "Leeds"},
+                {"name": "Jane Doe", "value": 5}
+            ]}}),
+            mp::EVENT,
+        );
+        let at = |p: &str| {
+            f.iter()
+                .filter(|(q, ..)| q == p)
+                .map(|(_, c, _)| *c)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at("/properties/form_fields/0/name"), Vec::<&str>::new());
+        assert_eq!(at("/properties/form_fields/0/value"), Vec::<&str>::new());
+        assert_eq!(at("/properties/form_fields/1/name"), Vec::<&str>::new());
+        assert_eq!(at("/properties/form_fields/1/value"), vec![taxonomy::CREDENTIALS]);
+        assert!(at("/properties/form_fields/2/answer").contains(&taxonomy::EMAIL));
+        assert_eq!(at("/properties/form_fields/3/name"), vec![taxonomy::NAME]);
+        assert_eq!(at("/properties/form_fields/4/name"), vec![taxonomy::NAME]);
     }
 
     #[test]

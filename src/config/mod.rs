@@ -1014,12 +1014,16 @@ impl Validator<'_> {
                 Some("hour") => Some(Generalization::Hour),
                 Some("day") => Some(Generalization::Day),
                 Some("url_path") => Some(Generalization::UrlPath),
+                Some("url_query") => Some(Generalization::UrlQuery),
+                Some("prefix") => Some(Generalization::Prefix {
+                    keep: r.keep.unwrap_or(crate::policy::POSTAL_PREFIX),
+                }),
                 Some("country") => Some(Generalization::Country),
                 Some(other) => {
                     self.at_span(
                         &rpath,
                         Some(span.clone()),
-                        format!("`to = \"{other}\"`: expected ip_prefix, round, hour, day, url_path or country"),
+                        format!("`to = \"{other}\"`: expected ip_prefix, round, hour, day, url_path, url_query, prefix or country"),
                     );
                     None
                 }

@@ -104,6 +104,8 @@ pub struct RuleConfig {
     pub keep_last: Option<usize>,
     pub to: Option<String>,
     pub decimals: Option<u32>,
+    /// `to = "prefix"`: characters kept (postal codes).
+    pub keep: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,8 @@
 //!   `mask` all but the last `keep_last` characters; `hash` to a keyed pseudonym;
 //!   `generalize` (`to` = `ip_prefix` /24 or /48, `round` to `decimals`, `hour`/`day` for
 //!   times, `url_path` keeps scheme, host, path and parameter names but no values or fragment,
+//!   `url_query` keeps the values of parameters whose names say nothing personal (`utm_*`,
+//!   `page`, `sort`) and blanks the rest, `prefix` keeps the first `keep` characters,
 //!   `country` replaces a city or region with the record's country code); `block_event`.
 //! - When several findings on one field disagree, the strongest action wins:
 //!   block > drop > hash > mask > (redact, then generalize) > keep.
@@ -46,10 +48,19 @@ pub enum Mode {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Generalization {
     IpPrefix,
-    Round { decimals: u32 },
+    Round {
+        decimals: u32,
+    },
     Hour,
     Day,
     UrlPath,
+    /// Keeps a URL's query values that carry nothing personal; blanks those under
+    /// parameter names that say personal data or a secret ([`url_without_secrets`]).
+    UrlQuery,
+    /// Keeps the first `keep` characters (postal codes: `SW1A 1AA` → `SW1`).
+    Prefix {
+        keep: usize,
+    },
     Country,
 }
 
@@ -214,6 +225,10 @@ pub struct Context<'a> {
     pub key: Option<&'a PseudonymKey>,
 }
 
+/// Characters of a postal code the recommended policy keeps: a UK outward code's area and
+/// district, a US ZIP's sectional centre, a German or French delivery region.
+pub const POSTAL_PREFIX: usize = 3;
+
 /// Categories the recommended policy redacts (span by span where the finding is a span).
 const SENSITIVE_REDACT: [&str; 4] = [
     "user.contact",
@@ -235,8 +250,10 @@ impl Policy {
     }
 
     /// The shipped default: drops or redacts every sensitive category, pseudonymises
-    /// identifiers, keeps device, coarse location and page paths (query values scrubbed), and
-    /// passes non-sensitive properties unchanged.
+    /// identifiers, keeps device, coarse location, postal codes cut to their first three
+    /// characters, and page URLs with their non-personal query values (detected spans are
+    /// redacted first; values under secret- or person-bearing parameter names are blanked),
+    /// and passes non-sensitive properties unchanged.
     pub fn recommended() -> Policy {
         let rule = |category: &str, action: Action| Rule {
             category: Some(category.to_owned()),
@@ -245,7 +262,13 @@ impl Policy {
             source: None,
             action,
         };
-        let mut rules = vec![rule("user.unique_id", Action::Hash)];
+        let mut rules = vec![
+            rule("user.unique_id", Action::Hash),
+            rule(
+                "user.contact.address.postal_code",
+                Action::Generalize(Some(Generalization::Prefix { keep: POSTAL_PREFIX })),
+            ),
+        ];
         rules.extend(SENSITIVE_REDACT.iter().map(|c| rule(c, Action::Redact)));
         rules.extend([
             rule("user.device.ip_address", Action::Drop),
@@ -254,7 +277,7 @@ impl Policy {
             rule("user.demographic", Action::Drop),
             rule(
                 "user.behavior.browsing_history",
-                Action::Generalize(Some(Generalization::UrlPath)),
+                Action::Generalize(Some(Generalization::UrlQuery)),
             ),
         ]);
         Policy {
@@ -650,6 +673,13 @@ fn generalize(v: &Value, g: &Generalization, country: Option<&Value>) -> Option<
             }
         }
         Generalization::UrlPath => v.as_str().map(|s| Value::String(url_path_only(s))),
+        Generalization::UrlQuery => v.as_str().map(|s| Value::String(url_without_secrets(s))),
+        Generalization::Prefix { keep } => {
+            let s = leaf_text(v);
+            let s = s.trim();
+            let end = s.char_indices().nth(*keep).map_or(s.len(), |(i, _)| i);
+            Some(Value::String(s[..end].trim_end().to_owned()))
+        }
         Generalization::Country => country.cloned(),
     }
 }
@@ -688,6 +718,163 @@ pub fn url_path_only(url: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// Words of a query parameter's name that make its value unsafe to forward whatever it
+/// looks like: secrets (`token`, `code`, `sig`), session and state handles, and contact
+/// details. Names are split into words across styles (`accessToken`, `auth-code`).
+const SECRET_PARAM_WORDS: &[&str] = &[
+    "token",
+    "code",
+    "key",
+    "apikey",
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "pin",
+    "otp",
+    "secret",
+    "session",
+    "sid",
+    "sess",
+    "signature",
+    "sig",
+    "auth",
+    "authorization",
+    "jwt",
+    "bearer",
+    "nonce",
+    "state",
+    "ticket",
+    "hash",
+    "credential",
+    "credentials",
+    "assertion",
+    "saml",
+    "email",
+    "mail",
+    "phone",
+    "tel",
+    "mobile",
+    "login",
+    "user",
+    "username",
+    "name",
+    "firstname",
+    "lastname",
+    "address",
+    "ssn",
+    "dob",
+    "birthday",
+];
+
+/// Whether a query parameter's value should not reach a vendor whatever it looks like: its
+/// name is secret- or person-bearing (see [`SECRET_PARAM_WORDS`]) or classifies as any kind of
+/// personal key (`zip`, `lat`, `iban`, `device_id`).
+pub fn sensitive_param(name: &str) -> bool {
+    let name = percent_decode(name);
+    if crate::classify::keys::classify_key(&name).kind != crate::classify::keys::KeyKind::None {
+        return true;
+    }
+    crate::classify::keys::words(&name)
+        .iter()
+        .any(|w| SECRET_PARAM_WORDS.contains(&w.as_str()))
+}
+
+fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') && !s.contains('+') {
+        return Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                match std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Keeps scheme, host, path, fragment and every query parameter, blanking only the values of
+/// [`sensitive_param`] names; drops any userinfo. Detected personal data inside the URL is
+/// redacted span by span before this runs (the classifier reports it), so what stays is
+/// attribution (`utm_*`, `gclid`), paging, sorting and enumerations.
+/// `https://u:p@x.io/a?utm_source=nl&token=abc#top` → `https://x.io/a?utm_source=nl&token=#top`.
+pub fn url_without_secrets(url: &str) -> String {
+    let find = |s: &str, c: u8| s.bytes().position(|b| b == c);
+    let mut out = String::with_capacity(url.len());
+    // Userinfo: `scheme://user:pass@host` loses `user:pass@`.
+    let mut rest = url;
+    if let Some(p) = url.find("://") {
+        let auth_start = p + 3;
+        let auth_end = url[auth_start..]
+            .find(['/', '?', '#'])
+            .map_or(url.len(), |e| auth_start + e);
+        out.push_str(&url[..auth_start]);
+        let authority = &url[auth_start..auth_end];
+        out.push_str(authority.rsplit_once('@').map_or(authority, |(_, host)| host));
+        rest = &url[auth_end..];
+    }
+    let (before_fragment, fragment) = match find(rest, b'#') {
+        Some(h) => (&rest[..h], Some(&rest[h + 1..])),
+        None => (rest, None),
+    };
+    let (path, query) = match find(before_fragment, b'?') {
+        Some(q) => (&before_fragment[..q], Some(&before_fragment[q + 1..])),
+        None => (before_fragment, None),
+    };
+    out.push_str(path);
+    if let Some(query) = query {
+        out.push('?');
+        push_params(&mut out, query);
+    }
+    if let Some(fragment) = fragment {
+        out.push('#');
+        match find(fragment, b'?') {
+            // Hash routing: `#/search?q=…&token=…`.
+            Some(q) if fragment.starts_with('/') || fragment.starts_with("!/") => {
+                out.push_str(&fragment[..=q]);
+                push_params(&mut out, &fragment[q + 1..]);
+            }
+            // `#access_token=…&state=…`.
+            _ if fragment.contains('=') => push_params(&mut out, fragment),
+            _ => out.push_str(fragment),
+        }
+    }
+    out
+}
+
+/// `a=1&token=x` → `a=1&token=`: parameters kept in order, sensitive values blanked.
+fn push_params(out: &mut String, query: &str) {
+    for (i, param) in query.split('&').enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        match param.split_once('=') {
+            Some((name, _)) if sensitive_param(name) => {
+                out.push_str(name);
+                out.push('=');
+            }
+            _ => out.push_str(param),
+        }
+    }
 }
 
 #[cfg(test)]

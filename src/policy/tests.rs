@@ -80,7 +80,7 @@ fn recommended_redacts_spans_drops_fields_and_pseudonymises_ids() {
     assert_eq!(p["$device_id"], json!(key().pseudonym("dev-1")));
     assert_eq!(
         p["$current_url"],
-        "https://app.example.com/account/[email]?email=&utm_source="
+        "https://app.example.com/account/[email]?email=&utm_source=x#top"
     );
     assert!(p.get("ip").is_none() && p.get("lat").is_none() && p.get("full_name").is_none());
     assert_eq!(p["card"], "[credit_card]");
@@ -95,7 +95,7 @@ fn recommended_redacts_spans_drops_fields_and_pseudonymises_ids() {
     assert!(
         decisions
             .iter()
-            .any(|d| d.pointer == "/properties/ip" && d.action == "drop" && d.because == Because::Rule(5))
+            .any(|d| d.pointer == "/properties/ip" && d.action == "drop" && d.because == Because::Rule(6))
     );
     assert!(
         decisions
@@ -489,4 +489,53 @@ fn country_code_reads_the_same_fields_as_pointers() {
         let expected = pointers.iter().find_map(|p| record.pointer(p));
         assert_eq!((shape.layout.country_code)(record, shape.top), expected, "{record}");
     }
+}
+
+#[test]
+fn url_query_keeps_attribution_and_blanks_secret_names() {
+    let u = url_without_secrets;
+    assert_eq!(
+        u("https://shop.example/p/42?utm_source=newsletter&utm_campaign=spring_sale&page=2&sort=price_asc"),
+        "https://shop.example/p/42?utm_source=newsletter&utm_campaign=spring_sale&page=2&sort=price_asc"
+    );
+    assert_eq!(
+        u("https://x.io/cb?code=4/0AX4&state=af0ifjsldkj&accessToken=abc&api-key=k1&sig=zz&plan=pro"),
+        "https://x.io/cb?code=&state=&accessToken=&api-key=&sig=&plan=pro"
+    );
+    assert_eq!(
+        u("https://x.io/?user_email=a%40b.io&Session%5FId=9&first+name=Jo&zip=SW1A"),
+        "https://x.io/?user_email=&Session%5FId=&first+name=&zip="
+    );
+    assert_eq!(u("https://jo:pw@x.io/a#pricing"), "https://x.io/a#pricing");
+    assert_eq!(
+        u("https://x.io/cb#access_token=eyJ&token_type=bearer&expires_in=3600"),
+        "https://x.io/cb#access_token=&token_type=&expires_in=3600"
+    );
+    assert_eq!(
+        u("https://x.io/#/search?q=shoes&auth=x"),
+        "https://x.io/#/search?q=shoes&auth="
+    );
+    assert_eq!(u("/zürich?straße=ä&é"), "/zürich?straße=ä&é");
+    assert_eq!(u("no url"), "no url");
+}
+
+#[test]
+fn recommended_keeps_utm_and_cuts_postal_codes() {
+    let url = "https://x.io/a?utm_source=mail&email=jane%40x.io&token=abc";
+    let record = json!({"event": "e", "properties": {"$current_url": url, "zip": "SW1A 1AA", "postal": 94107}});
+    let at = |s: &str| url.find(s).map(|i| (i, i + s.len()));
+    let findings = [
+        finding("/properties/$current_url", "user.behavior.browsing_history", None),
+        finding("/properties/$current_url", "user.contact.email", at("jane%40x.io")),
+        finding("/properties/$current_url", "user.authorization.credentials", at("abc")),
+        finding("/properties/zip", "user.contact.address.postal_code", None),
+        finding("/properties/postal", "user.contact.address.postal_code", None),
+    ];
+    let (out, _) = send(&Policy::recommended(), &record, &findings);
+    assert_eq!(
+        out["properties"]["$current_url"],
+        json!("https://x.io/a?utm_source=mail&email=&token=")
+    );
+    assert_eq!(out["properties"]["zip"], json!("SW1"));
+    assert_eq!(out["properties"]["postal"], json!("941"));
 }
