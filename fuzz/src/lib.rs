@@ -19,10 +19,7 @@ use vendorwall::protocol::{FailedRecord, HttpRequest, Method, Outcome, RequestLi
 use vendorwall::vendor::Vendor;
 
 /// Small limits, so inputs of a few kilobytes reach every limit.
-pub const LIMITS: RequestLimits = RequestLimits {
-    max_decompressed_bytes: 256 << 10,
-    max_records: 64,
-};
+pub const LIMITS: RequestLimits = RequestLimits::new(256 << 10, 64, CAPS.max_properties);
 
 pub const CAPS: Caps = Caps {
     max_depth: 10,
