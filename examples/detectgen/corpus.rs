@@ -414,35 +414,17 @@ fn iban(rng: &mut Rng, part: Part) -> String {
     }
 }
 
+/// The Verhoeff check digit of `digits` (values 0–9): the one the classifier's validator accepts.
 fn verhoeff_digit(digits: &[u8]) -> u8 {
-    const D: [[u8; 10]; 10] = [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
-        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
-        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
-        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
-        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
-        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
-        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
-        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
-        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
-    ];
-    const P: [[u8; 10]; 8] = [
-        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
-        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
-        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
-        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
-        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
-        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
-        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
-    ];
-    const INV: [u8; 10] = [0, 4, 3, 2, 1, 5, 6, 7, 8, 9];
-    let mut c = 0usize;
-    for (i, d) in digits.iter().rev().enumerate() {
-        c = D[c][P[(i + 1) % 8][*d as usize] as usize] as usize;
-    }
-    INV[c]
+    let mut ascii: Vec<u8> = digits.iter().map(|d| b'0' + d).collect();
+    ascii.push(b'0');
+    let last = ascii.len() - 1;
+    (0..10u8)
+        .find(|&c| {
+            ascii[last] = b'0' + c;
+            vendorwall::classify::validate::verhoeff(&ascii)
+        })
+        .unwrap_or(0)
 }
 
 fn national_id(rng: &mut Rng, part: Part) -> String {
