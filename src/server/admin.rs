@@ -565,14 +565,7 @@ async fn export_file(
 
 /// A random tag for a private export directory's name.
 fn rand_tag() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.finish()
+    crate::policy::keys::random_bytes::<8>().map_or_else(|_| crate::store::now_ms() as u64, u64::from_le_bytes)
 }
 
 async fn destinations(State(app): State<Arc<AdminState>>) -> Response {
