@@ -996,8 +996,7 @@ mod tests {
     }
 
     /// Every built-in template renders each variant exactly as `src/incident/golden/` holds
-    /// it (the documents as they were written before they came from templates; dates past
-    /// the years ±9999 are clamped to them).
+    /// it (dates past the years ±9999 are clamped to them).
     #[test]
     fn defaults_render_the_golden_documents() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/incident/golden");
