@@ -120,6 +120,11 @@ enum Command {
         /// environment variable.
         #[arg(long, alias = "api-secret-env")]
         secret_env: Option<String>,
+        /// Flap: answer normally for UP seconds, then fail for DOWN seconds, for ever, cycling
+        /// through the faults (unreachable, 500, 429 with Retry-After, 503, 2 s answers).
+        /// `UP:DOWN`, e.g. `60:30`. For drills.
+        #[arg(long, value_name = "UP:DOWN", value_parser = parse_flap)]
+        flap: Option<crate::emulator::Flap>,
     },
 }
 
@@ -476,6 +481,7 @@ fn run(command: Command) -> Result<ExitCode> {
             listen,
             key,
             secret_env,
+            flap,
         } => {
             let secret = match secret_env {
                 Some(var) => {
@@ -483,16 +489,33 @@ fn run(command: Command) -> Result<ExitCode> {
                 }
                 None => None,
             };
-            runtime()?.block_on(crate::emulator::run_forever(crate::emulator::EmulatorConfig {
-                listen,
-                vendor,
-                key,
-                secret,
-                keep_records: false,
-            }))?;
+            runtime()?.block_on(crate::emulator::run_forever(
+                crate::emulator::EmulatorConfig {
+                    listen,
+                    vendor,
+                    key,
+                    secret,
+                    keep_records: false,
+                },
+                flap,
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_flap(spec: &str) -> std::result::Result<crate::emulator::Flap, String> {
+    let parse = |s: &str| s.trim().parse::<u64>().ok().filter(|n| *n > 0);
+    match spec.split_once(':') {
+        Some((up, down)) => match (parse(up), parse(down)) {
+            (Some(up), Some(down)) => Ok(crate::emulator::Flap {
+                up: std::time::Duration::from_secs(up),
+                down: std::time::Duration::from_secs(down),
+            }),
+            _ => Err("UP and DOWN are whole seconds above zero".into()),
+        },
+        None => Err("expected UP:DOWN in seconds, e.g. 60:30".into()),
+    }
 }
 
 fn parse_vendor(name: &str) -> std::result::Result<Vendor, String> {

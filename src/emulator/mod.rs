@@ -458,7 +458,37 @@ impl Drop for Emulator {
 /// Serves until ctrl-c, logging one line per request (counts only). For `vendorwall emulate`.
 /// Runs a standalone emulator until Ctrl-C. Nothing can read its records back, so it only
 /// counts them (`keep_records` is ignored): keeping them would only grow its memory.
-pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
+/// A vendor that flaps: normal for `up`, then failing for `down`, for ever (`vendorwall
+/// emulate --flap`). Each down period takes the next of [`Flap::FAULTS`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Flap {
+    pub up: Duration,
+    pub down: Duration,
+}
+
+impl Flap {
+    /// What a down period does, in turn: gone, failing, throttling, overloaded, slow.
+    pub const FAULTS: [Fault; 5] = [
+        Fault::Unreachable,
+        Fault::Status(500),
+        Fault::RateLimited { retry_after_secs: 5 },
+        Fault::Status(503),
+        Fault::Delay(Duration::from_secs(2)),
+    ];
+
+    async fn run(self, emulator: &Emulator) {
+        for fault in Self::FAULTS.iter().cycle() {
+            tokio::time::sleep(self.up).await;
+            tracing::info!(fault = ?fault, secs = self.down.as_secs(), "emulator: vendor down");
+            emulator.set_fault(fault.clone()).await;
+            tokio::time::sleep(self.down).await;
+            emulator.set_fault(Fault::None).await;
+            tracing::info!("emulator: vendor up");
+        }
+    }
+}
+
+pub async fn run_forever(cfg: EmulatorConfig, flap: Option<Flap>) -> io::Result<()> {
     let cfg = EmulatorConfig {
         keep_records: false,
         ..cfg
@@ -468,7 +498,13 @@ pub async fn run_forever(cfg: EmulatorConfig) -> io::Result<()> {
     emulator.set_request_logging(true);
     let paths: Vec<&str> = vendor.protocol().routes().iter().map(|r| r.path).collect();
     tracing::info!(addr = %emulator.addr(), vendor = vendor.name(), paths = %paths.join(", "), "emulator listening");
-    let signal = tokio::signal::ctrl_c().await;
+    let signal = match flap {
+        Some(flap) => tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal,
+            () = flap.run(&emulator) => Ok(()),
+        },
+        None => tokio::signal::ctrl_c().await,
+    };
     emulator.shutdown().await;
     tracing::info!("emulator stopped");
     signal
