@@ -124,6 +124,47 @@ async fn python_sdk_over_tls() {
     assert_all_arrived(&vendor, &run, "python").await;
 }
 
+/// Slow loris beside a real app: 400 connections that never finish their request (nothing
+/// sent, so not even the TLS handshake starts) are held open while the Python SDK runs with a
+/// 3-second request timeout, so any call the gateway answers late is an SDK error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_is_answered_beside_400_stalled_connections() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("sdk-python-loris");
+    let (cert, key) = self_signed_cert(dir.path());
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            tls: Some((cert.clone(), key)),
+            ..Options::default()
+        },
+    );
+    let server = Server::start(&cfg);
+    let mut stalled = Vec::new();
+    for _ in 0..400 {
+        stalled.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", server.port()))
+                .await
+                .unwrap(),
+        );
+    }
+    let held = eventually_async(Duration::from_secs(10), || async {
+        series_value(&server.metrics().await, "vendorwall_server_open_connections") >= 400.0
+    })
+    .await;
+    assert!(held, "the gateway holds the 400 stalled connections");
+    let mut env = common_env(&format!("pl{}", rand_u64() % 100_000));
+    env.push(("VW_API_HOST", format!("127.0.0.1:{}", server.port())));
+    env.push(("REQUESTS_CA_BUNDLE", cert.display().to_string()));
+    env.push(("VW_REQUEST_TIMEOUT", "3".to_owned()));
+    let run = tokio::task::spawn_blocking(move || run_script("python3", "mixpanel_python.py", &env))
+        .await
+        .unwrap();
+    assert_all_arrived(&vendor, &run, "python beside stalled connections").await;
+    drop(stalled);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_sdk_over_tls() {
     let vendor = emulator().await;
