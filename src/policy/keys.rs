@@ -355,19 +355,7 @@ impl StoreKeys {
         if record == LEGACY_ROOT {
             return Ok(StoreKeys::legacy(master));
         }
-        let (sealed_by, sealed) = parse_root(record)?;
-        let plain = master.open(ROOT_AAD, &sealed).ok_or_else(|| {
-            KeyError::Master(format!(
-                "the store's root key is sealed under master key {sealed_by}, and the configured key \
-                 (keys.master_key_env or keys.master_key_file) is {}: after `vendorwall keys \
-                 rotate-master`, configure the new key",
-                master.id()
-            ))
-        })?;
-        let mut root: [u8; 32] = plain
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::Master("the store's root key record is malformed".into()))?;
+        let mut root = open_root(record, master)?;
         let keys = StoreKeys::from_root(&root);
         root.fill(0);
         Ok(keys)
@@ -384,17 +372,13 @@ impl StoreKeys {
                     .into(),
             ));
         }
-        // Checks that `old` opens the root.
-        StoreKeys::unwrap(record, old)?;
-        let (_, sealed) = parse_root(record)?;
-        let root = old
-            .open(ROOT_AAD, &sealed)
-            .ok_or_else(|| KeyError::Master("the store's root key does not open".into()))?;
-        let again = new.seal(ROOT_AAD, &root)?;
+        let mut root = open_root(record, old)?;
+        let again = new.seal(ROOT_AAD, &root);
+        root.fill(0);
         Ok(format!(
             "v1:{}:{}",
             new.id(),
-            base64::engine::general_purpose::STANDARD.encode(again)
+            base64::engine::general_purpose::STANDARD.encode(again?)
         ))
     }
 
@@ -457,14 +441,29 @@ impl StoreKeys {
     }
 }
 
-fn parse_root(record: &str) -> Result<(&str, Vec<u8>), KeyError> {
+/// The root key of a `v1:<master key id>:<base64>` record, opened with `master`.
+fn open_root(record: &str, master: &MasterKey) -> Result<[u8; 32], KeyError> {
     let malformed = || KeyError::Master("the store's root key record is malformed".into());
     let rest = record.strip_prefix("v1:").ok_or_else(malformed)?;
-    let (id, sealed) = rest.split_once(':').ok_or_else(malformed)?;
+    let (sealed_by, sealed) = rest.split_once(':').ok_or_else(malformed)?;
     let sealed = base64::engine::general_purpose::STANDARD
         .decode(sealed)
         .map_err(|_| malformed())?;
-    Ok((id, sealed))
+    // Only a well-formed id is repeated: the record is read from the store.
+    let sealed_by = if sealed_by.len() == 16 && sealed_by.bytes().all(|b| b.is_ascii_hexdigit()) {
+        sealed_by
+    } else {
+        "(unknown)"
+    };
+    let plain = master.open(ROOT_AAD, &sealed).ok_or_else(|| {
+        KeyError::Master(format!(
+            "the store's root key is sealed under master key {sealed_by}, and the configured key \
+             (keys.master_key_env or keys.master_key_file) is {}: after `vendorwall keys \
+             rotate-master`, configure the new key",
+            master.id()
+        ))
+    })?;
+    plain.as_slice().try_into().map_err(|_| malformed())
 }
 
 fn seal_with(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
@@ -700,6 +699,82 @@ mod tests {
             .to_string();
         assert!(!err.contains("short"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn sealed_subject_ids_are_bound_to_their_part_and_subject() {
+        let keys = StoreKeys::generate(&MasterKey::from_bytes(&[3; 32])).unwrap().keys;
+        let (a, b) = ([1u8; 16], [2u8; 16]);
+        let id = keys.seal_subject(SubjectPart::Id, &a, b"alice").unwrap();
+        assert!(!id.windows(5).any(|w| w == b"alice"));
+        assert_eq!(keys.open_subject(SubjectPart::Id, &a, &id).unwrap(), b"alice");
+        assert!(
+            keys.open_subject(SubjectPart::Id, &b, &id).is_none(),
+            "another subject's"
+        );
+        assert!(
+            keys.open_subject(SubjectPart::Contact, &a, &id).is_none(),
+            "another part"
+        );
+        // The unbound additional data of legacy stores opens nothing in a store with a root.
+        let unbound = seal_with(&keys.subject_seal, UNBOUND_SUBJECT_AAD, b"bob").unwrap();
+        assert!(keys.open_subject(SubjectPart::Id, &a, &unbound).is_none());
+        // The reusable buffer holds the plaintext only (no tag), also after a failed try.
+        let mut buf = Vec::new();
+        assert!(keys.open_subject_into(SubjectPart::Id, &b, &id, &mut buf).is_none());
+        assert_eq!(
+            keys.open_subject_into(SubjectPart::Id, &a, &id, &mut buf).unwrap(),
+            b"alice"
+        );
+        assert_eq!(buf, b"alice");
+    }
+
+    #[test]
+    fn a_legacy_store_keeps_the_master_key_as_its_root_and_opens_unbound_blobs() {
+        let master = MasterKey::from_bytes(&[4; 32]);
+        let legacy = StoreKeys::unwrap(LEGACY_ROOT, &master).unwrap();
+        assert!(legacy.is_legacy());
+        let old = master.seal(UNBOUND_SUBJECT_AAD, b"carol").unwrap();
+        assert_eq!(legacy.open_subject(SubjectPart::Id, &[9; 16], &old).unwrap(), b"carol");
+        let key = master.seal(&aad("a", 1), &[5; 32]).unwrap();
+        assert_eq!(legacy.open_key(&aad("a", 1), &key).unwrap(), [5; 32]);
+        // New blobs in it are bound.
+        let new = legacy.seal_subject(SubjectPart::Id, &[9; 16], b"dave").unwrap();
+        assert!(legacy.open_subject(SubjectPart::Id, &[8; 16], &new).is_none());
+        let e = StoreKeys::rewrap(LEGACY_ROOT, &master, &MasterKey::from_bytes(&[5; 32]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--reseal"), "{e}");
+    }
+
+    #[test]
+    fn the_root_key_rewraps_under_a_new_master_key_and_refuses_the_old_one() {
+        let (old, new) = (MasterKey::from_bytes(&[6; 32]), MasterKey::from_bytes(&[7; 32]));
+        assert_ne!(old.id(), new.id());
+        assert_eq!(old.id(), MasterKey::from_bytes(&[6; 32]).id());
+        let root = StoreKeys::generate(&old).unwrap();
+        assert!(root.record.starts_with(&format!("v1:{}:", old.id())));
+        let sealed = root
+            .keys
+            .seal_subject(SubjectPart::Contact, &[1; 16], b"e@x.test")
+            .unwrap();
+        let again = StoreKeys::rewrap(&root.record, &old, &new).unwrap();
+        assert!(again.starts_with(&format!("v1:{}:", new.id())));
+        let keys = StoreKeys::unwrap(&again, &new).unwrap();
+        assert_eq!(
+            keys.open_subject(SubjectPart::Contact, &[1; 16], &sealed).unwrap(),
+            b"e@x.test"
+        );
+        let e = StoreKeys::unwrap(&again, &old).unwrap_err().to_string();
+        assert!(
+            e.contains(&new.id()) && e.contains(&old.id()) && e.contains("keys.master_key_file"),
+            "{e}"
+        );
+        assert!(StoreKeys::rewrap(&again, &old, &new).is_err());
+        // A record someone edited names no key from it.
+        let forged = format!("v1:do-this-now:{}", again.rsplit(':').next().unwrap());
+        let e = StoreKeys::unwrap(&forged, &old).unwrap_err().to_string();
+        assert!(!e.contains("do-this-now"), "{e}");
     }
 
     #[test]
