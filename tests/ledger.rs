@@ -529,3 +529,65 @@ async fn a_sealed_id_swapped_between_subjects_is_not_exported_as_the_other_perso
     let (code, out, _) = cli(&["ledger", "verify", "--config", c]);
     assert_eq!(code, 1, "{out}");
 }
+
+#[test]
+fn a_legacy_store_is_rotated_online_only_after_one_reseal() {
+    use base64::Engine as _;
+    use vendorwall::policy::keys::{MasterKey, StoreKeys};
+    let dir = TempDir::new("rotate-legacy");
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", &Options::default());
+    let c = cfg.to_str().unwrap();
+    // A store as builds before the root key left it: a pseudonym key sealed under the master
+    // key itself.
+    let raw: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(MASTER_KEY)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let master = MasterKey::from_bytes(&raw);
+    let store = vendorwall::store::sqlite::SqliteStore::open(&dir.path().join("store")).unwrap();
+    vendorwall::keyring::current_key(&store, &StoreKeys::legacy(&master), "mixpanel").unwrap();
+    drop(store);
+    let (code, out, err) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "the legacy store opens unchanged: {out}{err}");
+
+    let (new_key, new_b64) = new_master_key(dir.path());
+    let online = [
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+        "--config",
+        c,
+    ];
+    let (code, out, err) = cli(&online);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--reseal"), "{err}");
+    let mut reseal = online.to_vec();
+    reseal.insert(2, "--reseal");
+    let (code, out, err) = cli(&reseal);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("re-sealed 1 pseudonym keys"), "{out}");
+    let (code, out, err) = cli_keyed(new_b64, &["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli_keyed(new_b64, &["audit", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Converted: the next rotation runs online.
+    let other = dir.path().join("other.key");
+    std::fs::write(&other, MASTER_KEY).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (code, out, err) = cli_keyed(
+        new_b64,
+        &[
+            "keys",
+            "rotate-master",
+            "--new-key-file",
+            other.to_str().unwrap(),
+            "--config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+}
