@@ -516,9 +516,10 @@ fn benches(c: &mut Criterion) {
         let witness = dir.with_extension("witness");
         let _ = std::fs::remove_file(&witness);
         if witnessed {
+            let keys = store.keys().expect("a keyed store");
             store = store.with_witness(vendorwall::ledger::witness::Witness::new(
                 witness.clone(),
-                master.mac_key(vendorwall::ledger::WITNESS_PURPOSE),
+                keys.mac_key(vendorwall::ledger::WITNESS_PURPOSE),
             ));
         }
         // 2000 rows, 40 batches of the 50 events, each from new devices.

@@ -23,7 +23,7 @@
 //!   `Interner` does (same kinds, same `sent|pseudonymised|held_back` member lists);
 //! - subjects are numbered in order of first appearance in the delivery stream (the live
 //!   `INSERT … ledger_subjects` order); digest = the subject key's 16-byte HMAC pseudonym of the
-//!   app's id, `sealed` = `MasterKey::seal(b"vendorwall subject", id)` (ids are UUIDs, 36
+//!   app's id, `sealed` = `StoreKeys::seal_subject(Id, digest, id)` (ids are UUIDs, 36
 //!   characters; anonymous ids `$device:<uuid>`, 44); one `ledger_vendor_ids` row per subject
 //!   with the 16-byte mixpanel pseudonym, key version 1;
 //! - `--link-share` of the people (default 10%) start anonymous: their first session is sent
@@ -65,7 +65,7 @@ use vendorwall::keyring::current_key;
 use vendorwall::ledger::codec::EntryCode;
 use vendorwall::ledger::query::figures;
 use vendorwall::ledger::rollup::DAY_MS;
-use vendorwall::policy::keys::{MasterKey, PseudonymKey};
+use vendorwall::policy::keys::{MasterKey, PseudonymKey, StoreKeys, SubjectPart};
 use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::sqlite::ledger::{
@@ -75,7 +75,6 @@ use vendorwall::store::sqlite::ledger::{
 
 const DEST: &str = "mixpanel";
 /// `ledger.rs`'s private kind constants (kept in step by hand).
-const SEAL_AAD: &[u8] = b"vendorwall subject";
 /// 2025-11-09T00:00:00Z: the generated 90 days end here.
 const END_MS: i64 = 1_762_646_400_000;
 
@@ -438,7 +437,7 @@ struct Event {
 struct Writer<'a> {
     conn: &'a Connection,
     seed: u64,
-    master: MasterKey,
+    keys: std::sync::Arc<StoreKeys>,
     subject_key: PseudonymKey,
     vendor_key: PseudonymKey,
     dest_id: u32,
@@ -456,8 +455,8 @@ impl Writer<'_> {
     fn new_subject(&mut self, app_id: &str) -> Res<u32> {
         let digest = hex16(&self.subject_key.pseudonym(app_id));
         let sealed = self
-            .master
-            .seal(SEAL_AAD, app_id.as_bytes())
+            .keys
+            .seal_subject(SubjectPart::Id, &digest, app_id.as_bytes())
             .map_err(|e| e.to_string())?;
         self.conn
             .prepare_cached("INSERT OR IGNORE INTO ledger_subjects (digest, sealed) VALUES (?1, ?2)")?
@@ -509,9 +508,14 @@ impl Writer<'_> {
         if self.keep_contacts && t.email && e.kind != 1 && !self.contact_done[e.person as usize] {
             self.contact_done[e.person as usize] = true;
             let email = format!("user{}@example-mail.com", e.person);
+            let digest: Vec<u8> = self
+                .conn
+                .prepare_cached("SELECT digest FROM ledger_subjects WHERE id = ?1")?
+                .query_row([subject], |r| r.get(0))?;
+            let digest: [u8; 16] = digest.try_into().map_err(|_| "a 16-byte subject digest")?;
             let sealed = self
-                .master
-                .seal(SEAL_AAD, email.as_bytes())
+                .keys
+                .seal_subject(SubjectPart::Contact, &digest, email.as_bytes())
                 .map_err(|e| e.to_string())?;
             self.conn
                 .prepare_cached("UPDATE ledger_subjects SET contact = ?2 WHERE id = ?1")?
@@ -553,12 +557,14 @@ fn generate(a: &Args) -> Res<()> {
         a.dir.join("master.key"),
         base64::engine::general_purpose::STANDARD.encode(key),
     )?;
-    let (subject_key, vendor_key) = {
+    let (store_keys, subject_key, vendor_key) = {
         let master = MasterKey::from_bytes(&key);
         let store = SqliteStore::open_keyed(&a.dir, &master)?;
+        let keys = store.keys().ok_or("the store opened without its keys")?;
         (
-            current_key(&store, &master, vendorwall::ledger::SUBJECT_KEY)?,
-            current_key(&store, &master, DEST)?,
+            keys.clone(),
+            current_key(&store, &keys, vendorwall::ledger::SUBJECT_KEY)?,
+            current_key(&store, &keys, DEST)?,
         )
     };
     let conn = Connection::open(a.dir.join("vendorwall.db"))?;
@@ -668,7 +674,7 @@ fn generate(a: &Args) -> Res<()> {
     let mut w = Writer {
         conn: &conn,
         seed: a.seed,
-        master: MasterKey::from_bytes(&key),
+        keys: store_keys.clone(),
         subject_key,
         vendor_key,
         dest_id,
@@ -689,7 +695,7 @@ fn generate(a: &Args) -> Res<()> {
     let mut last_delivered = i64::MIN;
     let (mut written, mut batches, mut in_tx) = (0u64, 0u64, 0usize);
     let mut entries: Vec<EntryCode> = Vec::with_capacity(a.batch);
-    let chain_key = vendorwall::ledger::ChainKey::derive(&MasterKey::from_bytes(&key));
+    let chain_key = vendorwall::ledger::ChainKey::derive(&store_keys);
     conn.execute_batch("BEGIN")?;
     for (day, bucket) in buckets.iter_mut().enumerate().take(a.days as usize) {
         let day_start = start_ms + day as i64 * DAY_MS;
@@ -978,7 +984,8 @@ fn measure(a: &Args) -> Res<()> {
     );
     let out = a.dir.join("export");
     let t = Instant::now();
-    let x = desk.export(inc.id, &out, &master, to + DAY_MS)?;
+    let keys = store.store_keys(&master)?;
+    let x = desk.export(inc.id, &out, &keys, to + DAY_MS)?;
     let csv_bytes = std::fs::metadata(out.join("subjects.csv"))?.len();
     println!(
         "incident export: {:.3}s — {} people in subjects.csv ({:.0} MB), {} vendor ids; phases (ms): {:?}",

@@ -9,11 +9,15 @@
 //! ```
 //!
 //! `actor` is the admin token's name or `cli:<os user>`; the token itself never appears.
-//! Each line's `mac` is an HMAC-SHA256, under a key derived from the master key (which never
-//! lives in the store), over its fields and the previous line's `mac` (`prev`): without the
-//! master key nobody can edit, insert, reorder or delete a line in the middle without
+//! Each line's `mac` is an HMAC-SHA256, under a key derived from the store's root key (itself
+//! sealed under the master key, which never lives in the store; see `policy::keys`), over its
+//! fields and the previous line's `mac` (`prev`): without the master key nobody can edit, insert, reorder or delete a line in the middle without
 //! `vendorwall audit verify` saying which line. Cutting lines off the end leaves a shorter
 //! valid log; ship the file to append-only storage to catch that (see SECURITY.md).
+//!
+//! Because the key derives from the root key, rotating the master key online leaves the log
+//! as it is (a running `serve` keeps appending under the same key); only the offline
+//! `keys rotate-master --reseal`, which draws a new root key, chains it again ([`AuditLog::rekey`]).
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -23,9 +27,9 @@ use std::path::{Path, PathBuf};
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
-use crate::policy::keys::MasterKey;
+use crate::policy::keys::StoreKeys;
 
-/// The HMAC key's purpose, for [`MasterKey::mac_key`].
+/// The HMAC key's purpose, for [`StoreKeys::mac_key`].
 const PURPOSE: &[u8] = b"audit log";
 /// Longest actor, action or target kept (longer ones are cut at a character boundary).
 const MAX_FIELD: usize = 200;
@@ -103,10 +107,10 @@ impl Verification {
 }
 
 impl AuditLog {
-    pub fn new(path: &Path, master: &MasterKey) -> AuditLog {
+    pub fn new(path: &Path, keys: &StoreKeys) -> AuditLog {
         AuditLog {
             path: path.to_owned(),
-            key: master.mac_key(PURPOSE),
+            key: keys.mac_key(PURPOSE),
         }
     }
 
@@ -162,10 +166,10 @@ impl AuditLog {
         hex(ctx.sign().as_ref())
     }
 
-    /// Moves the log to a new master key: every entry is checked under the current key (a
+    /// Moves the log to new store keys: every entry is checked under the current key (a
     /// tampered log is refused, so re-keying cannot launder it), then chained again under
     /// `new`, written beside the log and renamed over it. Returns the log under `new`.
-    pub fn rekey(&self, new: &MasterKey) -> Result<AuditLog, AuditError> {
+    pub fn rekey(&self, new: &StoreKeys) -> Result<AuditLog, AuditError> {
         let io = |source| AuditError::Io {
             path: self.path.clone(),
             source,
@@ -345,8 +349,12 @@ fn os_user() -> String {
 mod tests {
     use super::*;
 
+    fn keys(byte: u8) -> StoreKeys {
+        StoreKeys::legacy(&crate::policy::keys::MasterKey::from_bytes(&[byte; 32]))
+    }
+
     fn log(dir: &Path) -> AuditLog {
-        AuditLog::new(&dir.join("audit.log"), &MasterKey::from_bytes(&[7; 32]))
+        AuditLog::new(&dir.join("audit.log"), &keys(7))
     }
 
     fn temp(name: &str) -> PathBuf {
@@ -405,7 +413,7 @@ mod tests {
 
         // The right log under another key: nothing verifies.
         std::fs::write(l.path(), &text).unwrap();
-        let other = AuditLog::new(l.path(), &MasterKey::from_bytes(&[8; 32]));
+        let other = AuditLog::new(l.path(), &keys(8));
         assert_eq!(other.verify().unwrap().problems.len(), 4);
         assert!(l.verify().unwrap().ok());
 
@@ -426,7 +434,7 @@ mod tests {
         for t in ["a", "b", "c"] {
             l.append(&Actor::Token("ops".into()), "destination.suspend", t).unwrap();
         }
-        let new_key = MasterKey::from_bytes(&[9; 32]);
+        let new_key = keys(9);
         let moved = l.rekey(&new_key).unwrap();
         assert!(moved.verify().unwrap().ok());
         assert_eq!(
@@ -443,10 +451,7 @@ mod tests {
         // A tampered log is not re-keyed.
         let text = std::fs::read_to_string(moved.path()).unwrap();
         std::fs::write(moved.path(), text.replacen("\"b\"", "\"B\"", 1)).unwrap();
-        assert!(matches!(
-            moved.rekey(&MasterKey::from_bytes(&[1; 32])),
-            Err(AuditError::Corrupt(_))
-        ));
+        assert!(matches!(moved.rekey(&keys(1)), Err(AuditError::Corrupt(_))));
         std::fs::remove_dir_all(&d).unwrap();
     }
 

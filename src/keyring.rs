@@ -1,21 +1,21 @@
-//! Per-destination pseudonym keys in the store: each version sealed under the master key
-//! (`policy::keys`), the newest in use, rotation adding a version. The policy only ever
+//! Per-destination pseudonym keys in the store: each version sealed under a key derived from the
+//! store's root key (`policy::keys`), the newest in use, rotation adding a version. The policy only ever
 //! sees a [`PseudonymKey`]; this module is where keys meet storage.
 
-use crate::policy::keys::{KeyError, MasterKey, PseudonymKey, aad, random_bytes};
+use crate::policy::keys::{KeyError, PseudonymKey, StoreKeys, aad, random_bytes};
 use crate::store::{Store, now_ms};
 
 /// The newest key of a destination, generating version 1 on first use.
-pub fn current_key(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
-    if let Some(k) = newest(store, master, destination)? {
+pub fn current_key(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
+    if let Some(k) = newest(store, keys, destination)? {
         return Ok(k);
     }
-    add_version(store, master, destination, 1)?;
-    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
+    add_version(store, keys, destination, 1)?;
+    newest(store, keys, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
 }
 
 /// Adds the next key version; returns it.
-pub fn rotate(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<PseudonymKey, KeyError> {
+pub fn rotate(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
     let next = store
         .key_versions(destination)?
         .into_iter()
@@ -23,24 +23,24 @@ pub fn rotate(store: &dyn Store, master: &MasterKey, destination: &str) -> Resul
         .max()
         .unwrap_or(0)
         + 1;
-    add_version(store, master, destination, next)?;
-    newest(store, master, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
+    add_version(store, keys, destination, next)?;
+    newest(store, keys, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
 }
 
-fn add_version(store: &dyn Store, master: &MasterKey, destination: &str, version: u32) -> Result<(), KeyError> {
+fn add_version(store: &dyn Store, keys: &StoreKeys, destination: &str, version: u32) -> Result<(), KeyError> {
     let bytes: [u8; 32] = random_bytes()?;
-    let sealed = master.seal(&aad(destination, version), &bytes)?;
+    let sealed = keys.seal_key(&aad(destination, version), &bytes)?;
     // A concurrent writer may have added this version first; then theirs stands.
     store.add_key(destination, version, &sealed, now_ms())?;
     Ok(())
 }
 
-fn newest(store: &dyn Store, master: &MasterKey, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
+fn newest(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
     let Some((version, sealed)) = store.key_versions(destination)?.into_iter().max_by_key(|(v, _)| *v) else {
         return Ok(None);
     };
-    let bytes = master
-        .open(&aad(destination, version), &sealed)
+    let bytes = keys
+        .open_key(&aad(destination, version), &sealed)
         .ok_or_else(|| KeyError::Unseal(destination.to_owned()))?;
     Ok(Some(PseudonymKey::from_bytes(version, &bytes)))
 }
@@ -55,7 +55,9 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vw-keys-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = SqliteStore::open(&dir).unwrap();
-        let m = MasterKey::from_bytes(&[1; 32]);
+        let m = StoreKeys::generate(&crate::policy::keys::MasterKey::from_bytes(&[1; 32]))
+            .unwrap()
+            .keys;
         let a1 = current_key(&store, &m, "a").unwrap();
         let b1 = current_key(&store, &m, "b").unwrap();
         assert_eq!(a1.version, 1);
@@ -68,11 +70,11 @@ mod tests {
         assert_eq!(a2.version, 2);
         assert_ne!(a2.pseudonym("user-1"), a1.pseudonym("user-1"));
         assert_eq!(current_key(&store, &m, "a").unwrap().version, 2);
-        // another master key cannot open them
-        assert!(matches!(
-            current_key(&store, &MasterKey::from_bytes(&[2; 32]), "a"),
-            Err(KeyError::Unseal(_))
-        ));
+        // another root key cannot open them
+        let other = StoreKeys::generate(&crate::policy::keys::MasterKey::from_bytes(&[1; 32]))
+            .unwrap()
+            .keys;
+        assert!(matches!(current_key(&store, &other, "a"), Err(KeyError::Unseal(_))));
         assert!(!format!("{a2:?}").contains(&a2.pseudonym("x")));
         let _ = std::fs::remove_dir_all(&dir);
     }

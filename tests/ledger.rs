@@ -236,10 +236,171 @@ fn export_subjects(cfg: &str, id: &str, out: &Path) -> (i32, String) {
     )
 }
 
+/// A new master key in a private file beside the config; returns (path, base64).
+fn new_master_key(dir: &Path) -> (std::path::PathBuf, &'static str) {
+    let new_key = dir.join("new.key");
+    let new_b64 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+    std::fs::write(&new_key, new_b64).unwrap();
+    std::fs::set_permissions(&new_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    (new_key, new_b64)
+}
+
+/// Opens an incident on `mixpanel` over the last and next day; returns its id.
+fn open_incident(key: &str, cfg: &str) -> String {
+    let now = vendorwall::store::now_ms();
+    let fmt = |ms: i64| vendorwall::incident::time::format_utc(ms);
+    let (code, out, err) = cli_keyed(
+        key,
+        &[
+            "incident",
+            "open",
+            "--destination",
+            "mixpanel",
+            "--from",
+            &fmt(now - 86_400_000),
+            "--to",
+            &fmt(now + 86_400_000),
+            "--config",
+            cfg,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    out.lines().next().unwrap().trim().to_owned()
+}
+
+/// The first column of `subjects.csv` (the subject ids), header skipped.
+fn exported_ids(csv: &str) -> Vec<String> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotate_master_rewraps_everything_under_the_new_key() {
+async fn rotate_master_online_while_serve_ingests() {
     let vendor = emulator().await;
-    let dir = TempDir::new("rotate-master");
+    let dir = TempDir::new("rotate-online");
+    let cfg = write_config(
+        dir.path(),
+        &vendor.base_url(),
+        &Options {
+            limits: "[ledger]\nwitness_path = \"witness.jsonl\"\n".into(),
+            ..Options::default()
+        },
+    );
+    let c = cfg.to_str().unwrap();
+    let (new_key, new_b64) = new_master_key(dir.path());
+    let mut server = Server::start(&cfg);
+    post_events(&server, 0, 4).await;
+    assert!(eventually(WAIT, || ledger_entries(c) == 4).await);
+
+    // Ingest keeps going while the key rotates: every request acknowledged is counted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let url = server.base_url.clone();
+    let ingest = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut next = 4usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || next < 40 {
+                let batch: Vec<serde_json::Value> = (next..next + 3)
+                    .map(|i| json!({"event": "e", "properties": {"token": APP_TOKEN, "distinct_id": format!("u{i}")}}))
+                    .collect();
+                let r = client()
+                    .post(format!("{url}/track"))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("data={}", form_encode(&b64(&json!(batch)))))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200, "ingest continues during the rotation");
+                next += 3;
+            }
+            next
+        })
+    };
+    let (code, out, err) = cli(&[
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+        "--config",
+        c,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("a running serve is unaffected"), "{out}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = ingest.await.unwrap();
+    // Every acknowledged event is delivered and recorded by the serve that kept its keys.
+    assert!(
+        eventually(WAIT, || ledger_entries(c) == sent).await,
+        "{} of {sent} delivered",
+        ledger_entries(c)
+    );
+    server.stop();
+
+    // A restart with the old key is refused, naming the settings.
+    let old = run_to_exit(
+        with_master_key(&mut Command::new(bin()))
+            .args(["serve", "--config", c])
+            .env("VW_TEST_MP_SECRET", API_SECRET),
+    );
+    let err = String::from_utf8_lossy(&old.stderr);
+    assert!(!old.status.success());
+    assert!(
+        err.contains("keys.master_key_env") && err.contains("rotate-master"),
+        "{err}"
+    );
+    let (code, _, err) = cli(&["ledger", "verify", "--config", c]);
+    assert_ne!(code, 0);
+    assert!(err.contains("keys.master_key_env"), "{err}");
+    assert!(
+        !err.contains(MASTER_KEY) && !err.contains(new_b64),
+        "no key in the error: {err}"
+    );
+
+    // With the new key: the ledger and the audit log verify, the rotation is on record, and
+    // the export opens every id.
+    let (code, out, err) = cli_keyed(new_b64, &["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.lines().any(|l| l.starts_with("mixpanel: ok")), "{out}");
+    let (code, out, err) = cli_keyed(new_b64, &["audit", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, out, _) = cli_keyed(new_b64, &["audit", "list", "--config", c]);
+    assert!(out.contains("keys.rotate_master"), "{out}");
+    let id = open_incident(new_b64, c);
+    let out_dir = dir.path().join("export");
+    let (code, out, err) = cli_keyed(
+        new_b64,
+        &[
+            "incident",
+            "export",
+            &id,
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let mut ids = exported_ids(&std::fs::read_to_string(out_dir.join("subjects.csv")).unwrap());
+    ids.sort();
+    let mut expected: Vec<String> = (0..sent).map(|i| format!("u{i}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+
+    // serve starts with the new key (the witness is keyed from the unchanged root key).
+    let mut server = Server::start_keyed(&cfg, &[], new_b64);
+    post_events(&server, sent, sent + 2).await;
+    assert!(eventually(WAIT, || ledger_entries(c) == sent + 2).await);
+    server.stop();
+    let (code, out, err) = cli_keyed(new_b64, &["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotate_master_reseal_rewraps_everything_under_a_fresh_root() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("rotate-reseal");
     let cfg = write_config(
         dir.path(),
         &vendor.base_url(),
@@ -254,13 +415,11 @@ async fn rotate_master_rewraps_everything_under_the_new_key() {
     assert!(eventually(WAIT, || ledger_entries(c) == 4).await);
 
     // Refused while serve runs on the store.
-    let new_key = dir.path().join("new.key");
-    let new_b64 = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
-    std::fs::write(&new_key, new_b64).unwrap();
-    std::fs::set_permissions(&new_key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (new_key, new_b64) = new_master_key(dir.path());
     let rotate = [
         "keys",
         "rotate-master",
+        "--reseal",
         "--new-key-file",
         new_key.to_str().unwrap(),
         "--config",
@@ -271,22 +430,7 @@ async fn rotate_master_rewraps_everything_under_the_new_key() {
     assert!(err.contains("serve"), "{err}");
     server.stop();
 
-    let now = vendorwall::store::now_ms();
-    let fmt = |ms: i64| vendorwall::incident::time::format_utc(ms);
-    let (code, out, err) = cli(&[
-        "incident",
-        "open",
-        "--destination",
-        "mixpanel",
-        "--from",
-        &fmt(now - 86_400_000),
-        "--to",
-        &fmt(now + 86_400_000),
-        "--config",
-        c,
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let id = out.lines().next().unwrap().trim().to_owned();
+    let id = open_incident(MASTER_KEY, c);
     let (code, before) = export_subjects(c, &id, &dir.path().join("before"));
     assert_eq!(code, 0, "{before}");
     assert!(before.contains("u0") && before.contains("u3"), "{before}");
@@ -299,37 +443,151 @@ async fn rotate_master_rewraps_everything_under_the_new_key() {
     );
     assert!(out.contains("retired"), "the old witness is kept: {out}");
 
-    // The old key opens nothing any more: the ledger no longer verifies under it and the
-    // export cannot unseal the ids.
+    // The old key opens nothing any more.
     let (code, out, _) = cli(&["ledger", "verify", "--config", c]);
     assert_eq!(code, 1, "{out}");
     let (_, stale) = export_subjects(c, &id, &dir.path().join("stale"));
     assert!(!stale.contains("u0"), "{stale}");
 
     // With the new key everything verifies and the export shows the real ids again.
-    std::fs::copy(&new_key, dir.path().join("master.key")).unwrap();
-    let with_new = |args: &[&str]| {
-        let out = Command::new(bin())
-            .args(args)
-            .env(MASTER_KEY_ENV, new_b64)
-            .env("VW_TEST_MP_SECRET", API_SECRET)
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let (code, out) = with_new(&["ledger", "verify", "--config", c]);
-    assert_eq!(code, Some(0), "{out}");
+    let (code, out, err) = cli_keyed(new_b64, &["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
     assert!(out.lines().any(|l| l.starts_with("mixpanel: ok")), "{out}");
-    let (code, _) = with_new(&[
+    let (code, out, err) = cli_keyed(new_b64, &["audit", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli_keyed(
+        new_b64,
+        &[
+            "incident",
+            "export",
+            &id,
+            "--out",
+            dir.path().join("after").to_str().unwrap(),
+            "--config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let after = std::fs::read_to_string(dir.path().join("after/subjects.csv")).unwrap();
+    assert_eq!(after, before, "the same people, unsealed with the new keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_id_swapped_between_subjects_is_not_exported_as_the_other_person() {
+    let vendor = emulator().await;
+    let dir = TempDir::new("swapped-id");
+    let cfg = write_config(dir.path(), &vendor.base_url(), &Options::default());
+    let c = cfg.to_str().unwrap();
+    let mut server = Server::start(&cfg);
+    post_events(&server, 0, 2).await;
+    assert!(eventually(WAIT, || ledger_entries(c) == 2).await);
+    server.stop();
+
+    // Someone with write access to the store gives subject 1 subject 2's sealed id.
+    let db = dir.path().join("store/vendorwall.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: Vec<(i64, Vec<u8>)> = conn
+        .prepare("SELECT id, sealed FROM ledger_subjects ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    conn.execute(
+        "UPDATE ledger_subjects SET sealed = ?2 WHERE id = ?1",
+        rusqlite::params![rows[0].0, rows[1].1],
+    )
+    .unwrap();
+    drop(conn);
+
+    let id = open_incident(MASTER_KEY, c);
+    let out_dir = dir.path().join("export");
+    let (code, out, err) = cli(&[
         "incident",
         "export",
         &id,
         "--out",
-        dir.path().join("after").to_str().unwrap(),
+        out_dir.to_str().unwrap(),
         "--config",
         c,
     ]);
-    assert_eq!(code, Some(0));
-    let after = std::fs::read_to_string(dir.path().join("after/subjects.csv")).unwrap();
-    assert_eq!(after, before, "the same people, unsealed with the new key");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("did not open"), "the export says so: {err}");
+    assert!(
+        !err.contains("u0") && !err.contains("u1"),
+        "no id in the warning: {err}"
+    );
+    let ids = exported_ids(&std::fs::read_to_string(out_dir.join("subjects.csv")).unwrap());
+    assert_eq!(ids.len(), 2, "{ids:?}");
+    assert_eq!(
+        ids.iter().filter(|i| i.starts_with('u')).count(),
+        1,
+        "the moved id is not printed for the other person: {ids:?}"
+    );
+    assert!(ids.iter().any(|i| i == "[unavailable]"), "{ids:?}");
+    let (code, out, _) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
+fn a_legacy_store_is_rotated_online_only_after_one_reseal() {
+    use base64::Engine as _;
+    use vendorwall::policy::keys::{MasterKey, StoreKeys};
+    let dir = TempDir::new("rotate-legacy");
+    let cfg = write_config(dir.path(), "http://127.0.0.1:9", &Options::default());
+    let c = cfg.to_str().unwrap();
+    // A store as builds before the root key left it: a pseudonym key sealed under the master
+    // key itself.
+    let raw: [u8; 32] = base64::engine::general_purpose::STANDARD
+        .decode(MASTER_KEY)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let master = MasterKey::from_bytes(&raw);
+    let store = vendorwall::store::sqlite::SqliteStore::open(&dir.path().join("store")).unwrap();
+    vendorwall::keyring::current_key(&store, &StoreKeys::legacy(&master), "mixpanel").unwrap();
+    drop(store);
+    let (code, out, err) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "the legacy store opens unchanged: {out}{err}");
+
+    let (new_key, new_b64) = new_master_key(dir.path());
+    let online = [
+        "keys",
+        "rotate-master",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+        "--config",
+        c,
+    ];
+    let (code, out, err) = cli(&online);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("--reseal"), "{err}");
+    let mut reseal = online.to_vec();
+    reseal.insert(2, "--reseal");
+    let (code, out, err) = cli(&reseal);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("re-sealed 1 pseudonym keys"), "{out}");
+    let (code, out, err) = cli_keyed(new_b64, &["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli_keyed(new_b64, &["audit", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Converted: the next rotation runs online.
+    let other = dir.path().join("other.key");
+    std::fs::write(&other, MASTER_KEY).unwrap();
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let (code, out, err) = cli_keyed(
+        new_b64,
+        &[
+            "keys",
+            "rotate-master",
+            "--new-key-file",
+            other.to_str().unwrap(),
+            "--config",
+            c,
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&["ledger", "verify", "--config", c]);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -129,10 +129,10 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
     println!();
     print!("{}", super::incident::summary(&inc));
 
-    let master = super::policy::master_key(cfg)?;
+    let keys = super::store_keys(cfg, &store)?;
     let out = dir.path().join(format!("incident-{}", inc.id));
     let x = desk
-        .export(inc.id, &out, &master, now_ms())
+        .export(inc.id, &out, &keys, now_ms())
         .with_context(|| format!("exporting incident {}", inc.id))?;
     println!();
     println!(

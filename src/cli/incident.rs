@@ -261,9 +261,9 @@ pub fn run(action: IncidentAction) -> Result<()> {
             );
         }
         IncidentAction::RotateKey { id, .. } => {
-            let master = super::policy::master_key(&cfg)?;
+            let keys = super::store_keys(&cfg, &store)?;
             let log = super::auditor(&cfg)?;
-            let inc = desk.rotate_key(id, &master, now_ms())?;
+            let inc = desk.rotate_key(id, &keys, now_ms())?;
             super::record(&log, "incident.rotate_key", &id.to_string())?;
             if let Some(e) = inc.timeline.last() {
                 println!("{}", e.detail);
@@ -271,10 +271,10 @@ pub fn run(action: IncidentAction) -> Result<()> {
         }
         IncidentAction::Templates { .. } => {}
         IncidentAction::Export { id, out, .. } => {
-            let master = super::policy::master_key(&cfg)?;
+            let keys = super::store_keys(&cfg, &store)?;
             let log = super::auditor(&cfg)?;
             let x = desk
-                .export(id, &out, &master, now_ms())
+                .export(id, &out, &keys, now_ms())
                 .with_context(|| format!("exporting incident {id}"))?;
             super::record(&log, "incident.export", &id.to_string())?;
             println!(
@@ -284,6 +284,13 @@ pub fn run(action: IncidentAction) -> Result<()> {
                 x.people,
                 x.vendor_ids
             );
+            if x.unopened > 0 {
+                eprintln!(
+                    "warning: {} sealed ids or emails did not open and are written as [unavailable] \
+                     (sealed under other keys, or moved from another subject's row): run `vendorwall ledger verify`",
+                    x.unopened
+                );
+            }
             for f in x.files {
                 println!("  {f}");
             }

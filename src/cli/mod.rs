@@ -233,9 +233,11 @@ enum KeysAction {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Move the store to a new master key: re-seal every pseudonym key and sealed id and
-    /// re-key the ledger, in one transaction. `serve` must be stopped; restart it with the new
-    /// key. Needs the current master key.
+    /// Move the store to a new master key. By default the store's root key is re-wrapped
+    /// under the new key in one short transaction while `serve` keeps running; restart it
+    /// with the new key whenever convenient. With `--reseal` (serve stopped) a fresh root key
+    /// replaces the old one: every pseudonym key and sealed id is sealed again and the ledger,
+    /// audit log and witness re-keyed. Needs the current master key.
     RotateMaster {
         /// The new key: a file (32 bytes, raw or base64; mode 0600; outside the store).
         #[arg(
@@ -248,6 +250,11 @@ enum KeysAction {
         /// The new key: the environment variable holding it (32 bytes, base64).
         #[arg(long, value_name = "VAR")]
         new_key_env: Option<String>,
+        /// Also draw a fresh root key and re-seal and re-key everything under it (needs
+        /// `serve` stopped): data sealed from now on no longer opens with the root key in old
+        /// backups. Converts a store created before the root key existed.
+        #[arg(long)]
+        reseal: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -325,10 +332,18 @@ fn load_admin(path: &Path) -> Result<Config> {
 }
 
 /// The audit log for a CLI command that changes state or exports; taken before the action,
-/// so a command that cannot record what it does (no master key) does nothing.
+/// so a command that cannot record what it does (no master key) does nothing. Its key
+/// derives from the store's root key.
 pub(crate) fn auditor(cfg: &Config) -> Result<crate::audit::AuditLog> {
+    let keys = store_keys(cfg, &open_store(cfg)?)?;
+    Ok(crate::audit::AuditLog::new(&cfg.admin.audit_log, &keys))
+}
+
+/// The store's keys, unwrapped with the configured master key (refused without one, or with
+/// a key that does not open the store's root key, naming the settings).
+pub(crate) fn store_keys(cfg: &Config, store: &SqliteStore) -> Result<crate::policy::keys::StoreKeys> {
     let master = policy::master_key(cfg)?;
-    Ok(crate::audit::AuditLog::new(&cfg.admin.audit_log, &master))
+    Ok(store.store_keys(&master)?)
 }
 
 /// Records a CLI action that succeeded, as `cli:<os user>`.
@@ -386,12 +401,12 @@ fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
     let master = policy::master_key(cfg)?;
     let store = SqliteStore::open_keyed(&cfg.store.path, &master)
         .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
-    Ok(match &cfg.ledger.witness_path {
-        Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
+    Ok(match (&cfg.ledger.witness_path, store.keys()) {
+        (Some(path), Some(keys)) => store.with_witness(crate::ledger::witness::Witness::new(
             path.clone(),
-            master.mac_key(crate::ledger::WITNESS_PURPOSE),
+            keys.mac_key(crate::ledger::WITNESS_PURPOSE),
         )),
-        None => store,
+        _ => store,
     })
 }
 
@@ -463,10 +478,16 @@ fn run(command: Command) -> Result<ExitCode> {
             KeysAction::RotateMaster {
                 new_key_file,
                 new_key_env,
+                reseal,
                 config,
             } => {
                 let cfg = load_admin(&config.config)?;
-                policy::rotate_master(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
+                let new = policy::new_master_key(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
+                if reseal {
+                    policy::reseal(&cfg, &new)?;
+                } else {
+                    policy::rotate_master_online(&cfg, &new)?;
+                }
             }
         },
         Command::Classify { input, protocol } => {

@@ -305,11 +305,9 @@ pub fn master_key(cfg: &Config) -> Result<MasterKey> {
     )?)
 }
 
-/// `keys rotate-master`: the store moves to the new master key; the witness (if any) is
-/// kept beside itself as `<name>.retired-<ms>` and started again under the new key.
-pub fn rotate_master(cfg: &Config, new_file: Option<&Path>, new_env: Option<&str>) -> Result<()> {
-    let old = master_key(cfg)?;
-    let new = match (new_file, new_env) {
+/// The new master key of `keys rotate-master`, from `--new-key-file` or `--new-key-env`.
+pub fn new_master_key(cfg: &Config, new_file: Option<&Path>, new_env: Option<&str>) -> Result<MasterKey> {
+    Ok(match (new_file, new_env) {
         (Some(file), _) => MasterKey::load_file(file, &cfg.store.path)?,
         (None, Some(var)) => {
             let no_file: Option<&Path> = None;
@@ -319,33 +317,66 @@ pub fn rotate_master(cfg: &Config, new_file: Option<&Path>, new_env: Option<&str
             MasterKey::load(var, no_file, &cfg.store.path)?
         }
         (None, None) => bail!("give the new key with --new-key-file or --new-key-env"),
-    };
+    })
+}
+
+/// `keys rotate-master`: the store's root key is re-wrapped under the new master key, beside a
+/// running `serve` (see `policy::keys`). The audit log and the witness are keyed from the root
+/// key, so they stay as they are; the rotation is recorded in the audit log.
+pub fn rotate_master_online(cfg: &Config, new: &MasterKey) -> Result<()> {
+    let old = master_key(cfg)?;
+    let store = SqliteStore::open(&cfg.store.path)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    let keys = store.store_keys(&old)?;
+    let audit = crate::audit::AuditLog::new(&cfg.admin.audit_log, &keys);
+    store.rewrap_root(&old, new)?;
+    drop(store);
+    super::record(&audit, "keys.rotate_master", "store")?;
+    println!(
+        "the store's root key is now sealed under the new master key {} (a running serve is unaffected)",
+        new.id()
+    );
+    println!(
+        "set the new key where serve reads it (keys.master_key_env or keys.master_key_file) before its next start: the old key no longer opens this store"
+    );
+    Ok(())
+}
+
+/// `keys rotate-master --reseal`: a fresh root key under the new master key, everything sealed
+/// and MAC'd again under it (`SqliteStore::reseal`); the witness (if any) is kept beside
+/// itself as `<name>.retired-<ms>` and started again, and the audit log re-keyed. Needs `serve`
+/// stopped.
+pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
+    let old = master_key(cfg)?;
     let _lock = crate::server::lock_store(&cfg.store.path)
-        .context("rotating the master key needs `serve` stopped on this store")?;
-    let audit = crate::audit::AuditLog::new(&cfg.admin.audit_log, &old);
+        .context("re-sealing the store (--reseal) needs `serve` stopped on this store; without --reseal the master key is rotated while serve runs")?;
+    let store = SqliteStore::open_keyed(&cfg.store.path, &old)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    let old_keys = store
+        .keys()
+        .ok_or_else(|| anyhow::anyhow!("the store was opened without its keys"))?;
+    let audit = crate::audit::AuditLog::new(&cfg.admin.audit_log, &old_keys);
     if !audit
         .verify()
         .with_context(|| format!("reading {}", cfg.admin.audit_log.display()))?
         .ok()
     {
         bail!(
-            "the audit log {} does not verify under the current master key; run `vendorwall audit verify`",
+            "the audit log {} does not verify under the current keys; run `vendorwall audit verify`",
             cfg.admin.audit_log.display()
         );
     }
-    let store = SqliteStore::open_keyed(&cfg.store.path, &old)
-        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
     let store = match &cfg.ledger.witness_path {
         Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
             path.clone(),
-            old.mac_key(crate::ledger::WITNESS_PURPOSE),
+            old_keys.mac_key(crate::ledger::WITNESS_PURPOSE),
         )),
         None => store,
     };
-    let done = store.rotate_master(&old, &new)?;
+    let (done, new_keys) = store.reseal(new)?;
     drop(store);
     println!(
-        "re-sealed {} pseudonym keys, {} subjects' ids, {} queued records; {} ledger batches re-keyed",
+        "re-sealed {} pseudonym keys, {} subjects' ids, {} queued records under a fresh root key; {} ledger batches re-keyed",
         done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches
     );
     if let Some(path) = &cfg.ledger.witness_path {
@@ -354,22 +385,22 @@ pub fn rotate_master(cfg: &Config, new_file: Option<&Path>, new_env: Option<&str
             std::fs::rename(path, &retired)
                 .with_context(|| format!("keeping the old witness as {}", retired.display()))?;
             println!(
-                "the old witness is kept as {} (it verifies under the old key only)",
+                "the old witness is kept as {} (it verifies under the old keys only)",
                 retired.display()
             );
         }
-        let store = SqliteStore::open_keyed(&cfg.store.path, &new)?.with_witness(crate::ledger::witness::Witness::new(
+        let store = SqliteStore::open_keyed(&cfg.store.path, new)?.with_witness(crate::ledger::witness::Witness::new(
             path.clone(),
-            new.mac_key(crate::ledger::WITNESS_PURPOSE),
+            new_keys.mac_key(crate::ledger::WITNESS_PURPOSE),
         ));
         store.reconcile_witness(false)?;
-        println!("the witness {} starts again under the new key", path.display());
+        println!("the witness {} starts again under the new keys", path.display());
     }
     let audit = audit
-        .rekey(&new)
-        .context("the store moved to the new key, but the audit log could not be re-keyed")?;
-    super::record(&audit, "keys.rotate_master", "store")?;
-    println!("the audit log {} is chained under the new key", audit.path().display());
+        .rekey(&new_keys)
+        .context("the store moved to the new keys, but the audit log could not be re-keyed")?;
+    super::record(&audit, "keys.rotate_master", "store --reseal")?;
+    println!("the audit log {} is chained under the new keys", audit.path().display());
     println!("now set the new key where serve reads it (keys.master_key_env or keys.master_key_file) and start serve");
     Ok(())
 }
@@ -378,10 +409,10 @@ pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()
     if cfg.destination(destination).is_none() {
         bail!("no destination named `{destination}`");
     }
-    let master = master_key(cfg)?;
+    let keys = super::store_keys(cfg, store)?;
     // Make sure the current key opens before adding a new one.
-    crate::keyring::current_key(store, &master, destination)?;
-    let k = crate::keyring::rotate(store, &master, destination)?;
+    crate::keyring::current_key(store, &keys, destination)?;
+    let k = crate::keyring::rotate(store, &keys, destination)?;
     println!(
         "{destination}: pseudonym key version {} is now current (running servers switch within a second)",
         k.version

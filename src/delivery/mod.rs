@@ -372,7 +372,7 @@ impl Worker {
             let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
             match result {
                 Ok(Ok(())) => break,
-                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e))) => {
+                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e) | StoreError::Keys(e))) => {
                     // The vendor has the records; until the store takes the acknowledgement
                     // they would be sent again (deduplicated by $insert_id), so keep trying.
                     tracing::error!(destination = %self.dest.name, error = %e, "cannot record delivery; retrying");

@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Config;
 use crate::ledger::query;
 use crate::ledger::rollup::DAY_MS;
-use crate::policy::keys::MasterKey;
+use crate::policy::keys::{StoreKeys, SubjectPart};
 use crate::protocol::{DeletionRequest, Vendor};
 use crate::store::{DestinationState, Store, StoreError, SubjectRow};
 use report::{Facts, Report, TimelineEntry};
@@ -153,6 +153,9 @@ pub struct Exported {
     pub files: Vec<String>,
     pub people: u64,
     pub vendor_ids: u64,
+    /// Subject ids and contact emails in `subjects.csv` that did not open (written as
+    /// `[unavailable]`): sealed under other keys, or moved from another subject's row.
+    pub unopened: u64,
     /// How long each part took (milliseconds), for benchmarks.
     pub phases_ms: std::collections::BTreeMap<&'static str, u64>,
 }
@@ -318,10 +321,10 @@ impl Desk<'_> {
 
     /// Rotates the destination's pseudonym key: pseudonyms made from now on cannot be linked
     /// to the ones the vendor already holds.
-    pub fn rotate_key(&self, id: i64, master: &MasterKey, now_ms: i64) -> Result<Incident, IncidentError> {
+    pub fn rotate_key(&self, id: i64, keys: &StoreKeys, now_ms: i64) -> Result<Incident, IncidentError> {
         let destination = self.get(id)?.destination;
         let k =
-            crate::keyring::rotate(self.store, master, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
+            crate::keyring::rotate(self.store, keys, &destination).map_err(|e| IncidentError::Key(e.to_string()))?;
         let recorded = self.modify_within(RECORD_ATTEMPTS, id, now_ms, |inc| {
             inc.timeline.push(event(
                 now_ms,
@@ -436,7 +439,7 @@ impl Desk<'_> {
     }
 
     /// Writes the current revision's documents into `out`.
-    pub fn export(&self, id: i64, out: &Path, master: &MasterKey, now_ms: i64) -> Result<Exported, IncidentError> {
+    pub fn export(&self, id: i64, out: &Path, keys: &StoreKeys, now_ms: i64) -> Result<Exported, IncidentError> {
         let mut inc = self.get(id)?;
         self.refresh_deadlines(&mut inc, now_ms);
         let mut report = inc.current().cloned().ok_or(IncidentError::NotFound(id))?;
@@ -450,10 +453,10 @@ impl Desk<'_> {
             phases_ms.insert(name, clock.elapsed().as_millis() as u64);
             clock = std::time::Instant::now();
         };
-        let (people, written_people) = people_and_subjects(
+        let (people, written_people, unopened) = people_and_subjects(
             self.store,
             (&inc.destination, report.data_from_ms, report.data_to_ms),
-            master,
+            keys,
             &out.join("subjects.csv"),
             &mut lap,
         )?;
@@ -475,11 +478,16 @@ impl Desk<'_> {
         )?;
         lap("vendor-deletion-request.json");
         report.vendor_ids = vendor_ids;
+        let unopened_note = if unopened > 0 {
+            format!("; {unopened} sealed ids or emails did not open (run `vendorwall ledger verify`)")
+        } else {
+            String::new()
+        };
         let exported = event(
             now_ms,
             "exported",
             format!(
-                "Revision {} exported: {written_people} people in the notification list, {vendor_ids} vendor ids in the deletion request",
+                "Revision {} exported: {written_people} people in the notification list, {vendor_ids} vendor ids in the deletion request{unopened_note}",
                 report.revision
             ),
         );
@@ -518,6 +526,7 @@ impl Desk<'_> {
             files: names,
             people: written_people,
             vendor_ids,
+            unopened,
             phases_ms,
         })
     }
@@ -569,8 +578,6 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), IncidentError> {
     })
 }
 
-use crate::ledger::SUBJECT_AAD;
-
 /// Creates a file only its owner can read (it holds ids and emails in clear).
 fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     crate::store::files::create_private(path)
@@ -620,16 +627,41 @@ type Span = Option<(usize, usize)>;
 /// Subjects read off the store, handed from the reading thread to the writing one.
 #[derive(Default)]
 struct SubjectChunk {
-    /// (subject, id, contact email) with the bytes in `bytes`.
-    rows: Vec<(u32, Span, Span)>,
+    /// (subject, digest, id, contact email) with the bytes in `bytes`.
+    rows: Vec<(u32, [u8; 16], Span, Span)>,
     bytes: Vec<u8>,
     /// The ids and emails are already unsealed (`None` where there was none, or it did not
     /// open); else they are still sealed.
     opened: bool,
+    /// Sealed ids and emails that did not open (counted where they were opened).
+    unopened: u64,
+}
+
+/// A subject row's digest as the 16 bytes its sealed blobs are bound to (all zeros for a
+/// malformed one, which then opens nothing).
+fn row_digest(digest: &[u8]) -> [u8; 16] {
+    digest.try_into().unwrap_or_default()
+}
+
+/// Opens a sealed id or email of the subject with `digest`, counting one that does not open.
+fn open_counted<'b>(
+    keys: &StoreKeys,
+    part: SubjectPart,
+    digest: &[u8; 16],
+    sealed: Option<&[u8]>,
+    buf: &'b mut Vec<u8>,
+    unopened: &mut u64,
+) -> Option<&'b [u8]> {
+    let sealed = sealed?;
+    let opened = keys.open_subject_into(part, digest, sealed, buf);
+    if opened.is_none() {
+        *unopened += 1;
+    }
+    opened
 }
 
 impl SubjectChunk {
-    fn push(&mut self, id: u32, main: Option<&[u8]>, contact: Option<&[u8]>) {
+    fn push(&mut self, id: u32, digest: [u8; 16], main: Option<&[u8]>, contact: Option<&[u8]>) {
         let mut put = |b: Option<&[u8]>| {
             b.map(|b| {
                 let start = self.bytes.len();
@@ -638,20 +670,27 @@ impl SubjectChunk {
             })
         };
         let (main, contact) = (put(main), put(contact));
-        self.rows.push((id, main, contact));
+        self.rows.push((id, digest, main, contact));
     }
 
     fn get(&self, r: Span) -> Option<&[u8]> {
         r.map(|(a, b)| &self.bytes[a..b])
     }
 
-    /// An id or email of this chunk in clear, unsealing it here if the reader did not.
-    fn open<'b>(&'b self, r: Span, master: &MasterKey, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
-        let b = self.get(r)?;
+    /// An id or email of this chunk in clear, unsealing it here if the reader did not
+    /// (counting one that does not open in `unopened`).
+    fn open<'b>(
+        &'b self,
+        r: Span,
+        (part, digest): (SubjectPart, &[u8; 16]),
+        keys: &StoreKeys,
+        buf: &'b mut Vec<u8>,
+        unopened: &mut u64,
+    ) -> Option<&'b [u8]> {
         if self.opened {
-            Some(b)
+            self.get(r)
         } else {
-            master.open_into(SUBJECT_AAD, b, buf)
+            open_counted(keys, part, digest, self.get(r), buf, unopened)
         }
     }
 }
@@ -687,20 +726,22 @@ fn push_subject_row(line: &mut Vec<u8>, dates: &mut time::UtcDates, categories: 
 }
 
 /// Writes `subjects.csv`: one row per affected person, named by the id the linking records
-/// were about (their identified id), with its other ids. Returns the rows written.
+/// were about (their identified id), with its other ids. An id or email that does not open
+/// under the store's keys (another key, or a blob moved from another subject's row) is
+/// written as `[unavailable]` (an email left empty) and counted.
 ///
 /// One pass over the subjects in number order, on two cores. A second thread reads them off
 /// the store while this one builds the per-person table; once the table is there, that
 /// thread also skips the people not affected and unseals the ids of the others (what it read
-/// before, this thread unseals). This thread assembles rows as bytes. Returns the table and
-/// the rows written.
+/// before, this thread unseals). This thread assembles rows as bytes. Returns the table, the
+/// rows written and how many ids and emails did not open.
 fn people_and_subjects(
     store: &dyn Store,
     span: (&str, i64, i64),
-    master: &MasterKey,
+    keys: &StoreKeys,
     path: &Path,
     lap: &mut dyn FnMut(&'static str),
-) -> Result<(query::People, u64), IncidentError> {
+) -> Result<(query::People, u64, u64), IncidentError> {
     let io = |source| IncidentError::Io {
         path: path.to_owned(),
         source,
@@ -712,6 +753,7 @@ fn people_and_subjects(
     let mut pending: std::collections::HashMap<u32, Pending> = std::collections::HashMap::new();
     let mut category_text: std::collections::HashMap<u64, Vec<u8>> = std::collections::HashMap::new();
     let mut rows = 0u64;
+    let mut unopened = 0u64;
     let (mut plain, mut contact_plain) = (Vec::with_capacity(256), Vec::with_capacity(256));
     let mut line: Vec<u8> = Vec::with_capacity(512);
     let mut dates = time::UtcDates::default();
@@ -729,8 +771,9 @@ fn people_and_subjects(
                 if stopped {
                     return;
                 }
+                let digest = row_digest(s.digest);
                 match table.get() {
-                    None => chunk.push(s.id, s.sealed, s.contact),
+                    None => chunk.push(s.id, digest, s.sealed, s.contact),
                     Some(people) => {
                         if !chunk.opened {
                             // From here on, chunks carry ids in clear.
@@ -742,11 +785,18 @@ fn people_and_subjects(
                         if people.get(people.links.person(s.id)).is_none() {
                             return;
                         }
-                        let main = s.sealed.and_then(|b| master.open_into(SUBJECT_AAD, b, &mut id_buf));
-                        let contact = s
-                            .contact
-                            .and_then(|b| master.open_into(SUBJECT_AAD, b, &mut contact_buf));
-                        chunk.push(s.id, main, contact);
+                        let mut unopened = 0;
+                        let main = open_counted(keys, SubjectPart::Id, &digest, s.sealed, &mut id_buf, &mut unopened);
+                        let contact = open_counted(
+                            keys,
+                            SubjectPart::Contact,
+                            &digest,
+                            s.contact,
+                            &mut contact_buf,
+                            &mut unopened,
+                        );
+                        chunk.push(s.id, digest, main, contact);
+                        chunk.unopened += unopened;
                     }
                 }
                 if chunk.rows.len() >= 8192 {
@@ -779,7 +829,9 @@ fn people_and_subjects(
         // The category text of the last mask seen (consecutive people mostly share one).
         let (mut last_mask, mut categories) = (None, Vec::new());
         for chunk in rx {
-            for &(id, main, contact) in &chunk.rows {
+            unopened += chunk.unopened;
+            for &(id, digest, main, contact) in &chunk.rows {
+                let (id_of, contact_of) = ((SubjectPart::Id, &digest), (SubjectPart::Contact, &digest));
                 let person = people.links.person(id);
                 let Some(x) = people.get(person) else {
                     continue;
@@ -792,9 +844,13 @@ fn people_and_subjects(
                 if members == 1 {
                     // Not linked: the row straight from the chunk or the unsealed buffers.
                     let row = Row {
-                        main: chunk.open(main, master, &mut plain).unwrap_or(UNAVAILABLE),
+                        main: chunk
+                            .open(main, id_of, keys, &mut plain, &mut unopened)
+                            .unwrap_or(UNAVAILABLE),
                         linked: &[],
-                        contact: chunk.open(contact, master, &mut contact_plain).unwrap_or_default(),
+                        contact: chunk
+                            .open(contact, contact_of, keys, &mut contact_plain, &mut unopened)
+                            .unwrap_or_default(),
                     };
                     push_subject_row(&mut line, &mut dates, &categories, &x, row);
                     rows += 1;
@@ -803,7 +859,7 @@ fn people_and_subjects(
                 }
                 let mut p = pending.remove(&person).unwrap_or_default();
                 let opened = chunk
-                    .open(main, master, &mut plain)
+                    .open(main, id_of, keys, &mut plain, &mut unopened)
                     .map_or_else(|| UNAVAILABLE.to_vec(), <[u8]>::to_vec);
                 if id == person {
                     p.main = Some(opened);
@@ -811,7 +867,9 @@ fn people_and_subjects(
                     p.linked.push(opened);
                 }
                 if p.contact.is_none() {
-                    p.contact = chunk.open(contact, master, &mut contact_plain).map(<[u8]>::to_vec);
+                    p.contact = chunk
+                        .open(contact, contact_of, keys, &mut contact_plain, &mut unopened)
+                        .map(<[u8]>::to_vec);
                 }
                 p.seen += 1;
                 if p.seen < members {
@@ -852,7 +910,7 @@ fn people_and_subjects(
     let people = table
         .into_inner()
         .ok_or_else(|| IncidentError::Invalid("the per-person table was not built".into()))?;
-    Ok((people, rows))
+    Ok((people, rows, unopened))
 }
 
 /// Writes the ids the vendor knows for the affected people, in the format of the vendor's

@@ -9,11 +9,13 @@
 //!   recorded once then. So the ledger never misses or double-counts an outbox row.
 //! - The ledger holds no raw values: categories, field pointers, a keyed digest of the app's
 //!   subject id, the id as the vendor knows it (a pseudonym under the recommended policy), the
-//!   key version — and the app's subject id itself only sealed (AES-256-GCM under the master
-//!   key), so notification lists can be produced.
+//!   key version — and the app's subject id itself only sealed (AES-256-GCM under a key
+//!   derived from the store's root key, bound to the subject's digest and to being an id or a
+//!   contact email: `policy::keys::subject_aad`), so notification lists can be produced and a
+//!   sealed id moved to another subject does not open as that subject's.
 //! - Tamper evidence: per destination, every acknowledged batch extends a chain of HMACs
-//!   over its entries, under a key derived from the master key ([`ChainKey`]), so someone who
-//!   can write the store but lacks the key cannot recompute it. The dictionary and every
+//!   over its entries, under a key derived from the store's root key ([`ChainKey`]), so someone
+//!   who can write the store but lacks the master key cannot recompute it. The dictionary and every
 //!   subject, link and vendor-id row are MAC'd too (see `store::sqlite::ledger`). Each batch's
 //!   head is appended to an optional witness file outside the store ([`witness`]), which
 //!   catches a store restored from an older copy. `vendorwall ledger verify` recomputes all
@@ -42,8 +44,19 @@ pub mod witness;
 use crate::classify::Finding;
 use crate::policy::Decision;
 
-/// The additional data subject ids and contact emails are sealed with.
-pub const SUBJECT_AAD: &[u8] = b"vendorwall subject";
+/// A subject digest (32 hex characters, as [`Exposure::subject_digest`] holds it) as the 16
+/// bytes the ledger stores and sealed ids are bound to.
+pub fn digest_bytes(hex: &str) -> Option<[u8; 16]> {
+    let b = hex.as_bytes();
+    if b.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in b.chunks(2).enumerate() {
+        out[i] = crate::digits::hex_value(pair[0])? << 4 | crate::digits::hex_value(pair[1])?;
+    }
+    Some(out)
+}
 
 /// The key name (not a valid destination name) under which the subject-digest key is kept.
 pub const SUBJECT_KEY: &str = ":ledger-subjects";
@@ -56,7 +69,7 @@ pub struct Exposure {
     /// Keyed digest (hex) of the app's subject id.
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub subject_digest: Option<String>,
-    /// The app's subject id, sealed under the master key (base64).
+    /// The app's subject id, sealed bound to `subject_digest` (base64).
     #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
     pub subject_sealed: Option<String>,
     /// The subject id as the vendor received it.
@@ -260,8 +273,8 @@ pub enum ChainKey {
     /// Plain SHA-256, as stores before the keyed chain wrote it. Read when such a store is
     /// re-keyed on its first open with the master key; never written by the live path.
     Legacy,
-    /// HMAC-SHA256 under a key derived from the master key (purpose `ledger chain`): someone
-    /// who can write the store but lacks the master key cannot recompute a link.
+    /// HMAC-SHA256 under a key derived from the store's root key (purpose `ledger chain`):
+    /// someone who can write the store but lacks the master key cannot recompute a link.
     Keyed(ring::hmac::Key),
 }
 
@@ -274,13 +287,13 @@ impl std::fmt::Debug for ChainKey {
     }
 }
 
-/// MAC purposes of the keys the ledger derives from the master key.
+/// MAC purposes of the keys the ledger derives from the store's root key.
 pub const CHAIN_PURPOSE: &[u8] = b"ledger chain";
 pub const WITNESS_PURPOSE: &[u8] = b"ledger witness";
 
 impl ChainKey {
-    pub fn derive(master: &crate::policy::keys::MasterKey) -> ChainKey {
-        ChainKey::Keyed(master.mac_key(CHAIN_PURPOSE))
+    pub fn derive(keys: &crate::policy::keys::StoreKeys) -> ChainKey {
+        ChainKey::Keyed(keys.mac_key(CHAIN_PURPOSE))
     }
 
     /// A MAC of `data` (what the ledger's dictionary digest is recorded as).

@@ -23,7 +23,7 @@ use crate::config::{Config, FlagsMode, Secret};
 use crate::event::{Event, EventTime, Kind, RecordError, Reject};
 use crate::ledger::{Exposed, Exposure, LinkedId, exposure};
 use crate::outbox::Outbox;
-use crate::policy::keys::{MasterKey, PseudonymKey};
+use crate::policy::keys::{PseudonymKey, StoreKeys, SubjectPart};
 use crate::policy::{Context, Policy, Verdict};
 use crate::protocol::{Auth, BasicAuth, FailedRecord, Inbound, Outcome, Target, Vendor, translate};
 use crate::store::{DestinationState, NewRow, StoreError, now_ms};
@@ -62,7 +62,8 @@ pub struct Pipeline {
     pending_dropped: Vec<AtomicU64>,
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
-    master_key: Arc<MasterKey>,
+    /// The store's keys: subject ids are sealed under them.
+    keys: Arc<StoreKeys>,
     /// Keys the ledger's subject digests (never rotated, never sent to a vendor).
     subject_key: PseudonymKey,
     /// `[ledger] keep_contact_email`: seal the subject's email for notification lists.
@@ -93,7 +94,7 @@ impl Pipeline {
         config: &Config,
         outbox: Arc<Outbox>,
         metrics: Arc<Metrics>,
-        master_key: Arc<MasterKey>,
+        store_keys: Arc<StoreKeys>,
         keys: Vec<PseudonymKey>,
         subject_key: PseudonymKey,
     ) -> Pipeline {
@@ -146,7 +147,7 @@ impl Pipeline {
             destinations,
             outbox,
             metrics,
-            master_key,
+            keys: store_keys,
             subject_key,
         }
     }
@@ -496,18 +497,24 @@ impl Pipeline {
             .map(|s| linked_ids(event, s))
             .unwrap_or_default()
             .into_iter()
-            .map(|id| LinkedId {
-                digest: self.subject_key.pseudonym(id),
-                sealed: self.seal(id),
+            .map(|id| {
+                let digest = self.subject_key.pseudonym(id);
+                LinkedId {
+                    sealed: self.seal(SubjectPart::Id, &digest, id),
+                    digest,
+                }
             })
             .collect();
-        let contact_sealed = match (self.keep_contact_email, subject) {
-            (true, Some(_)) => contact_email(event).and_then(|e| self.seal(e)),
+        let digest = subject.map(|s| self.subject_key.pseudonym(s));
+        let contact_sealed = match (self.keep_contact_email, subject, &digest) {
+            (true, Some(_), Some(d)) => contact_email(event).and_then(|e| self.seal(SubjectPart::Contact, d, e)),
             _ => None,
         };
         Subject {
-            digest: subject.map(|s| self.subject_key.pseudonym(s)),
-            sealed: subject.and_then(|s| self.seal(s)),
+            sealed: subject
+                .zip(digest.as_deref())
+                .and_then(|(s, d)| self.seal(SubjectPart::Id, d, s)),
+            digest,
             linked,
             contact_sealed,
         }
@@ -521,7 +528,7 @@ impl Pipeline {
             let newest = store.key_versions(&d.name)?.into_iter().map(|(v, _)| v).max();
             let current = d.key.read().map(|k| k.version).unwrap_or(0);
             if newest.is_some_and(|v| v > current) {
-                match crate::keyring::current_key(store.as_ref(), &self.master_key, &d.name) {
+                match crate::keyring::current_key(store.as_ref(), &self.keys, &d.name) {
                     Ok(k) => {
                         tracing::info!(destination = %d.name, version = k.version, "pseudonym key rotated");
                         if let Ok(mut slot) = d.key.write() {
@@ -568,10 +575,12 @@ impl Pipeline {
 }
 
 impl Pipeline {
-    /// A subject id (or contact email) sealed under the master key, for the ledger.
-    fn seal(&self, value: &str) -> Option<String> {
-        self.master_key
-            .seal(crate::ledger::SUBJECT_AAD, value.as_bytes())
+    /// A subject id (or contact email) sealed for the ledger, bound to the digest (hex) of the
+    /// subject it belongs to.
+    fn seal(&self, part: SubjectPart, digest: &str, value: &str) -> Option<String> {
+        let digest = crate::ledger::digest_bytes(digest)?;
+        self.keys
+            .seal_subject(part, &digest, value.as_bytes())
             .ok()
             .map(|b| base64::engine::general_purpose::STANDARD.encode(b))
     }

@@ -52,7 +52,7 @@ use serde_json::{Value, json};
 use crate::audit::{Actor, AuditLog};
 use crate::config::{AdminToken, Config, Scope, constant_time_eq};
 use crate::incident::{Desk, IncidentError, Open, Scope as IncidentScope, Update};
-use crate::policy::keys::MasterKey;
+use crate::policy::keys::StoreKeys;
 use crate::store::{DestinationState, Store, now_ms};
 use crate::telemetry::Metrics;
 
@@ -65,7 +65,8 @@ const MAX_TRACKED_ADDRESSES: usize = 10_000;
 pub struct AdminState {
     pub store: Arc<dyn Store>,
     pub config: Arc<Config>,
-    pub master_key: Arc<MasterKey>,
+    /// The store's keys (incident exports open sealed ids; key rotation seals new keys).
+    pub keys: Arc<StoreKeys>,
     pub metrics: Arc<Metrics>,
     pub audit: AuditLog,
     pub throttle: Throttle,
@@ -504,9 +505,7 @@ async fn rotate_key(
     Path(id): Path<i64>,
 ) -> Response {
     let r = blocking(&app, move |a| {
-        let inc = desk(a)
-            .rotate_key(id, &a.master_key, now_ms())
-            .map_err(incident_error)?;
+        let inc = desk(a).rotate_key(id, &a.keys, now_ms()).map_err(incident_error)?;
         audit(a, &caller, "incident.rotate_key", &id.to_string())?;
         Ok(incident_json(&inc, false))
     })
@@ -545,7 +544,7 @@ async fn export_file(
             rand_tag()
         ));
         let result = desk(a)
-            .export(id, &dir, &a.master_key, now_ms())
+            .export(id, &dir, &a.keys, now_ms())
             .map_err(incident_error)
             .and_then(|_| {
                 std::fs::read(dir.join(name)).map_err(|_| error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))

@@ -538,9 +538,12 @@ pub fn open_witnessed_store(
                 config.store.path.display()
             );
         }
+        let keys = store
+            .keys()
+            .ok_or_else(|| anyhow::anyhow!("the store was opened without its keys"))?;
         store = store.with_witness(crate::ledger::witness::Witness::new(
             path.clone(),
-            master.mac_key(crate::ledger::WITNESS_PURPOSE),
+            keys.mac_key(crate::ledger::WITNESS_PURPOSE),
         ));
     }
     let start = store
@@ -557,8 +560,10 @@ pub fn open_witnessed_store(
     for d in &start.repaired {
         tracing::warn!(destination = %d, "the ledger was one batch ahead of its witness (a crash before the witness line was written); the line was written");
     }
-    if !start.accepted_rollback.is_empty() {
-        let audit = crate::audit::AuditLog::new(&config.admin.audit_log, master);
+    if !start.accepted_rollback.is_empty()
+        && let Some(keys) = store.keys()
+    {
+        let audit = crate::audit::AuditLog::new(&config.admin.audit_log, &keys);
         for d in &start.accepted_rollback {
             audit
                 .append(&crate::audit::Actor::cli(), "ledger.accept_rollback", d)
@@ -624,6 +629,12 @@ impl Gateway {
             .context("loading the master key")?,
         );
         let store = open_witnessed_store(&config, &master_key, options.accept_rollback)?;
+        // The master key is needed no further: everything below uses the store's unwrapped
+        // keys, which a master-key rotation beside this process leaves unchanged.
+        drop(master_key);
+        let store_keys = store
+            .keys()
+            .ok_or_else(|| anyhow::anyhow!("the store was opened without its keys"))?;
         let store: Arc<dyn Store> = Arc::new(store);
         let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
         let metrics = Arc::new(Metrics::new(&names));
@@ -633,17 +644,17 @@ impl Gateway {
         let mut keys = Vec::new();
         for d in &config.destinations {
             keys.push(
-                crate::keyring::current_key(store.as_ref(), &master_key, &d.name)
+                crate::keyring::current_key(store.as_ref(), &store_keys, &d.name)
                     .with_context(|| format!("loading the pseudonym key of `{}`", d.name))?,
             );
         }
-        let subject_key = crate::keyring::current_key(store.as_ref(), &master_key, crate::ledger::SUBJECT_KEY)
+        let subject_key = crate::keyring::current_key(store.as_ref(), &store_keys, crate::ledger::SUBJECT_KEY)
             .context("loading the ledger's subject key")?;
         let pipeline = Arc::new(Pipeline::new(
             &config,
             outbox.clone(),
             metrics.clone(),
-            master_key.clone(),
+            store_keys.clone(),
             keys,
             subject_key,
         ));
@@ -705,8 +716,8 @@ impl Gateway {
         let admin = Arc::new(admin::AdminState {
             store: store.clone(),
             config: config.clone(),
-            audit: crate::audit::AuditLog::new(&config.admin.audit_log, &master_key),
-            master_key,
+            audit: crate::audit::AuditLog::new(&config.admin.audit_log, &store_keys),
+            keys: store_keys,
             metrics: metrics.clone(),
             throttle: admin::Throttle::default(),
         });

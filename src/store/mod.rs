@@ -132,13 +132,18 @@ pub enum StoreError {
     /// The store's files are unusable or from an unknown schema.
     #[error("store corrupt or incompatible: {0}")]
     Corrupt(String),
+    /// The store's keys cannot be unwrapped or re-wrapped with the key given (the message
+    /// says which setting to change).
+    #[error("{0}")]
+    Keys(String),
 }
 
-/// One ledger subject: its number, its id sealed under the master key, and its sealed
-/// contact email where the config keeps one.
+/// One ledger subject: its number, its keyed digest (16 bytes), its id sealed bound to that
+/// digest, and its sealed contact email where the config keeps one.
 #[derive(Debug, Clone, Copy)]
 pub struct SubjectRow<'a> {
     pub id: u32,
+    pub digest: &'a [u8],
     pub sealed: Option<&'a [u8]>,
     pub contact: Option<&'a [u8]>,
 }

@@ -202,10 +202,16 @@ impl Server {
 
     /// `serve` with extra arguments (`--accept-rollback`).
     pub fn start_with(config: &Path, args: &[&str]) -> Server {
+        Server::start_keyed(config, args, MASTER_KEY)
+    }
+
+    /// `serve` with the master key `key` (base64) in the environment.
+    pub fn start_keyed(config: &Path, args: &[&str], key: &str) -> Server {
         let dir = config.parent().expect("config dir");
         let stderr_log = dir.join(format!("serve-{}.log", rand_u64()));
         let log = std::fs::File::create(&stderr_log).expect("log file");
-        let mut child = with_master_key(&mut Command::new(bin()))
+        let mut child = Command::new(bin())
+            .env(MASTER_KEY_ENV, key)
             .args(["serve", "--config"])
             .arg(config)
             .args(args)
@@ -446,7 +452,13 @@ pub async fn wait_until_delivered(config: &Path, destination: &str, entries: usi
 
 /// Runs the CLI and returns (exit code, stdout, stderr).
 pub fn cli(args: &[&str]) -> (i32, String, String) {
-    let out = with_master_key(&mut Command::new(bin()))
+    cli_keyed(MASTER_KEY, args)
+}
+
+/// [`cli`] with the master key `key` (base64) in the environment.
+pub fn cli_keyed(key: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .env(MASTER_KEY_ENV, key)
         .args(args)
         .env("VW_TEST_MP_SECRET", API_SECRET)
         .output()

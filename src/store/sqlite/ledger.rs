@@ -34,11 +34,10 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine as _;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use crate::digits::hex_value;
 use crate::ledger::codec::{EntryCode, batch_entries, decode_batch, decode_meta, encode_batch};
 use crate::ledger::query::{CatSet, Dict};
 use crate::ledger::rollup::{Builder, DAY_MS, PeopleList, Rollup, day_of};
-use crate::ledger::{ChainKey, Entry, Exposure, Verification, body_digest};
+use crate::ledger::{ChainKey, Entry, Exposure, Verification, body_digest, digest_bytes};
 use crate::store::SubjectRow;
 
 pub const SCHEMA: &str = "
@@ -233,19 +232,6 @@ fn vendor_id_mac(
 
 fn unbase64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()
-}
-
-/// A subject digest (32 hex characters) as 16 bytes.
-fn digest_bytes(hex: &str) -> Option<[u8; 16]> {
-    let b = hex.as_bytes();
-    if b.len() != 32 {
-        return None;
-    }
-    let mut out = [0u8; 16];
-    for (i, pair) in b.chunks(2).enumerate() {
-        out[i] = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
-    }
-    Some(out)
 }
 
 /// A vendor id as stored: 16 bytes for a pseudonym (32 lowercase hex), else its text.
@@ -1321,15 +1307,16 @@ pub fn links(conn: &Connection) -> rusqlite::Result<Vec<(u32, u32)>> {
     rows.collect()
 }
 
-/// Visits every subject: (number, sealed id, sealed contact), in number order.
+/// Visits every subject: (number, digest, sealed id, sealed contact), in number order.
 pub fn subjects(conn: &Connection, visit: &mut dyn FnMut(SubjectRow<'_>)) -> rusqlite::Result<()> {
-    let mut stmt = conn.prepare("SELECT id, sealed, contact FROM ledger_subjects ORDER BY id")?;
+    let mut stmt = conn.prepare("SELECT id, digest, sealed, contact FROM ledger_subjects ORDER BY id")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         visit(SubjectRow {
             id: r.get(0)?,
-            sealed: r.get_ref(1)?.as_blob_or_null()?,
-            contact: r.get_ref(2)?.as_blob_or_null()?,
+            digest: r.get_ref(1)?.as_blob()?,
+            sealed: r.get_ref(2)?.as_blob_or_null()?,
+            contact: r.get_ref(3)?.as_blob_or_null()?,
         });
     }
     Ok(())

@@ -11,8 +11,15 @@
 //! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
 //! ledger_*                                                -- see `ledger.rs`
 //! incidents(id INTEGER PRIMARY KEY, updated_at INTEGER, document TEXT)  -- JSON, all revisions
-//! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version
+//! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version, key_root, …
 //! ```
+//!
+//! `meta.key_root` is the store's root key sealed under the master key
+//! (`v1:<master key id>:<base64>`), or `legacy` for a store created before the root key
+//! existed, whose keys derive from the master key itself (see `policy::keys`). It is written
+//! on the first keyed open: `legacy` if the store already holds anything sealed or MAC'd
+//! (pseudonym keys, subjects, batches, queued exposure metadata, ledger seals), else a fresh
+//! random root.
 //!
 //! `synchronous=FULL`: a commit is fsynced before `append` returns, so an acknowledged record
 //! survives an OS crash, not only a process crash. Group commit keeps that affordable.
@@ -20,7 +27,7 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -28,7 +35,7 @@ use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, 
 use crate::event::Kind;
 use crate::ledger::ChainKey;
 use crate::ledger::witness::Witness;
-use crate::policy::keys::MasterKey;
+use crate::policy::keys::{LEGACY_ROOT, MasterKey, StoreKeys, SubjectPart};
 
 /// Version 5: the ledger's chains are keyed (HMAC under a key derived from the master key);
 /// a version-4 store is re-keyed on its first open with the master key.
@@ -89,6 +96,8 @@ pub struct SqliteStore {
     chain_key: Option<ChainKey>,
     /// Where each batch's chain head is witnessed, if configured.
     witness: Option<Witness>,
+    /// The store's keys, unwrapped with the master key it was opened with.
+    keys: Option<Arc<StoreKeys>>,
 }
 
 /// How `serve` found the store against its ledger witness.
@@ -126,9 +135,11 @@ impl SqliteStore {
         Self::open_with(dir, None)
     }
 
-    /// Opens the store with the master key: the ledger's chains are MAC'd under a key derived
-    /// from it. A store whose chains are still unkeyed (written before version 5) is re-keyed
-    /// here, in one transaction.
+    /// Opens the store with the master key: its root key is unwrapped (or, on a store's first
+    /// keyed open, created) and the ledger's chains are MAC'd under a key derived from it. A
+    /// store whose chains are still unkeyed (written before version 5) is re-keyed here, in one
+    /// transaction. A root key sealed under another master key is refused
+    /// ([`StoreError::Keys`], naming the settings).
     pub fn open_keyed(dir: &Path, master: &MasterKey) -> Result<SqliteStore, StoreError> {
         Self::open_with(dir, Some(master))
     }
@@ -215,7 +226,8 @@ impl SqliteStore {
             }
         }
         ledger::add_mac_columns(&writer).map_err(err)?;
-        let chain_key = master.map(ChainKey::derive);
+        let keys = master.map(|m| root_keys(&writer, m)).transpose()?.map(Arc::new);
+        let chain_key = keys.as_deref().map(ChainKey::derive);
         if let Some(key) = &chain_key {
             if ledger::needs_rekey(&writer).map_err(err)? {
                 let tx = writer.transaction().map_err(err)?;
@@ -235,7 +247,19 @@ impl SqliteStore {
             ledger_cache: Mutex::new(ledger::Cache::default()),
             chain_key,
             witness: None,
+            keys,
         })
+    }
+
+    /// The keys this store was opened with ([`SqliteStore::open_keyed`]).
+    pub fn keys(&self) -> Option<Arc<StoreKeys>> {
+        self.keys.clone()
+    }
+
+    /// The store's keys unwrapped with `master` (creating its root key if it has none yet),
+    /// for a store opened without it: CLI commands beside a running `serve`.
+    pub fn store_keys(&self, master: &MasterKey) -> Result<StoreKeys, StoreError> {
+        root_keys(&lock(&self.writer), master)
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -374,7 +398,7 @@ impl SqliteStore {
     }
 }
 
-/// What `keys rotate-master` re-sealed and re-keyed.
+/// What `keys rotate-master --reseal` re-sealed and re-keyed.
 #[derive(Debug, Default, PartialEq)]
 pub struct Rewrapped {
     pub pseudonym_keys: u64,
@@ -384,18 +408,45 @@ pub struct Rewrapped {
 }
 
 impl SqliteStore {
-    /// Moves the store from the master key it was opened with (`old`) to `new`, in one
-    /// transaction: every sealed pseudonym key, subject id and contact email (in the ledger,
-    /// and in queued and dead-lettered records' metadata) is opened and sealed again, and the
-    /// ledger's chains, dictionary and rows are MAC'd again under keys derived from `new`.
-    /// Refused unless the ledger verifies under `old` first (re-keying would otherwise make
-    /// tampering look intact), and while `serve` runs (the caller holds the store lock). The
-    /// witness is restarted by the caller under `new`: its old lines verify only under `old`.
-    pub fn rotate_master(&self, old: &MasterKey, new: &MasterKey) -> Result<Rewrapped, StoreError> {
-        let old_chain = self
-            .chain_key
-            .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("rotating the master key needs the current one".into()))?;
+    /// Online master-key rotation: the store's root key is opened with `old` and sealed again
+    /// under `new`, in one short write transaction (SQLite's busy timeout waits out a running
+    /// `serve`'s group commits; nothing else is rewritten, so ingest and delivery go on). A
+    /// running `serve` keeps its unwrapped keys; from now on the store opens only with `new`.
+    /// Refused for a legacy store (no root key to re-wrap: [`SqliteStore::reseal`] converts it)
+    /// and when `old` does not open the root.
+    pub fn rewrap_root(&self, old: &MasterKey, new: &MasterKey) -> Result<(), StoreError> {
+        let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
+        let mut conn = lock(&self.writer);
+        // A store never opened with a key gets its root first (under `old`).
+        root_keys(&conn, old)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let record = root_record(&tx)
+            .map_err(err)?
+            .ok_or_else(|| StoreError::Corrupt("the store has no root key record".into()))?;
+        let again = StoreKeys::rewrap(&record, old, new).map_err(keys_error)?;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'key_root'", [&again])
+            .map_err(err)?;
+        tx.commit().map_err(err)
+    }
+
+    /// Offline master-key rotation: a fresh root key, sealed under `new`, replaces the one
+    /// this store was opened with, in one transaction. Every sealed pseudonym key, subject id
+    /// and contact email (in the ledger, and in queued and dead-lettered records' metadata) is
+    /// opened with the current keys and sealed again under the new root's (bound to its
+    /// subject, which also upgrades a legacy store's unbound blobs), and the ledger's chains,
+    /// dictionary and rows are MAC'd again under its MAC keys. Refused unless the ledger
+    /// verifies first (re-keying would otherwise make tampering look intact), and while
+    /// `serve` runs (the caller holds the store lock). Returns the new keys: the caller re-keys
+    /// the audit log and restarts the witness under them (their old MACs verify only under
+    /// the old keys).
+    pub fn reseal(&self, new: &MasterKey) -> Result<(Rewrapped, StoreKeys), StoreError> {
+        let (Some(old_chain), Some(old)) = (self.chain_key.as_ref(), self.keys.as_deref()) else {
+            return Err(StoreError::Unavailable(
+                "re-sealing the store needs the current master key".into(),
+            ));
+        };
         let failed: Vec<String> = self
             .verify_ledger()?
             .into_iter()
@@ -404,19 +455,21 @@ impl SqliteStore {
             .collect();
         if !failed.is_empty() {
             return Err(StoreError::Corrupt(format!(
-                "the ledger does not verify ({}): run `vendorwall ledger verify`; the master key is not rotated over a tampered ledger",
+                "the ledger does not verify ({}): run `vendorwall ledger verify`; the store is not re-sealed over a tampered ledger",
                 failed.join(", ")
             )));
         }
-        let unsealable = |what: &str| StoreError::Corrupt(format!("{what} does not open with the current master key"));
+        let root = StoreKeys::generate(new).map_err(|e| StoreError::Keys(e.to_string()))?;
+        let fresh = root.keys;
+        let unsealable = |what: &str| StoreError::Corrupt(format!("{what} does not open with the current keys"));
+        let sealing = |e: crate::policy::keys::KeyError| StoreError::Unavailable(e.to_string());
+        let reseal_subject = |part: SubjectPart, digest: &[u8; 16], sealed: &[u8], what: &str| {
+            let plain = old.open_subject(part, digest, sealed).ok_or_else(|| unsealable(what))?;
+            fresh.seal_subject(part, digest, &plain).map_err(sealing)
+        };
         let mut conn = lock(&self.writer);
         let tx = conn.transaction().map_err(err)?;
         let mut out = Rewrapped::default();
-        let reseal = |aad: &[u8], sealed: &[u8], what: &str| -> Result<Vec<u8>, StoreError> {
-            let plain = old.open(aad, sealed).ok_or_else(|| unsealable(what))?;
-            new.seal(aad, &plain)
-                .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
         {
             let keys: Vec<(String, i64, Vec<u8>)> = tx
                 .prepare("SELECT destination, version, sealed FROM destination_keys")
@@ -424,7 +477,10 @@ impl SqliteStore {
                 .map_err(err)?;
             for (d, v, sealed) in keys {
                 let aad = crate::policy::keys::aad(&d, v as u32);
-                let again = reseal(&aad, &sealed, &format!("the pseudonym key of `{d}` version {v}"))?;
+                let plain = old
+                    .open_key(&aad, &sealed)
+                    .ok_or_else(|| unsealable(&format!("the pseudonym key of `{d}` version {v}")))?;
+                let again = fresh.seal_key(&aad, &plain).map_err(sealing)?;
                 tx.execute(
                     "UPDATE destination_keys SET sealed = ?3 WHERE destination = ?1 AND version = ?2",
                     params![d, v, again],
@@ -432,16 +488,23 @@ impl SqliteStore {
                 .map_err(err)?;
                 out.pseudonym_keys += 1;
             }
-            type Sealed = (i64, Option<Vec<u8>>, Option<Vec<u8>>);
+            type Sealed = (i64, Vec<u8>, Option<Vec<u8>>, Option<Vec<u8>>);
             let subjects: Vec<Sealed> = tx
-                .prepare("SELECT id, sealed, contact FROM ledger_subjects")
-                .and_then(|mut st| st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
+                .prepare("SELECT id, digest, sealed, contact FROM ledger_subjects")
+                .and_then(|mut st| {
+                    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect()
+                })
                 .map_err(err)?;
-            let aad = crate::ledger::SUBJECT_AAD;
-            for (id, sealed, contact) in subjects {
+            for (id, digest, sealed, contact) in subjects {
                 let what = format!("the sealed id of subject {id}");
-                let sealed = sealed.map(|b| reseal(aad, &b, &what)).transpose()?;
-                let contact = contact.map(|b| reseal(aad, &b, &what)).transpose()?;
+                let digest: [u8; 16] = digest.as_slice().try_into().map_err(|_| unsealable(&what))?;
+                let sealed = sealed
+                    .map(|b| reseal_subject(SubjectPart::Id, &digest, &b, &what))
+                    .transpose()?;
+                let contact = contact
+                    .map(|b| reseal_subject(SubjectPart::Contact, &digest, &b, &what))
+                    .transpose()?;
                 tx.execute(
                     "UPDATE ledger_subjects SET sealed = ?2, contact = ?3 WHERE id = ?1",
                     params![id, sealed, contact],
@@ -459,19 +522,24 @@ impl SqliteStore {
                         continue; // never enters the ledger (`record_delivery` counts it)
                     };
                     let what = format!("a sealed id of queued record {id}");
-                    let again = |v: &mut Option<String>| -> Result<(), StoreError> {
-                        use base64::Engine as _;
-                        let b64 = &base64::engine::general_purpose::STANDARD;
-                        if let Some(text) = v.as_deref() {
-                            let bytes = b64.decode(text).map_err(|_| unsealable(&what))?;
-                            *v = Some(b64.encode(reseal(aad, &bytes, &what)?));
-                        }
-                        Ok(())
-                    };
-                    again(&mut x.subject_sealed)?;
-                    again(&mut x.contact_sealed)?;
+                    let again =
+                        |part: SubjectPart, digest: Option<&str>, v: &mut Option<String>| -> Result<(), StoreError> {
+                            use base64::Engine as _;
+                            let b64 = &base64::engine::general_purpose::STANDARD;
+                            if let Some(text) = v.as_deref() {
+                                let digest = digest
+                                    .and_then(crate::ledger::digest_bytes)
+                                    .ok_or_else(|| unsealable(&what))?;
+                                let bytes = b64.decode(text).map_err(|_| unsealable(&what))?;
+                                *v = Some(b64.encode(reseal_subject(part, &digest, &bytes, &what)?));
+                            }
+                            Ok(())
+                        };
+                    let digest = x.subject_digest.clone();
+                    again(SubjectPart::Id, digest.as_deref(), &mut x.subject_sealed)?;
+                    again(SubjectPart::Contact, digest.as_deref(), &mut x.contact_sealed)?;
                     for l in &mut x.linked {
-                        again(&mut l.sealed)?;
+                        again(SubjectPart::Id, Some(&l.digest), &mut l.sealed)?;
                     }
                     tx.execute(
                         &format!("UPDATE {table} SET meta = ?2 WHERE id = ?1"),
@@ -482,13 +550,71 @@ impl SqliteStore {
                 }
             }
         }
-        out.batches = ledger::rekey_from(&tx, old_chain, &ChainKey::derive(new)).map_err(err)?;
+        out.batches = ledger::rekey_from(&tx, old_chain, &ChainKey::derive(&fresh)).map_err(err)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('key_root', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [&root.record],
+        )
+        .map_err(err)?;
         // The witness starts again under the new key (its old lines verify only under the old).
         tx.execute("DELETE FROM meta WHERE key = 'ledger_witness'", [])
             .map_err(err)?;
         tx.commit().map_err(err)?;
-        Ok(out)
+        Ok((out, fresh))
     }
+}
+
+/// Whether a store without a `key_root` already holds data sealed or MAC'd under keys derived
+/// from the master key itself (written before the root key existed).
+fn has_legacy_material(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM destination_keys)
+             OR EXISTS (SELECT 1 FROM ledger_subjects)
+             OR EXISTS (SELECT 1 FROM ledger_batches)
+             OR EXISTS (SELECT 1 FROM outbox WHERE meta IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM dead_letters WHERE meta IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM meta WHERE key IN ('ledger_dictionary', 'ledger_rows', 'ledger_chain', 'ledger_witness'))",
+        [],
+        |r| r.get(0),
+    )
+}
+
+fn root_record(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'key_root'", [], |r| r.get(0))
+        .optional()
+}
+
+/// The store's keys: its `key_root` unwrapped with `master`, written first if the store has
+/// none (`legacy` for a store with master-keyed data, else a fresh random root). Two processes
+/// doing this at once agree: the first record written stands and both read it.
+fn root_keys(conn: &Connection, master: &MasterKey) -> Result<StoreKeys, StoreError> {
+    let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
+    let record = match root_record(conn).map_err(err)? {
+        Some(r) => r,
+        None => {
+            let (record, fresh) = if has_legacy_material(conn).map_err(err)? {
+                (LEGACY_ROOT.to_owned(), None)
+            } else {
+                let root = StoreKeys::generate(master).map_err(keys_error)?;
+                (root.record, Some(root.keys))
+            };
+            let written = conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_root', ?1) ON CONFLICT (key) DO NOTHING",
+                    [&record],
+                )
+                .map_err(err)?;
+            match fresh {
+                Some(keys) if written == 1 => return Ok(keys),
+                _ if written == 1 => record,
+                _ => root_record(conn)
+                    .map_err(err)?
+                    .ok_or_else(|| StoreError::Corrupt("the store's root key record vanished".into()))?,
+            }
+        }
+    };
+    StoreKeys::unwrap(&record, master).map_err(keys_error)
 }
 
 /// Rows deleted per statement by `complete`.

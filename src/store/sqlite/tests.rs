@@ -830,11 +830,10 @@ fn an_unkeyed_store_is_rekeyed_on_its_first_keyed_open() {
     let v = s.verify_ledger().unwrap();
     assert!(v[0].ok(), "{v:?}");
     assert_eq!(v[0].batches, 3);
-    // Keyed now: another key verifies nothing.
+    // Keyed now: another master key does not even open the store's root key.
     drop(s);
-    let other = SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[1; 32])).unwrap();
-    let v = other.verify_ledger().unwrap();
-    assert!(!v[0].ok() && v[0].dictionary_tampered, "{v:?}");
+    let other = SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[1; 32]));
+    assert!(matches!(other, Err(StoreError::Keys(_))));
 }
 
 #[test]
@@ -851,15 +850,17 @@ fn a_batch_tampered_before_rekeying_stays_reported() {
     assert_eq!(v[0].tampered_batches, vec![2], "{v:?}");
 }
 
-fn witness_of(dir: &TempDir) -> Witness {
-    let path = PathBuf::from(format!("{}.witness", dir.0.display()));
-    Witness::new(path, test_master().mac_key(crate::ledger::WITNESS_PURPOSE))
+fn witness_path(dir: &TempDir) -> PathBuf {
+    PathBuf::from(format!("{}.witness", dir.0.display()))
 }
 
 fn witnessed_store(dir: &TempDir) -> SqliteStore {
-    SqliteStore::open_keyed(&dir.0, &test_master())
-        .unwrap()
-        .with_witness(witness_of(dir))
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let keys = s.keys().unwrap();
+    s.with_witness(Witness::new(
+        witness_path(dir),
+        keys.mac_key(crate::ledger::WITNESS_PURPOSE),
+    ))
 }
 
 fn witness_problems(s: &SqliteStore) -> Vec<String> {
@@ -878,7 +879,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[test]
 fn the_witness_catches_a_rollback_to_an_older_copy() {
     let dir = TempDir::new("witness-rollback");
-    let wpath = witness_of(&dir).path().to_path_buf();
+    let wpath = witness_path(&dir);
     let _cleanup = TempDir(wpath.clone());
     let s = witnessed_store(&dir);
     // An empty store needs no witness line.
@@ -928,7 +929,7 @@ fn the_witness_catches_a_rollback_to_an_older_copy() {
 #[test]
 fn the_witness_repairs_one_batch_ahead_and_refuses_the_rest() {
     let dir = TempDir::new("witness-ahead");
-    let wpath = witness_of(&dir).path().to_path_buf();
+    let wpath = witness_path(&dir);
     let _cleanup = TempDir(wpath.clone());
     let s = witnessed_store(&dir);
     s.reconcile_witness(false).unwrap();
@@ -1075,52 +1076,245 @@ fn subject_link_and_vendor_id_rows_are_covered() {
     }
 }
 
-#[test]
-fn rotate_master_reseals_queued_records_and_rekeys_the_ledger() {
+/// A queued row about `user-<n>` (digest `<n>` as 32 hex), its id sealed by `seal`.
+fn sealed_row(n: u32, seal: &dyn Fn(&[u8; 16], &str) -> Vec<u8>) -> NewRow {
     use base64::Engine as _;
-    let b64 = &base64::engine::general_purpose::STANDARD;
-    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
-    let dir = TempDir::new("rotate");
-    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
-    crate::keyring::current_key(&s, &old, "a").unwrap();
-    let sealed_row = |n: u32| {
-        let mut r = exposed_as("a", "web", &format!("{n:032x}"), &["user.device"]);
-        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
-        let id = format!("user-{n}");
-        x.subject_sealed = Some(b64.encode(old.seal(crate::ledger::SUBJECT_AAD, id.as_bytes()).unwrap()));
-        r.meta = Some(crate::ledger::codec::encode_meta(&x));
-        r
-    };
-    s.append(&[sealed_row(1)]).unwrap();
+    let digest = format!("{n:032x}");
+    let mut r = exposed_as("a", "web", &digest, &["user.device"]);
+    let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
+    let bytes = crate::ledger::digest_bytes(&digest).unwrap();
+    x.subject_sealed = Some(base64::engine::general_purpose::STANDARD.encode(seal(&bytes, &format!("user-{n}"))));
+    r.meta = Some(crate::ledger::codec::encode_meta(&x));
+    r
+}
+
+/// Every subject's id, opened with `keys` (`None` where it does not open).
+fn subject_ids(s: &SqliteStore, keys: &StoreKeys) -> Vec<Option<String>> {
+    let mut ids = Vec::new();
+    s.ledger_subjects(&mut |r| {
+        let digest: [u8; 16] = r.digest.try_into().unwrap();
+        ids.push(
+            r.sealed
+                .and_then(|b| keys.open_subject(SubjectPart::Id, &digest, b))
+                .map(|b| String::from_utf8(b).unwrap()),
+        );
+    })
+    .unwrap();
+    ids
+}
+
+fn root_record_of(s: &SqliteStore) -> String {
+    root_record(&lock(&s.writer)).unwrap().unwrap()
+}
+
+#[test]
+fn a_new_store_gets_a_random_root_key_sealed_under_the_master_key() {
+    let dir = TempDir::new("root");
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let record = root_record_of(&s);
+    assert!(record.starts_with(&format!("v1:{}:", test_master().id())), "{record}");
+    assert!(!s.keys().unwrap().is_legacy());
+    // The same root on every open, and for a process that opens the store without the key.
+    let before = subject_ids(&s, &s.keys().unwrap());
+    drop(s);
+    let s = SqliteStore::open(&dir.0).unwrap();
+    let keys = s.store_keys(&test_master()).unwrap();
+    assert_eq!(subject_ids(&s, &keys), before);
+    assert_eq!(root_record_of(&s), record);
+    // Another master key is refused, naming the settings and both key ids.
+    let other = MasterKey::from_bytes(&[1; 32]);
+    let e = s.store_keys(&other).unwrap_err().to_string();
+    assert!(
+        e.contains("keys.master_key_env") && e.contains(&other.id()) && e.contains(&test_master().id()),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_sealed_id_moved_to_another_subject_does_not_open() {
+    let dir = TempDir::new("swap");
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let keys = s.keys().unwrap();
+    let seal = |d: &[u8; 16], id: &str| keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
+    s.append(&[sealed_row(1, &seal), sealed_row(2, &seal)]).unwrap();
     deliver_all(&s, "a", 10, 10);
-    s.append(&[sealed_row(2)]).unwrap(); // still queued at the rotation
-    let done = s.rotate_master(&old, &new).unwrap();
+    assert_eq!(
+        subject_ids(&s, &keys),
+        [Some("user-1".to_owned()), Some("user-2".to_owned())]
+    );
+    {
+        let conn = lock(&s.writer);
+        conn.execute_batch(
+            "UPDATE ledger_subjects SET sealed = (SELECT sealed FROM ledger_subjects WHERE id = 2) WHERE id = 1;",
+        )
+        .unwrap();
+    }
+    // Subject 1 now holds subject 2's blob: it does not open as subject 1's id.
+    assert_eq!(subject_ids(&s, &keys), [None, Some("user-2".to_owned())]);
+    // Nor does an id open as a contact email of its own subject.
+    let blob = seal(&[2; 16], "user-2");
+    assert!(keys.open_subject(SubjectPart::Contact, &[2; 16], &blob).is_none());
+    // And the ledger's row MAC reports the move.
+    let v = s.verify_ledger().unwrap();
+    assert!(
+        v.iter().any(|v| v.rows.iter().any(|r| r.contains("subjects 1"))),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn online_rotation_rewraps_the_root_key_beside_a_running_writer() {
+    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
+    let dir = TempDir::new("rewrap");
+    // `running` plays serve: opened with the old key, it keeps writing after the rotation.
+    let running = SqliteStore::open_keyed(&dir.0, &old).unwrap();
+    let keys = running.keys().unwrap();
+    let seal = |d: &[u8; 16], id: &str| keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
+    let pseudonym = crate::keyring::current_key(&running, &keys, "a").unwrap();
+    running.append(&[sealed_row(1, &seal)]).unwrap();
+    deliver_all(&running, "a", 10, 10);
+    running.append(&[sealed_row(2, &seal)]).unwrap();
+
+    let cli = SqliteStore::open(&dir.0).unwrap();
+    cli.rewrap_root(&old, &new).unwrap();
+    assert!(root_record_of(&cli).starts_with(&format!("v1:{}:", new.id())));
+    // The old key no longer rotates it either.
+    let e = cli.rewrap_root(&old, &new).unwrap_err().to_string();
+    assert!(e.contains(&new.id()), "{e}");
+    drop(cli);
+
+    // The running writer goes on: delivers, records, seals with the keys it holds.
+    deliver_all(&running, "a", 10, 20);
+    running.append(&[sealed_row(3, &seal)]).unwrap();
+    deliver_all(&running, "a", 10, 30);
+    assert!(running.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    drop(running);
+
+    // A restart with the old key is refused, naming the settings; the new key opens all.
+    let e = SqliteStore::open_keyed(&dir.0, &old).err().unwrap().to_string();
+    assert!(e.contains("keys.master_key_env") && e.contains("rotate-master"), "{e}");
+    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    let keys = s.keys().unwrap();
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    assert_eq!(
+        subject_ids(&s, &keys),
+        ["user-1", "user-2", "user-3"].map(|s| Some(s.to_owned()))
+    );
+    assert_eq!(
+        crate::keyring::current_key(&s, &keys, "a").unwrap().pseudonym("x"),
+        pseudonym.pseudonym("x")
+    );
+}
+
+#[test]
+fn reseal_reseals_queued_records_and_rekeys_the_ledger() {
+    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
+    let dir = TempDir::new("reseal");
+    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
+    let old_keys = s.keys().unwrap();
+    let seal = |d: &[u8; 16], id: &str| old_keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
+    let pseudonym = crate::keyring::current_key(&s, &old_keys, "a").unwrap();
+    s.append(&[sealed_row(1, &seal)]).unwrap();
+    deliver_all(&s, "a", 10, 10);
+    s.append(&[sealed_row(2, &seal)]).unwrap(); // still queued at the rotation
+    let (done, new_keys) = s.reseal(&new).unwrap();
     assert_eq!(
         (done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches),
         (1, 1, 1, 1)
     );
     drop(s);
 
+    assert!(matches!(
+        SqliteStore::open_keyed(&dir.0, &old),
+        Err(StoreError::Keys(_))
+    ));
     let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    let keys = s.keys().unwrap();
     deliver_all(&s, "a", 10, 20);
     assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
-    let mut ids = Vec::new();
-    s.ledger_subjects(&mut |r| {
-        let sealed = r.sealed.unwrap();
-        assert!(
-            old.open(crate::ledger::SUBJECT_AAD, sealed).is_none(),
-            "the old key opens nothing"
-        );
-        ids.push(String::from_utf8(new.open(crate::ledger::SUBJECT_AAD, sealed).unwrap()).unwrap());
-    })
-    .unwrap();
-    assert_eq!(ids, ["user-1", "user-2"]);
-    assert!(crate::keyring::current_key(&s, &new, "a").is_ok());
-    assert!(crate::keyring::current_key(&s, &old, "a").is_err());
+    assert_eq!(subject_ids(&s, &keys), [Some("user-1".into()), Some("user-2".into())]);
+    assert_eq!(
+        subject_ids(&s, &new_keys),
+        [Some("user-1".into()), Some("user-2".into())]
+    );
+    // The old root's keys open nothing any more: an old backup's root does not reach new data.
+    assert_eq!(subject_ids(&s, &old_keys), [None, None]);
+    assert!(crate::keyring::current_key(&s, &old_keys, "a").is_err());
+    // The pseudonym key itself is unchanged: vendors see the same pseudonyms.
+    assert_eq!(
+        crate::keyring::current_key(&s, &keys, "a").unwrap().pseudonym("x"),
+        pseudonym.pseudonym("x")
+    );
     // A ledger that does not verify is not re-keyed (that would hide the tampering).
     lock(&s.writer)
         .execute("UPDATE ledger_batches SET delivered_at = 11 WHERE id = 1", [])
         .unwrap();
-    let e = s.rotate_master(&new, &old).unwrap_err().to_string();
+    let e = s.reseal(&old).unwrap_err().to_string();
     assert!(e.contains("does not verify"), "{e}");
+}
+
+#[test]
+fn a_legacy_store_opens_unchanged_refuses_online_rotation_and_is_converted_by_reseal() {
+    use crate::policy::keys::UNBOUND_SUBJECT_AAD;
+    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
+    let dir = TempDir::new("legacy");
+    // A store written the way builds before the root key wrote it: pseudonym keys and ids
+    // sealed under the master key itself (ids with the unbound additional data), MAC keys
+    // derived from the master key.
+    let legacy = StoreKeys::legacy(&old);
+    {
+        let s = SqliteStore::open(&dir.0).unwrap();
+        crate::keyring::current_key(&s, &legacy, "a").unwrap();
+        let seal = |_: &[u8; 16], id: &str| old.seal(UNBOUND_SUBJECT_AAD, id.as_bytes()).unwrap();
+        s.append(&[sealed_row(1, &seal), sealed_row(2, &seal)]).unwrap();
+    }
+    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
+    assert_eq!(root_record_of(&s), LEGACY_ROOT);
+    let keys = s.keys().unwrap();
+    assert!(keys.is_legacy());
+    deliver_all(&s, "a", 1, 10);
+    // New ids are sealed bound to their subject, old ones still open.
+    let bound = |d: &[u8; 16], id: &str| keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
+    s.append(&[sealed_row(3, &bound)]).unwrap();
+    deliver_all(&s, "a", 1, 20);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    assert_eq!(
+        subject_ids(&s, &keys),
+        ["user-1", "user-2", "user-3"].map(|s| Some(s.to_owned()))
+    );
+    // The MAC keys are the master-derived ones of old.
+    assert_eq!(
+        ring::hmac::sign(&keys.mac_key(b"ledger chain"), b"x").as_ref(),
+        ring::hmac::sign(&legacy.mac_key(b"ledger chain"), b"x").as_ref()
+    );
+    // Online rotation is refused, pointing at --reseal.
+    let e = s.rewrap_root(&old, &new).unwrap_err().to_string();
+    assert!(e.contains("--reseal"), "{e}");
+    s.append(&[sealed_row(4, &bound)]).unwrap(); // queued at the rotation
+    let (done, _) = s.reseal(&new).unwrap();
+    assert_eq!((done.subject_ids, done.queued_records), (3, 1));
+    drop(s);
+
+    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    assert!(root_record_of(&s).starts_with("v1:"));
+    let keys = s.keys().unwrap();
+    assert!(!keys.is_legacy());
+    deliver_all(&s, "a", 10, 30);
+    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
+    assert_eq!(
+        subject_ids(&s, &keys),
+        ["user-1", "user-2", "user-3", "user-4"].map(|s| Some(s.to_owned()))
+    );
+    // Every blob is bound to its subject now: none opens under another subject's digest.
+    let mut elsewhere = 0;
+    s.ledger_subjects(&mut |r| {
+        if r.sealed
+            .and_then(|b| keys.open_subject(SubjectPart::Id, &[0xee; 16], b))
+            .is_some()
+        {
+            elsewhere += 1;
+        }
+    })
+    .unwrap();
+    assert_eq!(elsewhere, 0);
 }
