@@ -4,6 +4,9 @@
 #   bench/disk-full.sh            (root: it mounts a tmpfs)
 #
 # 1. A tmpfs of DRILL_FS_MB (16) MiB holds the store and a filler file of DRILL_FILLER_MB (4).
+#    The store keeps DRILL_MIN_FREE_KB (2048) KiB of headroom ([store] min_free_bytes) and a
+#    reserve file of DRILL_RESERVE_KB (1024) KiB ([store] reserve_bytes), scaled down from
+#    the defaults (64 MiB, 16 MiB) to the small filesystem.
 # 2. `vendorwall serve` with one Mixpanel source and one Mixpanel destination whose vendor is
 #    down (nothing listens on its port), so the outbox only grows.
 # 3. loadgen posts mixpanel-browser batches (`POST /track/?verbose=1`) at DRILL_RATE events/s
@@ -27,6 +30,8 @@ ROOT=$PWD
 
 FS_MB=${DRILL_FS_MB:-16}
 FILLER_MB=${DRILL_FILLER_MB:-4}
+MIN_FREE_KB=${DRILL_MIN_FREE_KB:-2048}
+RESERVE_KB=${DRILL_RESERVE_KB:-1024}
 RATE=${DRILL_RATE:-1000}
 FILL_SECS=${DRILL_FILL_SECS:-60}
 AFTER_SECS=${DRILL_AFTER_SECS:-10}
@@ -90,6 +95,8 @@ version = 1
 listen = "127.0.0.1:0"
 [store]
 path = "$FS/store"
+min_free_bytes = $((MIN_FREE_KB * 1024))
+reserve_bytes = $((RESERVE_KB * 1024))
 [admin]
 listen = "127.0.0.1:0"
 [[sources]]
@@ -128,7 +135,8 @@ loadgen() { # name seconds
 say "== fill: vendor down, ${RATE} events/s for ${FILL_SECS}s"
 loadgen fill "$FILL_SECS"
 say "after fill: $(space) KiB free; serve alive: $(kill -0 "$GW_PID" 2>/dev/null && echo yes || echo NO)"
-say "healthz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/healthz"), readyz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/readyz")"
+ready() { curl -s -o /dev/null -w '%{http_code}' "$GW_URL/readyz"; }
+say "healthz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/healthz"), readyz: $(ready); refused for space (store_full): $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_full"}'), store unavailable: $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_unavailable"}')"
 # What one SDK request gets now, verbatim.
 curl -s -D "$OUT/full-answer.headers" -o "$OUT/full-answer.body" \
     --data-urlencode "data=$(printf '[{"event":"drill","properties":{"token":"drill-app-token","distinct_id":"d1","$insert_id":"drill-probe-1"}}]' | base64 -w0)" \
@@ -145,7 +153,7 @@ say "== vendor back, disk still full"
     --listen "127.0.0.1:$EMU_PORT" 2>"$OUT/emulator.log" &
 PIDS+=($!)
 sleep 15
-say "delivered while full: $(metric_sum vendorwall_delivery_delivered_records_total); depth $(metric_sum vendorwall_outbox_depth_records); $(space) KiB free"
+say "delivered while full: $(metric_sum vendorwall_delivery_delivered_records_total); depth $(metric_sum vendorwall_outbox_depth_records); $(space) KiB free; readyz $(ready)"
 
 drain() { # seconds → waits for an empty outbox, at most that long
     local i
@@ -192,7 +200,8 @@ grep -q '"status":1' "$OUT/full-answer.body" && acked=$((acked + 1))
 grep -q '"num_records_imported":1' "$OUT/full-import.body" && acked=$((acked + 1))
 delivered=$(metric_sum vendorwall_delivery_delivered_records_total)
 received=$(sed -E 's/\x1b\[[0-9;]*m//g' "$OUT/emulator.log" | awk '/emulator request/ && /status=200/ { if (match($0, /records=[0-9]+/)) n += substr($0, RSTART + 8, RLENGTH - 8) } END { print n + 0 }')
-say "outbox depth $(metric_sum vendorwall_outbox_depth_records); dead letters $(metric_sum vendorwall_delivery_dead_lettered_records_total)"
+say "outbox depth $(metric_sum vendorwall_outbox_depth_records); dead letters $(metric_sum vendorwall_delivery_dead_lettered_records_total); readyz $(ready)"
+say "requests refused for space (store_full) $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_full"}'), store unavailable $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_unavailable"}')"
 say "acknowledged $acked, delivered (gateway) $delivered, received (vendor) $received"
 say "serve alive at the end: $(kill -0 "$GW_PID" 2>/dev/null && echo yes || echo NO)"
 grep -iE 'full|disk|space|error' "$OUT/serve.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -20 >"$OUT/serve-errors.txt" || true
