@@ -7,10 +7,12 @@
 //!
 //! - **Ingest stops first.** While the filesystem has less than `[store] min_free_bytes`
 //!   free (counting the database's own free pages, which new records reuse before the file
-//!   grows), ingest is refused with the vendor's retryable answer (counted under reason
-//!   `store_full`) and `/readyz` answers 503, so a load balancer sends elsewhere. Delivery
-//!   keeps the headroom; as it drains, pages come free inside the database and ingest
-//!   resumes.
+//!   grows), or less than half of it on the filesystem itself (every write goes through
+//!   SQLite's write-ahead log first, which grows on the filesystem up to its checkpoint size,
+//!   about 4 MiB, whatever the database's free pages), ingest is refused with the vendor's
+//!   retryable answer (counted under reason `store_full`) and `/readyz` answers 503, so a
+//!   load balancer sends elsewhere. Delivery keeps the headroom; as it drains, pages come
+//!   free inside the database and ingest resumes.
 //! - **A reserve file.** `<store>/space.reserve` (`[store] reserve_bytes`, preallocated) is
 //!   given up when a delivery record fails with `SQLITE_FULL` anyway (the disk filled from
 //!   outside vendorwall), so that record can commit. Ingest stays refused until the reserve
@@ -131,7 +133,7 @@ impl Space {
         };
         let room = if self.spent.load(Relaxed) {
             Room::ReserveSpent
-        } else if free.saturating_add(reusable) < min {
+        } else if free < min / 2 || free.saturating_add(reusable) < min {
             Room::Short
         } else {
             Room::Enough
@@ -244,11 +246,14 @@ mod tests {
     fn ingest_is_refused_under_the_headroom_and_accepted_again_above_it() {
         let d = dir("gate");
         let free = free_bytes(&d).unwrap();
-        let s = Space::new(&d, free.saturating_add(1 << 40), 0);
+        let s = Space::new(&d, free.saturating_add(free / 4), 0);
         assert_eq!(s.check(0).unwrap(), Room::Short);
         assert!(s.refusing_ingest());
-        // Pages free inside the database count as room.
-        assert_eq!(s.check(2 << 40).unwrap(), Room::Enough);
+        // Pages free inside the database count as room…
+        assert_eq!(s.check(free).unwrap(), Room::Enough);
+        // …but half the headroom must be on the filesystem itself (the write-ahead log).
+        s.set_min_free_bytes(free.saturating_mul(3));
+        assert_eq!(s.check(u64::MAX / 2).unwrap(), Room::Short);
         s.set_min_free_bytes(0);
         assert_eq!(s.check(0).unwrap(), Room::Enough);
         assert!(!s.refusing_ingest());
