@@ -3,13 +3,17 @@
 #
 #   bench/disk-full.sh            (root: it mounts a tmpfs)
 #
-# 1. A tmpfs of DRILL_FS_MB (16) MiB holds the store and a filler file of DRILL_FILLER_MB (4).
+# 1. A tmpfs of DRILL_FS_MB (24) MiB holds the store and a filler file of DRILL_FILLER_MB (4).
+#    The store keeps DRILL_MIN_FREE_KB (8192) KiB of headroom ([store] min_free_bytes) and a
+#    reserve file of DRILL_RESERVE_KB (2048) KiB ([store] reserve_bytes), scaled down from
+#    the defaults (64 MiB, 16 MiB) to the small filesystem.
 # 2. `vendorwall serve` with one Mixpanel source and one Mixpanel destination whose vendor is
 #    down (nothing listens on its port), so the outbox only grows.
 # 3. loadgen posts mixpanel-browser batches (`POST /track/?verbose=1`) at DRILL_RATE events/s
 #    for DRILL_FILL_SECS: the disk fills. Its report counts the requests answered
 #    `{"status":1}` (acknowledged) and the others by HTTP status.
-# 4. The vendor comes back (`vendorwall emulate`) while the disk is still full.
+# 4. The vendor comes back (`vendorwall emulate`) while the disk is still full, for
+#    DRILL_BACK_SECS (15).
 # 5. The filler is deleted: space returns. Waits (DRILL_DRAIN_SECS, 120) for the outbox to
 #    drain with no ingest beside it.
 # 6. loadgen runs again for DRILL_AFTER_SECS; waits for the outbox to drain again, then
@@ -18,6 +22,9 @@
 #
 # DRILL_UNDER_LOAD=1: in step 5, loadgen keeps sending while space comes back (what retrying
 # SDKs do), for DRILL_DRAIN_SECS.
+# DRILL_OUTSIDE_FILL=1: before step 4, another file takes every byte left on the filesystem
+# (the disk filled from outside vendorwall, headroom and all), and is deleted with the
+# filler in step 5: delivery must record through the store's reserve file.
 #
 # Needs: cargo (or DRILL_BIN=DIR with vendorwall and loadgen), curl, jq, root for mount.
 # Results in DRILL_OUT (default target/drill-disk-full/<timestamp>): summary.txt and logs.
@@ -25,8 +32,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-FS_MB=${DRILL_FS_MB:-16}
+FS_MB=${DRILL_FS_MB:-24}
 FILLER_MB=${DRILL_FILLER_MB:-4}
+MIN_FREE_KB=${DRILL_MIN_FREE_KB:-8192}
+RESERVE_KB=${DRILL_RESERVE_KB:-2048}
 RATE=${DRILL_RATE:-1000}
 FILL_SECS=${DRILL_FILL_SECS:-60}
 AFTER_SECS=${DRILL_AFTER_SECS:-10}
@@ -90,6 +99,8 @@ version = 1
 listen = "127.0.0.1:0"
 [store]
 path = "$FS/store"
+min_free_bytes = $((MIN_FREE_KB * 1024))
+reserve_bytes = $((RESERVE_KB * 1024))
 [admin]
 listen = "127.0.0.1:0"
 [[sources]]
@@ -128,7 +139,8 @@ loadgen() { # name seconds
 say "== fill: vendor down, ${RATE} events/s for ${FILL_SECS}s"
 loadgen fill "$FILL_SECS"
 say "after fill: $(space) KiB free; serve alive: $(kill -0 "$GW_PID" 2>/dev/null && echo yes || echo NO)"
-say "healthz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/healthz"), readyz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/readyz")"
+ready() { curl -s -o /dev/null -w '%{http_code}' "$GW_URL/readyz"; }
+say "healthz: $(curl -s -o /dev/null -w '%{http_code}' "$GW_URL/healthz"), readyz: $(ready); refused for space (store_full): $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_full"}'), store unavailable: $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_unavailable"}')"
 # What one SDK request gets now, verbatim.
 curl -s -D "$OUT/full-answer.headers" -o "$OUT/full-answer.body" \
     --data-urlencode "data=$(printf '[{"event":"drill","properties":{"token":"drill-app-token","distinct_id":"d1","$insert_id":"drill-probe-1"}}]' | base64 -w0)" \
@@ -140,12 +152,16 @@ curl -s -D "$OUT/full-import.headers" -o "$OUT/full-import.body" -u "drill-app-t
     "$GW_URL/import?strict=1" || true
 say "an /import request on the full disk: $(head -1 "$OUT/full-import.headers" | tr -d '\r') $(cat "$OUT/full-import.body")"
 
+if [ "${DRILL_OUTSIDE_FILL:-0}" = 1 ]; then
+    dd if=/dev/zero of="$FS/outside" bs=64k status=none 2>/dev/null || true
+    say "the rest of the disk filled from outside: $(space) KiB free; reserve file $(stat -c %s "$FS/store/space.reserve" 2>/dev/null || echo none) bytes"
+fi
 say "== vendor back, disk still full"
 "$VW" emulate --vendor mixpanel --key drill-project-token --secret-env DRILL_MP_SECRET \
     --listen "127.0.0.1:$EMU_PORT" 2>"$OUT/emulator.log" &
 PIDS+=($!)
-sleep 15
-say "delivered while full: $(metric_sum vendorwall_delivery_delivered_records_total); depth $(metric_sum vendorwall_outbox_depth_records); $(space) KiB free"
+sleep "${DRILL_BACK_SECS:-15}"
+say "delivered while full: $(metric_sum vendorwall_delivery_delivered_records_total); depth $(metric_sum vendorwall_outbox_depth_records); $(space) KiB free; readyz $(ready); reserve file $(stat -c %s "$FS/store/space.reserve" 2>/dev/null || echo none)"
 
 drain() { # seconds → waits for an empty outbox, at most that long
     local i
@@ -164,7 +180,7 @@ if [ "${DRILL_UNDER_LOAD:-0}" = 1 ]; then
 else
     say "== space back (filler deleted), no ingest: does delivery recover?"
 fi
-rm -f "$FS/filler"
+rm -f "$FS/filler" "$FS/outside"
 t0=$(date +%s)
 if drain "$DRAIN_SECS"; then
     say "outbox drained $(($(date +%s) - t0))s after space came back; $(space) KiB free"
@@ -192,7 +208,8 @@ grep -q '"status":1' "$OUT/full-answer.body" && acked=$((acked + 1))
 grep -q '"num_records_imported":1' "$OUT/full-import.body" && acked=$((acked + 1))
 delivered=$(metric_sum vendorwall_delivery_delivered_records_total)
 received=$(sed -E 's/\x1b\[[0-9;]*m//g' "$OUT/emulator.log" | awk '/emulator request/ && /status=200/ { if (match($0, /records=[0-9]+/)) n += substr($0, RSTART + 8, RLENGTH - 8) } END { print n + 0 }')
-say "outbox depth $(metric_sum vendorwall_outbox_depth_records); dead letters $(metric_sum vendorwall_delivery_dead_lettered_records_total)"
+say "outbox depth $(metric_sum vendorwall_outbox_depth_records); dead letters $(metric_sum vendorwall_delivery_dead_lettered_records_total); readyz $(ready)"
+say "requests refused for space (store_full) $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_full"}'), store unavailable $(metric_sum 'vendorwall_ingest_rejected_requests_total{reason="store_unavailable"}')"
 say "acknowledged $acked, delivered (gateway) $delivered, received (vendor) $received"
 say "serve alive at the end: $(kill -0 "$GW_PID" 2>/dev/null && echo yes || echo NO)"
 grep -iE 'full|disk|space|error' "$OUT/serve.log" | sed -E 's/^[^ ]+ //' | sort | uniq -c | sort -rn | head -20 >"$OUT/serve-errors.txt" || true

@@ -200,6 +200,39 @@ async fn scopes_decide_and_the_audit_log_records_who_did_what() {
     assert_eq!(status, 200);
     assert!(csv.lines().next().is_some_and(|h| h.contains(',')), "{csv}");
 
+    // The ledger verify route reports the incident's keyed revisions, and names it once its
+    // document is edited behind the gateway's back.
+    let verify = || async {
+        let (status, body) = call(Method::GET, format!("{api}/ledger/verify"), Some(VIEWER), None).await;
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let mine = v["destinations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["destination"] == format!("incident {id}"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{body}"));
+        (v["ok"].as_bool().unwrap(), mine)
+    };
+    let (ok, mine) = verify().await;
+    assert!(ok, "{mine}");
+    assert!(mine["revisions"].as_u64().unwrap() >= 2, "open and export: {mine}");
+    assert_eq!(mine["incident"], json!([]));
+    rusqlite::Connection::open(dir.path().join("store/vendorwall.db"))
+        .unwrap()
+        .execute("UPDATE incidents SET updated_at = updated_at + 1 WHERE id = ?1", [id])
+        .unwrap();
+    let (ok, mine) = verify().await;
+    assert!(!ok);
+    assert!(
+        mine["incident"][0]
+            .as_str()
+            .unwrap()
+            .contains("update time does not match"),
+        "{mine}"
+    );
+
     let metrics = server.metrics().await;
     assert_eq!(counter(&metrics, "vendorwall_admin_forbidden_total"), 4);
 

@@ -276,6 +276,42 @@ async fn incident_reports_match_figures_worked_out_by_hand() {
     );
     let (_, list, _) = cli(&["destination", "list", "--config", cfg_s]);
     assert!(list.contains("suspended"), "{list}");
+
+    // Every write of the incident (open, export, update, suspend, rotate-key) is a revision
+    // of the keyed incident chain, which `ledger verify` checks with the ledger.
+    let (code, out, err) = cli(&["ledger", "verify", "--config", cfg_s]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("incident {id}: ok (")) && l.ends_with(" revisions)")),
+        "{out}"
+    );
+    // Someone with write access lowers the people count of the incident's first revision.
+    let db = dir.path().join("store").join("vendorwall.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let doc: String = conn
+            .query_row("SELECT document FROM incidents WHERE id = ?1", [&id], |r| r.get(0))
+            .unwrap();
+        let edited = doc.replacen("\"people\":3", "\"people\":1", 1);
+        assert_ne!(doc, edited);
+        conn.execute(
+            "UPDATE incidents SET document = ?2 WHERE id = ?1",
+            rusqlite::params![&id, edited],
+        )
+        .unwrap();
+    }
+    let (code, out, _) = cli(&["ledger", "verify", "--config", cfg_s]);
+    assert_eq!(code, 1, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&format!("incident {id}: TAMPERED")))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("document does not match its revision"), "{line}");
+    assert!(
+        !line.contains("alice") && !line.contains("@"),
+        "no values in the report: {line}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

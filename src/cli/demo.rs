@@ -60,7 +60,9 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
 
     print!("{}", two_vendors(&traffic, &outcome));
 
-    let store = SqliteStore::open(&cfg.store.path)
+    // Keyed: the demo incident's writes extend the incident chain under the master key.
+    let master = super::policy::master_key(cfg)?;
+    let store = SqliteStore::open_keyed(&cfg.store.path, &master)
         .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
     let now = now_ms();
     let figures = crate::ledger::query::figures(&store, DESTINATION, 0, now)?;

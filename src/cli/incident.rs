@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 
-use super::{ConfigArg, load_admin, open_store, parse_date, parse_date_end};
+use super::{ConfigArg, load_admin, open_keyed_store, parse_date, parse_date_end};
 use crate::incident::report::{Facts, Report};
 use crate::incident::time::format_utc;
 use crate::incident::{Desk, Incident, Open, Scope, Update};
@@ -166,7 +166,8 @@ pub fn run(action: IncidentAction) -> Result<()> {
         | IncidentAction::Export { config, .. } => config,
     };
     let cfg = load_admin(&config.config)?;
-    let store = open_store(&cfg)?;
+    // Keyed: every write of an incident extends its keyed chain of revisions.
+    let store = open_keyed_store(&cfg)?;
     let desk = Desk {
         store: &store,
         config: &cfg,

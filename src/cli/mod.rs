@@ -657,7 +657,11 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
             let mut ok = true;
             for v in &results {
                 if v.ok() {
-                    println!("{}: ok ({} entries in {} batches)", v.destination, v.entries, v.batches);
+                    if v.revisions > 0 {
+                        println!("{}: ok ({} revisions)", v.destination, v.revisions);
+                    } else {
+                        println!("{}: ok ({} entries in {} batches)", v.destination, v.entries, v.batches);
+                    }
                     continue;
                 }
                 ok = false;
@@ -688,10 +692,11 @@ fn ledger(action: LedgerAction) -> Result<ExitCode> {
                 }
                 what.extend(v.witness.iter().map(|w| format!("witness: {w}")));
                 what.extend(v.rows.iter().cloned());
+                what.extend(v.incident.iter().cloned());
                 println!("{}: TAMPERED: {}", v.destination, what.join("; "));
             }
             if results.is_empty() {
-                println!("the ledger is empty");
+                println!("the ledger is empty and there are no incidents");
             }
             if cfg.ledger.witness_path.is_none() {
                 println!(

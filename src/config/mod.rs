@@ -165,7 +165,18 @@ pub struct Tls {
 pub struct Store {
     pub path: PathBuf,
     pub group_commit_max_records: usize,
+    /// `[store] min_free_bytes`: ingest is refused (retryable 503) while the store's
+    /// filesystem, counting pages free inside the database, has less than this; 0: never.
+    pub min_free_bytes: u64,
+    /// `[store] reserve_bytes`: the reserve file kept in the store directory; 0: none.
+    pub reserve_bytes: u64,
 }
+
+/// Default `[store] min_free_bytes`: room for delivery to record several large batches and
+/// for SQLite's write-ahead log to grow to its checkpoint size (about 4 MiB) several times.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
+/// Default `[store] reserve_bytes`.
+pub const DEFAULT_RESERVE_BYTES: u64 = 16 << 20;
 
 /// Limits on what one request may make vendorwall do. Defaults follow Mixpanel's own limits
 /// where it has them, so nothing the vendor would accept is refused here.
@@ -374,6 +385,8 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let store = Store {
         path: base.join(store.path.as_deref().unwrap_or("var/vendorwall")),
         group_commit_max_records: v.positive("store.group_commit_max_records", store.group_commit_max_records, 20_000),
+        min_free_bytes: store.min_free_bytes.unwrap_or(DEFAULT_MIN_FREE_BYTES),
+        reserve_bytes: store.reserve_bytes.unwrap_or(DEFAULT_RESERVE_BYTES),
     };
     let limits = v.limits(limits);
 

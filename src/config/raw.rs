@@ -26,6 +26,10 @@ pub struct StoreConfig {
     pub path: Option<String>,
     /// Largest number of records one group commit takes.
     pub group_commit_max_records: Option<usize>,
+    /// Free space under which ingest is refused, so delivery can still record and drain.
+    pub min_free_bytes: Option<u64>,
+    /// Size of the reserve file given up when a delivery record hits a full disk.
+    pub reserve_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -997,7 +997,7 @@ mod tests {
         use crate::store::sqlite::SqliteStore;
         let dir = std::env::temp_dir().join(format!("vendorwall-incident-race-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = SqliteStore::open(&dir).unwrap();
+        let store = SqliteStore::open_keyed(&dir, &crate::policy::keys::MasterKey::from_bytes(&[5; 32])).unwrap();
         let text = format!(
             "version = 1\n[store]\npath = \"{}\"\n[[sources]]\nname = \"web\"\nprotocol = \"mixpanel\"\ntokens = [\"t\"]\n\
              [[destinations]]\nname = \"mixpanel\"\ntype = \"mixpanel\"\nproject_token = \"p\"\nsources = [\"web\"]\n",
@@ -1057,6 +1057,10 @@ mod tests {
         let doc = store.incident(id).unwrap().unwrap();
         assert!(!store.replace_incident(id, "{}", &doc, 9000).unwrap());
         assert!(store.replace_incident(id, &doc, &doc, 9000).unwrap());
+        // Every write that landed extended the keyed chain, in order, none lost.
+        let chain: Vec<_> = store.verify_ledger().unwrap();
+        assert!(chain.iter().all(|v| v.ok()), "{chain:?}");
+        assert_eq!(chain[0].revisions as usize, 2 + suspended + updated + 1);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

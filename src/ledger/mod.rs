@@ -378,6 +378,11 @@ pub struct Verification {
     pub witness: Vec<String>,
     /// Subject, link and vendor-id rows that do not verify (table, rows, what happened).
     pub rows: Vec<String>,
+    /// For an incident (`destination` is `incident <id>`): its revisions in the keyed chain.
+    pub revisions: u64,
+    /// What fails in an incident's document or in the incident chain (edited, deleted,
+    /// reordered revisions; a missing or forged seal).
+    pub incident: Vec<String>,
 }
 
 impl Verification {
@@ -389,6 +394,7 @@ impl Verification {
             && self.tampered_rollups.is_empty()
             && self.witness.is_empty()
             && self.rows.is_empty()
+            && self.incident.is_empty()
     }
 }
 

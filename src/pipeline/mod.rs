@@ -69,6 +69,8 @@ pub struct Pipeline {
     /// `[ledger] keep_contact_email`: seal the subject's email for notification lists.
     keep_contact_email: bool,
     started: std::time::Instant,
+    /// The store's free-space headroom: ingest is refused while it is short.
+    space: Arc<crate::store::space::Space>,
 }
 
 /// Whom a record is about, for the ledger: computed once per record, shared by every
@@ -97,6 +99,7 @@ impl Pipeline {
         store_keys: Arc<StoreKeys>,
         keys: Vec<PseudonymKey>,
         subject_key: PseudonymKey,
+        space: Arc<crate::store::space::Space>,
     ) -> Pipeline {
         let mut by_token = HashMap::new();
         let sources = config
@@ -149,6 +152,7 @@ impl Pipeline {
             metrics,
             keys: store_keys,
             subject_key,
+            space,
         }
     }
 
@@ -439,6 +443,11 @@ impl Pipeline {
                 tracing::warn!(destination = %dest.name, "outbox over its bound; answering 503 (repeated at most every 10 s; vendorwall_ingest_rejected_requests_total counts each)");
             }
             self.metrics.reject_request("backpressure");
+            return Outcome::Busy;
+        }
+        if self.space.refusing_ingest() {
+            // Delivery keeps the headroom, so it can record and drain (`store::space`).
+            self.metrics.reject_request("store_full");
             return Outcome::Busy;
         }
         if self.outbox.enqueue(rows).await.is_err() {

@@ -672,6 +672,8 @@ async fn verify(State(app): State<Arc<AdminState>>) -> Response {
                 "witness": v.witness,
                 "rows": v.rows,
                 "tampered_rollups": v.tampered_rollups,
+                "revisions": v.revisions,
+                "incident": v.incident,
             })).collect::<Vec<_>>(),
         }))
     })

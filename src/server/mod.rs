@@ -65,6 +65,8 @@ pub struct AppState {
     pub flags_client: reqwest::Client,
     /// `[server] request_timeout_secs`: from the handler's start to its answer.
     pub request_timeout: Duration,
+    /// The store's free-space headroom: `/readyz` is 503 while ingest is refused for space.
+    pub space: Arc<crate::store::space::Space>,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -99,6 +101,9 @@ pub fn admin_router(state: Arc<AppState>, admin: Arc<admin::AdminState>) -> Rout
 }
 
 async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    if app.space.refusing_ingest() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "store short of space\n").into_response();
+    }
     let store = app.store.clone();
     match tokio::task::spawn_blocking(move || store.destination_statuses()).await {
         Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
@@ -447,6 +452,7 @@ pub struct Gateway {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// `<store>/serve.lock`, locked while this gateway runs (see [`lock_store`]).
     _store_lock: std::fs::File,
+    space: Arc<crate::store::space::Space>,
 }
 
 /// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
@@ -576,6 +582,23 @@ pub fn open_witnessed_store(
     Ok(store)
 }
 
+/// How often `serve` measures the store's free space.
+const SPACE_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Measures the store's free space (off the async workers); a failure keeps the last state.
+async fn check_space(store: &Arc<dyn Store>, space: &Arc<crate::store::space::Space>) {
+    let (store, space) = (store.clone(), space.clone());
+    let r = tokio::task::spawn_blocking(move || {
+        // The database's free pages count as room; if they cannot be read, only the disk does.
+        let reusable = store.reusable_bytes().unwrap_or(0);
+        space.check(reusable)
+    })
+    .await;
+    if let Ok(Err(e)) = r {
+        tracing::warn!(error = %e, "cannot measure the store's free space");
+    }
+}
+
 impl Gateway {
     /// Opens the store and starts everything. Returns once the listener is bound.
     pub async fn start(config: crate::config::Config) -> anyhow::Result<Gateway> {
@@ -628,14 +651,23 @@ impl Gateway {
             )
             .context("loading the master key")?,
         );
-        let store = open_witnessed_store(&config, &master_key, options.accept_rollback)?;
+        let space = Arc::new(crate::store::space::Space::new(
+            &config.store.path,
+            config.store.min_free_bytes,
+            config.store.reserve_bytes,
+        ));
+        let store = open_witnessed_store(&config, &master_key, options.accept_rollback)?.with_space(space.clone());
         // The master key is needed no further: everything below uses the store's unwrapped
         // keys, which a master-key rotation beside this process leaves unchanged.
         drop(master_key);
         let store_keys = store
             .keys()
             .ok_or_else(|| anyhow::anyhow!("the store was opened without its keys"))?;
+        if let Err(e) = space.start() {
+            tracing::warn!(error = %e, "cannot create the store's reserve file yet; retried while serving");
+        }
         let store: Arc<dyn Store> = Arc::new(store);
+        check_space(&store, &space).await;
         let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
         let metrics = Arc::new(Metrics::new(&names));
         let outbox =
@@ -657,6 +689,7 @@ impl Gateway {
             store_keys.clone(),
             keys,
             subject_key,
+            space.clone(),
         ));
         pipeline.sync_destination_states()?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
@@ -696,6 +729,19 @@ impl Gateway {
         }
 
         {
+            // Free space, measured off the request path: ingest and `/readyz` read the result.
+            let (store, space, mut stop) = (store.clone(), space.clone(), shutdown_rx.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(SPACE_CHECK_EVERY) => {}
+                        _ = stop.changed() => return,
+                    }
+                    check_space(&store, &space).await;
+                }
+            }));
+        }
+        {
             // Roll up closed ledger days, so incident queries read one rollup per day.
             let (store, mut stop) = (store.clone(), shutdown_rx.clone());
             tasks.push(tokio::spawn(async move {
@@ -729,6 +775,7 @@ impl Gateway {
             request_timeout: config.server.request_timeout,
             limits: config.limits.clone(),
             cors_allowed_origins: config.server.cors_allowed_origins.clone(),
+            space: space.clone(),
             flags_client: reqwest::Client::builder()
                 .timeout(FLAGS_TIMEOUT)
                 .build()
@@ -773,11 +820,17 @@ impl Gateway {
             shutdown,
             tasks,
             _store_lock: store_lock,
+            space,
         })
     }
 
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// The store's free-space headroom (`[store] min_free_bytes`, changeable while running).
+    pub fn space(&self) -> &Arc<crate::store::space::Space> {
+        &self.space
     }
 
     /// The admin listener's URL, when there is one.

@@ -28,13 +28,15 @@
 //! | `verify_ledger` / `prune_ledger` / `ledger_entries` | the exposure ledger's hash chain and retention |
 //! | `ledger_dict` / `ledger_links` / `ledger_rollups` / `ledger_delivery_span` / `roll_up_ledger` | ledger queries (see [`crate::ledger::query`]) |
 //! | `ledger_subjects` / `ledger_vendor_ids` | notification lists and vendor deletion requests |
-//! | `save_incident` / `replace_incident` / `incidents` / `incident` | incident documents with their revisions and timeline (`replace_incident`: only if unchanged since read) |
+//! | `save_incident` / `replace_incident` / `incidents` / `incident` | incident documents with their revisions and timeline (`replace_incident`: only if unchanged since read); each write extends the keyed incident chain |
+//! | `reusable_bytes` | free pages inside the store, for the free-space headroom ([`space`]) |
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] (WAL mode, `synchronous=FULL`). A
 //! PostgreSQL backend implementing the same trait (leasing with `FOR UPDATE SKIP LOCKED`) is
 //! planned; errors are backend-neutral so one conformance suite covers both.
 
 pub mod files;
+pub mod space;
 pub mod sqlite;
 
 use crate::event::Kind;
@@ -218,6 +220,9 @@ pub trait Store: Send + Sync + 'static {
     /// All incident documents, oldest first: (id, document).
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError>;
     fn incident(&self, id: i64) -> Result<Option<String>, StoreError>;
+    /// Bytes free inside the store's own files (pages new records reuse before the files
+    /// grow), for the free-space headroom ([`space`]).
+    fn reusable_bytes(&self) -> Result<u64, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.

@@ -37,6 +37,7 @@ pub static REQUEST_REJECT_REASONS: LazyLock<Vec<&'static str>> = LazyLock::new(|
         "unauthorized",
         "backpressure",
         "store_unavailable",
+        "store_full",
         "method_not_allowed",
         "request_timeout",
     ]);

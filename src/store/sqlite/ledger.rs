@@ -1021,6 +1021,15 @@ pub fn rekey_from(tx: &Transaction<'_>, old: &ChainKey, key: &ChainKey) -> rusql
         seal_dictionary(tx, key)?;
     }
     seal_rows(tx, key)?;
+    // The incident chain's key follows the chain key. Moved only when it verifies under the
+    // old one (a master key rotation checks that first); else it stays reported.
+    if let (Some(old_incidents), Some(new_incidents)) = (super::incidents::key_of(old), super::incidents::key_of(key))
+        && super::incidents::verify(tx, &old_incidents)?
+            .iter()
+            .all(Verification::ok)
+    {
+        super::incidents::rekey(tx, &new_incidents)?;
+    }
     mark_keyed(tx)?;
     Ok(n)
 }

@@ -11,6 +11,7 @@
 //! destination_keys(destination TEXT, version INTEGER, sealed BLOB, created_at INTEGER)
 //! ledger_*                                                -- see `ledger.rs`
 //! incidents(id INTEGER PRIMARY KEY, updated_at INTEGER, document TEXT)  -- JSON, all revisions
+//! incident_revisions(seq, incident, revision, at, digest, link)  -- see `incidents.rs`
 //! meta(key TEXT PRIMARY KEY, value TEXT)                   -- schema_version, key_root, …
 //! ```
 //!
@@ -37,9 +38,15 @@ use crate::ledger::ChainKey;
 use crate::ledger::witness::Witness;
 use crate::policy::keys::{LEGACY_ROOT, MasterKey, StoreKeys, SubjectPart};
 
-/// Version 5: the ledger's chains are keyed (HMAC under a key derived from the master key);
-/// a version-4 store is re-keyed on its first open with the master key.
-const SCHEMA_VERSION: &str = "5";
+/// Version 6: every write of an incident document extends a keyed chain of revisions
+/// (`incidents.rs`); a version-5 store's incidents are chained on its first open with the
+/// master key. Version 5: the ledger's chains are keyed (HMAC under a key derived from the
+/// master key); a version-4 store is re-keyed on its first open with the master key.
+const SCHEMA_VERSION: &str = "6";
+
+/// The version earlier stores are brought to without the master key; the incident chain,
+/// which needs it, moves them on to [`SCHEMA_VERSION`].
+const UNCHAINED_INCIDENTS_VERSION: &str = "5";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,6 +105,12 @@ pub struct SqliteStore {
     witness: Option<Witness>,
     /// The store's keys, unwrapped with the master key it was opened with.
     keys: Option<Arc<StoreKeys>>,
+    /// The key incident revisions are chained under (purpose `incident chain`); without it
+    /// incidents can be read but not written.
+    incident_key: Option<ring::hmac::Key>,
+    /// The free-space headroom whose reserve file is given up when a delivery record hits a
+    /// full disk, if `serve` set one.
+    space: Option<std::sync::Arc<crate::store::space::Space>>,
 }
 
 /// How `serve` found the store against its ledger witness.
@@ -144,6 +157,12 @@ impl SqliteStore {
         Self::open_with(dir, Some(master))
     }
 
+    /// Gives up `space`'s reserve file when a delivery record hits a full disk, and retries.
+    pub fn with_space(mut self, space: std::sync::Arc<crate::store::space::Space>) -> SqliteStore {
+        self.space = Some(space);
+        self
+    }
+
     /// Appends each ledger batch's chain head to `witness` from now on.
     pub fn with_witness(mut self, witness: Witness) -> SqliteStore {
         self.witness = Some(witness);
@@ -172,7 +191,7 @@ impl SqliteStore {
         let set_version = |c: &Connection| {
             c.execute(
                 "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                [SCHEMA_VERSION],
+                [UNCHAINED_INCIDENTS_VERSION],
             )
             .map_err(err)
         };
@@ -186,7 +205,7 @@ impl SqliteStore {
                     )
                     .map_err(err)?;
             }
-            Some(SCHEMA_VERSION) => writer.execute_batch(ledger::SCHEMA).map_err(err)?,
+            Some(SCHEMA_VERSION | UNCHAINED_INCIDENTS_VERSION) => writer.execute_batch(ledger::SCHEMA).map_err(err)?,
             Some("1") => {
                 // Version 2 added the rows' exposure metadata; the ledger tables (version 3's)
                 // were created above.
@@ -228,6 +247,28 @@ impl SqliteStore {
         ledger::add_mac_columns(&writer).map_err(err)?;
         let keys = master.map(|m| root_keys(&writer, m)).transpose()?.map(Arc::new);
         let chain_key = keys.as_deref().map(ChainKey::derive);
+        writer.execute_batch(incidents::SCHEMA).map_err(err)?;
+        let incident_key = chain_key.as_ref().and_then(incidents::key_of);
+        if let Some(key) = &incident_key {
+            let tx = writer
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(err)?;
+            let version: String = tx
+                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+                .map_err(err)?;
+            if version == UNCHAINED_INCIDENTS_VERSION {
+                let n = incidents::chain_existing(&tx, key)?;
+                tx.execute(
+                    "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(err)?;
+                tx.commit().map_err(err)?;
+                if n > 0 {
+                    tracing::info!(incidents = n, "existing incidents were chained under the master key");
+                }
+            }
+        }
         if let Some(key) = &chain_key {
             if ledger::needs_rekey(&writer).map_err(err)? {
                 let tx = writer.transaction().map_err(err)?;
@@ -248,6 +289,15 @@ impl SqliteStore {
             chain_key,
             witness: None,
             keys,
+            incident_key,
+            space: None,
+        })
+    }
+
+    /// The incident chain's key, or why incidents cannot be written.
+    fn incident_writes(&self) -> Result<&ring::hmac::Key, StoreError> {
+        self.incident_key.as_ref().ok_or_else(|| {
+            StoreError::Unavailable("the store was opened without the master key: incidents cannot be recorded".into())
         })
     }
 
@@ -396,6 +446,96 @@ impl SqliteStore {
         .map_err(err)?;
         Ok(start)
     }
+}
+
+impl SqliteStore {
+    /// `complete` with ledger entries: one transaction, then the witness line.
+    fn complete_recorded(
+        &self,
+        key: &ChainKey,
+        destination: &str,
+        delivered: &[OutboxRow],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> rusqlite::Result<()> {
+        let mut conn = lock(&self.writer);
+        let mut cache = match self.ledger_cache.lock() {
+            Ok(cache) => cache,
+            Err(poisoned) => {
+                // A panic inside an earlier `complete`: its transaction rolled back, so ids
+                // the cache learnt in it may be handed out again. Forget them.
+                let mut cache = poisoned.into_inner();
+                cache.clear();
+                self.ledger_cache.clear_poison();
+                cache
+            }
+        };
+        let result = (|| -> rusqlite::Result<Option<(i64, [u8; 32])>> {
+            let tx = conn.transaction()?;
+            let batch;
+            {
+                let mut move_dead = tx.prepare_cached(
+                    "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
+                     SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3, meta FROM outbox
+                     WHERE id = ?1 AND destination = ?4",
+                )?;
+                for (id, reason) in dead {
+                    move_dead.execute(params![id, reason, now_ms, destination])?;
+                }
+                let gone: Vec<i64> = delivered
+                    .iter()
+                    .map(|r| r.id)
+                    .chain(dead.iter().map(|(id, _)| *id))
+                    .collect();
+                let mut removed = Vec::with_capacity(gone.len());
+                let mut delete = tx.prepare_cached(&DELETE_CHUNK_SQL)?;
+                for chunk in gone.chunks(DELETE_CHUNK) {
+                    // A short chunk repeats its first id: one statement text, prepared once.
+                    let ids = (0..DELETE_CHUNK).map(|i| chunk.get(i).unwrap_or(&chunk[0]));
+                    let params = std::iter::once(&destination as &dyn rusqlite::ToSql)
+                        .chain(ids.map(|id| id as &dyn rusqlite::ToSql));
+                    for id in delete.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? {
+                        removed.push(id?);
+                    }
+                }
+                // Only rows this transaction removed enter the ledger, each once, in outbox
+                // order, with the metadata read at lease time (rows never change while queued).
+                removed.sort_unstable();
+                let mut metas: Vec<(i64, &[u8])> = delivered
+                    .iter()
+                    .filter(|r| removed.binary_search(&r.id).is_ok())
+                    .filter_map(|r| Some((r.id, r.meta.as_deref()?)))
+                    .collect();
+                metas.sort_unstable_by_key(|&(id, _)| id);
+                metas.dedup_by_key(|&mut (id, _)| id);
+                let metas: Vec<&[u8]> = metas.into_iter().map(|(_, m)| m).collect();
+                batch = ledger::record_delivery(&tx, &mut cache, key, destination, &metas, now_ms)?;
+            }
+            tx.commit()?;
+            Ok(batch)
+        })();
+        // Whatever failed, the transaction rolled back: ids the cache learnt in it may be
+        // handed out again, so forget them.
+        if result.is_err() {
+            cache.clear();
+        }
+        let batch = result?;
+        drop((cache, conn));
+        // Witnessed after the commit and outside the writer lock (one worker per destination
+        // keeps each destination's lines in order). A line that cannot be written is kept and
+        // written with the next; a crash before it leaves the store one batch ahead, which
+        // `serve` repairs on start.
+        if let (Some(w), Some((id, head))) = (&self.witness, batch)
+            && let Err(e) = w.append(&[(destination, id, head)])
+        {
+            tracing::error!(error = %e, destination, "cannot append to the ledger witness");
+        }
+        Ok(())
+    }
+}
+
+fn is_disk_full(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
 /// What `keys rotate-master --reseal` re-sealed and re-keyed.
@@ -708,79 +848,14 @@ impl Store for SqliteStore {
             }
             return self.complete_unrecorded(destination, delivered, dead, now_ms);
         };
-        let mut conn = lock(&self.writer);
-        let mut cache = match self.ledger_cache.lock() {
-            Ok(cache) => cache,
-            Err(poisoned) => {
-                // A panic inside an earlier `complete`: its transaction rolled back, so ids
-                // the cache learnt in it may be handed out again. Forget them.
-                let mut cache = poisoned.into_inner();
-                cache.clear();
-                self.ledger_cache.clear_poison();
-                cache
-            }
-        };
-        let result = (|| -> rusqlite::Result<Option<(i64, [u8; 32])>> {
-            let tx = conn.transaction()?;
-            let batch;
-            {
-                let mut move_dead = tx.prepare_cached(
-                    "INSERT INTO dead_letters (destination, kind, payload, enqueued_at, attempts, reason, failed_at, meta)
-                     SELECT destination, kind, payload, enqueued_at, attempts + 1, ?2, ?3, meta FROM outbox
-                     WHERE id = ?1 AND destination = ?4",
-                )?;
-                for (id, reason) in dead {
-                    move_dead.execute(params![id, reason, now_ms, destination])?;
-                }
-                let gone: Vec<i64> = delivered
-                    .iter()
-                    .map(|r| r.id)
-                    .chain(dead.iter().map(|(id, _)| *id))
-                    .collect();
-                let mut removed = Vec::with_capacity(gone.len());
-                let mut delete = tx.prepare_cached(&DELETE_CHUNK_SQL)?;
-                for chunk in gone.chunks(DELETE_CHUNK) {
-                    // A short chunk repeats its first id: one statement text, prepared once.
-                    let ids = (0..DELETE_CHUNK).map(|i| chunk.get(i).unwrap_or(&chunk[0]));
-                    let params = std::iter::once(&destination as &dyn rusqlite::ToSql)
-                        .chain(ids.map(|id| id as &dyn rusqlite::ToSql));
-                    for id in delete.query_map(rusqlite::params_from_iter(params), |r| r.get::<_, i64>(0))? {
-                        removed.push(id?);
-                    }
-                }
-                // Only rows this transaction removed enter the ledger, each once, in outbox
-                // order, with the metadata read at lease time (rows never change while queued).
-                removed.sort_unstable();
-                let mut metas: Vec<(i64, &[u8])> = delivered
-                    .iter()
-                    .filter(|r| removed.binary_search(&r.id).is_ok())
-                    .filter_map(|r| Some((r.id, r.meta.as_deref()?)))
-                    .collect();
-                metas.sort_unstable_by_key(|&(id, _)| id);
-                metas.dedup_by_key(|&mut (id, _)| id);
-                let metas: Vec<&[u8]> = metas.into_iter().map(|(_, m)| m).collect();
-                batch = ledger::record_delivery(&tx, &mut cache, key, destination, &metas, now_ms)?;
-            }
-            tx.commit()?;
-            Ok(batch)
-        })();
-        // Whatever failed, the transaction rolled back: ids the cache learnt in it may be
-        // handed out again, so forget them.
-        if result.is_err() {
-            cache.clear();
+        // A disk that filled from outside vendorwall: the reserve file is given up once so
+        // this record (which lets the outbox shrink) can commit.
+        match self.complete_recorded(key, destination, delivered, dead, now_ms) {
+            Err(e) if is_disk_full(&e) && self.space.as_ref().is_some_and(|s| s.release_reserve()) => self
+                .complete_recorded(key, destination, delivered, dead, now_ms)
+                .map_err(err),
+            r => r.map_err(err),
         }
-        let batch = result.map_err(err)?;
-        drop((cache, conn));
-        // Witnessed after the commit and outside the writer lock (one worker per destination
-        // keeps each destination's lines in order). A line that cannot be written is kept and
-        // written with the next; a crash before it leaves the store one batch ahead, which
-        // `serve` repairs on start.
-        if let (Some(w), Some((id, head))) = (&self.witness, batch)
-            && let Err(e) = w.append(&[(destination, id, head)])
-        {
-            tracing::error!(error = %e, destination, "cannot append to the ledger witness");
-        }
-        Ok(())
     }
 
     fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
@@ -943,6 +1018,9 @@ impl Store for SqliteStore {
             .ok_or_else(|| StoreError::Unavailable("verifying the ledger needs the master key".into()))?;
         let conn = self.query_connection()?;
         let mut out = ledger::verify(&conn, key).map_err(err)?;
+        if let Some(ikey) = &self.incident_key {
+            out.extend(incidents::verify(&conn, ikey).map_err(err)?);
+        }
         let rows = ledger::verify_rows(&conn, key).map_err(err)?;
         if !rows.is_empty() {
             out.push(crate::ledger::Verification {
@@ -1050,36 +1128,56 @@ impl Store for SqliteStore {
     }
 
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError> {
-        let conn = lock(&self.writer);
-        match id {
+        let key = self.incident_writes()?;
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let id = match id {
             Some(id) => {
-                conn.execute(
-                    "UPDATE incidents SET document = ?2, updated_at = ?3 WHERE id = ?1",
-                    params![id, document, now_ms],
-                )
-                .map_err(err)?;
-                Ok(id)
+                let n = tx
+                    .execute(
+                        "UPDATE incidents SET document = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![id, document, now_ms],
+                    )
+                    .map_err(err)?;
+                if n == 0 {
+                    return Err(StoreError::Unavailable(format!("no incident {id} to save")));
+                }
+                id
             }
             None => {
-                conn.execute(
+                tx.execute(
                     "INSERT INTO incidents (updated_at, document) VALUES (?1, ?2)",
                     params![now_ms, document],
                 )
                 .map_err(err)?;
-                Ok(conn.last_insert_rowid())
+                tx.last_insert_rowid()
             }
-        }
+        };
+        incidents::append(&tx, key, id, now_ms, document)?;
+        tx.commit().map_err(err)?;
+        Ok(id)
     }
 
     fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError> {
-        let conn = lock(&self.writer);
-        let n = conn
+        let key = self.incident_writes()?;
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let n = tx
             .execute(
                 "UPDATE incidents SET document = ?3, updated_at = ?4 WHERE id = ?1 AND document = ?2",
                 params![id, expected, document, now_ms],
             )
             .map_err(err)?;
-        Ok(n == 1)
+        if n != 1 {
+            return Ok(false);
+        }
+        incidents::append(&tx, key, id, now_ms, document)?;
+        tx.commit().map_err(err)?;
+        Ok(true)
     }
 
     fn incidents(&self) -> Result<Vec<(i64, String)>, StoreError> {
@@ -1097,8 +1195,16 @@ impl Store for SqliteStore {
             .optional()
             .map_err(err)
     }
+
+    fn reusable_bytes(&self) -> Result<u64, StoreError> {
+        let conn = lock(&self.reader);
+        let pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).map_err(err)?;
+        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
+        Ok((pages.max(0) as u64).saturating_mul(size.max(0) as u64))
+    }
 }
 
+pub mod incidents;
 pub mod ledger;
 
 fn dead_letter_filter(ids: &[i64]) -> String {

@@ -1318,3 +1318,237 @@ fn a_legacy_store_opens_unchanged_refuses_online_rotation_and_is_converted_by_re
     .unwrap();
     assert_eq!(elsewhere, 0);
 }
+
+/// A keyed store with two incidents written the way the incident desk writes them: created
+/// with a placeholder, saved, then changed through compare-and-swap.
+fn two_incidents() -> (TempDir, SqliteStore) {
+    let dir = TempDir::new("incident-chain");
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    for n in 1..=2 {
+        let id = s.save_incident(None, "{}", 1000 * n).unwrap();
+        let doc = format!(r#"{{"id":{id},"people":{},"timeline":["opened"]}}"#, 10 * n);
+        s.save_incident(Some(id), &doc, 1000 * n + 1).unwrap();
+        let next = doc.replace(r#"["opened"]"#, r#"["opened","exported"]"#);
+        assert!(s.replace_incident(id, &doc, &next, 1000 * n + 2).unwrap());
+    }
+    (dir, s)
+}
+
+/// What `ledger verify` says about incidents: (name, problems), failures only.
+fn incident_failures(s: &SqliteStore) -> Vec<(String, Vec<String>)> {
+    s.verify_ledger()
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.destination.starts_with("incident") && !v.ok())
+        .map(|v| (v.destination, v.incident))
+        .collect()
+}
+
+fn mentions(failures: &[(String, Vec<String>)], name: &str, what: &str) -> bool {
+    failures
+        .iter()
+        .any(|(n, problems)| n == name && problems.iter().any(|p| p.contains(what)))
+}
+
+#[test]
+fn incident_writes_extend_a_chain_that_verifies() {
+    let (_dir, s) = two_incidents();
+    let v = s.verify_ledger().unwrap();
+    let incidents: Vec<(&str, u64, bool)> = v
+        .iter()
+        .filter(|v| v.destination.starts_with("incident"))
+        .map(|v| (v.destination.as_str(), v.revisions, v.ok()))
+        .collect();
+    assert_eq!(incidents, [("incident 1", 3, true), ("incident 2", 3, true)]);
+    // A compare-and-swap that loses writes nothing, and the chain still verifies.
+    assert!(!s.replace_incident(1, "{}", "{\"x\":1}", 9000).unwrap());
+    assert!(incident_failures(&s).is_empty());
+}
+
+#[test]
+fn an_edited_incident_document_is_caught() {
+    let (_dir, s) = two_incidents();
+    let f = tampered_incidents(
+        &s,
+        r#"UPDATE incidents SET document = replace(document, '"people":20', '"people":2') WHERE id = 2"#,
+    );
+    assert!(
+        mentions(&f, "incident 2", "document does not match its revision 3"),
+        "{f:?}"
+    );
+    assert!(!mentions(&f, "incident 1", ""), "{f:?}");
+    let f = tampered_incidents(&s, "UPDATE incidents SET updated_at = 5 WHERE id = 1");
+    assert!(mentions(&f, "incident 1", "update time"), "{f:?}");
+}
+
+fn tampered_incidents(s: &SqliteStore, sql: &str) -> Vec<(String, Vec<String>)> {
+    lock(&s.writer).execute_batch(sql).unwrap();
+    incident_failures(s)
+}
+
+#[test]
+fn a_recomputed_plain_digest_is_caught() {
+    let (_dir, s) = two_incidents();
+    // Someone with write access edits the document and recomputes its SHA-256 in the newest
+    // revision: the link over it is keyed, so it no longer verifies.
+    let edited = r#"{"id":1,"people":0,"timeline":["opened","exported"]}"#;
+    let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(edited.as_bytes()).into();
+    {
+        let conn = lock(&s.writer);
+        conn.execute("UPDATE incidents SET document = ?1 WHERE id = 1", [edited])
+            .unwrap();
+        conn.execute(
+            "UPDATE incident_revisions SET digest = ?1 WHERE incident = 1 AND revision = 3",
+            [digest.as_slice()],
+        )
+        .unwrap();
+    }
+    let f = incident_failures(&s);
+    assert!(
+        mentions(&f, "incident 1", "revision 3 does not verify under the master key"),
+        "{f:?}"
+    );
+    assert!(!mentions(&f, "incident 1", "document does not match"), "{f:?}");
+}
+
+#[test]
+fn deleting_the_newest_revision_is_caught_even_with_the_document_set_back() {
+    let (_dir, s) = two_incidents();
+    let before = r#"{"id":2,"people":20,"timeline":["opened"]}"#;
+    let f = tampered_incidents(
+        &s,
+        &format!(
+            "DELETE FROM incident_revisions WHERE seq = (SELECT MAX(seq) FROM incident_revisions);
+             UPDATE incidents SET document = '{before}', updated_at = 2001 WHERE id = 2;"
+        ),
+    );
+    assert!(mentions(&f, "incidents", "newest 1 revision(s) were removed"), "{f:?}");
+    // Nothing is recorded over a chain that no longer ends at its seal.
+    let e = s.replace_incident(2, before, "{}", 9000).unwrap_err().to_string();
+    assert!(e.contains("incident chain"), "{e}");
+}
+
+#[test]
+fn deleting_an_incident_is_caught() {
+    // The first incident: its revisions stay in the chain.
+    let (_dir, s) = two_incidents();
+    let f = tampered_incidents(&s, "DELETE FROM incidents WHERE id = 1");
+    assert!(mentions(&f, "incident 1", "the incident was deleted"), "{f:?}");
+    // The first incident with its revisions: the chain has a gap, and incident 2's first
+    // revision no longer links.
+    let (_dir, s) = two_incidents();
+    let f = tampered_incidents(
+        &s,
+        "DELETE FROM incidents WHERE id = 1; DELETE FROM incident_revisions WHERE incident = 1;",
+    );
+    assert!(mentions(&f, "incident 2", "were deleted from the chain"), "{f:?}");
+    // The newest incident with all its revisions: the seal counts them.
+    let (_dir, s) = two_incidents();
+    let f = tampered_incidents(
+        &s,
+        "DELETE FROM incidents WHERE id = 2; DELETE FROM incident_revisions WHERE incident = 2;",
+    );
+    assert!(mentions(&f, "incidents", "newest 3 revision(s) were removed"), "{f:?}");
+    // And the seal with them.
+    let (_dir, s) = two_incidents();
+    let f = tampered_incidents(&s, "DELETE FROM meta WHERE key = 'incident_chain'");
+    assert!(mentions(&f, "incidents", "seal is missing"), "{f:?}");
+}
+
+#[test]
+fn reordered_incident_revisions_are_caught() {
+    let (_dir, s) = two_incidents();
+    // Incident 1's revisions 2 and 3 swap places (their chain positions exchanged).
+    let f = tampered_incidents(
+        &s,
+        "UPDATE incident_revisions SET seq = -seq WHERE incident = 1 AND revision IN (2, 3);
+         UPDATE incident_revisions SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE seq < 0;",
+    );
+    assert!(mentions(&f, "incident 1", "follows revision"), "{f:?}");
+    assert!(
+        mentions(&f, "incident 1", "does not verify under the master key"),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn incidents_need_the_master_key_and_another_key_verifies_nothing() {
+    let (dir, s) = two_incidents();
+    drop(s);
+    let keyless = SqliteStore::open(&dir.0).unwrap();
+    let e = keyless.save_incident(None, "{}", 1).unwrap_err().to_string();
+    assert!(e.contains("master key"), "{e}");
+    assert_eq!(keyless.incidents().unwrap().len(), 2, "reads work without the key");
+    drop(keyless);
+    // Another master key does not open the store's root key at all.
+    assert!(SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[7; 32])).is_err());
+}
+
+#[test]
+fn incidents_of_an_earlier_store_are_chained_on_its_first_keyed_open() {
+    let dir = TempDir::new("incident-upgrade");
+    {
+        // A version-5 store, as earlier builds left it: incidents with no chain.
+        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+        let conn = lock(&s.writer);
+        conn.execute_batch(
+            "INSERT INTO incidents (id, updated_at, document) VALUES (4, 40, '{\"a\":1}'), (7, 70, '{\"b\":2}');
+             UPDATE meta SET value = '5' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    // Opened without the key: left as it is (the chain needs the key).
+    drop(SqliteStore::open(&dir.0).unwrap());
+    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
+    let v: Vec<(String, u64, bool)> = s
+        .verify_ledger()
+        .unwrap()
+        .into_iter()
+        .map(|v| (v.destination.clone(), v.revisions, v.ok()))
+        .collect();
+    assert_eq!(
+        v,
+        [("incident 4".to_owned(), 1, true), ("incident 7".to_owned(), 1, true)]
+    );
+    let version: String = lock(&s.reader)
+        .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    // From now on an edit is caught.
+    let f = tampered_incidents(&s, "UPDATE incidents SET document = '{\"a\":2}' WHERE id = 4");
+    assert!(mentions(&f, "incident 4", "document does not match"), "{f:?}");
+}
+
+#[test]
+fn an_incident_chain_keyed_under_other_keys_does_not_verify() {
+    let (_dir, s) = two_incidents();
+    assert!(incident_failures(&s).is_empty());
+    let other = StoreKeys::generate(&MasterKey::from_bytes(&[44; 32])).unwrap().keys;
+    {
+        let conn = lock(&s.writer);
+        let key = incidents::key_of(&ChainKey::derive(&other)).unwrap();
+        incidents::rekey(&conn, &key).unwrap();
+    }
+    let f = incident_failures(&s);
+    assert!(mentions(&f, "incident 1", "does not verify"), "{f:?}");
+    assert!(mentions(&f, "incidents", "seal does not verify"), "{f:?}");
+}
+
+#[test]
+fn rotating_the_master_key_moves_the_incident_chain_with_it() {
+    let (dir, s) = two_incidents();
+    let new = MasterKey::from_bytes(&[45; 32]);
+    s.reseal(&new).unwrap();
+    drop(s);
+    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
+    assert!(incident_failures(&s).is_empty());
+    let doc = s.incident(1).unwrap().unwrap();
+    assert!(s.replace_incident(1, &doc, "{}", 9000).unwrap());
+    assert!(incident_failures(&s).is_empty());
+    // A tampered incident chain stops the rotation (it would be sealed under the new key).
+    lock(&s.writer)
+        .execute("UPDATE incidents SET document = '{\"x\":1}' WHERE id = 2", [])
+        .unwrap();
+    let e = s.reseal(&test_master()).unwrap_err().to_string();
+    assert!(e.contains("does not verify") && e.contains("incident 2"), "{e}");
+}
