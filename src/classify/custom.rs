@@ -75,18 +75,28 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-fn compile_list(name: &str, list: &str, patterns: &[String], case_insensitive: bool, errors: &mut Vec<String>) -> Option<RegexSet> {
+fn compile_list(
+    name: &str,
+    list: &str,
+    patterns: &[String],
+    case_insensitive: bool,
+    errors: &mut Vec<String>,
+) -> Option<RegexSet> {
     if patterns.is_empty() {
         return None;
     }
     if patterns.len() > MAX_PATTERNS {
-        errors.push(format!("detector `{name}`: `{list}` holds more than {MAX_PATTERNS} patterns"));
+        errors.push(format!(
+            "detector `{name}`: `{list}` holds more than {MAX_PATTERNS} patterns"
+        ));
         return None;
     }
     let mut ok = true;
     for (i, p) in patterns.iter().enumerate() {
         if p.len() > MAX_PATTERN_BYTES {
-            errors.push(format!("detector `{name}`: {list}[{i}] is longer than {MAX_PATTERN_BYTES} bytes"));
+            errors.push(format!(
+                "detector `{name}`: {list}[{i}] is longer than {MAX_PATTERN_BYTES} bytes"
+            ));
             ok = false;
             continue;
         }
@@ -97,7 +107,10 @@ fn compile_list(name: &str, list: &str, patterns: &[String], case_insensitive: b
             .dfa_size_limit(MAX_COMPILED_BYTES)
             .build()
         {
-            errors.push(format!("detector `{name}`: {list}[{i}] `{p}` is not a valid pattern: {}", first_line(&e.to_string())));
+            errors.push(format!(
+                "detector `{name}`: {list}[{i}] `{p}` is not a valid pattern: {}",
+                first_line(&e.to_string())
+            ));
             ok = false;
         }
     }
@@ -112,7 +125,10 @@ fn compile_list(name: &str, list: &str, patterns: &[String], case_insensitive: b
     {
         Ok(set) => Some(set),
         Err(e) => {
-            errors.push(format!("detector `{name}`: `{list}` together exceed the size limit: {}", first_line(&e.to_string())));
+            errors.push(format!(
+                "detector `{name}`: `{list}` together exceed the size limit: {}",
+                first_line(&e.to_string())
+            ));
             None
         }
     }
@@ -289,7 +305,12 @@ mod tests {
     #[test]
     fn keys_values_and_both() {
         let d = CustomDetectors::compile(&[
-            spec("acme_member_id", "user.unique_id", &["member_?no", "mitgliedsnummer"], &[r"^AC-\d{8}$"]),
+            spec(
+                "acme_member_id",
+                "user.unique_id",
+                &["member_?no", "mitgliedsnummer"],
+                &[r"^AC-\d{8}$"],
+            ),
             spec("loyalty_key", "user.unique_id", &["^loyalty_card$"], &[]),
             spec("ticket", "user.unique_id", &[], &[r"\bTKT-\d{6}\b"]),
         ])
@@ -330,7 +351,10 @@ mod tests {
         .unwrap_err();
         let all = e.join("\n");
         assert!(all.contains("detector `bad_regex`: keys[0] `(unclosed`"), "{all}");
-        assert!(all.contains("detector `bad_category`: category `user.nonsense`"), "{all}");
+        assert!(
+            all.contains("detector `bad_category`: category `user.nonsense`"),
+            "{all}"
+        );
         assert!(all.contains("detector `empty`: give `keys`, `values` or both"), "{all}");
         assert!(all.contains("detector name `Bad Name`"), "{all}");
         assert!(all.contains("detector `huge`: values[0]"), "{all}");

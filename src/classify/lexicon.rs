@@ -1042,10 +1042,11 @@ const ABBREVIATION_TARGETS: &[(&str, &str)] = &[
 ];
 
 const NEVER_EXPAND: &[&str] = &[
-    "dev", "pos", "add", "car", "gen", "use", "sec", "acc", "act", "cat", "cnt", "ctx", "env", "err", "evt", "fmt", "idx", "img",
-    "len", "lib", "log", "max", "min", "msg", "nav", "obj", "opt", "pct", "pkg", "ptr", "qty", "ref", "req", "res", "src", "std",
-    "sub", "sum", "tmp", "txt", "url", "val", "var", "dst", "btn", "col", "row", "doc", "tab", "tag", "tip", "top", "dir", "sig",
-    "pin", "ids", "nat", "per", "pre", "pro", "cap", "fam", "sur", "sec", "set", "get", "put", "pop", "bus", "div", "mod",
+    "dev", "pos", "add", "car", "gen", "use", "sec", "acc", "act", "cat", "cnt", "ctx", "env", "err", "evt", "fmt",
+    "idx", "img", "len", "lib", "log", "max", "min", "msg", "nav", "obj", "opt", "pct", "pkg", "ptr", "qty", "ref",
+    "req", "res", "src", "std", "sub", "sum", "tmp", "txt", "url", "val", "var", "dst", "btn", "col", "row", "doc",
+    "tab", "tag", "tip", "top", "dir", "sig", "pin", "ids", "nat", "per", "pre", "pro", "cap", "fam", "sur", "sec",
+    "set", "get", "put", "pop", "bus", "div", "mod",
 ];
 
 struct Tables {
@@ -1259,11 +1260,7 @@ pub fn canonical(words: &[String], known: &dyn Fn(&str) -> bool) -> Vec<Vec<Stri
 
 /// Splits a word at script changes (`ip地址`), then each part into known pieces. English
 /// pieces (marked by `piece` returning NUL) are recovered from the word itself.
-fn split_mixed(
-    word: &str,
-    piece: &dyn Fn(&str) -> Option<&'static str>,
-    min: usize,
-) -> Option<Vec<Vec<String>>> {
+fn split_mixed(word: &str, piece: &dyn Fn(&str) -> Option<&'static str>, min: usize) -> Option<Vec<Vec<String>>> {
     let mut parts: Vec<&str> = Vec::new();
     let mut start = 0;
     let mut prev: Option<bool> = None;
@@ -1293,11 +1290,7 @@ fn split_mixed(
     (out.len() >= 2 || word.chars().any(unspaced)).then_some(out)
 }
 
-fn split_with_text(
-    word: &str,
-    piece: &dyn Fn(&str) -> Option<&'static str>,
-    min: usize,
-) -> Option<Vec<Vec<String>>> {
+fn split_with_text(word: &str, piece: &dyn Fn(&str) -> Option<&'static str>, min: usize) -> Option<Vec<Vec<String>>> {
     // Indices of the segmentation `split_known` finds, recomputed here with the texts.
     let chars: Vec<(usize, char)> = word.char_indices().collect();
     let n = chars.len();

@@ -119,7 +119,10 @@ fn unspaced_name(s: &str) -> bool {
     if !(2..=5).contains(&n) || !s.chars().all(unspaced) {
         return false;
     }
-    s.char_indices().skip(1).take(2).any(|(i, _)| is_family(&s[..i]) && is_given(&s[i..]))
+    s.char_indices()
+        .skip(1)
+        .take(2)
+        .any(|(i, _)| is_family(&s[..i]) && is_given(&s[i..]))
 }
 
 /// A person's full name by the gazetteer (see the module docs).
@@ -130,7 +133,8 @@ pub fn full_name(s: &str) -> bool {
     }
     let tokens: Vec<&str> = t.split_whitespace().collect();
     if tokens.len() == 1 {
-        return unspaced_name(tokens[0]) || tokens[0].split('・').filter(|p| !p.is_empty()).count() == 2 && katakana_pair(tokens[0]);
+        return unspaced_name(tokens[0])
+            || tokens[0].split('・').filter(|p| !p.is_empty()).count() == 2 && katakana_pair(tokens[0]);
     }
     if !(2..=4).contains(&tokens.len()) || !tokens.iter().all(|w| name_token(w)) {
         return false;
@@ -159,7 +163,17 @@ pub fn full_name(s: &str) -> bool {
 
 /// Sibling keys that make an object a product or line item.
 const PRODUCT_SIBLINGS: &[&str] = &[
-    "sku", "product_id", "productId", "price", "unit_price", "quantity", "item_id", "variant", "brand", "upc", "ean",
+    "sku",
+    "product_id",
+    "productId",
+    "price",
+    "unit_price",
+    "quantity",
+    "item_id",
+    "variant",
+    "brand",
+    "upc",
+    "ean",
     "isbn",
 ];
 
@@ -172,7 +186,8 @@ pub fn unkeyed(s: &str, cx: &Cx) -> bool {
         || !cx.people
         || cx.class.has(flags::NOT_PERSON | flags::PRODUCT | flags::VERSION)
         || cx.container.has(flags::PRODUCT)
-        || b.iter().any(|c| c.is_ascii_digit() || matches!(c, b'@' | b'/' | b':' | b'_' | b'=' | b'?' | b'&'))
+        || b.iter()
+            .any(|c| c.is_ascii_digit() || matches!(c, b'@' | b'/' | b':' | b'_' | b'=' | b'?' | b'&'))
     {
         return false;
     }
@@ -200,10 +215,23 @@ mod tests {
 
     #[test]
     fn gazetteer_knows_names_across_scripts() {
-        for n in ["Emma", "josé", "Zoë", "Иван", "Мария", "राहुल", "محمد", "Γιώργος", "יעל", "秀英", "지훈"] {
+        for n in [
+            "Emma",
+            "josé",
+            "Zoë",
+            "Иван",
+            "Мария",
+            "राहुल",
+            "محمد",
+            "Γιώργος",
+            "יעל",
+            "秀英",
+            "지훈",
+        ] {
             assert!(is_given(n), "{n}");
         }
-        for n in ["Smith", "García", "Петров", "शर्मा", "王", "김", "Παπαδόπουλος", "כהן"] {
+        for n in ["Smith", "García", "Петров", "शर्मा", "王", "김", "Παπαδόπουλος", "כהן"]
+        {
             assert!(is_family(n), "{n}");
         }
         assert!(!is_given("Dashboard"));

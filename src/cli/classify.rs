@@ -45,7 +45,12 @@ fn shape_of(protocol: Vendor, record: &Value) -> Shape {
 
 /// Reads JSON Lines from `input` (or stdin) and writes one JSON line per finding; `custom`
 /// holds the configuration's `[[classify.detectors]]` (empty without `--config`).
-pub fn run(protocol: Vendor, input: Option<&Path>, custom: &CustomDetectors, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn run(
+    protocol: Vendor,
+    input: Option<&Path>,
+    custom: &CustomDetectors,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut reader: Box<dyn BufRead> = match input {
         Some(path) => Box::new(BufReader::new(
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,

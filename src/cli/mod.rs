@@ -467,7 +467,11 @@ fn run(command: Command) -> Result<ExitCode> {
                 policy::rotate_master(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
             }
         },
-        Command::Classify { input, protocol, config } => {
+        Command::Classify {
+            input,
+            protocol,
+            config,
+        } => {
             let custom = match config {
                 Some(path) => load(&path)?.classify.detectors,
                 None => Default::default(),
