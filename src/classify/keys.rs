@@ -112,6 +112,8 @@ const PHRASES: &[(&[&str], KeyKind)] = {
         (&["mail"], Email),
         // Phone.
         (&["phone", "number"], Phone),
+        (&["tel", "no"], Phone),
+        (&["tel", "number"], Phone),
         (&["phone", "no"], Phone),
         (&["phone", "num"], Phone),
         (&["phonenumber"], Phone),
@@ -891,7 +893,8 @@ pub fn words(key: &str) -> Vec<String> {
     let mut cur = String::new();
     let chars: Vec<char> = key.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
+        // Combining marks (Devanagari vowel signs and viramas) belong to their word.
+        if !c.is_alphanumeric() && !super::names::name_char(c) {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
             }
@@ -968,9 +971,11 @@ pub fn classify_words(all: &[&str]) -> KeyClass {
             Some(_) => KeyKind::None,
         }
     } else {
+        // The longest phrase that ends the key (`postal code` before `code`).
         PHRASES
             .iter()
-            .find(|(p, _)| ends_with(w, p))
+            .filter(|(p, _)| ends_with(w, p))
+            .max_by_key(|(p, _)| p.len())
             .map_or(KeyKind::None, |&(_, k)| k)
     };
     // `<qualifier>_key` and `<qualifier>_code`: some qualifiers name ordinary data.
@@ -1223,6 +1228,107 @@ mod tests {
         for &(key, kind) in cases {
             assert_eq!(classify_key_uncached(key).kind, kind, "{key}");
         }
+    }
+
+    #[test]
+    fn keys_in_other_languages_scripts_and_abbreviations() {
+        let cases: &[(&str, KeyKind)] = &[
+            // German compounds and abbreviations.
+            ("Kartennummer", Card),
+            ("Geburtsdatum", DateOfBirth),
+            ("Nachname", PersonName),
+            ("Vorname", PersonName),
+            ("Telefonnummer", Phone),
+            ("SOZ_VERS_NR", NationalId),
+            ("Sozialversicherungsnummer", NationalId),
+            ("Benutzername", Username),
+            ("Passwort", Secret),
+            ("Postleitzahl", PostalCode),
+            ("Reisepassnummer", Passport),
+            ("Führerscheinnummer", DriversLicense),
+            // Head-first phrases.
+            ("numéro_de_téléphone", Phone),
+            ("date-de-naissance", DateOfBirth),
+            ("nom_de_famille", PersonName),
+            ("mot_de_passe", Secret),
+            ("nombre_completo", PersonName),
+            ("fecha_nacimiento", DateOfBirth),
+            ("numero_carta_credito", Card),
+            ("código postal", PostalCode),
+            ("data_urodzenia", DateOfBirth),
+            ("numer_telefonu", Phone),
+            ("kart_numarası", Card),
+            ("doğum_tarihi", DateOfBirth),
+            ("tanggal_lahir", DateOfBirth),
+            ("nama_depan", PersonName),
+            ("data_nasterii", DateOfBirth),
+            ("datum_narození", DateOfBirth),
+            ("födelsedatum", DateOfBirth),
+            ("efternamn", PersonName),
+            ("clave_api", Secret),
+            ("adresse_ip", Ip),
+            // Scripts.
+            ("дата_рождения", DateOfBirth),
+            ("номер телефона", Phone),
+            ("фамилия", PersonName),
+            ("пароль", Secret),
+            ("電話番号", Phone),
+            ("生年月日", DateOfBirth),
+            ("カード番号", Card),
+            ("出生日期", DateOfBirth),
+            ("密码", Secret),
+            ("身份证号", NationalId),
+            ("생년월일", DateOfBirth),
+            ("전화번호", Phone),
+            ("비밀번호", Secret),
+            ("تاريخ_الميلاد", DateOfBirth),
+            ("كلمة_المرور", Secret),
+            ("جنم_तिथि", None),
+            ("जन्म तिथि", DateOfBirth),
+            ("ईमेल", Email),
+            // Abbreviations.
+            ("usr_eml", Email),
+            ("tel_no", Phone),
+            ("ph_no", Phone),
+            ("ccnum", Card),
+            ("geb_dat", DateOfBirth),
+            ("USER.EMAIL", Email),
+            // Negatives stay negatives, in every language.
+            ("email_verified", None),
+            ("email_verifie", None),
+            ("name_length", None),
+            ("token_type", None),
+            ("nombre_producto", None),
+            ("nom_du_fichier", None),
+            ("Telefonnummer_bestätigt", None),
+            ("data_source", None),
+            ("dev_id", None),
+            ("car_number", None),
+            ("pos_x", None),
+            ("add_to_cart", None),
+            ("key_id", None),
+            ("filename", None),
+            ("hostname", None),
+            ("datetime", None),
+            ("birthplace", None),
+            ("商品名", None),
+        ];
+        let mut wrong = Vec::new();
+        for &(key, kind) in cases {
+            let got = classify_key_uncached(key).kind;
+            if got != kind {
+                wrong.push(format!("{key}: {got:?}, want {kind:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn long_keys_are_read_as_english_only() {
+        let long = format!("{}_email", "x".repeat(200));
+        assert_eq!(classify_key_uncached(&long).kind, Email);
+        let long = format!("{}_telefonnummer", "x".repeat(200));
+        assert_eq!(classify_key_uncached(&long).kind, None);
     }
 
     #[test]
