@@ -191,13 +191,24 @@ pub fn unkeyed(s: &str, cx: &Cx) -> bool {
     {
         return false;
     }
-    if cx
-        .siblings
-        .is_some_and(|m| PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k)))
-    {
-        return false;
+    if product_siblings(cx) {
+        return strong_full_name(s);
     }
     full_name(s)
+}
+
+/// Whether the value's object has product keys beside it (`sku`, `price`).
+pub fn product_siblings(cx: &Cx) -> bool {
+    cx.siblings
+        .is_some_and(|m| PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k)))
+}
+
+/// A full name every token of which is in the gazetteer (or a particle), led by a given
+/// name: strong enough to stand beside product keys (`Emma Harris`, not `Emma Sofa`).
+pub fn strong_full_name(s: &str) -> bool {
+    full_name(s)
+        && s.split_whitespace()
+            .all(|w| is_known(w) || PARTICLES.contains(&w.to_lowercase().as_str()))
 }
 
 /// `ジョン・スミス`: two katakana parts, the first a known given name.
