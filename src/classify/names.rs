@@ -131,24 +131,30 @@ pub fn full_name(s: &str) -> bool {
     if t.is_empty() || t.len() > 80 {
         return false;
     }
-    let tokens: Vec<&str> = t.split_whitespace().collect();
-    if tokens.len() == 1 {
-        return unspaced_name(tokens[0])
-            || tokens[0].split('・').filter(|p| !p.is_empty()).count() == 2 && katakana_pair(tokens[0]);
+    // No allocation: most strings fail the cheap checks before any lookup.
+    let n = t.split_whitespace().count();
+    let mut tokens = t.split_whitespace();
+    let (Some(first), second) = (tokens.next(), tokens.next()) else {
+        return false;
+    };
+    if n == 1 {
+        return unspaced_name(first)
+            || first.split('・').filter(|p| !p.is_empty()).count() == 2 && katakana_pair(first);
     }
-    if !(2..=4).contains(&tokens.len()) || !tokens.iter().all(|w| name_token(w)) {
+    if !(2..=4).contains(&n) || !t.split_whitespace().all(name_token) {
         return false;
     }
     // The given name leads (`Emma Smith`), or follows a leading family name (`Nguyễn Anh`,
     // `Petrov Ivan`); a known given name elsewhere (`New York City`) does not count.
-    let given = is_given(tokens[0]) || (is_family(tokens[0]) && is_given(tokens[1]));
-    for (i, w) in tokens.iter().enumerate() {
-        let known_given = is_given(w);
-        if known_given || is_family(w) {
+    let given = is_given(first) || (is_family(first) && second.is_some_and(is_given));
+    if !given {
+        return false;
+    }
+    for (i, w) in t.split_whitespace().enumerate() {
+        if is_known(w) {
             continue;
         }
-        let lower = w.to_lowercase();
-        if i > 0 && i + 1 < tokens.len() && PARTICLES.contains(&lower.as_str()) {
+        if i > 0 && i + 1 < n && PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(w)) {
             continue;
         }
         let first = w.chars().next().unwrap_or(' ');
@@ -158,7 +164,7 @@ pub fn full_name(s: &str) -> bool {
             return false;
         }
     }
-    given
+    true
 }
 
 /// Sibling keys that make an object a product or line item.
@@ -208,7 +214,7 @@ pub fn product_siblings(cx: &Cx) -> bool {
 pub fn strong_full_name(s: &str) -> bool {
     full_name(s)
         && s.split_whitespace()
-            .all(|w| is_known(w) || PARTICLES.contains(&w.to_lowercase().as_str()))
+            .all(|w| is_known(w) || PARTICLES.iter().any(|p| p.eq_ignore_ascii_case(w)))
 }
 
 /// `ジョン・スミス`: two katakana parts, the first a known given name.
