@@ -7,6 +7,7 @@ mod support;
 mod admin;
 mod amplitude;
 mod crash;
+mod custom_detectors;
 mod demo;
 mod detection;
 mod disk;

@@ -188,6 +188,25 @@ const NATIVE_NAMES: &[&str] = &[
     "יעל כהן",
 ];
 
+/// Tuning names from other cultures and scripts (family name empty: written as one token).
+const WORLD_TUNING: &[(&str, &str)] = &[
+    ("Katarzyna", "Nowak"),
+    ("Mehmet", "Yılmaz"),
+    ("Siti", "Rahayu"),
+    ("Bogdan", "Popescu"),
+    ("Lars", "Lindqvist"),
+    ("Jiří", "Dvořák"),
+    ("Anh", "Nguyễn"),
+    ("Дмитрий", "Смирнов"),
+    ("Ольга", "Кузнецова"),
+    ("佐藤健", ""),
+    ("李娜", ""),
+    ("박지훈", ""),
+    ("فاطمة", "الزهراء"),
+    ("अमित", "कुमार"),
+    ("Νίκος", "Γεωργίου"),
+];
+
 fn person(rng: &mut Rng, part: Part) -> (String, String) {
     match part {
         Part::Tuning => (rng.pick(GIVEN_TUNING).into(), rng.pick(FAMILY_TUNING).into()),
@@ -653,7 +672,21 @@ fn dob(rng: &mut Rng, part: Part) -> String {
 fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
     let (tuning, heldout): (&[&str], &[&str]) = match what {
         "email" => (
-            &["email", "user_email", "contactEmail", "billing_email", "emailAddress"],
+            &[
+                "email",
+                "user_email",
+                "contactEmail",
+                "billing_email",
+                "emailAddress",
+                "adres_email",
+                "e-posta",
+                "alamat_email",
+                "メールアドレス",
+                "邮箱",
+                "이메일",
+                "электронная_почта",
+                "USER.EMAIL",
+            ],
             &[
                 "e-mail",
                 "courriel",
@@ -665,7 +698,22 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "phone" => (
-            &["phone", "phone_number", "mobilePhone", "billingPhone", "contact_phone"],
+            &[
+                "phone",
+                "phone_number",
+                "mobilePhone",
+                "billingPhone",
+                "contact_phone",
+                "numer_telefonu",
+                "telefon-numarasi",
+                "nomor_telepon",
+                "номер_телефона",
+                "電話番号",
+                "手机号",
+                "전화번호",
+                "رقم_الهاتف",
+                "CONTACT.PHONE",
+            ],
             &[
                 "telefon",
                 "telefone",
@@ -682,7 +730,21 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             &["IP_ADDR", "adresse-ip", "direccion_ip", "ip-adres", "peer"],
         ),
         "card" => (
-            &["card_number", "cardNumber", "credit_card", "cc_number", "pan"],
+            &[
+                "card_number",
+                "cardNumber",
+                "credit_card",
+                "cc_number",
+                "pan",
+                "numer_karty",
+                "kart_numarasi",
+                "nomor_kartu",
+                "номер карты",
+                "カード番号",
+                "卡号",
+                "카드번호",
+                "رقم_البطاقة",
+            ],
             &[
                 "kartennummer",
                 "numero_carte",
@@ -693,7 +755,14 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "iban" => (
-            &["iban", "bank_account", "payoutIban", "account_iban"],
+            &[
+                "iban",
+                "bank_account",
+                "payoutIban",
+                "account_iban",
+                "numer_konta",
+                "hesap_no",
+            ],
             &[
                 "IBAN_NR",
                 "bankverbindung",
@@ -703,7 +772,20 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "national_id" => (
-            &["ssn", "national_id", "aadhaar", "pan_number", "nino", "taxId"],
+            &[
+                "ssn",
+                "national_id",
+                "aadhaar",
+                "pan_number",
+                "nino",
+                "taxId",
+                "pesel",
+                "personnummer",
+                "tc_kimlik_no",
+                "cnp",
+                "身份证号",
+                "주민등록번호",
+            ],
             &[
                 "SOZ_VERS_NR",
                 "numero-securite-sociale",
@@ -723,6 +805,14 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
                 "client_secret",
                 "refresh_token",
                 "sessionToken",
+                "haslo",
+                "sifre",
+                "kata_sandi",
+                "пароль",
+                "パスワード",
+                "密码",
+                "비밀번호",
+                "كلمة_المرور",
             ],
             &[
                 "passwort",
@@ -737,11 +827,35 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "lat" => (
-            &["lat", "latitude", "geo_lat", "userLat"],
+            &[
+                "lat",
+                "latitude",
+                "geo_lat",
+                "userLat",
+                "szerokosc",
+                "enlem",
+                "lintang",
+                "широта",
+                "緯度",
+                "纬度",
+                "위도",
+            ],
             &["breitengrad", "LATITUDE", "lat-deg", "latitud", "breedtegraad"],
         ),
         "lng" => (
-            &["lng", "longitude", "geo_lng", "userLng"],
+            &[
+                "lng",
+                "longitude",
+                "geo_lng",
+                "userLng",
+                "dlugosc",
+                "boylam",
+                "bujur",
+                "долгота",
+                "経度",
+                "经度",
+                "경도",
+            ],
             &["laengengrad", "LONGITUDE", "lon-deg", "longitud", "lengtegraad"],
         ),
         "latlng" => (
@@ -766,6 +880,17 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
                 "name",
                 "recipientName",
                 "cardholder_name",
+                "imie_i_nazwisko",
+                "ad_soyad",
+                "nama_lengkap",
+                "фио",
+                "氏名",
+                "성명",
+                "الاسم_الكامل",
+                "पूरा नाम",
+                "contact_person",
+                "assignee",
+                "organizer",
             ],
             &[
                 "vollstaendiger_name",
@@ -778,11 +903,34 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "first_name" => (
-            &["first_name", "firstName", "given_name"],
+            &[
+                "first_name",
+                "firstName",
+                "given_name",
+                "imie",
+                "förnamn",
+                "nama_depan",
+                "prenume",
+                "имя",
+                "이름",
+                "الاسم_الأول",
+            ],
             &["vorname", "prenom", "nombre", "primeiro-nome", "voornaam", "FIRST_NM"],
         ),
         "last_name" => (
-            &["last_name", "lastName", "surname", "family_name"],
+            &[
+                "last_name",
+                "lastName",
+                "surname",
+                "family_name",
+                "nazwisko",
+                "efternamn",
+                "soyadı",
+                "nama_belakang",
+                "фамилия",
+                "姓",
+                "اسم_العائلة",
+            ],
             &[
                 "nachname",
                 "nom_de_famille",
@@ -793,7 +941,23 @@ fn key(rng: &mut Rng, part: Part, what: &str) -> &'static str {
             ],
         ),
         "dob" => (
-            &["dob", "birthday", "date_of_birth", "birthDate"],
+            &[
+                "dob",
+                "birthday",
+                "date_of_birth",
+                "birthDate",
+                "data_urodzenia",
+                "födelsedatum",
+                "doğum_tarihi",
+                "tanggal_lahir",
+                "data_nasterii",
+                "дата_рождения",
+                "生年月日",
+                "出生日期",
+                "생년월일",
+                "تاريخ_الميلاد",
+                "जन्म तिथि",
+            ],
             &[
                 "geburtsdatum",
                 "date-de-naissance",
@@ -1069,6 +1233,9 @@ fn plant(rng: &mut Rng, part: Part, ev: &mut Ev) {
                     Some((a, b)) => (a.to_owned(), b.to_owned()),
                     None => (n.to_owned(), String::new()),
                 }
+            } else if !held && rng.chance(25) {
+                let (g, f) = rng.pick(WORLD_TUNING);
+                (g.to_owned(), f.to_owned())
             } else {
                 person(rng, part)
             };

@@ -62,6 +62,7 @@ pub enum DetectorId {
     BitcoinBase58,
     BitcoinBech32,
     EthereumAddress,
+    Name,
 }
 
 /// How a detector decides, in one line.
@@ -529,6 +530,14 @@ pub const DETECTORS: &[Detector] = &[
         Value,
         "0x + exactly 40 hex digits, one case or a valid EIP-55 mixed-case checksum; not 64-hex transaction hashes",
     ),
+    d(
+        I::Name,
+        "name",
+        t::NAME,
+        0.7,
+        Value,
+        "a full name under a key that names nothing: 2-4 tokens, one a known given name from the gazetteer (Faker's name lists, every script), the others known names, particles or capitalised words; Han/Hangul/Kana names split into known family + given; not under product, title, place or organisation keys, not beside product keys",
+    ),
 ];
 
 impl DetectorId {
@@ -940,6 +949,25 @@ mod tests {
                     "0x3c725de1c6b2c5e387f87102a41fc97480c38b75566fd7d8df822a20fd69596d",
                     "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD",
                     "0x123",
+                ],
+            ),
+            I::Name => (
+                &[
+                    "Emma Thompson",
+                    "José María García",
+                    "Иван Петров",
+                    "王秀英",
+                    r#"{"contact_person": "Chiara Rossi"}"#,
+                    r#"{"passenger": {"who": "Ahmed Hassan"}}"#,
+                ],
+                &[
+                    "Marble Falls",
+                    "Pro Plan",
+                    "Grace",
+                    r#"{"product_title": "Jack Daniels"}"#,
+                    r#"{"city": "Santa Clara"}"#,
+                    r#"{"name": "Emma Sofa", "sku": "SKU-1"}"#,
+                    r#"{"company": "Morgan Stanley"}"#,
                 ],
             ),
         }

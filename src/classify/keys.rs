@@ -11,7 +11,10 @@
 //! per-leaf cost is one hash lookup.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
+
+use super::lexicon;
 
 use super::roles::{Layout, Level, MAX_LAYOUTS, Role};
 
@@ -72,6 +75,9 @@ pub mod flags {
     pub const NUMERIC_SECRET: u8 = 16;
     /// A location container (`location`, `pickup`, `geo`).
     pub const LOCATION: u8 = 32;
+    /// A key about a thing, place or organisation (`title`, `company`, `city`, `browser`):
+    /// a name-shaped value there is not a person's.
+    pub const NOT_PERSON: u8 = 64;
 }
 
 /// The classification of one key name.
@@ -106,6 +112,8 @@ const PHRASES: &[(&[&str], KeyKind)] = {
         (&["mail"], Email),
         // Phone.
         (&["phone", "number"], Phone),
+        (&["tel", "no"], Phone),
+        (&["tel", "number"], Phone),
         (&["phone", "no"], Phone),
         (&["phone", "num"], Phone),
         (&["phonenumber"], Phone),
@@ -268,6 +276,12 @@ const PHRASES: &[(&[&str], KeyKind)] = {
         (&["pan", "number"], NationalId),
         (&["pan", "no"], NationalId),
         (&["pan", "card"], NationalId),
+        (&["social", "insurance", "number"], NationalId),
+        (&["social", "insurance"], NationalId),
+        (&["tax", "id", "number"], NationalId),
+        (&["tax", "number"], NationalId),
+        (&["tax", "id"], NationalId),
+        (&["national", "id", "card"], NationalId),
         (&["ssn"], NationalId),
         (&["nino"], NationalId),
         (&["aadhaar"], NationalId),
@@ -279,7 +293,6 @@ const PHRASES: &[(&[&str], KeyKind)] = {
         (&["doc", "number"], DocumentNumber),
         (&["id", "number"], DocumentNumber),
         (&["identity", "number"], DocumentNumber),
-        (&["tax", "id"], DocumentNumber),
         (&["passport", "number"], Passport),
         (&["passport", "no"], Passport),
         (&["passport"], Passport),
@@ -678,6 +691,187 @@ const PERSON_WORDS: &[&str] = &[
     "lead",
 ];
 
+/// Words marking a key about things, places and organisations.
+const NOT_PERSON_WORDS: &[&str] = &[
+    "title",
+    "titles",
+    "label",
+    "labels",
+    "category",
+    "categories",
+    "brand",
+    "brands",
+    "model",
+    "company",
+    "companies",
+    "organization",
+    "organisation",
+    "org",
+    "team",
+    "teams",
+    "workspace",
+    "project",
+    "city",
+    "country",
+    "region",
+    "state",
+    "province",
+    "county",
+    "district",
+    "street",
+    "place",
+    "venue",
+    "store",
+    "shop",
+    "restaurant",
+    "hotel",
+    "airline",
+    "airport",
+    "event",
+    "campaign",
+    "song",
+    "track",
+    "album",
+    "movie",
+    "film",
+    "show",
+    "book",
+    "game",
+    "level",
+    "page",
+    "screen",
+    "button",
+    "tab",
+    "menu",
+    "section",
+    "feature",
+    "plan",
+    "product",
+    "item",
+    "sku",
+    "variant",
+    "color",
+    "colour",
+    "size",
+    "tag",
+    "tags",
+    "group",
+    "channel",
+    "source",
+    "medium",
+    "referrer",
+    "utm",
+    "search",
+    "query",
+    "term",
+    "keyword",
+    "font",
+    "theme",
+    "template",
+    "file",
+    "folder",
+    "path",
+    "url",
+    "host",
+    "domain",
+    "browser",
+    "os",
+    "device",
+    "app",
+    "application",
+    "carrier",
+    "network",
+    "league",
+    "club",
+    "school",
+    "university",
+    "employer",
+    "merchant",
+    "vendor",
+    "provider",
+    "bank",
+    "branch",
+    "destination",
+    "origin",
+    "route",
+    "station",
+    "stop",
+    "vehicle",
+    "car",
+    "make",
+    "hospital",
+    "clinic",
+    "pharmacy",
+    "drug",
+    "medication",
+    "diagnosis",
+    "course",
+    "class",
+    "lesson",
+    "topic",
+    "subject",
+    "timezone",
+    "locale",
+    "language",
+    "currency",
+    "team",
+    "publisher",
+    "manufacturer",
+    "breed",
+    "pet",
+    "species",
+    "genre",
+    "cuisine",
+    "dish",
+    "recipe",
+    "ingredient",
+    "error",
+    "exception",
+    "status",
+    "type",
+    "kind",
+    "mode",
+    "method",
+    "step",
+    "stage",
+    "experiment",
+    "flag",
+    "role",
+    "permission",
+    "job",
+    "position",
+    "department",
+    "library",
+    "lib",
+    "sdk",
+    "framework",
+    "region",
+    "area",
+    "neighborhood",
+    "neighbourhood",
+    "building",
+    "room",
+    "ship",
+    "flight",
+    "hotel",
+    "property",
+    "listing",
+    "collection",
+    "playlist",
+    "podcast",
+    "episode",
+    "series",
+    "author_org",
+    "wifi",
+    "ssid",
+    "emoji",
+    "icon",
+    "image",
+    "logo",
+    "avatar",
+    "sound",
+];
+
 /// Words marking a location container.
 const LOCATION_WORDS: &[&str] = &[
     "location",
@@ -699,7 +893,8 @@ pub fn words(key: &str) -> Vec<String> {
     let mut cur = String::new();
     let chars: Vec<char> = key.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
+        // Combining marks (Devanagari vowel signs and viramas) belong to their word.
+        if !c.is_alphanumeric() && !super::names::name_char(c) {
             if !cur.is_empty() {
                 out.push(std::mem::take(&mut cur));
             }
@@ -748,6 +943,9 @@ pub fn classify_words(all: &[&str]) -> KeyClass {
     if any_word(all, LOCATION_WORDS) {
         flags |= flags::LOCATION;
     }
+    if any_word(all, NOT_PERSON_WORDS) {
+        flags |= flags::NOT_PERSON;
+    }
     let mut w: &[&str] = all;
     while let Some((last, rest)) = w.split_last() {
         let trailer = NEUTRAL_TRAILERS.contains(last) || last.bytes().all(|b| b.is_ascii_digit());
@@ -773,9 +971,11 @@ pub fn classify_words(all: &[&str]) -> KeyClass {
             Some(_) => KeyKind::None,
         }
     } else {
+        // The longest phrase that ends the key (`postal code` before `code`).
         PHRASES
             .iter()
-            .find(|(p, _)| ends_with(w, p))
+            .filter(|(p, _)| ends_with(w, p))
+            .max_by_key(|(p, _)| p.len())
             .map_or(KeyKind::None, |&(_, k)| k)
     };
     // `<qualifier>_key` and `<qualifier>_code`: some qualifiers name ordinary data.
@@ -800,11 +1000,72 @@ pub fn classify_words(all: &[&str]) -> KeyClass {
     KeyClass { kind, flags }
 }
 
-/// Classifies a key name (uncached).
+/// Generic head nouns that come first in head-first languages (`numéro de téléphone`,
+/// `дата рождения`, `nom du client`).
+const GENERIC_HEADS: &[&str] = &[
+    "number", "date", "code", "name", "surname", "address", "key", "licence", "id",
+];
+
+/// Every word the English tables above use (the lexicon leaves these as they are).
+static KNOWN_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    let mut set: HashSet<&'static str> = HashSet::new();
+    for (phrase, _) in PHRASES {
+        set.extend(phrase.iter().copied());
+    }
+    for list in [
+        NEUTRAL_TRAILERS,
+        PERSON_QUALIFIERS,
+        NON_SECRET_KEY_QUALIFIERS,
+        NON_SECRET_CODE_QUALIFIERS,
+        VERSION_WORDS,
+        RATIO_WORDS,
+        PRODUCT_WORDS,
+        PERSON_WORDS,
+        LOCATION_WORDS,
+        &["name", "names", "id", "ids"],
+    ] {
+        set.extend(list.iter().copied());
+    }
+    set
+});
+
+/// Whether the English key tables use `word`.
+pub fn is_known_word(word: &str) -> bool {
+    KNOWN_WORDS.contains(word)
+}
+
+/// Classifies a key name (uncached): split into words, other languages, scripts and
+/// abbreviations mapped to English (`lexicon`), then the English tables. Keys longer than
+/// 128 bytes (never cached) are read as English only, so their cost stays linear.
 pub fn classify_key_uncached(key: &str) -> KeyClass {
     let words = words(key);
-    let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-    classify_words(&refs)
+    if key.len() > 128 || words.iter().all(|w| w.is_ascii() && is_known_word(w)) {
+        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
+        return classify_words(&refs);
+    }
+    let groups = lexicon::canonical(&words, &is_known_word);
+    let flat: Vec<&str> = groups.iter().flatten().map(String::as_str).collect();
+    let class = classify_words(&flat);
+    if class.kind != KeyKind::None {
+        return class;
+    }
+    // Head-first order: the generic head leads, the words that qualify it follow.
+    let translated = flat.len() != words.len() || flat.iter().zip(&words).any(|(c, w)| c != w);
+    let head_first = groups
+        .first()
+        .and_then(|g| g.last())
+        .is_some_and(|h| GENERIC_HEADS.contains(&h.as_str()));
+    if translated && head_first && groups.len() >= 2 && flat.iter().all(|w| is_known_word(w)) {
+        let reversed: Vec<&str> = groups.iter().rev().flatten().map(String::as_str).collect();
+        let turned = classify_words(&reversed);
+        if turned.kind != KeyKind::None {
+            return KeyClass {
+                kind: turned.kind,
+                flags: turned.flags | class.flags,
+            };
+        }
+    }
+    class
 }
 
 /// What the walker needs per key: its class and its roles, in one vendor's layout, at the
@@ -967,6 +1228,107 @@ mod tests {
         for &(key, kind) in cases {
             assert_eq!(classify_key_uncached(key).kind, kind, "{key}");
         }
+    }
+
+    #[test]
+    fn keys_in_other_languages_scripts_and_abbreviations() {
+        let cases: &[(&str, KeyKind)] = &[
+            // German compounds and abbreviations.
+            ("Kartennummer", Card),
+            ("Geburtsdatum", DateOfBirth),
+            ("Nachname", PersonName),
+            ("Vorname", PersonName),
+            ("Telefonnummer", Phone),
+            ("SOZ_VERS_NR", NationalId),
+            ("Sozialversicherungsnummer", NationalId),
+            ("Benutzername", Username),
+            ("Passwort", Secret),
+            ("Postleitzahl", PostalCode),
+            ("Reisepassnummer", Passport),
+            ("Führerscheinnummer", DriversLicense),
+            // Head-first phrases.
+            ("numéro_de_téléphone", Phone),
+            ("date-de-naissance", DateOfBirth),
+            ("nom_de_famille", PersonName),
+            ("mot_de_passe", Secret),
+            ("nombre_completo", PersonName),
+            ("fecha_nacimiento", DateOfBirth),
+            ("numero_carta_credito", Card),
+            ("código postal", PostalCode),
+            ("data_urodzenia", DateOfBirth),
+            ("numer_telefonu", Phone),
+            ("kart_numarası", Card),
+            ("doğum_tarihi", DateOfBirth),
+            ("tanggal_lahir", DateOfBirth),
+            ("nama_depan", PersonName),
+            ("data_nasterii", DateOfBirth),
+            ("datum_narození", DateOfBirth),
+            ("födelsedatum", DateOfBirth),
+            ("efternamn", PersonName),
+            ("clave_api", Secret),
+            ("adresse_ip", Ip),
+            // Scripts.
+            ("дата_рождения", DateOfBirth),
+            ("номер телефона", Phone),
+            ("фамилия", PersonName),
+            ("пароль", Secret),
+            ("電話番号", Phone),
+            ("生年月日", DateOfBirth),
+            ("カード番号", Card),
+            ("出生日期", DateOfBirth),
+            ("密码", Secret),
+            ("身份证号", NationalId),
+            ("생년월일", DateOfBirth),
+            ("전화번호", Phone),
+            ("비밀번호", Secret),
+            ("تاريخ_الميلاد", DateOfBirth),
+            ("كلمة_المرور", Secret),
+            ("جنم_तिथि", None),
+            ("जन्म तिथि", DateOfBirth),
+            ("ईमेल", Email),
+            // Abbreviations.
+            ("usr_eml", Email),
+            ("tel_no", Phone),
+            ("ph_no", Phone),
+            ("ccnum", Card),
+            ("geb_dat", DateOfBirth),
+            ("USER.EMAIL", Email),
+            // Negatives stay negatives, in every language.
+            ("email_verified", None),
+            ("email_verifie", None),
+            ("name_length", None),
+            ("token_type", None),
+            ("nombre_producto", None),
+            ("nom_du_fichier", None),
+            ("Telefonnummer_bestätigt", None),
+            ("data_source", None),
+            ("dev_id", None),
+            ("car_number", None),
+            ("pos_x", None),
+            ("add_to_cart", None),
+            ("key_id", None),
+            ("filename", None),
+            ("hostname", None),
+            ("datetime", None),
+            ("birthplace", None),
+            ("商品名", None),
+        ];
+        let mut wrong = Vec::new();
+        for &(key, kind) in cases {
+            let got = classify_key_uncached(key).kind;
+            if got != kind {
+                wrong.push(format!("{key}: {got:?}, want {kind:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+
+    #[test]
+    fn long_keys_are_read_as_english_only() {
+        let long = format!("{}_email", "x".repeat(200));
+        assert_eq!(classify_key_uncached(&long).kind, Email);
+        let long = format!("{}_telefonnummer", "x".repeat(200));
+        assert_eq!(classify_key_uncached(&long).kind, None);
     }
 
     #[test]

@@ -27,8 +27,11 @@
 //! The function is pure and allocation-free for leaves where nothing is found: pointers
 //! are built only for leaves with findings, key classes are cached per distinct key.
 
+pub mod custom;
 pub mod detectors;
 pub mod keys;
+mod lexicon;
+mod names;
 mod phone;
 pub mod roles;
 mod scan;

@@ -276,7 +276,7 @@ fn person_name(s: &str, strict: bool) -> bool {
         n += 1;
         if !w
             .chars()
-            .all(|c| c.is_alphabetic() || matches!(c, '-' | '\'' | '.' | '’'))
+            .all(|c| super::names::name_char(c) || matches!(c, '-' | '\'' | '.' | '’'))
             || !w.chars().any(char::is_alphabetic)
         {
             return false;
@@ -398,12 +398,18 @@ fn bare_name_confidence(s: &str, cx: &Cx) -> Option<f32> {
         .siblings
         .is_some_and(|m| PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k)))
     {
-        return None;
+        return super::names::strong_full_name(s).then_some(0.6);
     }
     if cx.container.has(flags::PERSON) {
         return person_name(s, false).then_some(0.8);
     }
-    person_name(s, true).then_some(0.6)
+    if person_name(s, true) || super::names::full_name(s) {
+        return Some(0.6);
+    }
+    // One known given name (`Leo`, `Katarzyna`) under a bare name key.
+    let t = s.trim();
+    (!t.contains(' ') && super::names::is_given(t) && t.chars().next().is_some_and(|c| !c.is_lowercase()))
+        .then_some(0.5)
 }
 
 fn date_like(s: &str) -> bool {
@@ -415,6 +421,9 @@ fn date_like(s: &str) -> bool {
 pub fn key_string(s: &str, cx: &Cx, sink: &mut Sink) {
     let kind = cx.class.kind;
     if kind == KeyKind::None {
+        if super::names::unkeyed(s, cx) {
+            sink(Hit::whole(D::Name));
+        }
         return;
     }
     let hit = match kind {

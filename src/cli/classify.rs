@@ -16,6 +16,7 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::classify::custom::CustomDetectors;
 use crate::classify::{Shape, classify_record};
 use crate::event::{Caps, Kind};
 use crate::protocol::Vendor;
@@ -42,8 +43,14 @@ fn shape_of(protocol: Vendor, record: &Value) -> Shape {
     proto.shape(kind)
 }
 
-/// Reads JSON Lines from `input` (or stdin) and writes one JSON line per finding.
-pub fn run(protocol: Vendor, input: Option<&Path>, out: &mut dyn Write) -> anyhow::Result<()> {
+/// Reads JSON Lines from `input` (or stdin) and writes one JSON line per finding; `custom`
+/// holds the configuration's `[[classify.detectors]]` (empty without `--config`).
+pub fn run(
+    protocol: Vendor,
+    input: Option<&Path>,
+    custom: &CustomDetectors,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut reader: Box<dyn BufRead> = match input {
         Some(path) => Box::new(BufReader::new(
             File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
@@ -71,7 +78,9 @@ pub fn run(protocol: Vendor, input: Option<&Path>, out: &mut dyn Write) -> anyho
             }
         };
         let shape = shape_of(protocol, &record);
-        for f in classify_record(&record, shape) {
+        let mut findings = classify_record(&record, shape);
+        custom.apply(&record, &mut findings);
+        for f in findings {
             let row = Line {
                 line,
                 pointer: &f.pointer,
@@ -106,7 +115,7 @@ mod tests {
         )
         .unwrap();
         let mut out = Vec::new();
-        run(Vendor::Mixpanel, Some(&path), &mut out).unwrap();
+        run(Vendor::Mixpanel, Some(&path), &CustomDetectors::default(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert!(!rows.is_empty());

@@ -79,6 +79,9 @@ enum Command {
         /// The vendor whose record format the lines are in.
         #[arg(long, default_value = "mixpanel", value_parser = parse_vendor)]
         protocol: Vendor,
+        /// Also apply this configuration's `[[classify.detectors]]`.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Review a destination's policy on sample events.
     Policy {
@@ -490,10 +493,18 @@ fn run(command: Command) -> Result<ExitCode> {
                 }
             }
         },
-        Command::Classify { input, protocol } => {
+        Command::Classify {
+            input,
+            protocol,
+            config,
+        } => {
+            let custom = match config {
+                Some(path) => load(&path)?.classify.detectors,
+                None => Default::default(),
+            };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            classify::run(protocol, input.as_deref(), &mut out)?;
+            classify::run(protocol, input.as_deref(), &custom, &mut out)?;
             std::io::Write::flush(&mut out)?;
         }
         Command::Outbox { action } => outbox(action)?,

@@ -112,7 +112,8 @@ pub fn explain(
             eprintln!("line {line}: not a {protocol} record; skipped");
             continue;
         };
-        let findings = classify_record(&record, shape);
+        let mut findings = classify_record(&record, shape);
+        cfg.classify.detectors.apply(&record, &mut findings);
         let verdict = dest.policy.apply(
             &record,
             shape,
@@ -197,7 +198,8 @@ pub fn test(cfg: &Config) -> Result<bool> {
                 );
                 continue;
             };
-            let findings = classify_record(&record, shape);
+            let mut findings = classify_record(&record, shape);
+            cfg.classify.detectors.apply(&record, &mut findings);
             let Verdict::Send {
                 record: sent,
                 decisions,
@@ -216,7 +218,9 @@ pub fn test(cfg: &Config) -> Result<bool> {
             };
             // What the vendor would get, classified again: nothing in a forbidden category
             // may remain, except pseudonymised identifiers.
-            for f in classify_record(&sent, shape) {
+            let mut again = classify_record(&sent, shape);
+            cfg.classify.detectors.apply(&sent, &mut again);
+            for f in again {
                 let pseudonymised = decisions.iter().any(|d| d.pointer == f.pointer && d.action == "hash");
                 if pseudonymised {
                     continue;

@@ -40,6 +40,14 @@ pub struct Config {
     pub ledger: Ledger,
     pub incident: Incident,
     pub admin: Admin,
+    pub classify: Classify,
+}
+
+/// Classifier settings beyond the built-in detectors.
+#[derive(Debug, Clone, Default)]
+pub struct Classify {
+    /// `[[classify.detectors]]`, compiled once here (`crate::classify::custom`).
+    pub detectors: crate::classify::custom::CustomDetectors,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -348,12 +356,13 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
                 | "ledger"
                 | "incident"
                 | "admin"
+                | "classify"
         ) {
             v.at_span(
                 name,
                 Some(key.span()),
                 format!(
-                    "unknown key `{name}` (expected one of version, server, store, limits, keys, sources, destinations, policy_tests, ledger, incident, admin)"
+                    "unknown key `{name}` (expected one of version, server, store, limits, keys, sources, destinations, policy_tests, ledger, incident, admin, classify)"
                 ),
             );
         }
@@ -379,6 +388,8 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let ledger: raw::LedgerConfig = v.section(&root, "ledger").unwrap_or_default();
     let incident: raw::IncidentConfig = v.section(&root, "incident").unwrap_or_default();
     let admin: raw::AdminConfig = v.section(&root, "admin").unwrap_or_default();
+    let classify: raw::ClassifyConfig = v.section(&root, "classify").unwrap_or_default();
+    let classify_span = root.get("classify").map(|c| c.span());
     let admin_span = root.get("admin").map(|a| a.span()).unwrap_or(0..0);
 
     let server = v.server(server, base);
@@ -639,9 +650,29 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     };
     let incident = v.incident(incident, base);
     let admin = v.admin(admin, &admin_span, &store.path, base, env);
+    let specs: Vec<crate::classify::custom::CustomDetectorSpec> = classify
+        .detectors
+        .into_iter()
+        .map(|d| crate::classify::custom::CustomDetectorSpec {
+            name: d.name,
+            category: d.category,
+            keys: d.keys,
+            values: d.values,
+        })
+        .collect();
+    let classify = match crate::classify::custom::CustomDetectors::compile(&specs) {
+        Ok(detectors) => Classify { detectors },
+        Err(errors) => {
+            for e in errors {
+                v.at_span("classify.detectors", classify_span.clone(), e);
+            }
+            Classify::default()
+        }
+    };
 
     if v.errors.is_empty() {
         Ok(Config {
+            classify,
             ledger,
             incident,
             admin,

@@ -122,6 +122,27 @@ pub struct KeysConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    /// Detectors defined here rather than in code (`[[classify.detectors]]`).
+    #[serde(default)]
+    pub detectors: Vec<DetectorConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectorConfig {
+    pub name: String,
+    pub category: String,
+    /// Case-insensitive regular expressions on the key.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Regular expressions on the value.
+    #[serde(default)]
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LedgerConfig {
     /// Keep each subject's email, sealed, so notification lists can include it.
     pub keep_contact_email: Option<bool>,

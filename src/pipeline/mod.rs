@@ -68,6 +68,8 @@ pub struct Pipeline {
     subject_key: PseudonymKey,
     /// `[ledger] keep_contact_email`: seal the subject's email for notification lists.
     keep_contact_email: bool,
+    /// `[[classify.detectors]]`: applied after the built-in classifier.
+    custom: crate::classify::custom::CustomDetectors,
     started: std::time::Instant,
     /// The store's free-space headroom: ingest is refused while it is short.
     space: Arc<crate::store::space::Space>,
@@ -143,6 +145,7 @@ impl Pipeline {
         Pipeline {
             started: std::time::Instant::now(),
             keep_contact_email: config.ledger.keep_contact_email,
+            custom: config.classify.detectors.clone(),
             states: RwLock::new(vec![DestinationState::Active; destinations.len()]),
             pending_dropped: destinations.iter().map(|_| AtomicU64::new(0)).collect(),
             sources,
@@ -346,9 +349,13 @@ impl Pipeline {
                 let mut record = Some(proto.encode(ev));
                 let findings = record
                     .as_ref()
-                    .map(|r| match memo.as_mut() {
-                        Some(memo) => classify_record_with(r, shape, memo),
-                        None => classify_record(r, shape),
+                    .map(|r| {
+                        let mut findings = match memo.as_mut() {
+                            Some(memo) => classify_record_with(r, shape, memo),
+                            None => classify_record(r, shape),
+                        };
+                        self.custom.apply(r, &mut findings);
+                        findings
                     })
                     .unwrap_or_default();
                 let group: Vec<usize> = live
@@ -478,7 +485,8 @@ impl Pipeline {
         })?;
         let dest = &self.destinations[d];
         let shape = protocol.protocol().shape(Kind::Track);
-        let findings = classify_record(&record, shape);
+        let mut findings = classify_record(&record, shape);
+        self.custom.apply(&record, &mut findings);
         let key = dest.key.read().ok();
         let ctx = Context {
             source: &self.sources[source].name,
