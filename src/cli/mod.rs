@@ -79,6 +79,22 @@ enum Command {
         /// The vendor whose record format the lines are in.
         #[arg(long, default_value = "mixpanel", value_parser = parse_vendor)]
         protocol: Vendor,
+        /// Explain, for every detector that could apply, whether it fired and why not:
+        /// for `--value` (optionally under `--key`), or every leaf of `--record`.
+        #[arg(long)]
+        explain: bool,
+        /// The value to explain (a string).
+        #[arg(long, requires = "explain", conflicts_with = "record")]
+        value: Option<String>,
+        /// The property key the value sits under.
+        #[arg(long, requires = "value")]
+        key: Option<String>,
+        /// A whole record (JSON) to explain leaf by leaf, in `--protocol`'s format.
+        #[arg(long, requires = "explain")]
+        record: Option<String>,
+        /// Explanations as JSON instead of text.
+        #[arg(long, requires = "explain")]
+        json: bool,
     },
     /// Review a destination's policy on sample events.
     Policy {
@@ -464,10 +480,27 @@ fn run(command: Command) -> Result<ExitCode> {
                 policy::rotate_master(&cfg, new_key_file.as_deref(), new_key_env.as_deref())?;
             }
         },
-        Command::Classify { input, protocol } => {
+        Command::Classify {
+            input,
+            protocol,
+            explain,
+            value,
+            key,
+            record,
+            json,
+        } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            classify::run(protocol, input.as_deref(), &mut out)?;
+            if explain {
+                let what = match (value, record) {
+                    (Some(v), _) => classify::Explain::Value { value: v, key },
+                    (None, Some(r)) => classify::Explain::Record { json: r, protocol },
+                    (None, None) => anyhow::bail!("--explain needs --value or --record"),
+                };
+                classify::explain(what, json, &mut out)?;
+            } else {
+                classify::run(protocol, input.as_deref(), &mut out)?;
+            }
             std::io::Write::flush(&mut out)?;
         }
         Command::Outbox { action } => outbox(action)?,
