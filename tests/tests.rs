@@ -9,6 +9,7 @@ mod amplitude;
 mod crash;
 mod demo;
 mod detection;
+mod explain;
 mod fanout;
 mod faults;
 mod firewall;
