@@ -978,6 +978,7 @@ mod tests {
                     "jane＠example.com",
                     "jane&#64;example.com",
                     "j.smith {at} mail {dot} example {dot} org",
+                    "jane@example[dot]com",
                 ],
                 &[
                     "see us at shop.example.com",

@@ -1395,19 +1395,38 @@ fn obfuscation_at(b: &[u8], i: usize) -> Option<(Rewrite, usize)> {
     }
 }
 
-/// Cheap test for an obfuscation marker: a bracketed or spaced `at`, spaces around `@`, a
-/// fullwidth `＠` or an HTML entity.
+/// Cheap test for an obfuscation marker: a bracketed `at`, spaces around `@`, a fullwidth
+/// `＠`, an HTML entity, or the words ` at ` and ` dot ` both.
 fn may_be_obfuscated(b: &[u8]) -> bool {
-    b.windows(2).enumerate().any(|(i, w)| {
-        (w[0].eq_ignore_ascii_case(&b'a')
-            && w[1].eq_ignore_ascii_case(&b't')
-            && i > 0
-            && matches!(b[i - 1], b' ' | b'[' | b'(' | b'{' | b'<'))
-            || (w[0] == b' ' && w[1] == b'@')
+    let (mut word_at, mut word_dot) = (false, false);
+    for (i, w) in b.windows(2).enumerate() {
+        let before = if i > 0 { b[i - 1] } else { b' ' };
+        if w[0].eq_ignore_ascii_case(&b'a') && w[1].eq_ignore_ascii_case(&b't') {
+            if matches!(before, b'[' | b'(' | b'{' | b'<')
+                || (before == b' ' && i > 1 && matches!(b[i - 2], b'[' | b'(' | b'{' | b'<'))
+            {
+                return true;
+            }
+            word_at |= before == b' ' && b.get(i + 2) == Some(&b' ');
+        }
+        if w[0].eq_ignore_ascii_case(&b'd')
+            && b.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b't'))
+            && w[1].eq_ignore_ascii_case(&b'o')
+        {
+            if matches!(before, b'[' | b'(' | b'{' | b'<') {
+                return true;
+            }
+            word_dot |= before == b' ' && b.get(i + 3) == Some(&b' ');
+        }
+        if (w[0] == b' ' && w[1] == b'@')
             || (w[0] == b'@' && w[1] == b' ')
             || (w[0] == 0xEF && w[1] == 0xBC)
             || (w[0] == b'&' && (w[1] == b'#' || w[1] == b'c'))
-    })
+        {
+            return true;
+        }
+    }
+    word_at && word_dot
 }
 
 /// Addresses written to dodge scrapers: `jane [at] example [dot] com`, `jane (at) x.io`,
