@@ -282,7 +282,7 @@ pub const DETECTORS: &[Detector] = &[
         t::PHONE,
         0.9,
         Value,
-        "+E.164, NANP (xxx) xxx-xxxx / xxx-xxx-xxxx / xxx.xxx.xxxx, trunk-0 national (UK, DE, IN) and Indian 5+5 groupings, validated against libphonenumber metadata",
+        "+E.164, NANP (xxx) xxx-xxxx / xxx-xxx-xxxx / xxx.xxx.xxxx, trunk-0 national (UK, DE, IN, FR) with any one consistent group separator, Indian 5+5 groupings, validated against libphonenumber metadata; not ISBN-like groupings, parts of longer grouped numbers or product codes",
     ),
     d(
         I::Ipv4,
@@ -306,7 +306,7 @@ pub const DETECTORS: &[Detector] = &[
         t::CREDIT_CARD,
         0.97,
         Value,
-        "13-19 digits, optionally grouped by one space or dash style, with a known issuer prefix and length, and Luhn",
+        "13-19 digits, compact or grouped by one consistent separator (space, dash, dot, slash, underscore, no-break or thin space) or mixed spacing, with a known issuer prefix and length, and Luhn; not product/order/barcode values, EAN-13s, or parts of longer grouped numbers",
     ),
     d(
         I::Iban,
@@ -506,7 +506,7 @@ pub const DETECTORS: &[Detector] = &[
         t::PRECISE_LOCATION,
         0.85,
         Value,
-        "'lat,lon' text with 4+ decimals each and both in range; not under ratio/scale keys, nor both below 1 without a location key",
+        "'lat,lon' text (comma, semicolon, bar, slash or space) with 4+ decimals each and both in range, not inside longer number lists; geo: URIs, ISO 6709 strings, WKT POINT(lng lat); not under ratio/scale keys, nor both below 1 without a location key",
     ),
     d(
         I::BitcoinBase58,

@@ -398,3 +398,77 @@ pub(super) fn wkt_point(s: &str, out: &mut Out) {
         from = close + 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::keys::KeyClass;
+    use super::super::scan::{Cx, Hit, scan_text};
+    use super::super::taxonomy as t;
+
+    fn found(s: &str) -> Vec<(Option<(usize, usize)>, &'static str, &'static str)> {
+        let cx = Cx {
+            class: KeyClass::NONE,
+            container: KeyClass::NONE,
+            siblings: None,
+            people: true,
+            depth: 0,
+            trace: None,
+        };
+        let mut hits: Vec<Hit> = Vec::new();
+        scan_text(s, &cx, &mut |h| hits.push(h));
+        hits.into_iter().map(|h| (h.span, h.category, h.det.name())).collect()
+    }
+
+    #[test]
+    fn resolution_decides_precise_or_coarse() {
+        for (text, category) in [
+            (r#"48°51'24"N 2°21'03"E"#, t::PRECISE_LOCATION),
+            ("48°51'N 2°21'E", t::COARSE_LOCATION),
+            ("N48 51.4 E2 21.1", t::PRECISE_LOCATION),
+            ("48.86° N, 2.29° E", t::COARSE_LOCATION),
+            ("geo:48.857,2.295", t::PRECISE_LOCATION),
+            ("geo:48.86,2.29", t::COARSE_LOCATION),
+            ("+48.86+002.29/", t::COARSE_LOCATION),
+            ("+485124+0022103/", t::PRECISE_LOCATION),
+            ("POINT(2.295 48.857)", t::PRECISE_LOCATION),
+        ] {
+            let f = found(text);
+            assert_eq!(f.len(), 1, "{text}: {f:?}");
+            assert_eq!(f[0].1, category, "{text}");
+        }
+    }
+
+    #[test]
+    fn spans_cover_the_notation_only() {
+        let text = "meet at 33°52′10″S 151°12′30″E tomorrow";
+        let f = found(text);
+        let (a, b) = f[0].0.unwrap();
+        assert_eq!(&text[a..b], "33°52′10″S 151°12′30″E");
+        assert_eq!(f[0].2, "coordinates_dms");
+        let text = "last fix geo:-33.8688,151.2093;u=12 ok";
+        let (a, b) = found(text)[0].0.unwrap();
+        assert_eq!(&text[a..b], "geo:-33.8688,151.2093");
+    }
+
+    #[test]
+    fn look_alikes_are_not_positions() {
+        for text in [
+            "rotate 45° then 90°",
+            "95°30'N 10°00'E",
+            "N 12 S 13",
+            "+1-415-555-0100",
+            "+44+020",
+            "POINT(2 48)",
+            "geo:95.1234,10.1234",
+            "temperature 21.5°C at 14:00",
+        ] {
+            assert!(
+                found(text)
+                    .iter()
+                    .all(|f| f.1 != t::PRECISE_LOCATION && f.1 != t::COARSE_LOCATION),
+                "{text}: {:?}",
+                found(text)
+            );
+        }
+    }
+}

@@ -374,4 +374,20 @@ mod tests {
         assert_eq!(kind("W/\"abc\""), None);
         assert_eq!(kind("$direct"), None);
     }
+
+    #[test]
+    fn path_secrets_by_shape_or_by_the_segment_before() {
+        assert!(secret_bearing(b"resetPassword"));
+        assert!(secret_bearing(b"magic_link"));
+        assert!(secret_bearing(b"VERIFY-EMAIL"));
+        assert!(!secret_bearing(b"products"));
+        assert!(slug(b"how-to-reset-2024"));
+        assert!(!slug(b"a8Kd92LmQx7Pz3Rt"));
+        assert!(path_secret(b"q8Zr2LmX0vTn4WcYp7HsKd", b"files").is_some());
+        assert!(path_secret(b"9f2c1a7be04d4b3e8a6f0c5d2e1b7a9c", b"commit").is_none());
+        assert!(path_secret(b"9f2c1a7be04d4b3e8a6f0c5d2e1b7a9c", b"confirm").is_some());
+        assert!(path_secret(b"Wireless-Noise-Cancelling-Headphones", b"invite").is_none());
+        assert!(path_secret(b"12345678", b"invite").is_none());
+        assert!(path_secret(b"success", b"reset").is_none());
+    }
 }
