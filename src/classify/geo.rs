@@ -405,7 +405,9 @@ mod tests {
     use super::super::scan::{Cx, Hit, scan_text};
     use super::super::taxonomy as t;
 
-    fn found(s: &str) -> Vec<(Option<(usize, usize)>, &'static str, &'static str)> {
+    type Found = (Option<(usize, usize)>, &'static str, &'static str);
+
+    fn found(s: &str) -> Vec<Found> {
         let cx = Cx {
             class: KeyClass::NONE,
             container: KeyClass::NONE,

@@ -167,8 +167,15 @@ fn segment_words(seg: &[u8], mut f: impl FnMut(&[u8]) -> bool) -> bool {
         }
         let start = i;
         i += 1;
-        while i < seg.len() && seg[i].is_ascii_lowercase() {
-            i += 1;
+        if seg[start].is_ascii_uppercase() && seg.get(i).is_some_and(u8::is_ascii_uppercase) {
+            // SCREAMING words; an uppercase run before a lowercase letter ends one early (`URLToken`).
+            while i < seg.len() && seg[i].is_ascii_uppercase() && !seg.get(i + 1).is_some_and(u8::is_ascii_lowercase) {
+                i += 1;
+            }
+        } else {
+            while i < seg.len() && seg[i].is_ascii_lowercase() {
+                i += 1;
+            }
         }
         if f(&seg[start..i]) {
             return true;
