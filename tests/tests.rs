@@ -11,6 +11,7 @@ mod custom_detectors;
 mod demo;
 mod detection;
 mod disk;
+mod explain;
 mod fanout;
 mod faults;
 mod firewall;

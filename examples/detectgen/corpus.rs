@@ -260,7 +260,21 @@ fn email(rng: &mut Rng, part: Part) -> String {
 /// A mobile or geographic number in a national or international format.
 fn phone(rng: &mut Rng, part: Part) -> String {
     let style = match part {
-        Part::Tuning => rng.below(5),
+        Part::Tuning => {
+            let t = rng.below(7);
+            if t >= 5 {
+                // Other digit-group separators of the same numbers.
+                return match t {
+                    5 => format!("020.7{}.{}", rng.digits(3), rng.digits(4)),
+                    _ => format!(
+                        "+44\u{a0}7{}\u{a0}{}",
+                        rng.pick(&[400u64, 480, 700, 911]),
+                        rng.digits(6)
+                    ),
+                };
+            }
+            t
+        }
         Part::Heldout => 5 + rng.below(6),
     };
     match style {
@@ -378,10 +392,18 @@ fn card(rng: &mut Rng, part: Part) -> Value {
     let s: String = d.iter().map(|c| char::from(b'0' + c)).collect();
     let sizes: &[usize] = if s.len() == 15 { &[4, 6, 5] } else { &[4, 4, 4, 4] };
     match part {
-        Part::Tuning => match rng.below(4) {
+        Part::Tuning => match rng.below(8) {
             0 => Value::from(s),
             1 => Value::from(group(&s, sizes, " ")),
             2 => Value::from(group(&s, sizes, "-")),
+            3 => Value::from(group(&s, sizes, "_")),
+            4 => Value::from(group(&s, sizes, "\u{a0}")),
+            5 => Value::from(group(&s, sizes, "\u{2009}")),
+            6 => {
+                // Mixed spacing, as typed or pasted.
+                let g = group(&s, sizes, " ");
+                Value::from(g.replacen(' ', "  ", 1))
+            }
             _ => s.parse::<u64>().map_or(Value::from(s), Value::from),
         },
         Part::Heldout => match rng.below(4) {
@@ -1046,8 +1068,39 @@ fn plant(rng: &mut Rng, part: Part, ev: &mut Ev) {
     match rng.below(15) {
         0 => {
             let e = email(rng, part);
-            match rng.below(if held { 7 } else { 5 }) {
-                0 => ev.put(key(rng, part, "email"), Value::from(e), &[("", EMAIL)]),
+            match rng.below(if held { 7 } else { 12 }) {
+                7 => {
+                    let (local, domain) = e.split_once('@').unwrap_or((&e, "x.io"));
+                    let obf = match rng.below(6) {
+                        0 => format!("{local} (at) {}", domain.replace('.', " (dot) ")),
+                        1 => format!("{local}{{at}}{domain}"),
+                        2 => format!("{local} @ {domain}"),
+                        3 => format!("{local}＠{domain}"),
+                        4 => format!("{local}&#64;{domain}"),
+                        _ => format!("{local} at {}", domain.replace('.', " dot ")),
+                    };
+                    ev.put(
+                        "chat_message",
+                        Value::from(format!("pls reach me: {obf} thx")),
+                        &[("", EMAIL)],
+                    );
+                }
+                8 => ev.put(
+                    "contact_link",
+                    Value::from(format!("mailto:{e}?subject=Order")),
+                    &[("", EMAIL)],
+                ),
+                9 => ev.put(
+                    "share_link",
+                    Value::from(format!("taskly://share?recipient_email={}&src=ios", pct(&e))),
+                    &[("", EMAIL)],
+                ),
+                10 => ev.put(
+                    "app_route",
+                    Value::from(format!("gamestack://friends/add/{}", pct(&e))),
+                    &[("", EMAIL)],
+                ),
+                0 | 11 => ev.put(key(rng, part, "email"), Value::from(e), &[("", EMAIL)]),
                 1 => ev.put(key(rng, part, "email"), Value::from(e.to_uppercase()), &[("", EMAIL)]),
                 2 => ev.put(
                     if held { "letzte_seite" } else { "page_url" },
@@ -1126,7 +1179,27 @@ fn plant(rng: &mut Rng, part: Part, ev: &mut Ev) {
             let n = national_id(rng, part);
             ev.put(key(rng, part, "national_id"), Value::from(n), &[("", NATIONAL_ID)]);
         }
-        6 | 7 => match rng.below(if held { 5 } else { 4 }) {
+        6 | 7 => match rng.below(if held { 5 } else { 6 }) {
+            4 if !held => {
+                let n = rng.range(24, 48) as usize;
+                let t = rng.alnum(n, MIXED_ALNUM);
+                let (url, _) = match rng.below(4) {
+                    0 => (format!("https://{}/verify-email/{t}", app_host(rng, part)), ()),
+                    1 => (format!("https://{}/magic/{t}/signin", app_host(rng, part)), ()),
+                    2 => (format!("taskly://activate/{t}"), ()),
+                    _ => (format!("https://{}/#/confirm/{t}", app_host(rng, part)), ()),
+                };
+                ev.put("opened_link", Value::from(url), &[("", CREDENTIALS)]);
+            }
+            5 if !held => {
+                let inv = rng.alnum(10, LOWER_ALNUM);
+                let word = rng.pick(&["invite", "unsubscribe", "login-link"]);
+                ev.put(
+                    "entry_path",
+                    Value::from(format!("/{word}/{inv}{}", rng.range(10, 99))),
+                    &[("", CREDENTIALS)],
+                );
+            }
             0 => {
                 let s = plain_secret(rng);
                 let k = if s.is_number() {
@@ -1164,6 +1237,26 @@ fn plant(rng: &mut Rng, part: Part, ev: &mut Ev) {
                     &[("", CREDENTIALS)],
                 );
             }
+            3 if !held && rng.chance(60) => {
+                let s = plain_secret(rng);
+                match rng.below(3) {
+                    0 => ev.put(
+                        "form_answers",
+                        json!([{"label": "Plan", "response": "team"}, {"label": "Password", "response": s}]),
+                        &[("/1/response", CREDENTIALS)],
+                    ),
+                    1 => ev.put(
+                        "submitted",
+                        json!([{"fieldName": "coupon", "fieldValue": "SPRING"}, {"fieldName": "passcode", "fieldValue": s}]),
+                        &[("/1/fieldValue", CREDENTIALS)],
+                    ),
+                    _ => ev.put(
+                        "form_entries",
+                        json!([["plan", "team"], ["new_password", s]]),
+                        &[("/1/1", CREDENTIALS)],
+                    ),
+                }
+            }
             3 => {
                 let s = plain_secret(rng);
                 let field = if held {
@@ -1189,7 +1282,52 @@ fn plant(rng: &mut Rng, part: Part, ev: &mut Ev) {
         },
         8 | 9 => {
             let (la, lo) = (coordinate(rng, true), coordinate(rng, false));
-            match rng.below(if held { 6 } else { 3 }) {
+            match rng.below(if held { 6 } else { 8 }) {
+                3 if !held => ev.put(
+                    "spot",
+                    Value::from(format!("{:+08.4}{:+09.4}/", la, lo)),
+                    &[("", PRECISE)],
+                ),
+                4 if !held => ev.put(
+                    "last_position",
+                    Value::from(format!("POINT({lo:.5} {la:.5})")),
+                    &[("", PRECISE)],
+                ),
+                5 if !held => ev.put("marker", Value::from(format!("{la:.5}|{lo:.5}")), &[("", PRECISE)]),
+                6 if !held => {
+                    let hm = |x: f64, pos: char, neg: char| {
+                        let a = x.abs();
+                        format!(
+                            "{}{} {:.3}",
+                            if x >= 0.0 { pos } else { neg },
+                            a.trunc(),
+                            a.fract() * 60.0
+                        )
+                    };
+                    ev.put(
+                        "gps_fix",
+                        Value::from(format!("{} {}", hm(la, 'N', 'S'), hm(lo, 'E', 'W'))),
+                        &[("", PRECISE)],
+                    );
+                }
+                7 if !held => {
+                    let d = |x: f64, pos: char, neg: char| {
+                        let a = x.abs();
+                        let m = a.fract() * 60.0;
+                        format!(
+                            "{}°{:02}′{:04.1}″{}",
+                            a.trunc(),
+                            m.trunc(),
+                            m.fract() * 60.0,
+                            if x >= 0.0 { pos } else { neg }
+                        )
+                    };
+                    ev.put(
+                        "meeting_point",
+                        Value::from(format!("{}, {}", d(la, 'N', 'S'), d(lo, 'E', 'W'))),
+                        &[("", PRECISE)],
+                    );
+                }
                 0 => {
                     let (kl, kg) = (key(rng, part, "lat"), key(rng, part, "lng"));
                     ev.put(kl, json!(la), &[("", PRECISE)]);
@@ -1290,6 +1428,52 @@ fn app_host(rng: &mut Rng, part: Part) -> &'static str {
 /// One clean property, often a deliberate look-alike.
 fn clean(rng: &mut Rng, part: Part, ev: &mut Ev) {
     let held = part == Part::Heldout;
+    if !held && rng.chance(15) {
+        match rng.below(5) {
+            0 => {
+                // ISBN-10 with its mod-11 check character.
+                let d: Vec<u32> = (0..9).map(|_| (rng.next() % 10) as u32).collect();
+                let sum: u32 = d.iter().enumerate().map(|(i, x)| (10 - i as u32) * x).sum();
+                let c = (11 - sum % 11) % 11;
+                let mut s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
+                s.push(if c == 10 { 'X' } else { char::from(b'0' + c as u8) });
+                ev.clean("isbn10", Value::from(s));
+            }
+            1 => {
+                // UPC-A.
+                let d: Vec<u32> = (0..11).map(|_| (rng.next() % 10) as u32).collect();
+                let sum: u32 = d
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| x * if i % 2 == 0 { 3 } else { 1 })
+                    .sum();
+                let mut s: String = d.iter().map(|x| char::from(b'0' + *x as u8)).collect();
+                s.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
+                ev.clean("barcode", Value::from(s));
+            }
+            2 => {
+                // An order number that passes Luhn with a card prefix.
+                let d = card_digits(rng);
+                let s: String = d.iter().map(|c| char::from(b'0' + c)).collect();
+                ev.clean("order_ref", Value::from(s));
+            }
+            3 => ev.clean(
+                "shipment_tracking",
+                Value::from(group(&format!("94{}", rng.digits(20)), &[4, 4, 4, 4, 4, 2], " ")),
+            ),
+            _ => ev.clean(
+                "tooltip_rect",
+                Value::from(format!(
+                    "{:.4} {:.4} {:.4} {:.4}",
+                    rng.range(0, 40_000) as f64 / 1e3,
+                    rng.range(0, 80_000) as f64 / 1e3,
+                    rng.range(100_000, 400_000) as f64 / 1e3,
+                    rng.range(100_000, 800_000) as f64 / 1e3
+                )),
+            ),
+        }
+        return;
+    }
     match rng.below(22) {
         0 => {
             let mut d: Vec<u8> = vec![9, 7, 8];

@@ -63,6 +63,9 @@ pub enum DetectorId {
     BitcoinBech32,
     EthereumAddress,
     Name,
+    ObfuscatedEmail,
+    CoordinatesDms,
+    UrlPathSecret,
 }
 
 /// How a detector decides, in one line.
@@ -280,7 +283,7 @@ pub const DETECTORS: &[Detector] = &[
         t::PHONE,
         0.9,
         Value,
-        "+E.164, NANP (xxx) xxx-xxxx / xxx-xxx-xxxx / xxx.xxx.xxxx, trunk-0 national (UK, DE, IN) and Indian 5+5 groupings, validated against libphonenumber metadata",
+        "+E.164, NANP (xxx) xxx-xxxx / xxx-xxx-xxxx / xxx.xxx.xxxx, trunk-0 national (UK, DE, IN, FR) with any one consistent group separator, Indian 5+5 groupings, validated against libphonenumber metadata; not ISBN-like groupings, parts of longer grouped numbers or product codes",
     ),
     d(
         I::Ipv4,
@@ -304,7 +307,7 @@ pub const DETECTORS: &[Detector] = &[
         t::CREDIT_CARD,
         0.97,
         Value,
-        "13-19 digits, optionally grouped by one space or dash style, with a known issuer prefix and length, and Luhn",
+        "13-19 digits, compact or grouped by one consistent separator (space, dash, dot, slash, underscore, no-break or thin space) or mixed spacing, with a known issuer prefix and length, and Luhn; not product/order/barcode values, EAN-13s, or parts of longer grouped numbers",
     ),
     d(
         I::Iban,
@@ -504,7 +507,7 @@ pub const DETECTORS: &[Detector] = &[
         t::PRECISE_LOCATION,
         0.85,
         Value,
-        "'lat,lon' text with 4+ decimals each and both in range; not under ratio/scale keys, nor both below 1 without a location key",
+        "'lat,lon' text (comma, semicolon, bar, slash or space) with 4+ decimals each and both in range, not inside longer number lists; geo: URIs, ISO 6709 strings, WKT POINT(lng lat); not under ratio/scale keys, nor both below 1 without a location key",
     ),
     d(
         I::BitcoinBase58,
@@ -537,6 +540,30 @@ pub const DETECTORS: &[Detector] = &[
         0.7,
         Value,
         "a full name under a key that names nothing: 2-4 tokens, one a known given name from the gazetteer (Faker's name lists, every script), the others known names, particles or capitalised words; Han/Hangul/Kana names split into known family + given; not under product, title, place or organisation keys, not beside product keys",
+    ),
+    d(
+        I::ObfuscatedEmail,
+        "obfuscated_email",
+        t::EMAIL,
+        0.85,
+        Value,
+        "an address with its @ or dots disguised ([at], (at), {at}, spaced @, fullwidth ＠, &#64;, [dot]); a plain-word ' at ' only with ' dot ' in the domain; then read as an email",
+    ),
+    d(
+        I::CoordinatesDms,
+        "coordinates_dms",
+        t::PRECISE_LOCATION,
+        0.85,
+        Value,
+        "a latitude and longitude with hemispheres in degrees-minutes-seconds, degree-minute or decimal degrees (48°51'24\"N 2°21'03\"E, N48 51.4 E2 21.05); precise when finer than 0.005°",
+    ),
+    d(
+        I::UrlPathSecret,
+        "url_path_secret",
+        t::CREDENTIALS,
+        0.85,
+        Value,
+        "a URL path segment that is a token by shape (20+ characters, mixed case, high entropy, not a UUID, digest or slug) or any opaque segment after a reset/verify/confirm/magic/invite/unsubscribe/activate/auth/login/token segment",
     ),
 ];
 
@@ -970,6 +997,51 @@ mod tests {
                     r#"{"company": "Morgan Stanley"}"#,
                 ],
             ),
+            I::ObfuscatedEmail => (
+                &[
+                    "write to jane [at] example [dot] com",
+                    "jane.doe(at)gmail.com",
+                    "contact: jane at example dot co dot uk",
+                    "jane @ example.com",
+                    "jane＠example.com",
+                    "jane&#64;example.com",
+                    "j.smith {at} mail {dot} example {dot} org",
+                    "jane@example[dot]com",
+                ],
+                &[
+                    "see us at shop.example.com",
+                    "arrive at gate 5 dot 30",
+                    "jane [at] home",
+                    "price @ 3.50",
+                    "look at example dot",
+                ],
+            ),
+            I::CoordinatesDms => (
+                &[
+                    r#"48°51'24"N 2°21'03"E"#,
+                    "48°51′24″N, 2°21′03″E",
+                    "N48 51.400 E2 21.050",
+                    "33°52.2' S 151°12.5' E",
+                    "48.8584° N, 2.2945° E",
+                ],
+                &["48° N", "rotate 45° then 90°", "N48 E2", "Section 5 N 12", "100°F"],
+            ),
+            I::UrlPathSecret => (
+                &[
+                    "https://x.io/reset-password/q8Zr2LmX0vTn4WcYp7Hs",
+                    "https://x.io/invite/7fK2pQ9xLm",
+                    "https://x.io/files/Zq8r2LmX0vTn4WcYp7HsKd93/view",
+                    "myapp://magic-link/Hx72kPq9Wm4Lz8Rt",
+                    "https://x.io/#/activate/a8Kd92LmQx7Pz3Rt",
+                ],
+                &[
+                    "https://x.io/reset-password/success",
+                    "https://x.io/blog/how-to-reset-your-password-in-2024",
+                    "https://x.io/orders/123456",
+                    "https://x.io/commit/9f2c1a7be04d4b3e8a6f0c5d2e1b7a9c0d1e2f3a",
+                    "https://x.io/verify/email",
+                ],
+            ),
         }
     }
 
@@ -1082,6 +1154,88 @@ mod tests {
         (I::KeyName, r#"{"company_name": "Acme Corp"}"#, false),
         (I::KeyDateOfBirth, r#"{"birthDate": "June 30, 1987"}"#, true),
         (I::KeyEmail, r#"{"e-mail": "x@y.io"}"#, true),
+        // Digit-group separators: one consistent separator, or mixed spacing.
+        (I::CreditCard, "4111.1111.1111.1111", true),
+        (I::CreditCard, "4111/1111/1111/1111", true),
+        (I::CreditCard, "4111_1111_1111_1111", true),
+        (I::CreditCard, "4111\u{a0}1111\u{a0}1111\u{a0}1111", true),
+        (I::CreditCard, "4111\u{2009}1111\u{2009}1111\u{2009}1111", true),
+        (I::CreditCard, "4111  1111 1111  1111", true),
+        (I::CreditCard, "3782 - 822463 - 10005", true),
+        (I::CreditCard, "4111.1111.1111.1112", false),
+        (I::CreditCard, "41.1111.1111.111111", false),
+        (I::CreditCard, "9400 4111 1111 1111 1111 22", false),
+        (I::Phone, "06.12.34.56.78", true),
+        (I::Phone, "020/7946/0958", true),
+        (I::Phone, "+44\u{a0}20\u{a0}7946\u{a0}0958", true),
+        // Product codes and barcodes are neither cards nor phones.
+        (I::CreditCard, r#"{"gtin": "4006381333931"}"#, false),
+        (I::CreditCard, "4006381333931", false),
+        (I::CreditCard, r#"{"order_ref": "4111111111111111"}"#, false),
+        (I::CreditCard, r#"{"isbn": "9780306406157"}"#, false),
+        (
+            I::CreditCard,
+            r#"{"card_number": "4111111111111111", "sku": "TS-1"}"#,
+            true,
+        ),
+        (I::CreditCard, r#"{"pan": 4111111111111111}"#, true),
+        (I::Phone, r#"{"barcode": "036000291452"}"#, false),
+        (I::Phone, "0-306-40615-2", false),
+        // Emails in links.
+        (I::Email, "mailto:jane@example.com?subject=Hi", true),
+        (I::Email, "myapp://invite?email=jane%40example.com", true),
+        (I::Email, "myapp://profile/jane%40example.com/edit", true),
+        // Coordinates in other notations.
+        (I::Coordinates, "geo:48.857,2.295", true),
+        (I::Coordinates, "geo:-33.8688,151.2093,35;u=10", true),
+        (I::Coordinates, "+48.8577+002.2950/", true),
+        (I::Coordinates, "+4851.42+00221.05/", true),
+        (I::Coordinates, "POINT(151.2093 -33.8688)", true),
+        (I::Coordinates, "POINT Z (2.29450 48.85840 35)", true),
+        (I::Coordinates, "48.8584; 2.2945", true),
+        (I::Coordinates, "48.8584|2.2945", true),
+        (I::Coordinates, "48.8584 2.2945", true),
+        (I::Coordinates, "12.5000 40.2500 320.0000 568.0000", false),
+        (I::Coordinates, "0.1250;0.5000;0.2500;0.7500", false),
+        (I::Coordinates, "version 4.1234 2.5678 build", true),
+        (I::Coordinates, "+1-415-555-0100", false),
+        // Secrets in paths, fragments and deep links.
+        (
+            I::UrlPathSecret,
+            "/unsubscribe/0954f300-8c8f-49b0-ab19-37f5d0392e35",
+            true,
+        ),
+        (I::UrlPathSecret, "https://x.io/resetPassword/abc123def456", true),
+        (I::UrlPathSecret, "https://x.io/invite/team", false),
+        (
+            I::UrlPathSecret,
+            "https://x.io/u/0954f300-8c8f-49b0-ab19-37f5d0392e35",
+            false,
+        ),
+        (
+            I::UrlPathSecret,
+            "https://x.io/p/Wireless-Noise-Cancelling-Headphones",
+            false,
+        ),
+        // Form fields in other shapes.
+        (
+            I::KeySecret,
+            r#"{"answers": [{"label": "Password", "response": "hunter22"}]}"#,
+            true,
+        ),
+        (
+            I::KeySecret,
+            r#"{"f": [{"fieldName": "passcode", "fieldValue": "hunter22"}]}"#,
+            true,
+        ),
+        (
+            I::KeySecret,
+            r#"{"entries": [["plan", "pro"], ["new_password", "hunter22"]]}"#,
+            true,
+        ),
+        (I::KeySecret, r#"{"f": [{"user_id": "u1", "data": "hunter22"}]}"#, false),
+        (I::KeyName, r#"{"required": ["email", "phone", "name"]}"#, false),
+        (I::KeyEmail, r#"{"required": ["email", "phone"]}"#, false),
     ];
 
     #[test]

@@ -631,7 +631,8 @@ const RATIO_WORDS: &[&str] = &[
 /// Words marking a product/item container.
 const PRODUCT_WORDS: &[&str] = &[
     "items", "item", "products", "product", "cart", "line", "lines", "sku", "skus", "plan", "plans", "catalog", "menu",
-    "dishes", "listing", "listings", "offer", "offers", "order", "orders", "bundle", "variant", "variants",
+    "dishes", "listing", "listings", "offer", "offers", "order", "orders", "bundle", "variant", "variants", "isbn",
+    "isbn10", "isbn13", "ean", "gtin", "upc", "barcode", "asin",
 ];
 
 /// Words marking a person container.

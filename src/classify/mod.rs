@@ -29,6 +29,8 @@
 
 pub mod custom;
 pub mod detectors;
+pub mod explain;
+mod geo;
 pub mod keys;
 mod lexicon;
 mod names;
@@ -163,12 +165,33 @@ impl Memo {
     }
 }
 
+/// Called before each leaf is classified while explaining: its pointer, key and key class.
+type OnLeaf<'a> = dyn FnMut(&str, Option<&str>, KeyClass) + 'a;
+
 fn walk(record: &Value, shape: Shape, memo: Option<&mut Memo>) -> Vec<Finding> {
+    walk_with(record, shape, memo, None, None)
+}
+
+/// [`classify_record`] with the detectors' notes going to `trace` and `on_leaf` told which
+/// leaf the next notes are about.
+fn walk_traced(record: &Value, shape: Shape, trace: &dyn scan::Trace, on_leaf: &mut OnLeaf) -> Vec<Finding> {
+    walk_with(record, shape, None, Some(trace), Some(on_leaf))
+}
+
+fn walk_with<'t>(
+    record: &Value,
+    shape: Shape,
+    memo: Option<&mut Memo>,
+    trace: Option<&'t dyn scan::Trace>,
+    on_leaf: Option<&'t mut OnLeaf<'t>>,
+) -> Vec<Finding> {
     let mut walker = Walker {
         out: Vec::with_capacity(16),
         hits: Vec::with_capacity(8),
         memo,
         layout: shape.layout,
+        trace,
+        on_leaf,
     };
     let root = Node {
         seg: Seg::Root,
@@ -295,19 +318,35 @@ impl<'a> Spec<'a> {
             siblings: self.siblings,
             people: self.people,
             depth: 0,
+            trace: None,
         }
     }
 }
 
-struct Walker<'m> {
+struct Walker<'m, 't> {
     out: Vec<Finding>,
     layout: &'static Layout,
     /// Scratch for one leaf's hits, reused.
     hits: Vec<Hit>,
     memo: Option<&'m mut Memo>,
+    /// Explaining: where the detectors' notes go, and who is told about each leaf.
+    trace: Option<&'t dyn scan::Trace>,
+    on_leaf: Option<&'t mut OnLeaf<'t>>,
 }
 
-impl Walker<'_> {
+impl Walker<'_, '_> {
+    /// Explaining only: announces the leaf the next notes are about.
+    #[cold]
+    fn announce(&mut self, node: &Node, class: KeyClass) {
+        if let Some(f) = self.on_leaf.as_deref_mut() {
+            let key = match node.seg {
+                Seg::Key(k, _) => Some(k),
+                _ => None,
+            };
+            f(&node.pointer(), key, class);
+        }
+    }
+
     fn object(
         &mut self,
         map: &Map<String, Value>,
@@ -357,6 +396,7 @@ impl Walker<'_> {
                 self.object(m, node, spec.level, spec.class, people, depth);
             }
             Value::Array(items) => {
+                let pairs = items.len() <= 256 && field_pairs(items);
                 for (i, item) in items.iter().enumerate() {
                     let child = Node {
                         seg: Seg::Index(i),
@@ -367,6 +407,23 @@ impl Walker<'_> {
                         siblings: None,
                         ..*spec
                     };
+                    if pairs
+                        && let Value::Array(pair) = item
+                        && let Some(class) = pair[0].as_str().and_then(field_name_class)
+                    {
+                        let value_node = Node {
+                            seg: Seg::Index(1),
+                            parent: Some(&child),
+                        };
+                        let value_spec = Spec {
+                            class,
+                            role: None,
+                            container: KeyClass::NONE,
+                            ..item_spec
+                        };
+                        self.value(&pair[1], &value_node, &value_spec, depth + 2);
+                        continue;
+                    }
                     self.value(item, &child, &item_spec, depth + 1);
                 }
             }
@@ -377,7 +434,11 @@ impl Walker<'_> {
                 {
                     self.hits.push(Hit::whole(DetectorId::Role).category(category));
                 }
-                let cx = spec.cx();
+                let mut cx = spec.cx();
+                if self.trace.is_some() {
+                    self.announce(node, spec.class);
+                    cx.trace = self.trace;
+                }
                 let hits = &mut self.hits;
                 scan::key_string(s, &cx, &mut |h| hits.push(h));
                 match self.memo.as_deref_mut() {
@@ -393,8 +454,13 @@ impl Walker<'_> {
                 {
                     self.hits.push(Hit::whole(DetectorId::Role).category(category));
                 }
+                let mut cx = spec.cx();
+                if self.trace.is_some() {
+                    self.announce(node, spec.class);
+                    cx.trace = self.trace;
+                }
                 let hits = &mut self.hits;
-                scan::number_leaf(n, &spec.cx(), &mut |h| hits.push(h));
+                scan::number_leaf(n, &cx, &mut |h| hits.push(h));
                 self.flush(node);
             }
             Value::Bool(_) | Value::Null => {}
@@ -440,11 +506,69 @@ impl Walker<'_> {
     }
 }
 
-/// Keys that name a form field in an object describing one (`serializeArray()` writes
-/// `{"name": …, "value": …}`; survey and CRM exports use `field`, `label`, `key`, `id`).
-const FORM_LABEL_KEYS: [&str; 7] = ["name", "field", "field_name", "fieldName", "label", "key", "id"];
-/// Keys that hold the field's value in such an object.
-const FORM_VALUE_KEYS: [&str; 3] = ["value", "answer", "input"];
+/// Last words of keys that name a form field in an object describing one
+/// (`serializeArray()` writes `{"name": …, "value": …}`; survey, CRM and form-builder exports
+/// use `field`, `label`, `key`, `id`, `fieldName`, `question`, `attribute` …).
+const FORM_LABEL_WORDS: &[&str] = &[
+    "name",
+    "field",
+    "label",
+    "key",
+    "id",
+    "title",
+    "question",
+    "prompt",
+    "attribute",
+    "attr",
+    "param",
+    "parameter",
+    "property",
+    "prop",
+];
+/// Last words of keys that hold the field's value in such an object (`value`, `val`,
+/// `answer`, `fieldValue`, `user_input`, `response` …).
+const FORM_VALUE_WORDS: &[&str] = &[
+    "value",
+    "val",
+    "answer",
+    "input",
+    "response",
+    "reply",
+    "content",
+    "entry",
+    "text",
+    "data",
+    "selection",
+];
+
+/// The last word of a key in any case style, without allocating: `fieldName` → `Name`,
+/// `field_value` → `value`, `VAL` → `VAL`.
+fn last_word(key: &str) -> &str {
+    let b = key.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |p| p + 1);
+    let mut start = end;
+    while start > 0 && b[start - 1].is_ascii_alphanumeric() {
+        start -= 1;
+        // camelCase: an uppercase letter after a lowercase one starts the word.
+        if b[start].is_ascii_uppercase() && start > 0 && b[start - 1].is_ascii_lowercase() {
+            break;
+        }
+    }
+    &key[start..end]
+}
+
+/// A key that names a form field's name or value part: its last word is in `set`, and it
+/// is bare (`key`, `id`, `name`) or says nothing else (`fieldName`, `answer_text`), so
+/// `user_id` or `api_key` keep their own meaning.
+fn word_in(key: &str, set: &[&str]) -> bool {
+    let w = last_word(key);
+    set.iter().any(|s| s.eq_ignore_ascii_case(w))
+        && (w.len() == key.len()
+            || matches!(
+                keys::classify_key(key).kind,
+                keys::KeyKind::None | keys::KeyKind::BareName
+            ))
+}
 
 /// A form field written as an object, `{"name": "password", "value": "…"}`: the value is
 /// judged by the field's name as if that were its key, and the name itself is a field name
@@ -455,26 +579,50 @@ struct FormField<'a> {
     class: KeyClass,
 }
 
+/// The key class of a form field's name, when the text reads as one: it says what it holds
+/// (`E-Mail`, `Card number`) or reads like an identifier (`plan`, `promo_code`);
+/// `{"name": "Jane Doe", "value": 5}` is a person with a score.
+fn field_name_class(label: &str) -> Option<KeyClass> {
+    if !(1..=48).contains(&label.len()) {
+        return None;
+    }
+    let class = keys::classify_key(label);
+    let identifier = label
+        .bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']'));
+    (class.kind != keys::KeyKind::None || identifier).then_some(class)
+}
+
 fn form_field(map: &Map<String, Value>) -> Option<FormField<'_>> {
     if !(2..=5).contains(&map.len()) {
         return None;
     }
     let (label_key, label) = map.iter().find_map(|(k, v)| {
-        let label = v.as_str().filter(|l| (1..=48).contains(&l.len()))?;
-        FORM_LABEL_KEYS.contains(&k.as_str()).then_some((k.as_str(), label))
+        let label = v.as_str()?;
+        word_in(k, FORM_LABEL_WORDS).then_some((k.as_str(), label))
     })?;
-    let value_key = map.keys().find(|k| FORM_VALUE_KEYS.contains(&k.as_str()))?.as_str();
-    // A field name says what it holds (`E-Mail`, `Card number`) or reads like an identifier
-    // (`plan`, `promo_code`); `{"name": "Jane Doe", "value": 5}` is a person with a score.
-    let class = keys::classify_key(label);
-    let identifier = label
-        .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'[' | b']'));
-    (class.kind != keys::KeyKind::None || identifier).then_some(FormField {
+    let value_key = map
+        .keys()
+        .find(|k| k.as_str() != label_key && word_in(k, FORM_VALUE_WORDS))?
+        .as_str();
+    let class = field_name_class(label)?;
+    Some(FormField {
         label_key,
         value_key,
         class,
     })
+}
+
+/// An array of `[field name, value]` pairs (`Object.entries()` of a form, `FormData`
+/// entries): the class of each pair's value, by its field name. Every item must be such a
+/// pair, so a two-item list of field names is not read as one.
+fn field_pairs(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items.iter().all(|item| {
+            matches!(item, Value::Array(pair) if pair.len() == 2
+                && pair[0].as_str().is_some_and(|l| field_name_class(l).is_some())
+                && matches!(pair[1], Value::String(_) | Value::Number(_)))
+        })
 }
 
 fn role_string(role: Role, s: &str) -> Option<&'static str> {

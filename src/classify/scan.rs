@@ -17,6 +17,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Number, Value};
 
 use super::detectors::DetectorId as D;
+use super::geo;
 use super::keys::{KeyClass, KeyKind, classify_key, flags};
 use super::phone;
 use super::taxonomy as t;
@@ -75,7 +76,7 @@ impl Hit {
 pub type Sink<'a> = dyn FnMut(Hit) + 'a;
 
 /// The context a value is judged in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Cx<'a> {
     /// The value's own key (array items: the array's key).
     pub class: KeyClass,
@@ -87,19 +88,40 @@ pub struct Cx<'a> {
     pub people: bool,
     /// Decoding depth.
     pub depth: u8,
+    /// Where detectors explain their decisions (`vendorwall classify --explain`); `None`
+    /// when classifying, so each note costs one untaken branch.
+    pub trace: Option<&'a dyn Trace>,
 }
 
-impl Cx<'_> {
-    fn nested(&self, class: KeyClass) -> Cx<'static> {
+impl<'a> Cx<'a> {
+    fn nested(&self, class: KeyClass) -> Cx<'a> {
         Cx {
             class,
             container: KeyClass::NONE,
             siblings: None,
             people: self.people,
             depth: self.depth + 1,
+            trace: self.trace,
         }
     }
 }
+
+/// Receives detectors' reasons while one value is explained: which candidate each
+/// detector looked at and why it did or did not report it. The notes come from the
+/// decision points of the detectors themselves, not from a second implementation.
+pub trait Trace {
+    fn note(&self, det: D, fired: bool, why: std::fmt::Arguments);
+}
+
+/// A note to the trace, formatted only when a trace is attached.
+macro_rules! note {
+    ($trace:expr, $det:expr, $fired:expr, $($arg:tt)+) => {
+        if let Some(t) = $trace {
+            t.note($det, $fired, format_args!($($arg)+));
+        }
+    };
+}
+pub(super) use note;
 
 /// Key-based and value-based findings for a string leaf.
 pub fn string_leaf(s: &str, cx: &Cx, sink: &mut Sink) {
@@ -134,6 +156,9 @@ pub fn number_leaf(n: &Number, cx: &Cx, sink: &mut Sink) {
                     sink(Hit::whole(D::UsSsn));
                 } else if v::aadhaar(d) {
                     sink(Hit::whole(D::InAadhaar));
+                } else if v::credit_card(d) {
+                    // A card's primary account number (`pan`) written as a JSON number.
+                    sink(Hit::whole(D::CreditCard));
                 }
             }
         }
@@ -498,9 +523,55 @@ pub fn key_string(s: &str, cx: &Cx, sink: &mut Sink) {
         KeyKind::Gender => (!s.trim().is_empty()).then(|| Hit::whole(D::KeyDemographic)),
         KeyKind::Age => (!s.trim().is_empty()).then(|| Hit::whole(D::KeyDemographic).category(t::AGE_RANGE)),
     };
-    if let Some(h) = hit {
-        sink(h);
+    match hit {
+        Some(h) => {
+            note!(
+                cx.trace,
+                h.det,
+                true,
+                "the key is a {kind:?} key and the value fits one"
+            );
+            sink(h);
+        }
+        None => {
+            if let Some(det) = key_detector(kind) {
+                note!(
+                    cx.trace,
+                    det,
+                    false,
+                    "the key is a {kind:?} key, but the value does not fit one ({} bytes, {} digits{})",
+                    s.len(),
+                    count_digits(s),
+                    if has_mask(s) { ", masked" } else { "" }
+                );
+            }
+        }
     }
+}
+
+/// The detector that reports findings for values under keys of `kind`.
+pub fn key_detector(kind: KeyKind) -> Option<D> {
+    Some(match kind {
+        KeyKind::None | KeyKind::Wallet | KeyKind::Coordinates | KeyKind::DocumentNumber => return None,
+        KeyKind::Email => D::KeyEmail,
+        KeyKind::Phone => D::KeyPhone,
+        KeyKind::Ip => D::KeyIp,
+        KeyKind::Secret => D::KeySecret,
+        KeyKind::SecretWeak => D::KeySecretEntropy,
+        KeyKind::PersonName | KeyKind::BareName => D::KeyName,
+        KeyKind::DateOfBirth => D::KeyDateOfBirth,
+        KeyKind::NationalId => D::KeyNationalId,
+        KeyKind::Passport => D::KeyPassport,
+        KeyKind::DriversLicense => D::KeyDriversLicense,
+        KeyKind::Card | KeyKind::CardSecurityCode => D::KeyCreditCard,
+        KeyKind::BankAccount => D::KeyBankAccount,
+        KeyKind::Latitude | KeyKind::Longitude => D::KeyCoordinates,
+        KeyKind::Address | KeyKind::PostalCode | KeyKind::City => D::KeyAddress,
+        KeyKind::DeviceId | KeyKind::UserAgent => D::KeyDevice,
+        KeyKind::UniqueId => D::KeyUniqueId,
+        KeyKind::Username => D::KeyUsername,
+        KeyKind::Gender | KeyKind::Age => D::KeyDemographic,
+    })
 }
 
 /// Byte classes for the one counting pass.
@@ -639,14 +710,17 @@ pub(super) struct Out<'a, 'b> {
     sink: &'a mut Sink<'b>,
     claims: [(usize, usize); 8],
     n: usize,
+    /// The trace of the value being explained, if any.
+    pub(super) trace: Option<&'a dyn Trace>,
 }
 
 impl<'a, 'b> Out<'a, 'b> {
-    fn new(sink: &'a mut Sink<'b>) -> Self {
+    fn new(sink: &'a mut Sink<'b>, trace: Option<&'a dyn Trace>) -> Self {
         Out {
             sink,
             claims: [(0, 0); 8],
             n: 0,
+            trace,
         }
     }
 
@@ -791,10 +865,22 @@ pub fn scan_text(s: &str, cx: &Cx, sink: &mut Sink) {
     };
     let b = s.as_bytes();
     if opaque_id(b) {
+        note!(
+            cx.trace,
+            D::Email,
+            false,
+            "skipped whole: a hex digest, UUID or device id holds nothing"
+        );
         return;
     }
-    let mut out = Out::new(sink);
+    let mut out = Out::new(sink, cx.trace);
     if let Some(kind) = url::kind(s) {
+        note!(
+            out.trace,
+            D::Email,
+            false,
+            "the value is a URL: its parts are judged one by one"
+        );
         // A Slack webhook spans path segments; other tokens sit inside one component.
         if let Some(p) = find(b, b"hooks.slack.com/services/")
             && let Some((s0, end, det)) = token_at(b, p, p + 25)
@@ -817,6 +903,11 @@ pub fn scan_text(s: &str, cx: &Cx, sink: &mut Sink) {
     }
     if f.at {
         emails(s, &mut out);
+    } else {
+        note!(out.trace, D::Email, false, "no `@`");
+    }
+    if f.has(class::OTHER) && (f.lower > 0 || f.upper > 0) {
+        obfuscated_emails(s, &mut out);
     }
     if f.max_word >= 9 || (f.upper >= 2 && f.digits >= 6) {
         words(s, &f, &mut out);
@@ -832,8 +923,24 @@ pub fn scan_text(s: &str, cx: &Cx, sink: &mut Sink) {
     }
     if f.digits >= 4 {
         numbers(s, cx, &mut out);
+    } else {
+        note!(out.trace, D::CreditCard, false, "fewer than four digits");
+        note!(out.trace, D::Phone, false, "fewer than four digits");
     }
-    if f.commas > 0 && f.dots >= 2 && f.digits >= 8 {
+    // Notations with their own marks first, then bare pairs.
+    if f.digits >= 5 && f.has(class::OTHER) {
+        if f.colons > 0 {
+            geo::geo_uri(s, &mut out);
+        }
+        if f.upper > 0 || f.lower > 0 {
+            geo::wkt_point(s, &mut out);
+        }
+        geo::iso6709(s, &mut out);
+    }
+    if f.digits >= 2 && f.has(class::OTHER) {
+        geo::angles(s, &mut out);
+    }
+    if f.dots >= 2 && f.digits >= 8 {
         coordinates(s, cx, &mut out);
     }
 }
@@ -882,6 +989,7 @@ fn json_value(value: &Value, cx: &Cx, sink: &mut Sink) {
                     siblings: Some(map),
                     people: cx.people,
                     depth: cx.depth + 1,
+                    trace: cx.trace,
                 };
                 json_value(v, &child, sink);
             }
@@ -1194,7 +1302,7 @@ pub fn whole_email(s: &str) -> bool {
     let t = s.trim();
     let mut whole = false;
     let mut sink = |h: Hit| whole |= h.span == Some((0, t.len()));
-    emails(t, &mut Out::new(&mut sink));
+    emails(t, &mut Out::new(&mut sink, None));
     whole
 }
 
@@ -1219,6 +1327,180 @@ fn emails(s: &str, out: &mut Out) {
         let scp_target = b.get(de) == Some(&b':') && b.get(de + 1).is_some_and(|c| !c.is_ascii_whitespace());
         if !scp_target && mail_domain(&b[at + 1..de]) && out.free(ls, de) {
             out.emit(Hit::at(D::Email, ls, de));
+        }
+    }
+}
+
+/// How a byte run of an obfuscated address was rewritten.
+#[derive(Clone, Copy, PartialEq)]
+enum Rewrite {
+    /// `[at]`, `(at)`, `{at}`, `<at>`, `＠`, `&#64;`, or an `@` with spaces around it.
+    At,
+    /// ` at ` as a plain word: an address only when its domain is written with ` dot ` too.
+    AtWord,
+    Dot,
+}
+
+/// An obfuscation marker at `i`: its rewrite and its end. Markers in brackets may have
+/// spaces inside and around them; plain words need a space on each side.
+fn obfuscation_at(b: &[u8], i: usize) -> Option<(Rewrite, usize)> {
+    let word = |w: &[u8], at: usize| b.len() >= at + w.len() && b[at..at + w.len()].eq_ignore_ascii_case(w);
+    let spaces = |mut k: usize| {
+        while b.get(k) == Some(&b' ') {
+            k += 1;
+        }
+        k
+    };
+    match b[i] {
+        b'[' | b'(' | b'{' | b'<' => {
+            let close = match b[i] {
+                b'[' => b']',
+                b'(' => b')',
+                b'{' => b'}',
+                _ => b'>',
+            };
+            let k = spaces(i + 1);
+            let (what, k) = if word(b"at", k) {
+                (Rewrite::At, k + 2)
+            } else if word(b"dot", k) {
+                (Rewrite::Dot, k + 3)
+            } else {
+                return None;
+            };
+            let k = spaces(k);
+            (b.get(k) == Some(&close)).then(|| (what, spaces(k + 1)))
+        }
+        b' ' => {
+            let k = spaces(i);
+            let after = |n: usize| b.get(k + n).is_none_or(|c| !c.is_ascii_alphanumeric());
+            if b.get(k) == Some(&b'@') {
+                return Some((Rewrite::At, spaces(k + 1)));
+            }
+            if b.get(k).is_some_and(|c| matches!(c, b'[' | b'(' | b'{' | b'<')) {
+                return obfuscation_at(b, k);
+            }
+            if word(b"at", k) && after(2) && b.get(k + 2) == Some(&b' ') {
+                return Some((Rewrite::AtWord, spaces(k + 2)));
+            }
+            if word(b"dot", k) && after(3) && b.get(k + 3) == Some(&b' ') {
+                return Some((Rewrite::Dot, spaces(k + 3)));
+            }
+            None
+        }
+        b'@' if b.get(i + 1) == Some(&b' ') => Some((Rewrite::At, spaces(i + 1))),
+        0xEF if b[i..].starts_with("＠".as_bytes()) => Some((Rewrite::At, i + 3)),
+        0xEF if b[i..].starts_with("．".as_bytes()) => Some((Rewrite::Dot, i + 3)),
+        b'&' => [
+            (&b"&#64;"[..], Rewrite::At),
+            (b"&#x40;", Rewrite::At),
+            (b"&commat;", Rewrite::At),
+            (b"&#46;", Rewrite::Dot),
+            (b"&period;", Rewrite::Dot),
+        ]
+        .iter()
+        .find(|(m, _)| word(m, i))
+        .map(|&(m, what)| (what, i + m.len())),
+        _ => None,
+    }
+}
+
+/// Cheap test for an obfuscation marker: a bracketed `at`, spaces around `@`, a fullwidth
+/// `＠`, an HTML entity, or the words ` at ` and ` dot ` both.
+fn may_be_obfuscated(b: &[u8]) -> bool {
+    let (mut word_at, mut word_dot) = (false, false);
+    for (i, w) in b.windows(2).enumerate() {
+        let before = if i > 0 { b[i - 1] } else { b' ' };
+        if w[0].eq_ignore_ascii_case(&b'a') && w[1].eq_ignore_ascii_case(&b't') {
+            if matches!(before, b'[' | b'(' | b'{' | b'<')
+                || (before == b' ' && i > 1 && matches!(b[i - 2], b'[' | b'(' | b'{' | b'<'))
+            {
+                return true;
+            }
+            word_at |= before == b' ' && b.get(i + 2) == Some(&b' ');
+        }
+        if w[0].eq_ignore_ascii_case(&b'd')
+            && b.get(i + 2).is_some_and(|c| c.eq_ignore_ascii_case(&b't'))
+            && w[1].eq_ignore_ascii_case(&b'o')
+        {
+            if matches!(before, b'[' | b'(' | b'{' | b'<') {
+                return true;
+            }
+            word_dot |= before == b' ' && b.get(i + 3) == Some(&b' ');
+        }
+        if (w[0] == b' ' && w[1] == b'@')
+            || (w[0] == b'@' && w[1] == b' ')
+            || (w[0] == 0xEF && w[1] == 0xBC)
+            || (w[0] == b'&' && (w[1] == b'#' || w[1] == b'c'))
+        {
+            return true;
+        }
+    }
+    word_at && word_dot
+}
+
+/// Addresses written to dodge scrapers: `jane [at] example [dot] com`, `jane (at) x.io`,
+/// `jane at example dot com`, `jane @ example.com`, `jane＠example.com`, `jane&#64;x.io`.
+/// The markers are rewritten and the text read by the email detector; a plain-word ` at `
+/// counts only when the domain's dots are written as words too (so "see us at shop.io" is
+/// not an address).
+fn obfuscated_emails(s: &str, out: &mut Out) {
+    let b = s.as_bytes();
+    if !may_be_obfuscated(b) {
+        note!(
+            out.trace,
+            D::ObfuscatedEmail,
+            false,
+            "no obfuscated `at` ([at], (at), ` at `, ＠, &#64;, spaced @)"
+        );
+        return;
+    }
+    let mut text = Vec::with_capacity(b.len());
+    let mut map: Vec<u32> = Vec::with_capacity(b.len() + 1);
+    let mut marks: Vec<(usize, Rewrite)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if let Some((what, end)) = obfuscation_at(b, i) {
+            marks.push((text.len(), what));
+            map.push(i as u32);
+            text.push(if what == Rewrite::Dot { b'.' } else { b'@' });
+            i = end;
+            continue;
+        }
+        map.push(i as u32);
+        text.push(b[i]);
+        i += 1;
+    }
+    map.push(b.len() as u32);
+    let Ok(text) = String::from_utf8(text) else { return };
+    let mut found = Vec::new();
+    emails(&text, &mut Out::new(&mut |h: Hit| found.push(h), None));
+    for h in found {
+        let Some((ls, de)) = h.span else { continue };
+        let at = marks.iter().find(|&&(p, w)| (ls..de).contains(&p) && w != Rewrite::Dot);
+        let dotted_words = marks.iter().any(|&(p, w)| (ls..de).contains(&p) && w == Rewrite::Dot);
+        match at {
+            Some(&(_, Rewrite::AtWord)) if !dotted_words => {
+                note!(
+                    out.trace,
+                    D::ObfuscatedEmail,
+                    false,
+                    "` at ` as a word, but the domain's dots are not written as words"
+                );
+            }
+            Some(_) => {
+                note!(
+                    out.trace,
+                    D::ObfuscatedEmail,
+                    true,
+                    "obfuscated address read as local@domain with a valid TLD"
+                );
+                out.emit_mapped(Hit::at(D::ObfuscatedEmail, ls, de), 0, s.len(), Some(&map));
+            }
+            None if dotted_words => {
+                note!(out.trace, D::ObfuscatedEmail, true, "address with its dots obfuscated");
+                out.emit_mapped(Hit::at(D::ObfuscatedEmail, ls, de), 0, s.len(), Some(&map));
+            }
+            None => {}
         }
     }
 }
@@ -1428,8 +1710,8 @@ fn read_run(b: &[u8], start: usize, run: &mut Run) {
         if run.n == run.groups.len() {
             break;
         }
-        let k = run_end(b, j, |c| matches!(c, b' ' | b'-' | b'.' | b'(' | b')'));
-        if k > j && k - j <= 2 && b.get(k).is_some_and(u8::is_ascii_digit) {
+        let k = separator_end(b, j);
+        if k > j && b.get(k).is_some_and(u8::is_ascii_digit) {
             j = k;
         } else {
             break;
@@ -1439,6 +1721,84 @@ fn read_run(b: &[u8], start: usize, run: &mut Run) {
         run.groups[0] = (start, start + 1);
         run.n = 1;
     }
+}
+
+/// Bytes of one separator unit at `j` between digit groups: space, dash, dot, slash,
+/// underscore, a parenthesis, or a Unicode space (no-break, figure, thin, narrow no-break).
+fn separator_unit(b: &[u8], j: usize) -> usize {
+    match b.get(j) {
+        Some(b' ' | b'-' | b'.' | b'(' | b')' | b'/' | b'_') => 1,
+        Some(0xC2) if b.get(j + 1) == Some(&0xA0) => 2,
+        Some(0xE2) if b.get(j + 1) == Some(&0x80) && matches!(b.get(j + 2), Some(0x87 | 0x89 | 0xAF)) => 3,
+        _ => 0,
+    }
+}
+
+/// The end of a separator of one to three units starting at `j` (`j` when there is none).
+fn separator_end(b: &[u8], j: usize) -> usize {
+    let mut k = j;
+    for _ in 0..3 {
+        match separator_unit(b, k) {
+            0 => break,
+            n => k += n,
+        }
+    }
+    k
+}
+
+/// A separator made of spaces only (ASCII or Unicode): "mixed spacing" between groups.
+fn spacing(sep: &[u8]) -> bool {
+    let mut k = 0;
+    while k < sep.len() {
+        match separator_unit(sep, k) {
+            1 if sep[k] == b' ' => k += 1,
+            n @ (2 | 3) => k += n,
+            _ => return false,
+        }
+    }
+    !sep.is_empty()
+}
+
+/// Card digit groups: the separators are all the same (or all spacing), and unless they are
+/// a single space or dash the groups are the issuers' (4-4-4-4, 4-6-5, 4-6-4, 4-4-4-4-3).
+fn card_grouping(b: &[u8], run: &Run, a: usize, z: usize) -> bool {
+    if z == a {
+        return true;
+    }
+    let sep = |k: usize| &b[run.groups[k].1..run.groups[k + 1].0];
+    let first = sep(a);
+    if first.contains(&b'(') || first.contains(&b')') {
+        return false;
+    }
+    // Sixteen digits out of a longer, evenly grouped number (a 22-digit tracking number)
+    // are not a card.
+    let len = |k: usize| run.groups[k].1 - run.groups[k].0;
+    if (a > 0 && sep(a - 1) == first && len(a - 1) >= 3) || (z + 1 < run.n && sep(z) == first && len(z + 1) >= 3) {
+        return false;
+    }
+    let same = (a..z).all(|k| sep(k) == first);
+    if same && matches!(first, b" " | b"-") {
+        return true;
+    }
+    if !same && !(a..z).all(|k| spacing(sep(k))) {
+        return false;
+    }
+    len(a) == 4 && (a + 1..z).all(|k| (4..=6).contains(&len(k))) && (2..=6).contains(&len(z))
+}
+
+/// Keys that make a bare digit string a product, order or barcode number (`sku`, `isbn`,
+/// `gtin`, `order_ref`, items of a cart), or siblings that do when the digits are a valid
+/// GS1 barcode number.
+fn product_context(cx: &Cx, digits: &[u8]) -> bool {
+    if matches!(cx.class.kind, KeyKind::Card | KeyKind::Phone) {
+        return false;
+    }
+    cx.class.has(flags::PRODUCT)
+        || cx.container.has(flags::PRODUCT)
+        || (v::gtin(digits)
+            && cx
+                .siblings
+                .is_some_and(|m| PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k))))
 }
 
 fn windows(s: &str, run: &Run, cx: &Cx, out: &mut Out) {
@@ -1461,7 +1821,18 @@ fn window(s: &str, run: &Run, a: usize, z: usize, cx: &Cx, out: &mut Out) -> boo
     let g = &run.groups[a..=z];
     let total: usize = g.iter().map(|&(x, y)| y - x).sum();
     if !(4..=19).contains(&total) {
+        if a == 0 && z + 1 == run.n && total > 19 {
+            note!(
+                out.trace,
+                D::CreditCard,
+                false,
+                "{total} digits in one run: longer than any card"
+            );
+        }
         return false;
+    }
+    if a == 0 && z + 1 == run.n && total < 13 {
+        note!(out.trace, D::CreditCard, false, "{total} digits: cards have 13-19");
     }
     let sep = |k: usize| &b[run.groups[k].1..run.groups[k + 1].0];
     let plus = a == 0 && run.plus;
@@ -1481,6 +1852,59 @@ fn window(s: &str, run: &Run, a: usize, z: usize, cx: &Cx, out: &mut Out) -> boo
     let lens = |want: &[usize]| g.len() == want.len() && g.iter().zip(want).all(|(&(x, y), &w)| y - x == w);
     let seps_all = |ok: &[&[u8]]| (a..z).all(|k| ok.contains(&sep(k)));
     let uniform = z == a || ((a..z).all(|k| sep(k) == sep(a)) && matches!(sep(a), b" " | b"-"));
+    // Groups out of a longer, evenly grouped number (a 22-digit tracking number) are not a
+    // card, an id or a phone number of their own.
+    let glen = |k: usize| run.groups[k].1 - run.groups[k].0;
+    let inner = (z > a).then(|| sep(a));
+    let embedded = (a > 0 && inner.is_none_or(|i| i == sep(a - 1)) && glen(a - 1) >= 3)
+        || (z + 1 < run.n && inner.is_none_or(|i| i == sep(z)) && glen(z + 1) >= 3);
+    if embedded && !(z - a == 3 && seps_all(&[b"."])) {
+        return false;
+    }
+    // A whole value that is a bare number under a product, order or shipment key (or beside
+    // product keys) is that product's code, whatever its check digits.
+    let whole = s[..start].trim().is_empty() && s[end..].trim().is_empty();
+    if whole && product_context(cx, digits) {
+        note!(
+            out.trace,
+            D::CreditCard,
+            false,
+            "{total} digits: a product, order or shipment code by its key"
+        );
+        return true;
+    }
+
+    if !plus && !paren && (13..=19).contains(&total) && g.iter().all(|&(x, y)| y - x >= 2) {
+        if !card_grouping(b, run, a, z) {
+            note!(
+                out.trace,
+                D::CreditCard,
+                false,
+                "{total} digits: groups are not a card's grouping"
+            );
+        } else if let Some(why) = v::card_rejection(digits) {
+            note!(out.trace, D::CreditCard, false, "{total} digits: {why}");
+        } else if whole && total == 13 && v::gtin(digits) && cx.class.kind != KeyKind::Card {
+            // Thirteen-digit Visa numbers are no longer issued; EAN-13 barcodes are everywhere.
+            note!(
+                out.trace,
+                D::CreditCard,
+                false,
+                "13 digits: a valid EAN-13 barcode, not a card"
+            );
+            return true;
+        } else {
+            note!(
+                out.trace,
+                D::CreditCard,
+                true,
+                "{total} digits, issuer {}, Luhn valid",
+                v::card_issuer_name(digits).unwrap_or("?")
+            );
+            out.emit(Hit::at(D::CreditCard, start, end));
+            return true;
+        }
+    }
 
     // IPv4: exactly four dotted groups, not part of a longer dotted chain.
     if z - a == 3 && !plus && !paren && seps_all(&[b"."]) {
@@ -1502,16 +1926,25 @@ fn window(s: &str, run: &Run, a: usize, z: usize, cx: &Cx, out: &mut Out) -> boo
         return true;
     }
     if z > a && (a..z).any(|k| sep(k).contains(&b'.')) && !plus {
-        // Dotted digit groups are versions, dates or amounts; only NANP phones use dots.
+        // Dotted digit groups are versions, dates or amounts; phones use dots in NANP
+        // (415.555.0100) and in national numbers with a trunk 0 (06.12.34.56.78).
         if lens(&[3, 3, 4]) && seps_all(&[b"."]) && phone_number(digits, false, &["US"]) {
             out.emit(Hit::at(D::Phone, start, end));
             return true;
         }
+        let national =
+            digits[0] == b'0' && (10..=12).contains(&total) && seps_all(&[b"."]) && g.iter().all(|&(x, y)| y - x >= 2);
+        if national && phone_number(digits, false, NATIONAL_REGIONS) {
+            out.emit(Hit::at(D::Phone, start, end));
+            return true;
+        }
+        note!(
+            out.trace,
+            D::Phone,
+            false,
+            "{total} dotted digits: a version, date or amount, not a phone layout"
+        );
         return false;
-    }
-    if !plus && !paren && uniform && (13..=19).contains(&total) && v::credit_card(digits) {
-        out.emit(Hit::at(D::CreditCard, start, end));
-        return true;
     }
     let id_key = ID_CONTEXT.contains(&cx.class.kind);
     if total == 12 && !plus && !paren && v::aadhaar(digits) {
@@ -1531,8 +1964,22 @@ fn window(s: &str, run: &Run, a: usize, z: usize, cx: &Cx, out: &mut Out) -> boo
         }
     }
     if phone_window(b, run, a, z, digits, cx) {
+        note!(
+            out.trace,
+            D::Phone,
+            true,
+            "{total} digits in a phone layout, valid in libphonenumber's metadata"
+        );
         out.emit(Hit::at(D::Phone, start, end));
         return true;
+    }
+    if z == a || a == 0 {
+        note!(
+            out.trace,
+            D::Phone,
+            false,
+            "{total} digits: no `+`/`00` international number, national layout or phone key that validates"
+        );
     }
     false
 }
@@ -1572,7 +2019,8 @@ fn phone_window(b: &[u8], run: &Run, a: usize, z: usize, digits: &[u8], cx: &Cx)
         *l = y - x;
     }
     let lens = &len_buf[..g.len()];
-    let spaced = (a..z).all(|k| matches!(sep(k), b" " | b"-"));
+    let consistent = z > a && (a..z).all(|k| sep(k) == sep(a)) && !sep(a).contains(&b'(') && !sep(a).contains(&b')');
+    let spaced = (a..z).all(|k| matches!(sep(k), b" " | b"-") || spacing(sep(k))) || consistent;
     if plus {
         // "+44 (0)20 …": the bracketed trunk zero is not dialled from abroad.
         if g.len() >= 3
@@ -1609,7 +2057,9 @@ fn phone_window(b: &[u8], run: &Run, a: usize, z: usize, digits: &[u8], cx: &Cx)
         return phone_number(digits, false, &["US"]);
     }
     // Trunk-prefix national numbers (UK 020 7946 0958, DE 030 1234567, IN 0xxxxx xxxxx).
-    if digits[0] == b'0' && (10..=12).contains(&n) && z > a && (spaced || paren) {
+    // Groups of one digit at either end are ISBN parts (0-306-40615-2), not a phone layout.
+    let edges = lens[0] >= 2 && lens[lens.len() - 1] >= 2;
+    if digits[0] == b'0' && (10..=12).contains(&n) && z > a && (spaced || paren) && edges {
         return phone_number(digits, false, NATIONAL_REGIONS);
     }
     // Indian mobile numbers written 5+5.
@@ -1635,9 +2085,18 @@ fn phone_number(digits: &[u8], international: bool, regions: &[&str]) -> bool {
     }
 }
 
-/// "lat,lon" pairs with 4+ decimals each.
+/// "lat,lon" pairs with 4+ decimals each, separated by a comma, semicolon, vertical bar,
+/// slash or whitespace (one space allowed around the separator). A pair inside a longer
+/// list of such numbers (a bounding box, chart or viewport geometry) is not a position
+/// unless the key says it is a location.
 fn coordinates(s: &str, cx: &Cx, out: &mut Out) {
     if cx.class.has(flags::RATIO) {
+        note!(
+            out.trace,
+            D::Coordinates,
+            false,
+            "the key names a ratio, scale or range"
+        );
         return;
     }
     let location = matches!(
@@ -1646,19 +2105,64 @@ fn coordinates(s: &str, cx: &Cx, out: &mut Out) {
     ) || cx.class.has(flags::LOCATION)
         || cx.container.has(flags::LOCATION);
     let b = s.as_bytes();
-    for comma in (0..b.len()).filter(|&i| b[i] == b',') {
-        let Some((ls, lat)) = number_left(b, comma) else {
+    let pair_sep = |c: u8| matches!(c, b',' | b';' | b'|' | b'/' | b' ' | b'\t');
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        // A space is the separator only between two numbers, not beside another separator.
+        let sep = pair_sep(c)
+            && !(c == b' ' && (i == 0 || !b[i - 1].is_ascii_digit() || b.get(i + 1).is_some_and(|&n| pair_sep(n))));
+        if !sep {
+            i += 1;
+            continue;
+        }
+        let (Some((ls, lat)), Some((re, lon))) = (number_left(b, i), number_right(b, i + 1)) else {
+            i += 1;
             continue;
         };
-        let Some((re, lon)) = number_right(b, comma + 1) else {
+        let before = b[..ls].trim_ascii_end();
+        let listed_before = before.last().is_some_and(|&p| pair_sep(p))
+            && before.len() >= 2
+            && before[before.len() - 2].is_ascii_digit();
+        let after = &b[re..];
+        let after_sep = after.iter().take_while(|&&a| a == b' ').count();
+        let listed_after = after.get(after_sep).is_some_and(|&a| pair_sep(a) && a != b' ')
+            && after.get(after_sep + 1..).is_some_and(|r| {
+                r.trim_ascii_start()
+                    .first()
+                    .is_some_and(|d| d.is_ascii_digit() || *d == b'-')
+            })
+            || (after_sep == 1 && after.get(1).is_some_and(u8::is_ascii_digit));
+        if (listed_before || listed_after) && !location {
+            note!(
+                out.trace,
+                D::Coordinates,
+                false,
+                "a pair inside a longer list of numbers (a box or geometry)"
+            );
+            i = re;
             continue;
-        };
+        }
         if lat.abs() > 90.0 || lon.abs() > 180.0 || (lat.abs() < 1.0 && lon.abs() < 1.0 && !location) {
+            note!(
+                out.trace,
+                D::Coordinates,
+                false,
+                "pair out of range, or both below 1 without a location key"
+            );
+            i += 1;
             continue;
         }
         if out.free(ls, re) {
+            note!(
+                out.trace,
+                D::Coordinates,
+                true,
+                "latitude and longitude with 4+ decimals each, in range"
+            );
             out.emit(Hit::at(D::Coordinates, ls, re));
         }
+        i = re;
     }
 }
 

@@ -8,7 +8,8 @@
 
 use super::detectors::DetectorId as D;
 use super::keys::{KeyClass, classify_key};
-use super::scan::{Cx, Decode, Hit, Out, scan_part};
+use super::scan::{Cx, Decode, Hit, Out, note, scan_part};
+use super::validate;
 
 /// How a whole string is a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +64,20 @@ fn position(b: &[u8], from: usize, to: usize, pred: impl Fn(u8) -> bool) -> Opti
 /// Scans the URL occupying `[start, end)` of `s`.
 fn scan_range(s: &str, start: usize, end: usize, kind: Kind, cx: &Cx, out: &mut Out) {
     let b = s.as_bytes();
+    // A custom scheme's "host" is often a route (`myapp://reset/…`): it counts as the
+    // segment before the path.
+    let mut host: &[u8] = &[];
     let path_start = match kind {
         Kind::Absolute { authority } => {
             let auth_end = position(b, authority, end, |c| matches!(c, b'/' | b'?' | b'#')).unwrap_or(end);
             authority_part(s, authority, auth_end, cx, out);
+            let web = authority >= 3 && {
+                let scheme = &b[start..authority - 3];
+                scheme.eq_ignore_ascii_case(b"http") || scheme.eq_ignore_ascii_case(b"https")
+            };
+            if !web && authority > 0 {
+                host = &b[authority..auth_end];
+            }
             auth_end
         }
         Kind::Path => start,
@@ -81,7 +92,7 @@ fn scan_range(s: &str, start: usize, end: usize, kind: Kind, cx: &Cx, out: &mut 
     };
     let hash = position(b, path_start, end, |c| c == b'#').unwrap_or(end);
     let question = position(b, path_start, hash, |c| c == b'?').unwrap_or(hash);
-    path(s, path_start, question, cx, out);
+    path_after(s, path_start, question, host, cx, out);
     if question < hash {
         query(s, question + 1, hash, cx, out);
     }
@@ -117,9 +128,137 @@ fn authority_part(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
     }
 }
 
-fn path(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
+/// Path segments after which the next segment grants access: password resets, email
+/// verification, magic sign-in links, invitations, unsubscribe and activation links.
+/// Matched per word of the segment in any case style (`reset-password`, `verifyEmail`).
+const SECRET_BEARING_WORDS: &[&str] = &[
+    "reset",
+    "password",
+    "passwd",
+    "verify",
+    "verification",
+    "confirm",
+    "confirmation",
+    "magic",
+    "token",
+    "invite",
+    "invitation",
+    "unsubscribe",
+    "activate",
+    "activation",
+    "auth",
+    "login",
+    "signin",
+    "sso",
+    "otp",
+    "recover",
+    "recovery",
+    "claim",
+    "accept",
+];
+
+/// The words of a path segment in any case style: `reset-password`, `verifyEmail`, `magic_link`.
+fn segment_words(seg: &[u8], mut f: impl FnMut(&[u8]) -> bool) -> bool {
+    let mut i = 0;
+    while i < seg.len() {
+        if !seg[i].is_ascii_alphabetic() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        if seg[start].is_ascii_uppercase() && seg.get(i).is_some_and(u8::is_ascii_uppercase) {
+            // SCREAMING words; an uppercase run before a lowercase letter ends one early (`URLToken`).
+            while i < seg.len() && seg[i].is_ascii_uppercase() && !seg.get(i + 1).is_some_and(u8::is_ascii_lowercase) {
+                i += 1;
+            }
+        } else {
+            while i < seg.len() && seg[i].is_ascii_lowercase() {
+                i += 1;
+            }
+        }
+        if f(&seg[start..i]) {
+            return true;
+        }
+    }
+    false
+}
+
+fn secret_bearing(seg: &[u8]) -> bool {
+    segment_words(seg, |w| {
+        SECRET_BEARING_WORDS
+            .iter()
+            .any(|s| s.as_bytes().eq_ignore_ascii_case(w))
+    })
+}
+
+/// A slug: words of letters or of digits joined by `-`, `_` or `.` (`how-to-reset-2024`,
+/// `My-Great-Post`), never a word mixing letters and digits.
+fn slug(seg: &[u8]) -> bool {
+    seg.split(|&c| matches!(c, b'-' | b'_' | b'.'))
+        .all(|w| w.iter().all(u8::is_ascii_alphabetic) || w.iter().all(u8::is_ascii_digit))
+}
+
+/// Why a path segment is a credential (`None` when it is not): by shape, or by the segment
+/// before it.
+fn path_secret(seg: &[u8], prev: &[u8]) -> Option<&'static str> {
+    let token_chars = seg
+        .iter()
+        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~' | b'='));
+    if !token_chars || seg.len() > 512 {
+        return None;
+    }
+    let (upper, lower, digit) = (
+        seg.iter().any(u8::is_ascii_uppercase),
+        seg.iter().any(u8::is_ascii_lowercase),
+        seg.iter().any(u8::is_ascii_digit),
+    );
+    let hex_or_uuid = validate::uuid(seg) || seg.iter().all(|c| c.is_ascii_hexdigit());
+    if seg.len() >= 20
+        && upper
+        && lower
+        && (digit || seg.len() >= 32)
+        && !hex_or_uuid
+        && !slug(seg)
+        && validate::shannon_entropy(seg) >= 3.5
+    {
+        return Some("a 20+ character mixed-case high-entropy token");
+    }
+    // After a reset/verify/invite/… segment, any opaque value of 8+ characters: random
+    // letters and digits, a UUID or a digest (not a word, a slug or a plain number).
+    if prev.is_empty() || seg.len() < 8 || slug(seg) || !secret_bearing(prev) {
+        return None;
+    }
+    let letters = seg.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    (letters > 0 && (digit || (upper && lower)) || hex_or_uuid)
+        .then_some("an opaque value after a secret-bearing segment")
+}
+
+/// Reports a path segment that is a credential; spans are the raw segment.
+fn secret_segment(s: &str, start: usize, end: usize, prev: &[u8], out: &mut Out) {
+    let seg = &s.as_bytes()[start..end];
+    match path_secret(seg, prev) {
+        Some(why) if out.free(start, end) => {
+            note!(out.trace, D::UrlPathSecret, true, "path segment: {why}");
+            out.emit(Hit::at(D::UrlPathSecret, start, end));
+        }
+        Some(_) => {}
+        None => note!(
+            out.trace,
+            D::UrlPathSecret,
+            false,
+            "path segment of {} bytes: not token-shaped and not after a secret-bearing segment",
+            seg.len()
+        ),
+    }
+}
+
+/// Path segments; `prev` is what precedes the first one (a custom scheme's host, `reset`
+/// in `myapp://reset/…`).
+fn path_after(s: &str, start: usize, end: usize, prev: &[u8], cx: &Cx, out: &mut Out) {
     let b = s.as_bytes();
     let mut seg = start;
+    let mut prev = prev;
     while seg < end {
         let seg_end = position(b, seg, end, |c| c == b'/').unwrap_or(end);
         if seg_end > seg {
@@ -129,11 +268,19 @@ fn path(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
                     scan_part(s, seg, semi, KeyClass::NONE, Decode::Percent, false, cx, out);
                     params(s, semi + 1, seg_end, b';', Decode::Percent, cx, out);
                 }
-                None => scan_part(s, seg, seg_end, KeyClass::NONE, Decode::Percent, false, cx, out),
+                None => {
+                    scan_part(s, seg, seg_end, KeyClass::NONE, Decode::Percent, false, cx, out);
+                    secret_segment(s, seg, seg_end, prev, out);
+                }
             }
+            prev = &b[seg..seg_end];
         }
         seg = seg_end + 1;
     }
+}
+
+fn path(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
+    path_after(s, start, end, &[], cx, out);
 }
 
 fn query(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
@@ -179,6 +326,7 @@ fn fragment(s: &str, start: usize, end: usize, cx: &Cx, out: &mut Out) {
         query(s, start, end, cx, out);
     } else {
         scan_part(s, start, end, KeyClass::NONE, Decode::Percent, false, cx, out);
+        secret_segment(s, start, end, &[], out);
     }
 }
 
@@ -232,5 +380,21 @@ mod tests {
         assert_eq!(kind("see https://x.io"), None);
         assert_eq!(kind("W/\"abc\""), None);
         assert_eq!(kind("$direct"), None);
+    }
+
+    #[test]
+    fn path_secrets_by_shape_or_by_the_segment_before() {
+        assert!(secret_bearing(b"resetPassword"));
+        assert!(secret_bearing(b"magic_link"));
+        assert!(secret_bearing(b"VERIFY-EMAIL"));
+        assert!(!secret_bearing(b"products"));
+        assert!(slug(b"how-to-reset-2024"));
+        assert!(!slug(b"a8Kd92LmQx7Pz3Rt"));
+        assert!(path_secret(b"q8Zr2LmX0vTn4WcYp7HsKd", b"files").is_some());
+        assert!(path_secret(b"9f2c1a7be04d4b3e8a6f0c5d2e1b7a9c", b"commit").is_none());
+        assert!(path_secret(b"9f2c1a7be04d4b3e8a6f0c5d2e1b7a9c", b"confirm").is_some());
+        assert!(path_secret(b"Wireless-Noise-Cancelling-Headphones", b"invite").is_none());
+        assert!(path_secret(b"12345678", b"invite").is_none());
+        assert!(path_secret(b"success", b"reset").is_none());
     }
 }

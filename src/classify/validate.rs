@@ -25,38 +25,103 @@ pub fn luhn(digits: &[u8]) -> bool {
 
 /// Card issuer prefixes (IIN ranges) with the lengths each scheme issues.
 /// `(low, high, prefix digits, min length, max length)`.
-const IIN_RANGES: &[(u32, u32, usize, usize, usize)] = &[
-    (4, 4, 1, 13, 19),           // Visa (13, 16, 19)
-    (51, 55, 2, 16, 16),         // Mastercard
-    (2221, 2720, 4, 16, 16),     // Mastercard 2-series
-    (34, 34, 2, 15, 15),         // American Express
-    (37, 37, 2, 15, 15),         // American Express
-    (6011, 6011, 4, 16, 19),     // Discover
-    (644, 649, 3, 16, 19),       // Discover
-    (65, 65, 2, 16, 19),         // Discover, RuPay
-    (622126, 622925, 6, 16, 19), // Discover co-branded UnionPay
-    (62, 62, 2, 16, 19),         // UnionPay
-    (300, 305, 3, 14, 19),       // Diners Club International
-    (3095, 3095, 4, 14, 19),     // Diners Club International
-    (36, 36, 2, 14, 19),         // Diners Club International
-    (38, 39, 2, 14, 19),         // Diners Club International
-    (3528, 3589, 4, 16, 19),     // JCB
-    (2200, 2204, 4, 16, 19),     // Mir
-    (50, 50, 2, 13, 19),         // Maestro
-    (56, 69, 2, 13, 19),         // Maestro and national schemes (RuPay 60, Verve 650)
-    (508, 508, 3, 16, 16),       // RuPay
-    (81, 82, 2, 16, 16),         // RuPay
-    (9792, 9792, 4, 16, 16),     // Troy
+/// `(low, high, prefix digits, min length, max length, scheme)`.
+const IIN_RANGES: &[(u32, u32, usize, usize, usize, &str)] = &[
+    (4, 4, 1, 13, 19, "Visa"),
+    (51, 55, 2, 16, 16, "Mastercard"),
+    (2221, 2720, 4, 16, 16, "Mastercard"),
+    (34, 34, 2, 15, 15, "American Express"),
+    (37, 37, 2, 15, 15, "American Express"),
+    (6011, 6011, 4, 16, 19, "Discover"),
+    (644, 649, 3, 16, 19, "Discover"),
+    (65, 65, 2, 16, 19, "Discover/RuPay"),
+    (622126, 622925, 6, 16, 19, "Discover/UnionPay"),
+    (62, 62, 2, 16, 19, "UnionPay"),
+    (300, 305, 3, 14, 19, "Diners Club"),
+    (3095, 3095, 4, 14, 19, "Diners Club"),
+    (36, 36, 2, 14, 19, "Diners Club"),
+    (38, 39, 2, 14, 19, "Diners Club"),
+    (3528, 3589, 4, 16, 19, "JCB"),
+    (2200, 2204, 4, 16, 19, "Mir"),
+    (50, 50, 2, 13, 19, "Maestro"),
+    (56, 69, 2, 13, 19, "Maestro/national"),
+    (508, 508, 3, 16, 16, "RuPay"),
+    (81, 82, 2, 16, 16, "RuPay"),
+    (9792, 9792, 4, 16, 16, "Troy"),
 ];
+
+fn iin_prefix(digits: &[u8], n: usize) -> u32 {
+    digits[..n].iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+}
+
+/// The scheme whose prefix and issued lengths fit `digits`.
+pub fn card_issuer_name(digits: &[u8]) -> Option<&'static str> {
+    IIN_RANGES
+        .iter()
+        .find(|&&(lo, hi, n, min, max, _)| {
+            digits.len() >= min.max(n) && digits.len() <= max && (lo..=hi).contains(&iin_prefix(digits, n))
+        })
+        .map(|r| r.5)
+}
 
 /// True when `digits` (ASCII digits only) has a known issuer prefix and a length that issuer uses.
 pub fn card_issuer(digits: &[u8]) -> bool {
-    IIN_RANGES.iter().any(|&(lo, hi, n, min, max)| {
-        digits.len() >= min.max(n) && digits.len() <= max && {
-            let p = digits[..n].iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
-            (lo..=hi).contains(&p)
-        }
-    })
+    card_issuer_name(digits).is_some()
+}
+
+/// Why `digits` is not a card number (`None` when it is one): for explanations.
+pub fn card_rejection(digits: &[u8]) -> Option<&'static str> {
+    if !(12..=19).contains(&digits.len()) {
+        return Some("not 12-19 digits");
+    }
+    if !card_issuer(digits) {
+        let prefix_known = IIN_RANGES
+            .iter()
+            .any(|&(lo, hi, n, ..)| digits.len() >= n && (lo..=hi).contains(&iin_prefix(digits, n)));
+        return Some(if prefix_known {
+            "issuer prefix known, but not at this length"
+        } else {
+            "no card issuer uses this prefix"
+        });
+    }
+    if !luhn(digits) {
+        return Some("issuer prefix fits, Luhn failed");
+    }
+    None
+}
+
+/// A GS1 barcode number (GTIN-8, UPC-A/GTIN-12, EAN-13/GTIN-13, GTIN-14): weights 3 and 1
+/// from the right, mod 10. ISBN-13s are EAN-13s.
+pub fn gtin(digits: &[u8]) -> bool {
+    if !matches!(digits.len(), 8 | 12 | 13 | 14) || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let (body, check) = digits.split_at(digits.len() - 1);
+    let sum: u32 = body
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| u32::from(d - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    (10 - sum % 10) % 10 == u32::from(check[0] - b'0')
+}
+
+/// An ISBN-10: nine digits and a mod-11 check character (`X` for 10).
+pub fn isbn10(s: &[u8]) -> bool {
+    if s.len() != 10 || !s[..9].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let check = match s[9] {
+        c @ b'0'..=b'9' => u32::from(c - b'0'),
+        b'X' | b'x' => 10,
+        _ => return false,
+    };
+    let sum: u32 = s[..9]
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| (10 - i as u32) * u32::from(d - b'0'))
+        .sum();
+    (sum + check).is_multiple_of(11)
 }
 
 /// A payment card number: issuer prefix, issuer length and Luhn.
@@ -412,6 +477,27 @@ mod tests {
         assert!(!credit_card(b"4111111111111112"), "Luhn fails");
         assert!(!credit_card(b"1111111111111117"), "no issuer starts with 1");
         assert!(!credit_card(b"37828224631000"), "Amex is 15 digits");
+    }
+
+    #[test]
+    fn barcodes_and_card_reasons() {
+        assert!(gtin(b"4006381333931"));
+        assert!(!gtin(b"4006381333932"));
+        assert!(gtin(b"9780306406157"));
+        assert!(gtin(b"036000291452"));
+        assert!(isbn10(b"0306406152"));
+        assert!(isbn10(b"080442957X"));
+        assert!(!isbn10(b"0306406153"));
+        assert_eq!(card_rejection(b"4111111111111111"), None);
+        assert_eq!(
+            card_rejection(b"4111111111111112"),
+            Some("issuer prefix fits, Luhn failed")
+        );
+        assert_eq!(
+            card_rejection(b"7569609206673545"),
+            Some("no card issuer uses this prefix")
+        );
+        assert_eq!(card_issuer_name(b"378282246310005"), Some("American Express"));
     }
 
     #[test]

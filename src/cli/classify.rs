@@ -100,6 +100,91 @@ pub fn run(
     Ok(())
 }
 
+/// What `classify --explain` explains.
+pub enum Explain {
+    /// One string value, under a key if given.
+    Value { value: String, key: Option<String> },
+    /// Every leaf of one record in `protocol`'s format.
+    Record { json: String, protocol: Vendor },
+}
+
+/// Writes the explanation of a value or of every leaf of a record: per detector, whether it
+/// fired and its reasons, as text or (with `json`) one JSON document. Values themselves
+/// are never printed, only spans into them.
+pub fn explain(what: Explain, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    use crate::classify::explain::{Explanation, explain_record, explain_value};
+    let explanations: Vec<Explanation> = match what {
+        Explain::Value { value, key } => vec![explain_value(&value, key.as_deref())],
+        Explain::Record { json, protocol } => {
+            let record = match serde_json::from_str::<Value>(&json) {
+                Ok(v @ Value::Object(_)) => v,
+                _ => anyhow::bail!("--record is not a JSON object"),
+            };
+            explain_record(&record, shape_of(protocol, &record))
+        }
+    };
+    if json {
+        let doc = if explanations.len() == 1 {
+            serde_json::to_value(&explanations[0])?
+        } else {
+            serde_json::to_value(&explanations)?
+        };
+        serde_json::to_writer_pretty(&mut *out, &doc).context("cannot write output")?;
+        out.write_all(b"\n").context("cannot write output")?;
+        return Ok(());
+    }
+    for e in &explanations {
+        let at = if e.pointer.is_empty() {
+            "value".to_string()
+        } else {
+            e.pointer.clone()
+        };
+        match &e.key {
+            Some(k) => writeln!(out, "{at} (key `{k}`, class {})", e.key_class)?,
+            None => writeln!(out, "{at} (no key)")?,
+        }
+        if e.findings.is_empty() {
+            writeln!(out, "  findings: none")?;
+        }
+        for f in &e.findings {
+            let span = match (f.start, f.end) {
+                (Some(s), Some(t)) => format!("bytes {s}..{t}"),
+                _ => "whole value".to_string(),
+            };
+            writeln!(out, "  finding: {} by {} ({span})", f.category, f.detector)?;
+        }
+        // Key detectors for other key classes say only that; they share one line.
+        let (idle_keys, verdicts): (Vec<_>, Vec<_>) = e
+            .verdicts
+            .iter()
+            .partition(|v| !v.fired && v.reasons.len() == 1 && v.reasons[0].ends_with("not one this detector reads"));
+        let width = verdicts.iter().map(|v| v.detector.len()).max().unwrap_or(0);
+        // Fired first, then the detectors that looked and declined.
+        for v in verdicts
+            .iter()
+            .filter(|v| v.fired)
+            .chain(verdicts.iter().filter(|v| !v.fired))
+        {
+            let mark = if v.fired { "fired" } else { "no" };
+            let why = if v.reasons.is_empty() {
+                "found inside a decoded or nested part".to_string()
+            } else {
+                v.reasons.join("; ")
+            };
+            writeln!(out, "  {:width$}  {mark:5}  {why}", v.detector)?;
+        }
+        if let Some(first) = idle_keys.first() {
+            let names: Vec<&str> = idle_keys.iter().map(|v| v.detector).collect();
+            let reason = first.reasons[0].trim_end_matches(", not one this detector reads");
+            writeln!(out, "  {}: {reason}, which none of them reads", names.join(", "))?;
+        }
+        if !e.no_candidate.is_empty() {
+            writeln!(out, "  no candidate for: {}", e.no_candidate.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,6 +82,22 @@ enum Command {
         /// Also apply this configuration's `[[classify.detectors]]`.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Explain, for every detector that could apply, whether it fired and why not:
+        /// for `--value` (optionally under `--key`), or every leaf of `--record`.
+        #[arg(long)]
+        explain: bool,
+        /// The value to explain (a string).
+        #[arg(long, requires = "explain", conflicts_with = "record")]
+        value: Option<String>,
+        /// The property key the value sits under.
+        #[arg(long, requires = "value")]
+        key: Option<String>,
+        /// A whole record (JSON) to explain leaf by leaf, in `--protocol`'s format.
+        #[arg(long, requires = "explain")]
+        record: Option<String>,
+        /// Explanations as JSON instead of text.
+        #[arg(long, requires = "explain")]
+        json: bool,
     },
     /// Review a destination's policy on sample events.
     Policy {
@@ -497,6 +513,11 @@ fn run(command: Command) -> Result<ExitCode> {
             input,
             protocol,
             config,
+            explain,
+            value,
+            key,
+            record,
+            json,
         } => {
             let custom = match config {
                 Some(path) => load(&path)?.classify.detectors,
@@ -504,7 +525,16 @@ fn run(command: Command) -> Result<ExitCode> {
             };
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            classify::run(protocol, input.as_deref(), &custom, &mut out)?;
+            if explain {
+                let what = match (value, record) {
+                    (Some(v), _) => classify::Explain::Value { value: v, key },
+                    (None, Some(r)) => classify::Explain::Record { json: r, protocol },
+                    (None, None) => anyhow::bail!("--explain needs --value or --record"),
+                };
+                classify::explain(what, json, &mut out)?;
+            } else {
+                classify::run(protocol, input.as_deref(), &custom, &mut out)?;
+            }
             std::io::Write::flush(&mut out)?;
         }
         Command::Outbox { action } => outbox(action)?,
