@@ -11,6 +11,19 @@ pub(crate) fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+/// 32 bytes from exactly 64 hex digits (either case).
+pub(crate) fn unhex32(s: &str) -> Option<[u8; 32]> {
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in b.chunks(2).enumerate() {
+        out[i] = hex_value(pair[0])? << 4 | hex_value(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

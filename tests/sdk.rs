@@ -96,10 +96,11 @@ fn common_env(run_id: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn python_sdk_over_tls() {
+/// The emulator and a gateway serving HTTPS with a self-signed certificate (its path, for
+/// the SDK's CA setting), in a fresh directory kept alive by the returned `TempDir`.
+async fn tls_gateway(name: &str) -> (Emulator, TempDir, std::path::PathBuf, Server) {
     let vendor = emulator().await;
-    let dir = TempDir::new("sdk-python");
+    let dir = TempDir::new(name);
     let (cert, key) = self_signed_cert(dir.path());
     let cfg = write_config(
         dir.path(),
@@ -110,6 +111,12 @@ async fn python_sdk_over_tls() {
         },
     );
     let server = Server::start(&cfg);
+    (vendor, dir, cert, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_over_tls() {
+    let (vendor, _dir, cert, server) = tls_gateway("sdk-python").await;
     assert!(server.base_url.starts_with("https://"));
     let mut env = common_env(&format!("py{}", rand_u64() % 100_000));
     env.push(("VW_API_HOST", format!("127.0.0.1:{}", server.port())));
@@ -129,18 +136,7 @@ async fn python_sdk_over_tls() {
 /// 3-second request timeout, so any call the gateway answers late is an SDK error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_is_answered_beside_400_stalled_connections() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("sdk-python-loris");
-    let (cert, key) = self_signed_cert(dir.path());
-    let cfg = write_config(
-        dir.path(),
-        &vendor.base_url(),
-        &Options {
-            tls: Some((cert.clone(), key)),
-            ..Options::default()
-        },
-    );
-    let server = Server::start(&cfg);
+    let (vendor, _dir, cert, server) = tls_gateway("sdk-python-loris").await;
     let mut stalled = Vec::new();
     for _ in 0..400 {
         stalled.push(
@@ -167,18 +163,7 @@ async fn python_sdk_is_answered_beside_400_stalled_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_sdk_over_tls() {
-    let vendor = emulator().await;
-    let dir = TempDir::new("sdk-node");
-    let (cert, key) = self_signed_cert(dir.path());
-    let cfg = write_config(
-        dir.path(),
-        &vendor.base_url(),
-        &Options {
-            tls: Some((cert.clone(), key)),
-            ..Options::default()
-        },
-    );
-    let server = Server::start(&cfg);
+    let (vendor, _dir, cert, server) = tls_gateway("sdk-node").await;
     let mut env = common_env(&format!("nd{}", rand_u64() % 100_000));
     env.push(("VW_HOST", format!("127.0.0.1:{}", server.port())));
     env.push(("VW_PROTOCOL", "https".to_owned()));

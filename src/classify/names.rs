@@ -167,22 +167,6 @@ pub fn full_name(s: &str) -> bool {
     true
 }
 
-/// Sibling keys that make an object a product or line item.
-const PRODUCT_SIBLINGS: &[&str] = &[
-    "sku",
-    "product_id",
-    "productId",
-    "price",
-    "unit_price",
-    "quantity",
-    "item_id",
-    "variant",
-    "brand",
-    "upc",
-    "ean",
-    "isbn",
-];
-
 /// The `name` value detector: a full name under a key that says nothing, where nothing
 /// says it is a thing (see the module docs and `detectors::DETECTORS`).
 pub fn unkeyed(s: &str, cx: &Cx) -> bool {
@@ -206,7 +190,7 @@ pub fn unkeyed(s: &str, cx: &Cx) -> bool {
 /// Whether the value's object has product keys beside it (`sku`, `price`).
 pub fn product_siblings(cx: &Cx) -> bool {
     cx.siblings
-        .is_some_and(|m| PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k)))
+        .is_some_and(|m| super::scan::PRODUCT_SIBLINGS.iter().any(|k| m.contains_key(*k)))
 }
 
 /// A full name every token of which is in the gazetteer (or a particle), led by a given

@@ -318,7 +318,7 @@ fn person_name(s: &str, strict: bool) -> bool {
 }
 
 /// Sibling keys that mark the object as a product or line item.
-const PRODUCT_SIBLINGS: &[&str] = &[
+pub(super) const PRODUCT_SIBLINGS: &[&str] = &[
     "sku",
     "product_id",
     "productId",

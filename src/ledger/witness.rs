@@ -86,18 +86,6 @@ pub fn line_mac(key: &hmac::Key, prev: &[u8; 32], destination: &str, sequence: i
     out
 }
 
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks(2).enumerate() {
-        out[i] = crate::digits::hex_value(pair[0])? << 4 | crate::digits::hex_value(pair[1])?;
-    }
-    Some(out)
-}
-
 pub fn hex32(bytes: &[u8; 32]) -> String {
     let mut s = String::with_capacity(64);
     for x in bytes {
@@ -122,7 +110,7 @@ pub fn parse(key: &hmac::Key, text: &str) -> Witnessed {
             w.problems.push(format!("line {n} is not a witness line"));
             continue;
         };
-        let (Some(head), Some(mac)) = (unhex32(&line.head), unhex32(&line.mac)) else {
+        let (Some(head), Some(mac)) = (crate::digits::unhex32(&line.head), crate::digits::unhex32(&line.mac)) else {
             w.problems.push(format!("line {n} has a malformed head or MAC"));
             continue;
         };

@@ -102,18 +102,6 @@ fn seal_mac(key: &hmac::Key, count: i64, head: &[u8; 32]) -> [u8; 32] {
     out
 }
 
-fn unhex32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in b.chunks(2).enumerate() {
-        out[i] = crate::digits::hex_value(pair[0])? << 4 | crate::digits::hex_value(pair[1])?;
-    }
-    Some(out)
-}
-
 /// How the `incident_chain` row stands.
 enum Seal {
     Missing,
@@ -136,8 +124,8 @@ fn read_seal(conn: &Connection, key: &hmac::Key) -> rusqlite::Result<Seal> {
     let mut it = text.split(',');
     let parsed = (|| {
         let count = it.next()?.parse::<i64>().ok()?;
-        let head = unhex32(it.next()?)?;
-        let mac = unhex32(it.next()?)?;
+        let head = crate::digits::unhex32(it.next()?)?;
+        let mac = crate::digits::unhex32(it.next()?)?;
         it.next().is_none().then_some((count, head, mac))
     })();
     Ok(match parsed {
