@@ -70,17 +70,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { echo "$*" | tee -a "$OUT/summary.txt" >&2; }
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -ltn "sport = :$p" | grep -q ":$p" || { echo "$p"; return; }
-    done
-}
-metric_sum() { # name-prefix → sum over its series
-    curl -fsS "$ADMIN_URL/metrics" | awk -v m="$1" 'index($1, m) == 1 { n += $2 } END { printf "%d\n", n }'
-}
+# shellcheck source=bench/drill-lib.sh
+. "$ROOT/bench/drill-lib.sh"
 space() { df -k --output=avail "$FS" | tail -1 | tr -d ' '; }
 
 export VENDORWALL_LOG=info

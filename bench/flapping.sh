@@ -48,17 +48,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say() { echo "$*" | tee -a "$OUT/summary.txt" >&2; }
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 40000))
-        ss -ltn "sport = :$p" | grep -q ":$p" || { echo "$p"; return; }
-    done
-}
-metric_sum() { # name-prefix → sum over its series
-    curl -fsS "$ADMIN_URL/metrics" | awk -v m="$1" 'index($1, m) == 1 { n += $2 } END { printf "%d\n", n }'
-}
+# shellcheck source=bench/drill-lib.sh
+. "$ROOT/bench/drill-lib.sh"
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$GW_PID/status" 2>/dev/null || echo 0; }
 received() { # records the emulator logs as accepted, over every emulator log
     cat "$OUT"/emulator*.log | sed -E 's/\x1b\[[0-9;]*m//g' |
