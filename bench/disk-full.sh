@@ -84,39 +84,9 @@ if [ "${DRILL_UNDER_LOAD:-0}" = 1 ]; then
     dd if=/dev/zero of="$FS/filler2" bs=1M count=2 status=none
 fi
 
-cat >"$WORK/gw.toml" <<TOML
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[store]
-path = "$FS/store"
-min_free_bytes = $((MIN_FREE_KB * 1024))
-reserve_bytes = $((RESERVE_KB * 1024))
-[admin]
-listen = "127.0.0.1:0"
-[[sources]]
-name = "web"
-protocol = "mixpanel"
-tokens = ["drill-app-token"]
-[[destinations]]
-name = "mixpanel"
-type = "mixpanel"
-endpoint = "http://127.0.0.1:$EMU_PORT"
-project_token = "drill-project-token"
-api_secret = "\${DRILL_MP_SECRET}"
-sources = ["web"]
-TOML
-mkfifo "$WORK/gw.stdout"
-"$VW" serve --config "$WORK/gw.toml" >"$WORK/gw.stdout" 2>"$OUT/serve.log" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-exec 4<"$WORK/gw.stdout"
-IFS= read -r -t 60 line <&4 || { echo "serve did not start; see $OUT/serve.log" >&2; exit 1; }
-GW_URL=${line#listening on }
-IFS= read -r -t 10 line <&4
-ADMIN_URL=${line#admin listening on }
-cat <&4 >"$OUT/serve.stdout" &
-PIDS+=($!)
+write_gateway_config "$WORK/gw.toml" "$FS/store" "$EMU_PORT" "min_free_bytes = $((MIN_FREE_KB * 1024))
+reserve_bytes = $((RESERVE_KB * 1024))"
+start_gateway "$WORK/gw.toml"
 say "serve pid $GW_PID at $GW_URL; store on a ${FS_MB} MiB tmpfs with a ${FILLER_MB} MiB filler; $(space) KiB free"
 
 loadgen() { # name seconds

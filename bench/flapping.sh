@@ -62,43 +62,14 @@ VENDORWALL_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 export DRILL_MP_SECRET="drill-mp-secret-$$"
 EMU_PORT=$(free_port)
 
-cat >"$WORK/gw.toml" <<TOML
-version = 1
-[server]
-listen = "127.0.0.1:0"
-[store]
-path = "$WORK/store"
-[admin]
-listen = "127.0.0.1:0"
-[[sources]]
-name = "web"
-protocol = "mixpanel"
-tokens = ["drill-app-token"]
-[[destinations]]
-name = "mixpanel"
-type = "mixpanel"
-endpoint = "http://127.0.0.1:$EMU_PORT"
-project_token = "drill-project-token"
-api_secret = "\${DRILL_MP_SECRET}"
-sources = ["web"]
-TOML
+write_gateway_config "$WORK/gw.toml" "$WORK/store" "$EMU_PORT"
 
 "${NICE[@]}" "$VW" emulate --vendor mixpanel --key drill-project-token --secret-env DRILL_MP_SECRET \
     --listen "127.0.0.1:$EMU_PORT" --flap "$FLAP" 2>"$OUT/emulator.log" &
 EMU_PID=$!
 PIDS+=("$EMU_PID")
 
-mkfifo "$WORK/gw.stdout"
-"${NICE[@]}" "$VW" serve --config "$WORK/gw.toml" >"$WORK/gw.stdout" 2>"$OUT/serve.log" &
-GW_PID=$!
-PIDS+=("$GW_PID")
-exec 4<"$WORK/gw.stdout"
-IFS= read -r -t 60 line <&4 || { echo "serve did not start; see $OUT/serve.log" >&2; exit 1; }
-GW_URL=${line#listening on }
-IFS= read -r -t 10 line <&4
-ADMIN_URL=${line#admin listening on }
-cat <&4 >"$OUT/serve.stdout" &
-PIDS+=($!)
+start_gateway "$WORK/gw.toml" "${NICE[@]}"
 say "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown); $(nproc) cores; $(uname -sr)"
 say "nice ${DRILL_NICE:-0}; serve pid $GW_PID at $GW_URL; vendor flapping $FLAP (up:down seconds); ${RATE} events/s for ${SECS}s"
 
