@@ -94,7 +94,7 @@ CREATE TABLE IF NOT EXISTS destinations (
 
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Writer,
     reader: Mutex<Connection>,
     /// The ledger's interning caches; locked only while the writer is held.
     ledger_cache: Mutex<ledger::Cache>,
@@ -283,7 +283,7 @@ impl SqliteStore {
         let reader = Self::connect(&path)?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(writer),
+            writer: Writer::new(writer),
             reader: Mutex::new(reader),
             ledger_cache: Mutex::new(ledger::Cache::default()),
             chain_key,
@@ -309,7 +309,7 @@ impl SqliteStore {
     /// The store's keys unwrapped with `master` (creating its root key if it has none yet),
     /// for a store opened without it: CLI commands beside a running `serve`.
     pub fn store_keys(&self, master: &MasterKey) -> Result<StoreKeys, StoreError> {
-        root_keys(&lock(&self.writer), master)
+        root_keys(&self.writer.lock(), master)
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -350,7 +350,7 @@ impl SqliteStore {
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
         for r in delivered {
             tx.execute(
@@ -393,7 +393,7 @@ impl SqliteStore {
         if let Some(p) = witnessed.problems.first() {
             return Err(refuse(p.clone()));
         }
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         let mut start = WitnessStart::default();
         if !witnessed.exists {
             let started: bool = conn
@@ -458,7 +458,7 @@ impl SqliteStore {
         dead: &[(i64, String)],
         now_ms: i64,
     ) -> rusqlite::Result<()> {
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let mut cache = match self.ledger_cache.lock() {
             Ok(cache) => cache,
             Err(poisoned) => {
@@ -556,7 +556,7 @@ impl SqliteStore {
     /// and when `old` does not open the root.
     pub fn rewrap_root(&self, old: &MasterKey, new: &MasterKey) -> Result<(), StoreError> {
         let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         // A store never opened with a key gets its root first (under `old`).
         root_keys(&conn, old)?;
         let tx = conn
@@ -607,7 +607,7 @@ impl SqliteStore {
             let plain = old.open_subject(part, digest, sealed).ok_or_else(|| unsealable(what))?;
             fresh.seal_subject(part, digest, &plain).map_err(sealing)
         };
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
         let mut out = Rewrapped::default();
         {
@@ -789,7 +789,7 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock_ingest();
         let tx = conn.transaction().map_err(err)?;
         {
             let mut stmt = tx
@@ -862,7 +862,7 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         conn.execute(
             &format!(
                 "UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})",
@@ -917,7 +917,7 @@ impl Store for SqliteStore {
 
     fn retry_dead_letters(&self, destination: Option<&str>, ids: &[i64], now_ms: i64) -> Result<usize, StoreError> {
         let filter = dead_letter_filter(ids);
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
         let n = tx
             .execute(
@@ -939,7 +939,7 @@ impl Store for SqliteStore {
     }
 
     fn purge_dead_letters(&self, destination: Option<&str>, ids: &[i64]) -> Result<usize, StoreError> {
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         conn.execute(
             &format!(
                 "DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {}",
@@ -970,7 +970,7 @@ impl Store for SqliteStore {
     }
 
     fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         conn.execute(
             "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, ?2, 0, ?3)
              ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
@@ -981,7 +981,7 @@ impl Store for SqliteStore {
     }
 
     fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         conn.execute(
             "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, 'dropping', ?2, 0)
              ON CONFLICT (name) DO UPDATE SET dropped = dropped + excluded.dropped",
@@ -1003,7 +1003,7 @@ impl Store for SqliteStore {
     }
 
     fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError> {
-        let conn = lock(&self.writer);
+        let conn = self.writer.lock();
         conn.execute(
             "INSERT OR IGNORE INTO destination_keys (destination, version, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![destination, version as i64, sealed, now_ms],
@@ -1060,7 +1060,7 @@ impl Store for SqliteStore {
     }
 
     fn prune_ledger(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn.transaction().map_err(err)?;
         let n = ledger::prune(&tx, before_ms).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -1114,7 +1114,7 @@ impl Store for SqliteStore {
         let todo = ledger::days_to_roll_up(&reader, now_ms).map_err(err)?;
         for (destination, day) in &todo {
             let (upto, rollup) = ledger::build_day(&reader, destination, *day).map_err(err)?;
-            ledger::put_day(&lock(&self.writer), destination, *day, upto, &rollup).map_err(err)?;
+            ledger::put_day(&self.writer.lock(), destination, *day, upto, &rollup).map_err(err)?;
         }
         Ok(todo.len())
     }
@@ -1129,7 +1129,7 @@ impl Store for SqliteStore {
 
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError> {
         let key = self.incident_writes()?;
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
@@ -1162,7 +1162,7 @@ impl Store for SqliteStore {
 
     fn replace_incident(&self, id: i64, expected: &str, document: &str, now_ms: i64) -> Result<bool, StoreError> {
         let key = self.incident_writes()?;
-        let mut conn = lock(&self.writer);
+        let mut conn = self.writer.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
@@ -1206,6 +1206,9 @@ impl Store for SqliteStore {
 
 pub mod incidents;
 pub mod ledger;
+mod writer;
+
+use writer::Writer;
 
 fn dead_letter_filter(ids: &[i64]) -> String {
     if ids.is_empty() {

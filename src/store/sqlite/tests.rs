@@ -102,7 +102,8 @@ fn reopening_keeps_everything_and_rejects_unknown_schemas() {
     }
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
     assert_eq!(s.lease("a", 10).unwrap().len(), 1);
-    lock(&s.writer)
+    s.writer
+        .lock()
         .execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'", [])
         .unwrap();
     drop(s);
@@ -254,14 +255,14 @@ fn ledger_is_written_with_the_acknowledgement_and_verifies() {
 }
 
 fn tampered(s: &SqliteStore, sql: &str) -> Vec<crate::ledger::Verification> {
-    lock(&s.writer).execute_batch(sql).unwrap();
+    s.writer.lock().execute_batch(sql).unwrap();
     s.verify_ledger().unwrap()
 }
 
 /// Rewrites batch `id`'s body the way someone editing the database would: decoding it,
 /// changing its entries, encoding it again, keeping or fixing up the entry count.
 fn rewrite(s: &SqliteStore, id: i64, fix_count: bool, change: impl FnOnce(&mut Vec<EntryCode>)) {
-    let conn = lock(&s.writer);
+    let conn = s.writer.lock();
     let (at, body): (i64, Vec<u8>) = conn
         .query_row(
             "SELECT delivered_at, body FROM ledger_batches WHERE id = ?1",
@@ -466,7 +467,7 @@ fn ledger_counts_people_categories_and_links() {
          WHERE destination = 'a' AND day = 1",
     );
     assert_eq!(v[0].tampered_rollups, vec![1], "{v:?}");
-    lock(&s.writer).execute_batch("DELETE FROM ledger_rollups").unwrap();
+    s.writer.lock().execute_batch("DELETE FROM ledger_rollups").unwrap();
     let people = crate::ledger::query::people(&s, "a", 0, 3 * day).unwrap();
     let rows: Vec<_> = people.iter().collect();
     assert_eq!(rows.len(), 2);
@@ -608,12 +609,15 @@ fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     old.meta = Some(serde_json::to_vec(&x).unwrap());
     s.append(&[old, exposed("a", "web")]).unwrap();
     // A version-3 store (JSON metadata only) opens as version 4 and keeps its rows.
-    lock(&s.writer)
+    s.writer
+        .lock()
         .execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])
         .unwrap();
     drop(s);
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    let version: String = lock(&s.writer)
+    let version: String = s
+        .writer
+        .lock()
         .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
@@ -748,7 +752,7 @@ pub(crate) fn test_master() -> MasterKey {
 /// Rewrites every batch of `a` as someone with write access but without the master key
 /// would: plain SHA-256 links recomputed over the (possibly edited) bodies, the head fixed up.
 fn relink_plain(s: &SqliteStore) {
-    let conn = lock(&s.writer);
+    let conn = s.writer.lock();
     let rows: Vec<(i64, String, i64, i64, Vec<u8>)> = conn
         .prepare("SELECT id, destination, delivered_at, entries, body FROM ledger_batches ORDER BY id")
         .unwrap()
@@ -785,7 +789,7 @@ fn a_rewrite_with_recomputed_plain_hashes_is_caught() {
     assert!(!v[0].ok());
     assert_eq!(v[0].broken_links, vec![1, 2, 3], "{v:?}");
     // The dictionary too: a digest recomputed without the key does not verify.
-    let conn = lock(&s.writer);
+    let conn = s.writer.lock();
     conn.execute("UPDATE ledger_names SET name = 'x' WHERE name = 'user.device'", [])
         .unwrap();
     ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
@@ -815,7 +819,7 @@ fn an_unkeyed_store_is_rekeyed_on_its_first_keyed_open() {
     // Turn it into a store of the previous format: plain links, no chain marker.
     relink_plain(&s);
     {
-        let conn = lock(&s.writer);
+        let conn = s.writer.lock();
         conn.execute(
             "DELETE FROM meta WHERE key IN ('ledger_chain', 'ledger_dictionary')",
             [],
@@ -841,7 +845,8 @@ fn a_batch_tampered_before_rekeying_stays_reported() {
     let (dir, s) = six_entries_in_three_batches();
     relink_plain(&s);
     rewrite(&s, 2, false, |e| e[0].catset += 1);
-    lock(&s.writer)
+    s.writer
+        .lock()
         .execute("DELETE FROM meta WHERE key = 'ledger_chain'", [])
         .unwrap();
     drop(s);
@@ -1104,7 +1109,7 @@ fn subject_ids(s: &SqliteStore, keys: &StoreKeys) -> Vec<Option<String>> {
 }
 
 fn root_record_of(s: &SqliteStore) -> String {
-    root_record(&lock(&s.writer)).unwrap().unwrap()
+    root_record(&s.writer.lock()).unwrap().unwrap()
 }
 
 #[test]
@@ -1143,7 +1148,7 @@ fn a_sealed_id_moved_to_another_subject_does_not_open() {
         [Some("user-1".to_owned()), Some("user-2".to_owned())]
     );
     {
-        let conn = lock(&s.writer);
+        let conn = s.writer.lock();
         conn.execute_batch(
             "UPDATE ledger_subjects SET sealed = (SELECT sealed FROM ledger_subjects WHERE id = 2) WHERE id = 1;",
         )
@@ -1246,7 +1251,8 @@ fn reseal_reseals_queued_records_and_rekeys_the_ledger() {
         pseudonym.pseudonym("x")
     );
     // A ledger that does not verify is not re-keyed (that would hide the tampering).
-    lock(&s.writer)
+    s.writer
+        .lock()
         .execute("UPDATE ledger_batches SET delivered_at = 11 WHERE id = 1", [])
         .unwrap();
     let e = s.reseal(&old).unwrap_err().to_string();
@@ -1382,7 +1388,7 @@ fn an_edited_incident_document_is_caught() {
 }
 
 fn tampered_incidents(s: &SqliteStore, sql: &str) -> Vec<(String, Vec<String>)> {
-    lock(&s.writer).execute_batch(sql).unwrap();
+    s.writer.lock().execute_batch(sql).unwrap();
     incident_failures(s)
 }
 
@@ -1394,7 +1400,7 @@ fn a_recomputed_plain_digest_is_caught() {
     let edited = r#"{"id":1,"people":0,"timeline":["opened","exported"]}"#;
     let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(edited.as_bytes()).into();
     {
-        let conn = lock(&s.writer);
+        let conn = s.writer.lock();
         conn.execute("UPDATE incidents SET document = ?1 WHERE id = 1", [edited])
             .unwrap();
         conn.execute(
@@ -1490,7 +1496,7 @@ fn incidents_of_an_earlier_store_are_chained_on_its_first_keyed_open() {
     {
         // A version-5 store, as earlier builds left it: incidents with no chain.
         let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-        let conn = lock(&s.writer);
+        let conn = s.writer.lock();
         conn.execute_batch(
             "INSERT INTO incidents (id, updated_at, document) VALUES (4, 40, '{\"a\":1}'), (7, 70, '{\"b\":2}');
              UPDATE meta SET value = '5' WHERE key = 'schema_version';",
@@ -1525,7 +1531,7 @@ fn an_incident_chain_keyed_under_other_keys_does_not_verify() {
     assert!(incident_failures(&s).is_empty());
     let other = StoreKeys::generate(&MasterKey::from_bytes(&[44; 32])).unwrap().keys;
     {
-        let conn = lock(&s.writer);
+        let conn = s.writer.lock();
         let key = incidents::key_of(&ChainKey::derive(&other)).unwrap();
         incidents::rekey(&conn, &key).unwrap();
     }
@@ -1546,7 +1552,8 @@ fn rotating_the_master_key_moves_the_incident_chain_with_it() {
     assert!(s.replace_incident(1, &doc, "{}", 9000).unwrap());
     assert!(incident_failures(&s).is_empty());
     // A tampered incident chain stops the rotation (it would be sealed under the new key).
-    lock(&s.writer)
+    s.writer
+        .lock()
         .execute("UPDATE incidents SET document = '{\"x\":1}' WHERE id = 2", [])
         .unwrap();
     let e = s.reseal(&test_master()).unwrap_err().to_string();
