@@ -125,6 +125,9 @@ NICE=()
 
 export VENDORWALL_LOG=warn
 export BENCH_MP_SECRET="bench-mp-secret-$$"
+# serve needs a master key; each run's stores are throwaway, so each run gets its own.
+export VENDORWALL_MASTER_KEY
+VENDORWALL_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 # The app-side key loadgen sends: the source's token (write key, API key).
 APP_TOKEN=bench-app-token
 

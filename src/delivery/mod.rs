@@ -1,8 +1,10 @@
 //! Delivery: one worker per destination, draining its outbox queue to the vendor.
 //!
-//! A worker leases the oldest rows of its destination (up to `batch_max_records`), splits
-//! them by the vendor's endpoint and by `batch_max_bytes`, and sends each batch in the
-//! vendor's format ([`Protocol::request`](crate::protocol::Protocol::request)). After a lease
+//! A worker leases the oldest rows of its destination (up to four batches of
+//! `batch_max_records`), splits them by the vendor's endpoint and by `batch_max_bytes`, and
+//! sends each batch in the vendor's format
+//! ([`Protocol::request`](crate::protocol::Protocol::request)); a delivered batch is recorded
+//! in the store while the next one is on its way to the vendor. After a lease
 //! that came back short of a full batch it leases again no sooner than `batch_linger_ms`
 //! later, so a steady stream goes out in full batches rather than one small batch per group
 //! commit. The vendor's answer is read by its protocol
@@ -99,7 +101,16 @@ pub struct Worker {
     client: reqwest::Client,
     shutdown: watch::Receiver<bool>,
     backoff: Backoff,
+    /// The last delivered batch's record in the store, still being written while the next
+    /// batch goes to the vendor; `false` when it stopped unrecorded (shutdown).
+    recording: Option<tokio::task::JoinHandle<bool>>,
 }
+
+/// Batches leased at once. Each batch's store record is written while the next one goes to
+/// the vendor, so one lease should hold several: the worker waits for the last record
+/// before it leases again (a lease reads the oldest queued rows, which include rows whose
+/// record is not committed yet).
+const LEASED_BATCHES: usize = 4;
 
 enum Sent {
     Done,
@@ -132,6 +143,7 @@ impl Worker {
             client,
             shutdown,
             backoff,
+            recording: None,
         })
     }
 
@@ -186,9 +198,12 @@ impl Worker {
                 drained = false;
                 continue;
             }
+            if !self.settle().await {
+                break;
+            }
             let store = self.outbox.store().clone();
             let name = self.dest.name.clone();
-            let limit = self.dest.batch_max_records;
+            let limit = self.dest.batch_max_records.saturating_mul(LEASED_BATCHES);
             leased_at = Instant::now();
             let leased = tokio::task::spawn_blocking(move || store.lease(&name, limit)).await;
             let rows = match leased {
@@ -215,6 +230,8 @@ impl Worker {
                 }
             }
         }
+        // A batch the vendor has is recorded before the worker stops.
+        self.settle().await;
         tracing::info!(destination = %self.dest.name, "delivery worker stopped");
     }
 
@@ -222,7 +239,8 @@ impl Worker {
         self.dest.vendor.protocol()
     }
 
-    /// Splits leased rows into batches of one endpoint each, in order, within the byte cap.
+    /// Splits leased rows into batches of one endpoint each, in order, within the record and
+    /// byte caps.
     fn split(&self, rows: Vec<OutboxRow>) -> Vec<(Endpoint, Vec<OutboxRow>)> {
         let protocol = self.protocol();
         let mut out: Vec<(Endpoint, Vec<OutboxRow>)> = Vec::new();
@@ -230,7 +248,11 @@ impl Worker {
         for row in rows {
             let ep = protocol.endpoint(row.kind, &self.dest.target);
             match out.last_mut() {
-                Some((last, batch)) if *last == ep && bytes + row.payload.len() < self.dest.batch_max_bytes => {
+                Some((last, batch))
+                    if *last == ep
+                        && batch.len() < self.dest.batch_max_records
+                        && bytes + row.payload.len() < self.dest.batch_max_bytes =>
+                {
                     bytes += row.payload.len() + 1;
                     batch.push(row);
                 }
@@ -362,34 +384,61 @@ impl Worker {
         self.pause(delay).await && self.active()
     }
 
+    /// Waits for the last batch's store record; false if it stopped unrecorded.
+    async fn settle(&mut self) -> bool {
+        match self.recording.take() {
+            Some(task) => task.await.unwrap_or(false),
+            None => true,
+        }
+    }
+
+    /// Records a finished batch: `delivered` rows leave the outbox for the ledger, `dead`
+    /// ones move to the dead letters. The record is written in the background while the
+    /// worker sends the next batch, one record at a time and in order (each waits for the
+    /// one before), so the ledger's chain order is the delivery order.
     async fn complete(&mut self, delivered: Vec<OutboxRow>, dead: Vec<(i64, String)>) -> Sent {
-        let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
-        let (delivered, dead) = (Arc::new(delivered), Arc::new(dead));
-        loop {
-            let store = self.outbox.store().clone();
-            let name = self.dest.name.clone();
-            let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
-            let result = tokio::task::spawn_blocking(move || store.complete(&name, &d, &x, now_ms())).await;
-            match result {
-                Ok(Ok(())) => break,
-                Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e) | StoreError::Keys(e))) => {
-                    // The vendor has the records; until the store takes the acknowledgement
-                    // they would be sent again (deduplicated by $insert_id), so keep trying.
-                    tracing::error!(destination = %self.dest.name, error = %e, "cannot record delivery; retrying");
-                    if !self.pause(Duration::from_millis(200)).await {
-                        return Sent::Stopped;
+        if !self.settle().await {
+            return Sent::Stopped;
+        }
+        let store = self.outbox.store().clone();
+        let outbox = Arc::clone(&self.outbox);
+        let metrics = Arc::clone(&self.metrics);
+        let (index, name) = (self.index, self.dest.name.clone());
+        let mut shutdown = self.shutdown.clone();
+        self.recording = Some(tokio::spawn(async move {
+            let (n_ok, n_dead) = (delivered.len() as u64, dead.len() as u64);
+            let (delivered, dead) = (Arc::new(delivered), Arc::new(dead));
+            loop {
+                let (store, dest) = (store.clone(), name.clone());
+                let (d, x) = (Arc::clone(&delivered), Arc::clone(&dead));
+                let result = tokio::task::spawn_blocking(move || store.complete(&dest, &d, &x, now_ms())).await;
+                match result {
+                    Ok(Ok(())) => break,
+                    Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e) | StoreError::Keys(e))) => {
+                        // The vendor has the records; until the store takes the
+                        // acknowledgement they would be sent again (deduplicated by their
+                        // idempotency keys), so keep trying.
+                        tracing::error!(destination = %name, error = %e, "cannot record delivery; retrying");
+                        if *shutdown.borrow() {
+                            return false;
+                        }
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                            _ = shutdown.changed() => return false,
+                        }
                     }
+                    Err(_) => return false,
                 }
-                Err(_) => return Sent::Stopped,
             }
-        }
-        let m = self.metrics.destination(self.index);
-        m.delivered.fetch_add(n_ok, Relaxed);
-        m.dead_lettered.fetch_add(n_dead, Relaxed);
-        self.outbox.removed(self.index, n_ok + n_dead);
-        if n_dead > 0 {
-            tracing::warn!(destination = %self.dest.name, records = n_dead, "vendor refused records; dead-lettered");
-        }
+            let m = metrics.destination(index);
+            m.delivered.fetch_add(n_ok, Relaxed);
+            m.dead_lettered.fetch_add(n_dead, Relaxed);
+            outbox.removed(index, n_ok + n_dead);
+            if n_dead > 0 {
+                tracing::warn!(destination = %name, records = n_dead, "vendor refused records; dead-lettered");
+            }
+            true
+        }));
         Sent::Done
     }
 
