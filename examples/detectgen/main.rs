@@ -5,7 +5,13 @@
 //! cargo run --release --example detectgen -- score --part heldout  [--seed 7] [--events 4000]
 //! EVAL=/path/to/labelled cargo run --release --example detectgen -- score --eval
 //! cargo run --release --example detectgen -- gen --part tuning --out DIR   # events.jsonl, truth.jsonl
+//! cargo build --release --bin vendorwall --example detectgen
+//! target/release/examples/detectgen e2e --part heldout --sdk python|node [--events 4000]
 //! ```
+//!
+//! `e2e` sends the part through an official Mixpanel SDK to `vendorwall serve` with the
+//! recommended policy and the built-in vendor emulator, and reports how many sensitive values
+//! reached the vendor and how many clean ones arrived unchanged (see `e2e.rs`).
 //!
 //! `--errors` lists misses and false positives, for the tuning part only: the held-out part
 //! is for measuring, never for looking at what went wrong. `--eval` scores a labelled
@@ -13,6 +19,7 @@
 //! `EVAL` environment variable.
 
 mod corpus;
+mod e2e;
 mod score;
 
 use std::io::Write as _;
@@ -93,8 +100,16 @@ fn main() -> anyhow::Result<()> {
             ev.flush()?;
             tr.flush()?;
         }
+        Some("e2e") => {
+            let Some(part) = part else {
+                bail!("e2e needs --part tuning|heldout")
+            };
+            let sdk = flag("--sdk").unwrap_or_else(|| "python".to_owned());
+            let figures = e2e::run(&corpus::corpus(part, seed, events), &sdk)?;
+            print!("{}", figures.render(&sdk));
+        }
         _ => bail!(
-            "usage: detectgen score --part tuning|heldout [--seed N] [--events N] [--errors N] | score --eval | gen --part P --out DIR"
+            "usage: detectgen score --part tuning|heldout [--seed N] [--events N] [--errors N] | score --eval | gen --part P --out DIR | e2e --part P --sdk python|node"
         ),
     }
     Ok(())

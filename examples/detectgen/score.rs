@@ -180,6 +180,20 @@ pub fn add(report: &mut Report, event: &Value, truth: &[(String, &'static str)],
     report.clean_flagged += flagged.len();
 }
 
+/// Pointers of the event's leaves the recommended policy pseudonymises (identifiers).
+pub fn pseudonymised_pointers(event: &Value) -> HashSet<String> {
+    let shape = if event.get("$set").is_some() || event.get("$set_once").is_some() {
+        mp::PROFILE
+    } else {
+        mp::EVENT
+    };
+    classify_record(event, shape)
+        .into_iter()
+        .filter(|f| f.category == taxonomy::UNIQUE_ID)
+        .map(|f| f.pointer)
+        .collect()
+}
+
 /// What the recommended policy makes of the event: clean values (other than identifiers it
 /// pseudonymises) should arrive unchanged, sensitive ones should not.
 fn policy_effect(
