@@ -362,6 +362,9 @@ impl<T: OutboxStore + DestinationStore + KeyStore + LedgerStore + IncidentStore 
 /// `[ledger] witness_path` is set, is appended to; without it, the outbox and every read
 /// work. `space` is the free-space headroom whose reserve file the embedded backend gives up
 /// when a delivery record hits a full disk.
+///
+/// The embedded backend is the one this build opens; another backend selected in `[store]`
+/// is one more arm here, returning its own [`Store`].
 pub fn open(
     config: &crate::config::Config,
     master: Option<&MasterKey>,
