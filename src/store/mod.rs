@@ -177,16 +177,6 @@ pub enum StoreError {
     Keys(String),
 }
 
-impl StoreError {
-    /// Whether the same call may succeed later without anyone changing anything.
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Unavailable(_) | StoreError::Full(_) | StoreError::Conflict(_)
-        )
-    }
-}
-
 /// One ledger subject: its number, its keyed digest (16 bytes), its id sealed bound to that
 /// digest, and its sealed contact email where the config keeps one.
 #[derive(Debug, Clone, Copy)]
