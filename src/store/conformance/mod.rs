@@ -6,7 +6,8 @@
 //! [`ledger`] ([`LedgerStore`](super::LedgerStore)) and [`incidents`]
 //! ([`IncidentStore`](super::IncidentStore)). Each case is a function taking a factory of
 //! fresh, empty backends; the cases use only the traits and [`Backend::open`], and assert on
-//! the backend-neutral [`StoreError`] variants, never on a backend's message text.
+//! the backend-neutral [`StoreError`] variants. Where they read message text, it is text of
+//! the shared key and witness code, or that a refusal for want of the master key says so.
 //!
 //! A backend plugs in with a [`Backend`] implementation, a factory function and one line in
 //! its own test module:
