@@ -17,7 +17,7 @@
 //!   destination with the recommended policy (decode, canonical event, vendor record,
 //!   classify, policy, exposure metadata, row bytes); no HTTP, subject seal or store.
 //! - `store/complete_2000`: the acknowledgement of a 2000-record delivery in the SQLite store
-//!   (`Store::complete`: the rows deleted, their ledger entries written, one fsync), each
+//!   (`OutboxStore::complete`: the rows deleted, their ledger entries written, one fsync), each
 //!   record from a new anonymous device (a subject and a linked device id to intern), with
 //!   the exposure metadata `ingest_like` makes. The rows are appended and leased untimed.
 //! - `delivery/gzip_2000`: the gzip (level 1) of a 2000-record `/import` body, as delivery
@@ -45,7 +45,7 @@ use vendorwall::protocol::mixpanel::decode::{RawRequest, RequestLimits, decode_r
 use vendorwall::protocol::mixpanel::encode::encode_record;
 use vendorwall::protocol::{HttpRequest, Method, Vendor};
 use vendorwall::store::sqlite::SqliteStore;
-use vendorwall::store::{NewRow, Store};
+use vendorwall::store::{KeyStore, NewRow, OutboxStore};
 
 /// The allocator the `vendorwall` binary runs with (`src/main.rs`).
 #[global_allocator]

@@ -66,12 +66,12 @@ use vendorwall::ledger::codec::EntryCode;
 use vendorwall::ledger::query::figures;
 use vendorwall::ledger::rollup::DAY_MS;
 use vendorwall::policy::keys::{MasterKey, PseudonymKey, StoreKeys, SubjectPart};
-use vendorwall::store::Store;
 use vendorwall::store::sqlite::SqliteStore;
 use vendorwall::store::sqlite::ledger::{
     NAME_CATEGORY, NAME_DESTINATION, NAME_POINTER, NAME_SOURCE, ROLLUP_GRACE_MS, SET_CATEGORIES, SET_FIELDS,
     append_encoded, seal_rows,
 };
+use vendorwall::store::{KeyStore, LedgerStore};
 
 const DEST: &str = "mixpanel";
 /// `ledger.rs`'s private kind constants (kept in step by hand).

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use vendorwall::ledger::query::{figures, people};
-use vendorwall::store::Store;
+use vendorwall::store::LedgerStore;
 use vendorwall::store::sqlite::SqliteStore;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,10 +3,10 @@
 //! sees a [`PseudonymKey`]; this module is where keys meet storage.
 
 use crate::policy::keys::{KeyError, PseudonymKey, StoreKeys, aad, random_bytes};
-use crate::store::{Store, now_ms};
+use crate::store::{KeyStore, now_ms};
 
 /// The newest key of a destination, generating version 1 on first use.
-pub fn current_key(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
+pub fn current_key(store: &dyn KeyStore, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
     if let Some(k) = newest(store, keys, destination)? {
         return Ok(k);
     }
@@ -15,7 +15,7 @@ pub fn current_key(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Re
 }
 
 /// Adds the next key version; returns it.
-pub fn rotate(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
+pub fn rotate(store: &dyn KeyStore, keys: &StoreKeys, destination: &str) -> Result<PseudonymKey, KeyError> {
     let next = store
         .key_versions(destination)?
         .into_iter()
@@ -27,7 +27,7 @@ pub fn rotate(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<
     newest(store, keys, destination)?.ok_or_else(|| KeyError::Unseal(destination.to_owned()))
 }
 
-fn add_version(store: &dyn Store, keys: &StoreKeys, destination: &str, version: u32) -> Result<(), KeyError> {
+fn add_version(store: &dyn KeyStore, keys: &StoreKeys, destination: &str, version: u32) -> Result<(), KeyError> {
     let bytes: [u8; 32] = random_bytes()?;
     let sealed = keys.seal_key(&aad(destination, version), &bytes)?;
     // A concurrent writer may have added this version first; then theirs stands.
@@ -35,7 +35,7 @@ fn add_version(store: &dyn Store, keys: &StoreKeys, destination: &str, version: 
     Ok(())
 }
 
-fn newest(store: &dyn Store, keys: &StoreKeys, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
+fn newest(store: &dyn KeyStore, keys: &StoreKeys, destination: &str) -> Result<Option<PseudonymKey>, KeyError> {
     let Some((version, sealed)) = store.key_versions(destination)?.into_iter().max_by_key(|(v, _)| *v) else {
         return Ok(None);
     };

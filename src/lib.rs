@@ -16,7 +16,8 @@
 //!   encode, roles, emulator).
 //! - [`classify`]: Fideslang categories for every field: by role, key name, value, structure.
 //! - [`policy`]: per-destination transformation of events; pure.
-//! - [`store`]: the `Store` trait and its embedded SQLite backend.
+//! - [`store`]: the store traits (outbox, destinations, keys, ledger, incidents), their conformance
+//!   suites, and the embedded SQLite backend.
 //! - [`incident`]: breach windows at a vendor → affected people, reports, notices, deadlines.
 //! - [`keyring`]: per-destination pseudonym keys in the store (sealed, versioned, rotated).
 //! - [`json`]: the compact JSON writer for outbox payloads (serde_json's bytes, faster).

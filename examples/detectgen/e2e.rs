@@ -89,7 +89,17 @@ fn vendorwall_binary() -> anyhow::Result<PathBuf> {
 fn self_signed_cert(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
         .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
         .arg(&key)
         .arg("-out")
@@ -126,7 +136,11 @@ fn run_in(dir: &Path, corpus: &[Labelled], sdk: &str) -> anyhow::Result<Figures>
     std::fs::write(&events, lines.join("\n") + "\n")?;
     let (cert, key) = self_signed_cert(dir)?;
     let tls = if sdk == "python" {
-        format!("tls_cert_path = \"{}\"\ntls_key_path = \"{}\"\n", cert.display(), key.display())
+        format!(
+            "tls_cert_path = \"{}\"\ntls_key_path = \"{}\"\n",
+            cert.display(),
+            key.display()
+        )
     } else {
         String::new()
     };
@@ -149,7 +163,10 @@ fn run_in(dir: &Path, corpus: &[Labelled], sdk: &str) -> anyhow::Result<Figures>
     let mut child = Command::new(vendorwall_binary()?)
         .args(["serve", "--config"])
         .arg(&config)
-        .env("VENDORWALL_MASTER_KEY", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master))
+        .env(
+            "VENDORWALL_MASTER_KEY",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, master),
+        )
         .env(SECRET_ENV, &secret)
         .env("VENDORWALL_LOG", "warn")
         .stdout(Stdio::piped())
@@ -188,15 +205,23 @@ fn run_in(dir: &Path, corpus: &[Labelled], sdk: &str) -> anyhow::Result<Figures>
             .output()
     }
     .context("running the SDK script")?;
-    let report: Value = serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("the SDK script printed no report: {}", String::from_utf8_lossy(&out.stderr)))?;
+    let report: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "the SDK script printed no report: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
     if report["sdk_errors"].as_array().is_some_and(|e| !e.is_empty()) {
         bail!("the SDK reported errors: {}", report["sdk_errors"]);
     }
     let arrived = rt.block_on(vendor.wait_for_records(corpus.len(), Duration::from_secs(300)));
     drop(serve);
     if !arrived {
-        eprintln!("detectgen: only {} of {} records arrived", vendor.received().len(), corpus.len());
+        eprintln!(
+            "detectgen: only {} of {} records arrived",
+            vendor.received().len(),
+            corpus.len()
+        );
     }
     Ok(score(corpus, &vendor.received()))
 }

@@ -25,8 +25,7 @@ use crate::incident::report::Facts;
 use crate::incident::time::format_utc;
 use crate::incident::{Desk, Open, Scope};
 use crate::protocol::Vendor;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{Store, now_ms};
+use crate::store::now_ms;
 
 /// What the app puts in its SDK instead of the vendor's token (public in browsers anyway).
 const APP_TOKEN: &str = "demo-console-token";
@@ -61,11 +60,9 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
     print!("{}", two_vendors(&traffic, &outcome));
 
     // Keyed: the demo incident's writes extend the incident chain under the master key.
-    let master = super::policy::master_key(cfg)?;
-    let store = SqliteStore::open_keyed(&cfg.store.path, &master)
-        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    let store = super::open_keyed_store(cfg)?;
     let now = now_ms();
-    let figures = crate::ledger::query::figures(&store, DESTINATION, 0, now)?;
+    let figures = crate::ledger::query::figures(store.as_ref(), DESTINATION, 0, now)?;
     println!();
     println!("== Exposure map: what {DESTINATION} holds, per category (from the ledger) ==");
     println!(
@@ -96,7 +93,7 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
     // the simulated breach starts an hour before the demo began and ends now.
     let breach_from = outcome.started_at_ms - 3_600_000;
     let desk = Desk {
-        store: &store,
+        store: store.as_ref(),
         config: cfg,
     };
     let inc = desk
@@ -131,7 +128,7 @@ pub fn run(keep: Option<&Path>) -> Result<()> {
     println!();
     print!("{}", super::incident::summary(&inc));
 
-    let keys = super::store_keys(cfg, &store)?;
+    let keys = super::store_keys(cfg, store.as_ref())?;
     let out = dir.path().join(format!("incident-{}", inc.id));
     let x = desk
         .export(inc.id, &out, &keys, now_ms())
@@ -428,7 +425,7 @@ async fn wait_delivered(emulator: &Emulator, cfg: &crate::config::Config, destin
         );
     }
     // The ledger is written when the acknowledgement comes back, with the outbox emptied.
-    let store = SqliteStore::open(&cfg.store.path).context("opening the store")?;
+    let store = super::open_store(cfg)?;
     loop {
         let depth = store.queue_stats(destination)?.depth;
         if depth == 0 {

@@ -169,7 +169,7 @@ pub fn run(action: IncidentAction) -> Result<()> {
     // Keyed: every write of an incident extends its keyed chain of revisions.
     let store = open_keyed_store(&cfg)?;
     let desk = Desk {
-        store: &store,
+        store: store.as_ref(),
         config: &cfg,
     };
     match action {
@@ -262,7 +262,7 @@ pub fn run(action: IncidentAction) -> Result<()> {
             );
         }
         IncidentAction::RotateKey { id, .. } => {
-            let keys = super::store_keys(&cfg, &store)?;
+            let keys = super::store_keys(&cfg, store.as_ref())?;
             let log = super::auditor(&cfg)?;
             let inc = desk.rotate_key(id, &keys, now_ms())?;
             super::record(&log, "incident.rotate_key", &id.to_string())?;
@@ -272,7 +272,7 @@ pub fn run(action: IncidentAction) -> Result<()> {
         }
         IncidentAction::Templates { .. } => {}
         IncidentAction::Export { id, out, .. } => {
-            let keys = super::store_keys(&cfg, &store)?;
+            let keys = super::store_keys(&cfg, store.as_ref())?;
             let log = super::auditor(&cfg)?;
             let x = desk
                 .export(id, &out, &keys, now_ms())

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -16,8 +17,7 @@ mod policy;
 
 use crate::config::{self, Config};
 use crate::protocol::Vendor;
-use crate::store::sqlite::SqliteStore;
-use crate::store::{DestinationState, Store, now_ms};
+use crate::store::{DestinationState, KeyStore, Store, now_ms};
 
 #[derive(Parser)]
 #[command(
@@ -354,13 +354,13 @@ fn load_admin(path: &Path) -> Result<Config> {
 /// so a command that cannot record what it does (no master key) does nothing. Its key
 /// derives from the store's root key.
 pub(crate) fn auditor(cfg: &Config) -> Result<crate::audit::AuditLog> {
-    let keys = store_keys(cfg, &open_store(cfg)?)?;
+    let keys = store_keys(cfg, open_store(cfg)?.as_ref())?;
     Ok(crate::audit::AuditLog::new(&cfg.admin.audit_log, &keys))
 }
 
 /// The store's keys, unwrapped with the configured master key (refused without one, or with
 /// a key that does not open the store's root key, naming the settings).
-pub(crate) fn store_keys(cfg: &Config, store: &SqliteStore) -> Result<crate::policy::keys::StoreKeys> {
+pub(crate) fn store_keys(cfg: &Config, store: &dyn KeyStore) -> Result<crate::policy::keys::StoreKeys> {
     let master = policy::master_key(cfg)?;
     Ok(store.store_keys(&master)?)
 }
@@ -416,21 +416,15 @@ fn audit(action: AuditAction) -> Result<ExitCode> {
 
 /// The store opened with the master key (refused without one, naming the settings), with
 /// its ledger witness if one is configured.
-fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
+pub(crate) fn open_keyed_store(cfg: &Config) -> Result<Arc<dyn Store>> {
     let master = policy::master_key(cfg)?;
-    let store = SqliteStore::open_keyed(&cfg.store.path, &master)
-        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
-    Ok(match (&cfg.ledger.witness_path, store.keys()) {
-        (Some(path), Some(keys)) => store.with_witness(crate::ledger::witness::Witness::new(
-            path.clone(),
-            keys.mac_key(crate::ledger::WITNESS_PURPOSE),
-        )),
-        _ => store,
-    })
+    crate::store::open(cfg, Some(&master), None)
+        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
 
-fn open_store(cfg: &Config) -> Result<SqliteStore> {
-    SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
+/// The store opened without the master key: the outbox, destination states and every read.
+pub(crate) fn open_store(cfg: &Config) -> Result<Arc<dyn Store>> {
+    crate::store::open(cfg, None, None).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -487,12 +481,12 @@ fn run(command: Command) -> Result<ExitCode> {
             KeysAction::Rotate { destination, config } => {
                 let cfg = load_admin(&config.config)?;
                 let log = auditor(&cfg)?;
-                policy::rotate(&cfg, &open_store(&cfg)?, &destination)?;
+                policy::rotate(&cfg, open_store(&cfg)?.as_ref(), &destination)?;
                 record(&log, "keys.rotate", &destination)?;
             }
             KeysAction::List { config } => {
                 let cfg = load_admin(&config.config)?;
-                policy::list(&cfg, &open_store(&cfg)?)?;
+                policy::list(&cfg, open_store(&cfg)?.as_ref())?;
             }
             KeysAction::RotateMaster {
                 new_key_file,

@@ -17,8 +17,7 @@ use crate::event::Caps;
 use crate::policy::keys::{MasterKey, PseudonymKey};
 use crate::policy::{Context, Decision, Verdict};
 use crate::protocol::Vendor;
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use crate::store::KeyStore;
 
 /// A sample line (a record as the source's SDKs send it) as the destination's vendor
 /// would receive it before its policy: decoded by the source's protocol, translated, and
@@ -329,8 +328,7 @@ pub fn new_master_key(cfg: &Config, new_file: Option<&Path>, new_env: Option<&st
 /// key, so they stay as they are; the rotation is recorded in the audit log.
 pub fn rotate_master_online(cfg: &Config, new: &MasterKey) -> Result<()> {
     let old = master_key(cfg)?;
-    let store = SqliteStore::open(&cfg.store.path)
-        .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
+    let store = super::open_store(cfg)?;
     let keys = store.store_keys(&old)?;
     let audit = crate::audit::AuditLog::new(&cfg.admin.audit_log, &keys);
     store.rewrap_root(&old, new)?;
@@ -347,14 +345,15 @@ pub fn rotate_master_online(cfg: &Config, new: &MasterKey) -> Result<()> {
 }
 
 /// `keys rotate-master --reseal`: a fresh root key under the new master key, everything sealed
-/// and MAC'd again under it (`SqliteStore::reseal`); the witness (if any) is kept beside
+/// and MAC'd again under it ([`KeyStore::reseal`]); the witness (if any) is kept beside
 /// itself as `<name>.retired-<ms>` and started again, and the audit log re-keyed. Needs `serve`
 /// stopped.
 pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
     let old = master_key(cfg)?;
-    let _lock = crate::server::lock_store(&cfg.store.path)
+    let _lock = crate::store::lock_exclusive(cfg)
         .context("re-sealing the store (--reseal) needs `serve` stopped on this store; without --reseal the master key is rotated while serve runs")?;
-    let store = SqliteStore::open_keyed(&cfg.store.path, &old)
+    // With the witness, if one is configured: the ledger must verify against it first.
+    let store = crate::store::open(cfg, Some(&old), None)
         .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
     let old_keys = store
         .keys()
@@ -370,13 +369,6 @@ pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
             cfg.admin.audit_log.display()
         );
     }
-    let store = match &cfg.ledger.witness_path {
-        Some(path) => store.with_witness(crate::ledger::witness::Witness::new(
-            path.clone(),
-            old_keys.mac_key(crate::ledger::WITNESS_PURPOSE),
-        )),
-        None => store,
-    };
     let (done, new_keys) = store.reseal(new)?;
     drop(store);
     println!(
@@ -393,11 +385,8 @@ pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
                 retired.display()
             );
         }
-        let store = SqliteStore::open_keyed(&cfg.store.path, new)?.with_witness(crate::ledger::witness::Witness::new(
-            path.clone(),
-            new_keys.mac_key(crate::ledger::WITNESS_PURPOSE),
-        ));
-        store.reconcile_witness(false)?;
+        // Opened with the new key, the witness is keyed from the new keys.
+        crate::store::open(cfg, Some(new), None)?.reconcile_witness(false)?;
         println!("the witness {} starts again under the new keys", path.display());
     }
     let audit = audit
@@ -409,7 +398,7 @@ pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
     Ok(())
 }
 
-pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()> {
+pub fn rotate(cfg: &Config, store: &dyn KeyStore, destination: &str) -> Result<()> {
     if cfg.destination(destination).is_none() {
         bail!("no destination named `{destination}`");
     }
@@ -424,7 +413,7 @@ pub fn rotate(cfg: &Config, store: &SqliteStore, destination: &str) -> Result<()
     Ok(())
 }
 
-pub fn list(cfg: &Config, store: &SqliteStore) -> Result<()> {
+pub fn list(cfg: &Config, store: &dyn KeyStore) -> Result<()> {
     println!("{:<20} {:>8}", "DESTINATION", "VERSIONS");
     for d in &cfg.destinations {
         let versions: Vec<String> = store

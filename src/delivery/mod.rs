@@ -10,7 +10,7 @@
 //! commit. The vendor's answer is read by its protocol
 //! ([`Protocol::verdict`](crate::protocol::Protocol::verdict)):
 //!
-//! - delivered: [`Store::complete`](crate::store::Store::complete) removes the rows;
+//! - delivered: [`OutboxStore::complete`](crate::store::OutboxStore::complete) removes the rows;
 //! - partly taken (Mixpanel `/import?strict=1` 400): exactly the refused records are
 //!   dead-lettered with the vendor's reason and the rest count as delivered;
 //! - some refused, nothing taken (Amplitude 400 with `events_with_invalid_fields`): the
@@ -35,7 +35,7 @@ use crate::config::Destination;
 use crate::outbox::Outbox;
 use crate::pipeline::Pipeline;
 use crate::protocol::{Endpoint, Protocol, VendorAnswer, VendorVerdict};
-use crate::store::{DestinationState, OutboxRow, StoreError, now_ms};
+use crate::store::{DestinationState, OutboxRow, now_ms};
 use crate::telemetry::Metrics;
 
 /// Exponential backoff with jitter: attempt n waits a random time between half and all of
@@ -414,7 +414,7 @@ impl Worker {
                 let result = tokio::task::spawn_blocking(move || store.complete(&dest, &d, &x, now_ms())).await;
                 match result {
                     Ok(Ok(())) => break,
-                    Ok(Err(StoreError::Unavailable(e) | StoreError::Corrupt(e) | StoreError::Keys(e))) => {
+                    Ok(Err(e)) => {
                         // The vendor has the records; until the store takes the
                         // acknowledgement they would be sent again (deduplicated by their
                         // idempotency keys), so keep trying.

@@ -995,6 +995,7 @@ mod tests {
     #[test]
     fn concurrent_changes_serialize_and_none_is_lost() {
         use crate::store::sqlite::SqliteStore;
+        use crate::store::{IncidentStore, LedgerStore};
         let dir = std::env::temp_dir().join(format!("vendorwall-incident-race-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = SqliteStore::open_keyed(&dir, &crate::policy::keys::MasterKey::from_bytes(&[5; 32])).unwrap();

@@ -4,7 +4,7 @@
 //!
 //! - An entry is written when the vendor acknowledges a delivery, **in the same store
 //!   transaction** that removes the record from the outbox
-//!   ([`Store::complete`](crate::store::Store::complete)). A crash between the vendor's answer
+//!   ([`OutboxStore::complete`](crate::store::OutboxStore::complete)). A crash between the vendor's answer
 //!   and that commit leaves the row queued: it is delivered again (same `$insert_id`) and
 //!   recorded once then. So the ledger never misses or double-counts an outbox row.
 //! - The ledger holds no raw values: categories, field pointers, a keyed digest of the app's

@@ -13,7 +13,7 @@ use roaring::RoaringBitmap;
 use super::codec::CodecError;
 use super::rollup::{DAY_MS, Group, PeopleList, Rollup, day_of};
 use crate::incident::report::{CategoryExposure, SourceExposure};
-use crate::store::{Store, StoreError};
+use crate::store::{LedgerStore, StoreError};
 
 /// An interned category set: the categories a record sent, those of them sent only as keyed
 /// pseudonyms, and those the policy held back.
@@ -172,7 +172,7 @@ impl Sums {
         a.subjects |= g.subjects;
     }
 
-    fn of(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<Sums, StoreError> {
+    fn of(store: &dyn LedgerStore, destination: &str, from_ms: i64, to_ms: i64) -> Result<Sums, StoreError> {
         let mut sums = Sums::default();
         store.ledger_rollups(destination, from_ms, to_ms, false, &mut |r: Rollup, _| {
             for g in r.groups {
@@ -216,7 +216,7 @@ fn split_day(first_ms: i64, last_ms: i64) -> Option<i64> {
 /// The links, the dictionary and the two halves of the span are read at once, each on its
 /// own connection: a first query after the store's files left the page cache spends much of
 /// its time waiting for the links' scattered pages.
-pub fn figures(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<Figures, StoreError> {
+pub fn figures(store: &dyn LedgerStore, destination: &str, from_ms: i64, to_ms: i64) -> Result<Figures, StoreError> {
     let (dict, links, sums) = std::thread::scope(|scope| -> Result<_, StoreError> {
         let links = scope.spawn(|| store.ledger_links().map(Links::new));
         let dict = scope.spawn(|| store.ledger_dict());
@@ -388,13 +388,13 @@ const BLOCK: u64 = 1 << 14;
 /// and each window is walked together one block of subjects at a time. Walking span after
 /// span instead would sweep the whole 240 MB table once per day, a cache miss per
 /// person-day.
-pub fn people(store: &dyn Store, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
+pub fn people(store: &dyn LedgerStore, destination: &str, from_ms: i64, to_ms: i64) -> Result<People, StoreError> {
     people_windowed(store, destination, from_ms, to_ms, WINDOW_BYTES)
 }
 
 /// [`people`] with person lists walked whenever `window_bytes` of them are held.
 pub(crate) fn people_windowed(
-    store: &dyn Store,
+    store: &dyn LedgerStore,
     destination: &str,
     from_ms: i64,
     to_ms: i64,

@@ -24,7 +24,6 @@
 //! ([`RequestLimits::new`]).
 
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -450,36 +449,10 @@ pub struct Gateway {
     handle: axum_server::Handle<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    /// `<store>/serve.lock`, locked while this gateway runs (see [`lock_store`]).
-    _store_lock: std::fs::File,
+    /// The store's `serve` lock, held while this gateway runs (see
+    /// [`crate::store::lock_exclusive`]).
+    _store_lock: crate::store::StoreLock,
     space: Arc<crate::store::space::Space>,
-}
-
-/// Takes `<dir>/serve.lock` so that one gateway at a time runs on a store: two would each
-/// lease the same queued rows and deliver them twice. The operating system releases the
-/// lock when the process ends, however it ends. CLI commands do not take it.
-/// Takes the store's `serve` lock (held while the returned file is open): fails while a
-/// gateway runs on the store.
-pub fn lock_store(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    use anyhow::Context;
-    crate::store::files::secure_store_dir(dir)
-        .with_context(|| format!("creating the store directory {}", dir.display()))?;
-    let path = dir.join("serve.lock");
-    let file = std::fs::OpenOptions::new()
-        .mode(0o600)
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another vendorwall gateway is running on the store at {}: only one may deliver from a store",
-            dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
-    }
 }
 
 /// Serves `app` on `listener` (plain or TLS) with the connection deadlines and cap of
@@ -528,29 +501,24 @@ pub struct StartOptions {
 
 /// Opens the store with the master key and brings its ledger witness up to date (see
 /// [`crate::ledger::witness`]): refuses a store behind its witness unless `accept_rollback`.
+/// `space` is the free-space headroom (see [`crate::store::open`]).
 pub fn open_witnessed_store(
     config: &crate::config::Config,
     master: &crate::policy::keys::MasterKey,
     accept_rollback: bool,
-) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
+    space: Option<Arc<crate::store::space::Space>>,
+) -> anyhow::Result<Arc<dyn Store>> {
     use anyhow::Context;
-    let mut store = crate::store::sqlite::SqliteStore::open_keyed(&config.store.path, master)
+    let store = crate::store::open(config, Some(master), space)
         .with_context(|| format!("opening the store at {}", config.store.path.display()))?;
-    if let Some(path) = &config.ledger.witness_path {
-        if crate::policy::keys::inside(path, &config.store.path) {
-            anyhow::bail!(
-                "ledger.witness_path {} lies inside the store directory {}: a witness must live apart from the store",
-                path.display(),
-                config.store.path.display()
-            );
-        }
-        let keys = store
-            .keys()
-            .ok_or_else(|| anyhow::anyhow!("the store was opened without its keys"))?;
-        store = store.with_witness(crate::ledger::witness::Witness::new(
-            path.clone(),
-            keys.mac_key(crate::ledger::WITNESS_PURPOSE),
-        ));
+    if let Some(path) = &config.ledger.witness_path
+        && crate::policy::keys::inside(path, &config.store.path)
+    {
+        anyhow::bail!(
+            "ledger.witness_path {} lies inside the store directory {}: a witness must live apart from the store",
+            path.display(),
+            config.store.path.display()
+        );
     }
     let start = store
         .reconcile_witness(accept_rollback)
@@ -608,7 +576,7 @@ impl Gateway {
     pub async fn start_with(config: crate::config::Config, options: StartOptions) -> anyhow::Result<Gateway> {
         use anyhow::Context;
         crate::init_crypto();
-        let store_lock = lock_store(&config.store.path)?;
+        let store_lock = crate::store::lock_exclusive(&config)?;
         // The listener and the TLS material first: once the workers below run, an error
         // here would leave them delivering with the store lock released.
         let listener = std::net::TcpListener::bind(config.server.listen)
@@ -656,7 +624,7 @@ impl Gateway {
             config.store.min_free_bytes,
             config.store.reserve_bytes,
         ));
-        let store = open_witnessed_store(&config, &master_key, options.accept_rollback)?.with_space(space.clone());
+        let store = open_witnessed_store(&config, &master_key, options.accept_rollback, Some(space.clone()))?;
         // The master key is needed no further: everything below uses the store's unwrapped
         // keys, which a master-key rotation beside this process leaves unchanged.
         drop(master_key);
@@ -666,7 +634,6 @@ impl Gateway {
         if let Err(e) = space.start() {
             tracing::warn!(error = %e, "cannot create the store's reserve file yet; retried while serving");
         }
-        let store: Arc<dyn Store> = Arc::new(store);
         check_space(&store, &space).await;
         let names: Vec<String> = config.destinations.iter().map(|d| d.name.clone()).collect();
         let metrics = Arc::new(Metrics::new(&names));

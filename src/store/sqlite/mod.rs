@@ -32,7 +32,10 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{DeadLetter, DestinationState, DestinationStatus, NewRow, OutboxRow, QueueStats, Store, StoreError};
+use super::{
+    DeadLetter, DestinationState, DestinationStatus, DestinationStore, IncidentStore, KeyStore, LedgerStore, NewRow,
+    OutboxRow, OutboxStore, QueueStats, Rewrapped, StoreError, WitnessStart,
+};
 use crate::event::Kind;
 use crate::ledger::ChainKey;
 use crate::ledger::witness::Witness;
@@ -113,23 +116,12 @@ pub struct SqliteStore {
     space: Option<std::sync::Arc<crate::store::space::Space>>,
 }
 
-/// How `serve` found the store against its ledger witness.
-#[derive(Debug, Default, PartialEq)]
-pub struct WitnessStart {
-    /// No witness is configured.
-    pub not_configured: bool,
-    /// The witness was started on this store now (its current heads written).
-    pub started: bool,
-    /// Destinations one batch ahead whose witness line was written now.
-    pub repaired: Vec<String>,
-    /// Destinations behind their witness, accepted with `--accept-rollback`.
-    pub accepted_rollback: Vec<String>,
-}
-
 fn err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode::*;
     match e.sqlite_error_code() {
         Some(DatabaseCorrupt | NotADatabase) => StoreError::Corrupt(e.to_string()),
+        Some(DiskFull) => StoreError::Full(e.to_string()),
+        Some(ConstraintViolation) => StoreError::Conflict(e.to_string()),
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
@@ -297,19 +289,8 @@ impl SqliteStore {
     /// The incident chain's key, or why incidents cannot be written.
     fn incident_writes(&self) -> Result<&ring::hmac::Key, StoreError> {
         self.incident_key.as_ref().ok_or_else(|| {
-            StoreError::Unavailable("the store was opened without the master key: incidents cannot be recorded".into())
+            StoreError::Keys("the store was opened without the master key: incidents cannot be recorded".into())
         })
-    }
-
-    /// The keys this store was opened with ([`SqliteStore::open_keyed`]).
-    pub fn keys(&self) -> Option<Arc<StoreKeys>> {
-        self.keys.clone()
-    }
-
-    /// The store's keys unwrapped with `master` (creating its root key if it has none yet),
-    /// for a store opened without it: CLI commands beside a running `serve`.
-    pub fn store_keys(&self, master: &MasterKey) -> Result<StoreKeys, StoreError> {
-        root_keys(&self.writer.lock(), master)
     }
 
     fn connect(path: &Path) -> Result<Connection, StoreError> {
@@ -374,77 +355,6 @@ impl SqliteStore {
             .map_err(err)?;
         }
         tx.commit().map_err(err)
-    }
-
-    /// Brings the ledger witness up to date before `serve` starts: starts it on a store that
-    /// has batches but no witness yet, writes the line of a destination one batch ahead (a
-    /// crash between commit and append), and refuses a store behind its witness (rolled back
-    /// to an older copy) unless `accept_rollback`, which writes the store's current heads as
-    /// the new witnessed ones. Anything else the witness contradicts is refused.
-    pub fn reconcile_witness(&self, accept_rollback: bool) -> Result<WitnessStart, StoreError> {
-        let Some(w) = &self.witness else {
-            return Ok(WitnessStart {
-                not_configured: true,
-                ..WitnessStart::default()
-            });
-        };
-        let refuse = |what: String| StoreError::Corrupt(format!("ledger witness {}: {what}", w.path().display()));
-        let witnessed = w.read().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        if let Some(p) = witnessed.problems.first() {
-            return Err(refuse(p.clone()));
-        }
-        let conn = self.writer.lock();
-        let mut start = WitnessStart::default();
-        if !witnessed.exists {
-            let started: bool = conn
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_witness')",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(err)?;
-            let heads = ledger::heads(&conn).map_err(err)?;
-            if started && !heads.is_empty() {
-                return Err(refuse(
-                    "the witness file is missing, though this store was witnessed".into(),
-                ));
-            }
-            let lines: Vec<(&str, i64, [u8; 32])> = heads.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
-            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            start.started = true;
-        } else {
-            let mut lines = Vec::new();
-            for (destination, standing) in ledger::compare_witness(&conn, &witnessed).map_err(err)? {
-                match standing {
-                    ledger::Standing::Agrees => {}
-                    ledger::Standing::OneAhead(seq, head) => {
-                        lines.push((destination.clone(), seq, head));
-                        start.repaired.push(destination);
-                    }
-                    ledger::Standing::Behind(p) if !accept_rollback => {
-                        return Err(refuse(format!(
-                            "{destination}: {p}; start with --accept-rollback to accept this copy"
-                        )));
-                    }
-                    ledger::Standing::Behind(_) => {
-                        let (seq, head) = ledger::head_of(&conn, &destination)
-                            .map_err(err)?
-                            .unwrap_or((0, [0; 32]));
-                        lines.push((destination.clone(), seq, head));
-                        start.accepted_rollback.push(destination);
-                    }
-                    ledger::Standing::Problem(p) => return Err(refuse(format!("{destination}: {p}"))),
-                }
-            }
-            let lines: Vec<(&str, i64, [u8; 32])> = lines.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
-            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        }
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('ledger_witness', 'started') ON CONFLICT (key) DO NOTHING",
-            [],
-        )
-        .map_err(err)?;
-        Ok(start)
     }
 }
 
@@ -538,23 +448,334 @@ fn is_disk_full(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
-/// What `keys rotate-master --reseal` re-sealed and re-keyed.
-#[derive(Debug, Default, PartialEq)]
-pub struct Rewrapped {
-    pub pseudonym_keys: u64,
-    pub subject_ids: u64,
-    pub queued_records: u64,
-    pub batches: u64,
+/// Whether a store without a `key_root` already holds data sealed or MAC'd under keys derived
+/// from the master key itself (written before the root key existed).
+fn has_legacy_material(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM destination_keys)
+             OR EXISTS (SELECT 1 FROM ledger_subjects)
+             OR EXISTS (SELECT 1 FROM ledger_batches)
+             OR EXISTS (SELECT 1 FROM outbox WHERE meta IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM dead_letters WHERE meta IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM meta WHERE key IN ('ledger_dictionary', 'ledger_rows', 'ledger_chain', 'ledger_witness'))",
+        [],
+        |r| r.get(0),
+    )
 }
 
-impl SqliteStore {
-    /// Online master-key rotation: the store's root key is opened with `old` and sealed again
-    /// under `new`, in one short write transaction (SQLite's busy timeout waits out a running
-    /// `serve`'s group commits; nothing else is rewritten, so ingest and delivery go on). A
-    /// running `serve` keeps its unwrapped keys; from now on the store opens only with `new`.
-    /// Refused for a legacy store (no root key to re-wrap: [`SqliteStore::reseal`] converts it)
-    /// and when `old` does not open the root.
-    pub fn rewrap_root(&self, old: &MasterKey, new: &MasterKey) -> Result<(), StoreError> {
+fn root_record(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'key_root'", [], |r| r.get(0))
+        .optional()
+}
+
+/// The store's keys: its `key_root` unwrapped with `master`, written first if the store has
+/// none (`legacy` for a store with master-keyed data, else a fresh random root). Two processes
+/// doing this at once agree: the first record written stands and both read it.
+fn root_keys(conn: &Connection, master: &MasterKey) -> Result<StoreKeys, StoreError> {
+    let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
+    let record = match root_record(conn).map_err(err)? {
+        Some(r) => r,
+        None => {
+            let (record, fresh) = if has_legacy_material(conn).map_err(err)? {
+                (LEGACY_ROOT.to_owned(), None)
+            } else {
+                let root = StoreKeys::generate(master).map_err(keys_error)?;
+                (root.record, Some(root.keys))
+            };
+            let written = conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_root', ?1) ON CONFLICT (key) DO NOTHING",
+                    [&record],
+                )
+                .map_err(err)?;
+            match fresh {
+                Some(keys) if written == 1 => return Ok(keys),
+                _ if written == 1 => record,
+                _ => root_record(conn)
+                    .map_err(err)?
+                    .ok_or_else(|| StoreError::Corrupt("the store's root key record vanished".into()))?,
+            }
+        }
+    };
+    StoreKeys::unwrap(&record, master).map_err(keys_error)
+}
+
+/// Rows deleted per statement by `complete`.
+const DELETE_CHUNK: usize = 500;
+
+/// `DELETE … WHERE destination = ?1 AND id IN (?2, …) RETURNING id` with `DELETE_CHUNK` ids.
+static DELETE_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let ids: Vec<String> = (2..DELETE_CHUNK + 2).map(|i| format!("?{i}")).collect();
+    format!(
+        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({}) RETURNING id",
+        ids.join(",")
+    )
+});
+
+fn kind_of(code: i64) -> Kind {
+    Kind::from_code(code).unwrap_or(Kind::Track)
+}
+
+fn id_list(ids: &[i64]) -> String {
+    let mut s = String::with_capacity(ids.len() * 8);
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&id.to_string());
+    }
+    s
+}
+
+impl OutboxStore for SqliteStore {
+    fn append(&self, rows: &[NewRow]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.writer.lock_ingest();
+        let tx = conn.transaction().map_err(err)?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, meta) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for r in rows {
+                stmt.execute(params![
+                    r.destination,
+                    r.kind.code(),
+                    r.payload,
+                    r.enqueued_at_ms,
+                    r.meta
+                ])
+                .map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)
+    }
+
+    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, payload, enqueued_at, attempts, meta FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![destination, limit as i64], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    kind: kind_of(r.get(1)?),
+                    payload: r.get(2)?,
+                    enqueued_at_ms: r.get(3)?,
+                    attempts: r.get(4)?,
+                    meta: r.get(5)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn complete(
+        &self,
+        destination: &str,
+        delivered: &[OutboxRow],
+        dead: &[(i64, String)],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let Some(key) = &self.chain_key else {
+            if delivered.iter().any(|r| r.meta.is_some()) {
+                return Err(StoreError::Keys(
+                    "the store was opened without the master key: deliveries cannot be recorded in the ledger".into(),
+                ));
+            }
+            return self.complete_unrecorded(destination, delivered, dead, now_ms);
+        };
+        // A disk that filled from outside vendorwall: the reserve file is given up once so
+        // this record (which lets the outbox shrink) can commit.
+        match self.complete_recorded(key, destination, delivered, dead, now_ms) {
+            Err(e) if is_disk_full(&e) && self.space.as_ref().is_some_and(|s| s.release_reserve()) => self
+                .complete_recorded(key, destination, delivered, dead, now_ms)
+                .map_err(err),
+            r => r.map_err(err),
+        }
+    }
+
+    fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let conn = self.writer.lock();
+        conn.execute(
+            &format!(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})",
+                id_list(ids)
+            ),
+            [],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn queue_stats(&self, destination: &str) -> Result<QueueStats, StoreError> {
+        let conn = lock(&self.reader);
+        let depth: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE destination = ?1")
+            .and_then(|mut s| s.query_row([destination], |r| r.get(0)))
+            .map_err(err)?;
+        let oldest: Option<i64> = conn
+            .prepare_cached("SELECT enqueued_at FROM outbox WHERE destination = ?1 ORDER BY id LIMIT 1")
+            .and_then(|mut s| s.query_row([destination], |r| r.get(0)).optional())
+            .map_err(err)?;
+        Ok(QueueStats {
+            depth: depth as u64,
+            oldest_enqueued_at_ms: oldest,
+        })
+    }
+
+    fn dead_letters(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, destination, kind, reason, enqueued_at, failed_at, attempts, length(payload)
+                 FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map(params![destination, limit as i64], |r| {
+                Ok(DeadLetter {
+                    id: r.get(0)?,
+                    destination: r.get(1)?,
+                    kind: kind_of(r.get(2)?),
+                    reason: r.get(3)?,
+                    enqueued_at_ms: r.get(4)?,
+                    failed_at_ms: r.get(5)?,
+                    attempts: r.get(6)?,
+                    payload_bytes: r.get::<_, i64>(7)? as usize,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn retry_dead_letters(&self, destination: Option<&str>, ids: &[i64], now_ms: i64) -> Result<usize, StoreError> {
+        let filter = dead_letter_filter(ids);
+        let mut conn = self.writer.lock();
+        let tx = conn.transaction().map_err(err)?;
+        let n = tx
+            .execute(
+                &format!(
+                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, attempts, meta)
+                     SELECT destination, kind, payload, ?2, 0, meta FROM dead_letters
+                     WHERE (?1 IS NULL OR destination = ?1) {filter} ORDER BY id"
+                ),
+                params![destination, now_ms],
+            )
+            .map_err(err)?;
+        tx.execute(
+            &format!("DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {filter}"),
+            params![destination],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+
+    fn purge_dead_letters(&self, destination: Option<&str>, ids: &[i64]) -> Result<usize, StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            &format!(
+                "DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {}",
+                dead_letter_filter(ids)
+            ),
+            params![destination],
+        )
+        .map_err(err)
+    }
+
+    fn reusable_bytes(&self) -> Result<u64, StoreError> {
+        let conn = lock(&self.reader);
+        let pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).map_err(err)?;
+        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
+        Ok((pages.max(0) as u64).saturating_mul(size.max(0) as u64))
+    }
+}
+
+impl DestinationStore for SqliteStore {
+    fn destination_statuses(&self) -> Result<Vec<DestinationStatus>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached("SELECT name, state, dropped, updated_at FROM destinations ORDER BY name")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let state: String = r.get(1)?;
+                Ok(DestinationStatus {
+                    name: r.get(0)?,
+                    state: DestinationState::parse(&state).unwrap_or(DestinationState::Active),
+                    dropped: r.get::<_, i64>(2)? as u64,
+                    updated_at_ms: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+            params![name, state.as_str(), now_ms],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, 'dropping', ?2, 0)
+             ON CONFLICT (name) DO UPDATE SET dropped = dropped + excluded.dropped",
+            params![name, n as i64],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+}
+
+impl KeyStore for SqliteStore {
+    fn key_versions(&self, destination: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let conn = lock(&self.reader);
+        let mut stmt = conn
+            .prepare_cached("SELECT version, sealed FROM destination_keys WHERE destination = ?1 ORDER BY version")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([destination], |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)))
+            .map_err(err)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(err)
+    }
+
+    fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError> {
+        let conn = self.writer.lock();
+        conn.execute(
+            "INSERT OR IGNORE INTO destination_keys (destination, version, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![destination, version as i64, sealed, now_ms],
+        )
+        .map_err(err)?;
+        Ok(())
+    }
+
+    fn keys(&self) -> Option<Arc<StoreKeys>> {
+        self.keys.clone()
+    }
+
+    fn store_keys(&self, master: &MasterKey) -> Result<StoreKeys, StoreError> {
+        root_keys(&self.writer.lock(), master)
+    }
+
+    // SQLite's busy timeout waits out a running `serve`'s group commits.
+    fn rewrap_root(&self, old: &MasterKey, new: &MasterKey) -> Result<(), StoreError> {
         let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
         let mut conn = self.writer.lock();
         // A store never opened with a key gets its root first (under `old`).
@@ -571,19 +792,11 @@ impl SqliteStore {
         tx.commit().map_err(err)
     }
 
-    /// Offline master-key rotation: a fresh root key, sealed under `new`, replaces the one
-    /// this store was opened with, in one transaction. Every sealed pseudonym key, subject id
-    /// and contact email (in the ledger, and in queued and dead-lettered records' metadata) is
-    /// opened with the current keys and sealed again under the new root's (bound to its
-    /// subject, which also upgrades a legacy store's unbound blobs), and the ledger's chains,
-    /// dictionary and rows are MAC'd again under its MAC keys. Refused unless the ledger
-    /// verifies first (re-keying would otherwise make tampering look intact), and while
-    /// `serve` runs (the caller holds the store lock). Returns the new keys: the caller re-keys
-    /// the audit log and restarts the witness under them (their old MACs verify only under
-    /// the old keys).
-    pub fn reseal(&self, new: &MasterKey) -> Result<(Rewrapped, StoreKeys), StoreError> {
+    // Ids are sealed again bound to their subject, which also upgrades a legacy store's
+    // unbound blobs.
+    fn reseal(&self, new: &MasterKey) -> Result<(Rewrapped, StoreKeys), StoreError> {
         let (Some(old_chain), Some(old)) = (self.chain_key.as_ref(), self.keys.as_deref()) else {
-            return Err(StoreError::Unavailable(
+            return Err(StoreError::Keys(
                 "re-sealing the store needs the current master key".into(),
             ));
         };
@@ -705,317 +918,12 @@ impl SqliteStore {
     }
 }
 
-/// Whether a store without a `key_root` already holds data sealed or MAC'd under keys derived
-/// from the master key itself (written before the root key existed).
-fn has_legacy_material(conn: &Connection) -> rusqlite::Result<bool> {
-    conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM destination_keys)
-             OR EXISTS (SELECT 1 FROM ledger_subjects)
-             OR EXISTS (SELECT 1 FROM ledger_batches)
-             OR EXISTS (SELECT 1 FROM outbox WHERE meta IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM dead_letters WHERE meta IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM meta WHERE key IN ('ledger_dictionary', 'ledger_rows', 'ledger_chain', 'ledger_witness'))",
-        [],
-        |r| r.get(0),
-    )
-}
-
-fn root_record(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = 'key_root'", [], |r| r.get(0))
-        .optional()
-}
-
-/// The store's keys: its `key_root` unwrapped with `master`, written first if the store has
-/// none (`legacy` for a store with master-keyed data, else a fresh random root). Two processes
-/// doing this at once agree: the first record written stands and both read it.
-fn root_keys(conn: &Connection, master: &MasterKey) -> Result<StoreKeys, StoreError> {
-    let keys_error = |e: crate::policy::keys::KeyError| StoreError::Keys(e.to_string());
-    let record = match root_record(conn).map_err(err)? {
-        Some(r) => r,
-        None => {
-            let (record, fresh) = if has_legacy_material(conn).map_err(err)? {
-                (LEGACY_ROOT.to_owned(), None)
-            } else {
-                let root = StoreKeys::generate(master).map_err(keys_error)?;
-                (root.record, Some(root.keys))
-            };
-            let written = conn
-                .execute(
-                    "INSERT INTO meta (key, value) VALUES ('key_root', ?1) ON CONFLICT (key) DO NOTHING",
-                    [&record],
-                )
-                .map_err(err)?;
-            match fresh {
-                Some(keys) if written == 1 => return Ok(keys),
-                _ if written == 1 => record,
-                _ => root_record(conn)
-                    .map_err(err)?
-                    .ok_or_else(|| StoreError::Corrupt("the store's root key record vanished".into()))?,
-            }
-        }
-    };
-    StoreKeys::unwrap(&record, master).map_err(keys_error)
-}
-
-/// Rows deleted per statement by `complete`.
-const DELETE_CHUNK: usize = 500;
-
-/// `DELETE … WHERE destination = ?1 AND id IN (?2, …) RETURNING id` with `DELETE_CHUNK` ids.
-static DELETE_CHUNK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let ids: Vec<String> = (2..DELETE_CHUNK + 2).map(|i| format!("?{i}")).collect();
-    format!(
-        "DELETE FROM outbox WHERE destination = ?1 AND id IN ({}) RETURNING id",
-        ids.join(",")
-    )
-});
-
-fn kind_of(code: i64) -> Kind {
-    Kind::from_code(code).unwrap_or(Kind::Track)
-}
-
-fn id_list(ids: &[i64]) -> String {
-    let mut s = String::with_capacity(ids.len() * 8);
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&id.to_string());
-    }
-    s
-}
-
-impl Store for SqliteStore {
-    fn append(&self, rows: &[NewRow]) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.writer.lock_ingest();
-        let tx = conn.transaction().map_err(err)?;
-        {
-            let mut stmt = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, meta) VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(err)?;
-            for r in rows {
-                stmt.execute(params![
-                    r.destination,
-                    r.kind.code(),
-                    r.payload,
-                    r.enqueued_at_ms,
-                    r.meta
-                ])
-                .map_err(err)?;
-            }
-        }
-        tx.commit().map_err(err)
-    }
-
-    fn lease(&self, destination: &str, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, kind, payload, enqueued_at, attempts, meta FROM outbox WHERE destination = ?1 ORDER BY id LIMIT ?2",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![destination, limit as i64], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    kind: kind_of(r.get(1)?),
-                    payload: r.get(2)?,
-                    enqueued_at_ms: r.get(3)?,
-                    attempts: r.get(4)?,
-                    meta: r.get(5)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-    }
-
-    fn complete(
-        &self,
-        destination: &str,
-        delivered: &[OutboxRow],
-        dead: &[(i64, String)],
-        now_ms: i64,
-    ) -> Result<(), StoreError> {
-        let Some(key) = &self.chain_key else {
-            if delivered.iter().any(|r| r.meta.is_some()) {
-                return Err(StoreError::Unavailable(
-                    "the store was opened without the master key: deliveries cannot be recorded in the ledger".into(),
-                ));
-            }
-            return self.complete_unrecorded(destination, delivered, dead, now_ms);
-        };
-        // A disk that filled from outside vendorwall: the reserve file is given up once so
-        // this record (which lets the outbox shrink) can commit.
-        match self.complete_recorded(key, destination, delivered, dead, now_ms) {
-            Err(e) if is_disk_full(&e) && self.space.as_ref().is_some_and(|s| s.release_reserve()) => self
-                .complete_recorded(key, destination, delivered, dead, now_ms)
-                .map_err(err),
-            r => r.map_err(err),
-        }
-    }
-
-    fn note_attempt(&self, ids: &[i64]) -> Result<(), StoreError> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let conn = self.writer.lock();
-        conn.execute(
-            &format!(
-                "UPDATE outbox SET attempts = attempts + 1 WHERE id IN ({})",
-                id_list(ids)
-            ),
-            [],
-        )
-        .map_err(err)?;
-        Ok(())
-    }
-
-    fn queue_stats(&self, destination: &str) -> Result<QueueStats, StoreError> {
-        let conn = lock(&self.reader);
-        let depth: i64 = conn
-            .prepare_cached("SELECT COUNT(*) FROM outbox WHERE destination = ?1")
-            .and_then(|mut s| s.query_row([destination], |r| r.get(0)))
-            .map_err(err)?;
-        let oldest: Option<i64> = conn
-            .prepare_cached("SELECT enqueued_at FROM outbox WHERE destination = ?1 ORDER BY id LIMIT 1")
-            .and_then(|mut s| s.query_row([destination], |r| r.get(0)).optional())
-            .map_err(err)?;
-        Ok(QueueStats {
-            depth: depth as u64,
-            oldest_enqueued_at_ms: oldest,
-        })
-    }
-
-    fn dead_letters(&self, destination: Option<&str>, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, destination, kind, reason, enqueued_at, failed_at, attempts, length(payload)
-                 FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) ORDER BY id LIMIT ?2",
-            )
-            .map_err(err)?;
-        let rows = stmt
-            .query_map(params![destination, limit as i64], |r| {
-                Ok(DeadLetter {
-                    id: r.get(0)?,
-                    destination: r.get(1)?,
-                    kind: kind_of(r.get(2)?),
-                    reason: r.get(3)?,
-                    enqueued_at_ms: r.get(4)?,
-                    failed_at_ms: r.get(5)?,
-                    attempts: r.get(6)?,
-                    payload_bytes: r.get::<_, i64>(7)? as usize,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-    }
-
-    fn retry_dead_letters(&self, destination: Option<&str>, ids: &[i64], now_ms: i64) -> Result<usize, StoreError> {
-        let filter = dead_letter_filter(ids);
-        let mut conn = self.writer.lock();
-        let tx = conn.transaction().map_err(err)?;
-        let n = tx
-            .execute(
-                &format!(
-                    "INSERT INTO outbox (destination, kind, payload, enqueued_at, attempts, meta)
-                     SELECT destination, kind, payload, ?2, 0, meta FROM dead_letters
-                     WHERE (?1 IS NULL OR destination = ?1) {filter} ORDER BY id"
-                ),
-                params![destination, now_ms],
-            )
-            .map_err(err)?;
-        tx.execute(
-            &format!("DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {filter}"),
-            params![destination],
-        )
-        .map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(n)
-    }
-
-    fn purge_dead_letters(&self, destination: Option<&str>, ids: &[i64]) -> Result<usize, StoreError> {
-        let conn = self.writer.lock();
-        conn.execute(
-            &format!(
-                "DELETE FROM dead_letters WHERE (?1 IS NULL OR destination = ?1) {}",
-                dead_letter_filter(ids)
-            ),
-            params![destination],
-        )
-        .map_err(err)
-    }
-
-    fn destination_statuses(&self) -> Result<Vec<DestinationStatus>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut stmt = conn
-            .prepare_cached("SELECT name, state, dropped, updated_at FROM destinations ORDER BY name")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([], |r| {
-                let state: String = r.get(1)?;
-                Ok(DestinationStatus {
-                    name: r.get(0)?,
-                    state: DestinationState::parse(&state).unwrap_or(DestinationState::Active),
-                    dropped: r.get::<_, i64>(2)? as u64,
-                    updated_at_ms: r.get(3)?,
-                })
-            })
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-    }
-
-    fn set_destination_state(&self, name: &str, state: DestinationState, now_ms: i64) -> Result<(), StoreError> {
-        let conn = self.writer.lock();
-        conn.execute(
-            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, ?2, 0, ?3)
-             ON CONFLICT (name) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-            params![name, state.as_str(), now_ms],
-        )
-        .map_err(err)?;
-        Ok(())
-    }
-
-    fn add_dropped(&self, name: &str, n: u64) -> Result<(), StoreError> {
-        let conn = self.writer.lock();
-        conn.execute(
-            "INSERT INTO destinations (name, state, dropped, updated_at) VALUES (?1, 'dropping', ?2, 0)
-             ON CONFLICT (name) DO UPDATE SET dropped = dropped + excluded.dropped",
-            params![name, n as i64],
-        )
-        .map_err(err)?;
-        Ok(())
-    }
-
-    fn key_versions(&self, destination: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
-        let conn = lock(&self.reader);
-        let mut stmt = conn
-            .prepare_cached("SELECT version, sealed FROM destination_keys WHERE destination = ?1 ORDER BY version")
-            .map_err(err)?;
-        let rows = stmt
-            .query_map([destination], |r| Ok((r.get::<_, i64>(0)? as u32, r.get(1)?)))
-            .map_err(err)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(err)
-    }
-
-    fn add_key(&self, destination: &str, version: u32, sealed: &[u8], now_ms: i64) -> Result<(), StoreError> {
-        let conn = self.writer.lock();
-        conn.execute(
-            "INSERT OR IGNORE INTO destination_keys (destination, version, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![destination, version as i64, sealed, now_ms],
-        )
-        .map_err(err)?;
-        Ok(())
-    }
+impl LedgerStore for SqliteStore {
     fn verify_ledger(&self) -> Result<Vec<crate::ledger::Verification>, StoreError> {
         let key = self
             .chain_key
             .as_ref()
-            .ok_or_else(|| StoreError::Unavailable("verifying the ledger needs the master key".into()))?;
+            .ok_or_else(|| StoreError::Keys("verifying the ledger needs the master key".into()))?;
         let conn = self.query_connection()?;
         let mut out = ledger::verify(&conn, key).map_err(err)?;
         if let Some(ikey) = &self.incident_key {
@@ -1127,6 +1035,74 @@ impl Store for SqliteStore {
         ledger::vendor_ids(&self.query_connection()?, destination, visit).map_err(err)
     }
 
+    fn reconcile_witness(&self, accept_rollback: bool) -> Result<WitnessStart, StoreError> {
+        let Some(w) = &self.witness else {
+            return Ok(WitnessStart {
+                not_configured: true,
+                ..WitnessStart::default()
+            });
+        };
+        let refuse = |what: String| StoreError::Corrupt(format!("ledger witness {}: {what}", w.path().display()));
+        let witnessed = w.read().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Some(p) = witnessed.problems.first() {
+            return Err(refuse(p.clone()));
+        }
+        let conn = self.writer.lock();
+        let mut start = WitnessStart::default();
+        if !witnessed.exists {
+            let started: bool = conn
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM meta WHERE key = 'ledger_witness')",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            let heads = ledger::heads(&conn).map_err(err)?;
+            if started && !heads.is_empty() {
+                return Err(refuse(
+                    "the witness file is missing, though this store was witnessed".into(),
+                ));
+            }
+            let lines: Vec<(&str, i64, [u8; 32])> = heads.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
+            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            start.started = true;
+        } else {
+            let mut lines = Vec::new();
+            for (destination, standing) in ledger::compare_witness(&conn, &witnessed).map_err(err)? {
+                match standing {
+                    ledger::Standing::Agrees => {}
+                    ledger::Standing::OneAhead(seq, head) => {
+                        lines.push((destination.clone(), seq, head));
+                        start.repaired.push(destination);
+                    }
+                    ledger::Standing::Behind(p) if !accept_rollback => {
+                        return Err(refuse(format!(
+                            "{destination}: {p}; start with --accept-rollback to accept this copy"
+                        )));
+                    }
+                    ledger::Standing::Behind(_) => {
+                        let (seq, head) = ledger::head_of(&conn, &destination)
+                            .map_err(err)?
+                            .unwrap_or((0, [0; 32]));
+                        lines.push((destination.clone(), seq, head));
+                        start.accepted_rollback.push(destination);
+                    }
+                    ledger::Standing::Problem(p) => return Err(refuse(format!("{destination}: {p}"))),
+                }
+            }
+            let lines: Vec<(&str, i64, [u8; 32])> = lines.iter().map(|(d, s, h)| (d.as_str(), *s, *h)).collect();
+            w.append(&lines).map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('ledger_witness', 'started') ON CONFLICT (key) DO NOTHING",
+            [],
+        )
+        .map_err(err)?;
+        Ok(start)
+    }
+}
+
+impl IncidentStore for SqliteStore {
     fn save_incident(&self, id: Option<i64>, document: &str, now_ms: i64) -> Result<i64, StoreError> {
         let key = self.incident_writes()?;
         let mut conn = self.writer.lock();
@@ -1142,7 +1118,7 @@ impl Store for SqliteStore {
                     )
                     .map_err(err)?;
                 if n == 0 {
-                    return Err(StoreError::Unavailable(format!("no incident {id} to save")));
+                    return Err(StoreError::NotFound(format!("no incident {id} to save")));
                 }
                 id
             }
@@ -1194,13 +1170,6 @@ impl Store for SqliteStore {
             .query_row("SELECT document FROM incidents WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(err)
-    }
-
-    fn reusable_bytes(&self) -> Result<u64, StoreError> {
-        let conn = lock(&self.reader);
-        let pages: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0)).map_err(err)?;
-        let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).map_err(err)?;
-        Ok((pages.max(0) as u64).saturating_mul(size.max(0) as u64))
     }
 }
 

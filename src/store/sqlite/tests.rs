@@ -1,97 +1,35 @@
 use super::*;
 use crate::ledger::codec::{EntryCode, batch_entries, encode_batch};
-use crate::store::{NewRow, Store};
-use proptest::prelude::*;
-use std::collections::{BTreeMap, VecDeque};
+use crate::store::Store;
+use crate::store::conformance::{
+    self as suites, Backend, TempDir, deliver_all, exposed, exposed_as, incident_failures, mentions, row, sealed_row,
+    subject_ids, test_master,
+};
 
-pub(crate) struct TempDir(pub PathBuf);
+/// The embedded backend under the conformance suites: a store in a directory of its own.
+struct Sqlite(TempDir);
 
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("vw-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        TempDir(p)
+impl Backend for Sqlite {
+    fn open(&self, master: Option<&MasterKey>, witness: Option<&Path>) -> Result<Arc<dyn Store>, StoreError> {
+        let s = match master {
+            Some(m) => SqliteStore::open_keyed(&self.0.0, m)?,
+            None => SqliteStore::open(&self.0.0)?,
+        };
+        Ok(Arc::new(match (witness, s.keys()) {
+            (Some(path), Some(keys)) => s.with_witness(Witness::new(
+                path.to_path_buf(),
+                keys.mac_key(crate::ledger::WITNESS_PURPOSE),
+            )),
+            _ => s,
+        }))
     }
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+pub(crate) fn backend() -> Box<dyn Backend> {
+    Box::new(Sqlite(TempDir::new("conformance")))
 }
 
-fn row(dest: &str, payload: &str) -> NewRow {
-    NewRow {
-        destination: dest.into(),
-        kind: Kind::Track,
-        payload: payload.as_bytes().to_vec(),
-        enqueued_at_ms: 1000,
-        meta: None,
-    }
-}
-
-#[test]
-fn append_lease_complete_and_dead_letters() {
-    let dir = TempDir::new("store");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(&[row("a", "1"), row("b", "x"), row("a", "2"), row("a", "3")])
-        .unwrap();
-    let leased = s.lease("a", 10).unwrap();
-    assert_eq!(
-        leased.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(),
-        vec![b"1".to_vec(), b"2".to_vec(), b"3".to_vec()]
-    );
-    assert_eq!(
-        s.queue_stats("a").unwrap(),
-        QueueStats {
-            depth: 3,
-            oldest_enqueued_at_ms: Some(1000)
-        }
-    );
-    s.note_attempt(&[leased[1].id]).unwrap();
-    s.complete(
-        "a",
-        &leased[..1],
-        &[(leased[1].id, "properties.time: too old".into())],
-        5000,
-    )
-    .unwrap();
-    assert_eq!(s.lease("a", 10).unwrap().len(), 1);
-    let dead = s.dead_letters(Some("a"), 10).unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(
-        (dead[0].attempts, dead[0].reason.as_str(), dead[0].failed_at_ms),
-        (2, "properties.time: too old", 5000)
-    );
-    // completing rows of another destination is a no-op
-    s.complete("b", &leased[2..3], &[], 0).unwrap();
-    assert_eq!(s.lease("a", 10).unwrap().len(), 1);
-    assert_eq!(s.retry_dead_letters(Some("a"), &[], 6000).unwrap(), 1);
-    let again = s.lease("a", 10).unwrap();
-    assert_eq!(again.len(), 2);
-    assert_eq!(again[1].payload, b"2");
-    assert!(s.dead_letters(None, 10).unwrap().is_empty());
-    s.complete("a", &again[1..2], &[(again[0].id, "x".into())], 0).unwrap();
-    assert_eq!(s.purge_dead_letters(None, &[]).unwrap(), 1);
-}
-
-#[test]
-fn destination_state_and_drop_counts() {
-    let dir = TempDir::new("state");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    assert!(s.destination_statuses().unwrap().is_empty());
-    s.set_destination_state("mp", DestinationState::Suspended, 10).unwrap();
-    s.add_dropped("mp", 3).unwrap();
-    s.set_destination_state("mp", DestinationState::Dropping, 20).unwrap();
-    s.add_dropped("mp", 2).unwrap();
-    let st = &s.destination_statuses().unwrap()[0];
-    assert_eq!(
-        (st.state, st.dropped, st.updated_at_ms),
-        (DestinationState::Dropping, 5, 20)
-    );
-}
+suites::store_conformance!(crate::store::sqlite::tests::backend);
 
 #[test]
 fn reopening_keeps_everything_and_rejects_unknown_schemas() {
@@ -108,150 +46,6 @@ fn reopening_keeps_everything_and_rejects_unknown_schemas() {
         .unwrap();
     drop(s);
     assert!(matches!(SqliteStore::open(&dir.0), Err(StoreError::Corrupt(_))));
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    Append(Vec<(u8, u8)>),
-    Deliver { dest: u8, take: usize, dead_every: usize },
-    Retry(u8),
-    Purge(u8),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        prop::collection::vec((0u8..2, any::<u8>()), 0..6).prop_map(Op::Append),
-        (0u8..2, 0usize..5, 0usize..4).prop_map(|(dest, take, dead_every)| Op::Deliver { dest, take, dead_every }),
-        (0u8..3).prop_map(Op::Retry),
-        (0u8..3).prop_map(Op::Purge),
-    ]
-}
-
-fn dest(d: u8) -> Option<String> {
-    match d {
-        0 => Some("a".into()),
-        1 => Some("b".into()),
-        _ => None,
-    }
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-    /// The outbox behaves like a FIFO queue per destination plus a dead-letter list.
-    #[test]
-    fn outbox_matches_an_in_memory_model(ops in prop::collection::vec(op(), 1..30)) {
-        let dir = TempDir::new("model");
-        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-        let mut queues: BTreeMap<String, VecDeque<Vec<u8>>> = BTreeMap::new();
-        let mut dead: Vec<(String, Vec<u8>)> = Vec::new();
-        for op in ops {
-            match op {
-                Op::Append(items) => {
-                    let rows: Vec<NewRow> = items.iter().map(|(d, p)| NewRow {
-                        destination: dest(*d).unwrap(), kind: Kind::Track, payload: vec![*p], enqueued_at_ms: 1,
-                    meta: None,
-                    }).collect();
-                    s.append(&rows).unwrap();
-                    for r in rows { queues.entry(r.destination).or_default().push_back(r.payload); }
-                }
-                Op::Deliver { dest: d, take, dead_every } => {
-                    let name = dest(d).unwrap();
-                    let leased = s.lease(&name, take).unwrap();
-                    let q = queues.entry(name.clone()).or_default();
-                    let mut ok = vec![];
-                    let mut bad = vec![];
-                    for (i, r) in leased.iter().enumerate() {
-                        let expect = q.pop_front().unwrap();
-                        prop_assert_eq!(&r.payload, &expect);
-                        if dead_every > 0 && i % dead_every == 0 {
-                            bad.push((r.id, "refused".to_string()));
-                            dead.push((name.clone(), expect));
-                        } else {
-                            ok.push(r.clone());
-                        }
-                    }
-                    s.complete(&name, &ok, &bad, 2).unwrap();
-                }
-                Op::Retry(d) => {
-                    let filter = dest(d);
-                    let n = s.retry_dead_letters(filter.as_deref(), &[], 3).unwrap();
-                    let (back, keep): (Vec<_>, Vec<_>) = dead.drain(..).partition(|(n, _)| filter.as_ref().is_none_or(|f| f == n));
-                    prop_assert_eq!(n, back.len());
-                    dead = keep;
-                    for (name, p) in back { queues.entry(name).or_default().push_back(p); }
-                }
-                Op::Purge(d) => {
-                    let filter = dest(d);
-                    let n = s.purge_dead_letters(filter.as_deref(), &[]).unwrap();
-                    let before = dead.len();
-                    dead.retain(|(n, _)| filter.as_ref().is_some_and(|f| f != n));
-                    prop_assert_eq!(n, before - dead.len());
-                }
-            }
-            for (name, q) in &queues {
-                prop_assert_eq!(s.queue_stats(name).unwrap().depth, q.len() as u64);
-            }
-            prop_assert_eq!(s.dead_letters(None, 10_000).unwrap().len(), dead.len());
-        }
-    }
-}
-
-fn exposed(dest: &str, source: &str) -> NewRow {
-    exposed_as(dest, source, "00000000000000000000000000000001", &["user.device"])
-}
-
-fn exposed_as(dest: &str, source: &str, digest: &str, sent: &[&str]) -> NewRow {
-    let e = crate::ledger::Exposure {
-        source: source.into(),
-        subject_digest: Some(digest.into()),
-        vendor_id: Some("v1".into()),
-        key_version: 1,
-        sent: sent.iter().map(|c| c.to_string()).collect(),
-        event_time_ms: 5,
-        ..Default::default()
-    };
-    NewRow {
-        meta: Some(crate::ledger::codec::encode_meta(&e)),
-        ..row(dest, "{}")
-    }
-}
-
-/// Delivers everything queued for `dest` in batches of `n`.
-fn deliver_all(s: &SqliteStore, dest: &str, n: usize, at: i64) {
-    loop {
-        let rows = s.lease(dest, n).unwrap();
-        if rows.is_empty() {
-            return;
-        }
-        s.complete(dest, &rows, &[], at).unwrap();
-    }
-}
-
-#[test]
-fn ledger_is_written_with_the_acknowledgement_and_verifies() {
-    let dir = TempDir::new("ledger");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(
-        &(0..6)
-            .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    s.append(&[exposed("b", "web"), row("b", "no meta: not in the ledger")])
-        .unwrap();
-    // a dead-lettered row is not exposure
-    let first = s.lease("a", 1).unwrap();
-    s.complete("a", &[], &[(first[0].id, "refused".into())], 1).unwrap();
-    deliver_all(&s, "a", 2, 10);
-    deliver_all(&s, "b", 10, 20);
-    assert_eq!(s.ledger_entries(Some("a"), 100).unwrap().len(), 5);
-    assert_eq!(s.ledger_entries(Some("b"), 100).unwrap().len(), 1);
-    let v = s.verify_ledger().unwrap();
-    assert_eq!(v.len(), 2);
-    assert!(v.iter().all(|v| v.ok()), "{v:?}");
-    assert_eq!((v[0].batches, v[0].entries), (3, 5));
-    assert_eq!(s.queue_stats("a").unwrap().depth, 0);
 }
 
 fn tampered(s: &SqliteStore, sql: &str) -> Vec<crate::ledger::Verification> {
@@ -283,14 +77,7 @@ fn rewrite(s: &SqliteStore, id: i64, fix_count: bool, change: impl FnOnce(&mut V
 fn six_entries_in_three_batches() -> (TempDir, SqliteStore) {
     let dir = TempDir::new("tamper");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(
-        &(0..6)
-            .map(|i| exposed("a", if i % 2 == 0 { "web" } else { "ios" }))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap();
-    deliver_all(&s, "a", 2, 10);
-    assert!(s.verify_ledger().unwrap()[0].ok());
+    suites::six_entries_in_three_batches(&s);
     (dir, s)
 }
 
@@ -371,25 +158,14 @@ fn ledger_verify_catches_edits_deletions_and_reordering() {
     }
 }
 
+/// After pruning, deleting the first remaining batch is still caught (the anchor holds the
+/// pruned chain's head).
 #[test]
-fn ledger_prune_keeps_the_rest_verifiable() {
+fn a_pruned_ledger_still_catches_a_deleted_first_batch() {
     let dir = TempDir::new("prune");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
-        .unwrap();
-    deliver_all(&s, "a", 2, 100);
-    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
-        .unwrap();
-    deliver_all(&s, "a", 2, 200);
-    assert_eq!(s.prune_ledger(150).unwrap(), 4);
-    let v = s.verify_ledger().unwrap();
-    assert!(v[0].ok(), "{v:?}");
-    assert_eq!((v[0].batches, v[0].entries), (2, 4));
-    // new deliveries extend the chain from the anchor
-    s.append(&[exposed("a", "web")]).unwrap();
-    deliver_all(&s, "a", 2, 300);
+    suites::ledger::pruned_at_150(&s);
     assert!(s.verify_ledger().unwrap()[0].ok());
-    // and deleting the first remaining batch is still caught
     assert!(
         !tampered(
             &s,
@@ -399,68 +175,18 @@ fn ledger_prune_keeps_the_rest_verifiable() {
     );
 }
 
+/// A rollup edited behind the batches' back is caught (queries would trust it); with the
+/// rollups deleted, queries read the batches again and agree with what the rollups said.
 #[test]
-fn ledger_counts_people_categories_and_links() {
+fn an_edited_rollup_is_caught_and_deleted_ones_are_read_from_the_batches() {
     let dir = TempDir::new("figures");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    let p = |n: u32| format!("{n:032x}");
-    // Day 1: person 1 twice on web (device + pseudonymised id), person 2 once on ios.
-    let day = crate::ledger::rollup::DAY_MS;
-    s.append(&[
-        exposed_as("a", "web", &p(1), &["user.device", "user.unique_id"]),
-        exposed_as("a", "web", &p(1), &["user.device", "user.unique_id"]),
-        exposed_as("a", "ios", &p(2), &["user.device"]),
-        exposed_as("b", "web", &p(9), &["user.contact.email"]),
-    ])
-    .unwrap();
-    deliver_all(&s, "a", 100, day + 1000);
-    deliver_all(&s, "b", 100, day + 1000);
-    // Day 2: person 3, whose anonymous id turns out to be person 1's.
-    let mut linked = exposed_as("a", "web", &p(3), &["user.device"]);
-    let mut x = crate::ledger::codec::decode_meta(linked.meta.as_ref().unwrap()).unwrap();
-    x.linked = vec![crate::ledger::LinkedId {
-        digest: p(1),
-        sealed: None,
-    }];
-    linked.meta = Some(crate::ledger::codec::encode_meta(&x));
-    s.append(&[linked]).unwrap();
-    deliver_all(&s, "a", 100, 2 * day + 5000);
-
-    let pseudo = |f: &crate::ledger::query::Figures| f.categories.values().filter(|c| c.pseudonymised_only).count();
-    let all = crate::ledger::query::figures(&s, "a", 0, 3 * day).unwrap();
-    assert_eq!((all.people, all.records), (2, 4), "{all:?}");
-    assert_eq!(all.categories["user.device"].people, 2);
-    assert_eq!(all.categories["user.device"].records, 4);
-    assert_eq!(all.categories["user.unique_id"].people, 1);
-    assert_eq!(pseudo(&all), 0);
-    assert_eq!(all.sources["web"].records, 3);
-    assert_eq!(all.sources["web"].people, 1);
-    assert_eq!(all.sources["ios"].people, 1);
-    assert_eq!(
-        (all.first_exposure_ms, all.last_exposure_ms),
-        (Some(day + 1000), Some(2 * day + 5000))
-    );
-    // Only day 2 (to the millisecond): one record, one person.
-    let late = crate::ledger::query::figures(&s, "a", day + 1001, 3 * day).unwrap();
-    assert_eq!((late.people, late.records), (1, 1));
-    // Rolling up closed days changes nothing.
+    let day = suites::ledger::two_days_of_people(&s);
     assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 3);
-    assert_eq!(crate::ledger::query::figures(&s, "a", 0, 3 * day).unwrap(), all);
-    assert_eq!(s.roll_up_ledger(4 * day).unwrap(), 0);
-    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
-    // Walking the stored person lists a window at a time (here a day each) gives the same
-    // per-person table as walking them all together.
-    let together: Vec<_> = crate::ledger::query::people(&s, "a", 0, 3 * day)
+    let rolled: Vec<_> = crate::ledger::query::people(&s, "a", 0, 3 * day)
         .unwrap()
         .iter()
         .collect();
-    let by_day: Vec<_> = crate::ledger::query::people_windowed(&s, "a", 0, 3 * day, 1)
-        .unwrap()
-        .iter()
-        .collect();
-    assert_eq!(together.len(), 2);
-    assert_eq!(by_day, together);
-    // A rollup edited behind the batches' back is caught (queries would trust it).
     let v = tampered(
         &s,
         "UPDATE ledger_rollups SET people = (SELECT people FROM ledger_rollups WHERE destination = 'b' LIMIT 1)
@@ -468,26 +194,12 @@ fn ledger_counts_people_categories_and_links() {
     );
     assert_eq!(v[0].tampered_rollups, vec![1], "{v:?}");
     s.writer.lock().execute_batch("DELETE FROM ledger_rollups").unwrap();
-    let people = crate::ledger::query::people(&s, "a", 0, 3 * day).unwrap();
-    let rows: Vec<_> = people.iter().collect();
-    assert_eq!(rows.len(), 2);
-    // Person 1 and the subject that linked it are one person, named by the linking subject.
-    let linked = rows.iter().find(|r| r.records == 3).unwrap();
-    assert_eq!(
-        linked.person, 4,
-        "subjects 1 (person 1), 2, 3 (b's), 4 (the linking one)"
-    );
-    let mut names = people.category_names(linked.mask);
-    names.sort();
-    assert_eq!(names, vec!["user.device", "user.unique_id"]);
-    assert_eq!((linked.first_ms, linked.last_ms), (day + 1000, 2 * day + 5000));
-    let mut vendor_ids = Vec::new();
-    s.ledger_vendor_ids("a", &mut |subject, kv, id| {
-        vendor_ids.push((subject, kv, id.to_owned()))
-    })
-    .unwrap();
-    assert_eq!(vendor_ids.len(), 3);
-    assert!(vendor_ids.iter().all(|(_, kv, id)| *kv == 1 && id == "v1"));
+    let from_batches: Vec<_> = crate::ledger::query::people(&s, "a", 0, 3 * day)
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(from_batches.len(), 2);
+    assert_eq!(from_batches, rolled);
 }
 
 #[test]
@@ -540,67 +252,6 @@ fn a_version_2_ledger_is_converted_and_still_verifies() {
 }
 
 #[test]
-fn batch_ids_never_repeat_after_pruning_everything() {
-    let dir = TempDir::new("prune-all");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(&(0..4).map(|_| exposed("a", "web")).collect::<Vec<_>>())
-        .unwrap();
-    deliver_all(&s, "a", 2, 100);
-    assert_eq!(s.prune_ledger(1000).unwrap(), 4);
-    s.append(&[exposed("a", "web")]).unwrap();
-    deliver_all(&s, "a", 2, 2000);
-    let e = s.ledger_entries(Some("a"), 10).unwrap();
-    assert_eq!(e.len(), 1);
-    assert_eq!(e[0].batch, 3, "batch ids continue after the anchor");
-    assert!(s.verify_ledger().unwrap()[0].ok());
-}
-
-#[test]
-fn a_shared_device_does_not_merge_two_people() {
-    let dir = TempDir::new("shared-device");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    let p = |n: u32| format!("{n:032x}");
-    let with_link = |subject: u32, device: u32| {
-        let mut row = exposed_as("a", "web", &p(subject), &["user.device"]);
-        let mut x = crate::ledger::codec::decode_meta(row.meta.as_ref().unwrap()).unwrap();
-        x.linked = vec![crate::ledger::LinkedId {
-            digest: p(device),
-            sealed: None,
-        }];
-        row.meta = Some(crate::ledger::codec::encode_meta(&x));
-        row
-    };
-    // The device's anonymous event, then user 1 and user 2 each log in on it.
-    s.append(&[
-        exposed_as("a", "web", &p(9), &["user.device"]),
-        with_link(1, 9),
-        with_link(2, 9),
-    ])
-    .unwrap();
-    deliver_all(&s, "a", 10, 1000);
-    let f = crate::ledger::query::figures(&s, "a", 0, 2000).unwrap();
-    assert_eq!((f.people, f.records), (2, 3), "the device joins the first user only");
-    let people = crate::ledger::query::people(&s, "a", 0, 2000).unwrap();
-    let mut records: Vec<u64> = people.iter().map(|p| p.records).collect();
-    records.sort();
-    assert_eq!(records, vec![1, 2]);
-}
-
-#[test]
-fn each_delivered_row_enters_the_ledger_once() {
-    let dir = TempDir::new("once");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    s.append(&[exposed("a", "web"), exposed("a", "ios")]).unwrap();
-    let rows = s.lease("a", 10).unwrap();
-    let listed_twice = [rows.clone(), rows.clone()].concat();
-    s.complete("a", &listed_twice, &[], 10).unwrap();
-    // Completing rows that are no longer queued records nothing more.
-    s.complete("a", &rows, &[], 11).unwrap();
-    assert_eq!(s.ledger_entries(Some("a"), 100).unwrap().len(), 2);
-    assert!(s.verify_ledger().unwrap()[0].ok());
-}
-
-#[test]
 fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     let dir = TempDir::new("json-meta");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
@@ -627,90 +278,6 @@ fn rows_queued_with_json_metadata_by_earlier_versions_enter_the_ledger() {
     assert_eq!(entries[0].source, "ios");
     assert_eq!(entries[0].sent, vec!["user.device".to_owned()]);
     assert_eq!(entries[0].subject_digest, Some(format!("{:032x}", 7)));
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
-
-    /// Linking through the store (which skips the lookups for subjects created in the same
-    /// transaction) gives the links of the rules applied one record at a time in memory:
-    /// `a`'s person absorbs `b`'s unless `b` already belongs to another person.
-    #[test]
-    fn links_match_the_rules_applied_one_record_at_a_time(
-        records in proptest::collection::vec((0u32..6, proptest::collection::vec(0u32..6, 0..3)), 1..14),
-        per_batch in 1usize..5,
-    ) {
-        let dir = TempDir::new("links-model");
-        let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-        let p = |n: u32| format!("{n:032x}");
-        let rows: Vec<NewRow> = records
-            .iter()
-            .map(|(main, linked)| {
-                let mut row = exposed_as("a", "web", &p(*main), &["user.device"]);
-                let mut x = crate::ledger::codec::decode_meta(row.meta.as_ref().unwrap()).unwrap();
-                x.linked = linked
-                    .iter()
-                    .map(|l| crate::ledger::LinkedId { digest: p(*l), sealed: None })
-                    .collect();
-                row.meta = Some(crate::ledger::codec::encode_meta(&x));
-                row
-            })
-            .collect();
-        s.append(&rows).unwrap();
-        deliver_all(&s, "a", per_batch, 1000);
-
-        // The model: subject ids in order of first appearance, links as a map.
-        let mut ids: BTreeMap<u32, u32> = BTreeMap::new();
-        let mut links: BTreeMap<u32, u32> = BTreeMap::new();
-        let id_of = |n: u32, ids: &mut BTreeMap<u32, u32>| {
-            let next = ids.len() as u32 + 1;
-            *ids.entry(n).or_insert(next)
-        };
-        for (main, linked) in &records {
-            let a = id_of(*main, &mut ids);
-            for l in linked {
-                let b = id_of(*l, &mut ids);
-                let person = |x: u32, links: &BTreeMap<u32, u32>| links.get(&x).copied().unwrap_or(x);
-                let (pa, pb) = (person(a, &links), person(b, &links));
-                if pa == pb || pb != b {
-                    continue;
-                }
-                for v in links.values_mut() {
-                    if *v == b {
-                        *v = pa;
-                    }
-                }
-                links.insert(b, pa);
-            }
-        }
-        let mut stored = ledger::links(&lock(&s.reader)).unwrap();
-        stored.sort_unstable();
-        prop_assert_eq!(stored, links.into_iter().collect::<Vec<_>>());
-        // Every link row's MAC and the tables' sealed counts hold after any merge sequence.
-        let v = s.verify_ledger().unwrap();
-        prop_assert!(v.iter().all(|v| v.ok()), "{:?}", v);
-    }
-}
-
-#[test]
-fn complete_removes_rows_across_several_delete_chunks() {
-    let dir = TempDir::new("chunks");
-    let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    let n = 2 * DELETE_CHUNK + 3;
-    let rows: Vec<NewRow> = (0..n)
-        .map(|i| exposed(if i % 7 == 0 { "b" } else { "a" }, "web"))
-        .collect();
-    s.append(&rows).unwrap();
-    let a = s.lease("a", n).unwrap();
-    let b = s.lease("b", n).unwrap();
-    assert_eq!(a.len() + b.len(), n);
-    // Another destination's ids in the list are not touched.
-    let mixed = [a.clone(), b.clone()].concat();
-    s.complete("a", &mixed, &[], 10).unwrap();
-    assert!(s.lease("a", n).unwrap().is_empty());
-    assert_eq!(s.lease("b", n).unwrap().len(), b.len());
-    assert_eq!(s.ledger_entries(Some("a"), 10 * n).unwrap().len(), a.len());
-    assert!(s.ledger_entries(Some("b"), 10).unwrap().is_empty());
 }
 
 /// A panic inside `complete` rolls its transaction back but poisons the ledger cache's lock;
@@ -742,11 +309,6 @@ fn a_poisoned_ledger_cache_is_forgotten() {
         Some(digest),
         "the subject was interned, not taken from the planted id"
     );
-}
-
-/// The master key every test store here is opened with.
-pub(crate) fn test_master() -> MasterKey {
-    MasterKey::from_bytes(&[42; 32])
 }
 
 /// Rewrites every batch of `a` as someone with write access but without the master key
@@ -795,22 +357,6 @@ fn a_rewrite_with_recomputed_plain_hashes_is_caught() {
     ledger::seal_dictionary(&conn, &ChainKey::Legacy).unwrap();
     drop(conn);
     assert!(s.verify_ledger().unwrap()[0].dictionary_tampered);
-}
-
-#[test]
-fn without_the_master_key_nothing_is_recorded_or_verified() {
-    let dir = TempDir::new("unkeyed");
-    let s = SqliteStore::open(&dir.0).unwrap();
-    s.append(&[exposed("a", "web"), row("a", "no meta")]).unwrap();
-    let rows = s.lease("a", 10).unwrap();
-    let e = s.complete("a", &rows, &[], 1).unwrap_err().to_string();
-    assert!(e.contains("master key"), "{e}");
-    assert_eq!(s.queue_stats("a").unwrap().depth, 2, "nothing left the outbox");
-    // Refused rows and rows without exposure still move.
-    s.complete("a", &[rows[1].clone()], &[(rows[0].id, "refused".into())], 1)
-        .unwrap();
-    assert_eq!(s.queue_stats("a").unwrap().depth, 0);
-    assert!(s.verify_ledger().unwrap_err().to_string().contains("master key"));
 }
 
 #[test]
@@ -931,93 +477,11 @@ fn the_witness_catches_a_rollback_to_an_older_copy() {
     assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
 }
 
-#[test]
-fn the_witness_repairs_one_batch_ahead_and_refuses_the_rest() {
-    let dir = TempDir::new("witness-ahead");
-    let wpath = witness_path(&dir);
-    let _cleanup = TempDir(wpath.clone());
-    let s = witnessed_store(&dir);
-    s.reconcile_witness(false).unwrap();
-    for t in 1..=3 {
-        s.append(&[exposed("a", "web")]).unwrap();
-        deliver_all(&s, "a", 10, t);
-    }
-    drop(s);
-    let full = std::fs::read_to_string(&wpath).unwrap();
-    let lines: Vec<&str> = full.lines().collect();
-    assert_eq!(lines.len(), 3);
-
-    // A crash between the commit and the witness line: one batch ahead, repaired on start.
-    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[1])).unwrap();
-    let s = witnessed_store(&dir);
-    assert!(
-        witness_problems(&s).is_empty(),
-        "one batch ahead is a delivery in flight"
-    );
-    assert_eq!(s.reconcile_witness(false).unwrap().repaired, vec!["a".to_string()]);
-    assert_eq!(
-        std::fs::read_to_string(&wpath).unwrap(),
-        full,
-        "the same line written again"
-    );
-    drop(s);
-
-    // Two lines cut off the end: not a crash.
-    std::fs::write(&wpath, format!("{}\n", lines[0])).unwrap();
-    let s = witnessed_store(&dir);
-    assert!(witness_problems(&s)[0].contains("not in the witness"));
-    assert!(s.reconcile_witness(false).is_err());
-    drop(s);
-
-    // A line removed from the middle, or edited.
-    std::fs::write(&wpath, format!("{}\n{}\n", lines[0], lines[2])).unwrap();
-    let s = witnessed_store(&dir);
-    assert!(
-        witness_problems(&s)
-            .iter()
-            .any(|p| p.contains("line 2") && p.contains("MAC"))
-    );
-    assert!(s.reconcile_witness(false).is_err());
-    let mut edited: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
-    edited["head"] = serde_json::json!("00".repeat(32));
-    std::fs::write(&wpath, format!("{}\n{edited}\n{}\n", lines[0], lines[2])).unwrap();
-    assert!(witness_problems(&s).iter().any(|p| p.contains("line 2")));
-
-    // The witness deleted.
-    std::fs::remove_file(&wpath).unwrap();
-    assert!(witness_problems(&s).iter().any(|p| p.contains("missing")));
-    let e = s.reconcile_witness(false).unwrap_err().to_string();
-    assert!(e.contains("missing"), "{e}");
-}
-
-/// Three subjects seen by `a`: 1 and 3 linked (3's anonymous id became 1), 2 on its own.
+/// Three subjects seen by `a` (see [`suites::ledger::subjects_links_and_vendor_ids`]).
 fn subjects_links_and_vendor_ids() -> (TempDir, SqliteStore) {
     let dir = TempDir::new("rows");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    let p = |n: u32| format!("{n:032x}");
-    let sealed = |n: u32| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(format!("sealed-{n}"))
-    };
-    let mut rows = Vec::new();
-    for n in [1, 2, 3] {
-        let mut r = exposed_as("a", "web", &p(n), &["user.device"]);
-        let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
-        x.subject_sealed = Some(sealed(n));
-        x.vendor_id = Some(format!("vendor-{n}"));
-        if n == 1 {
-            x.linked = vec![crate::ledger::LinkedId {
-                digest: p(3),
-                sealed: Some(sealed(3)),
-            }];
-        }
-        r.meta = Some(crate::ledger::codec::encode_meta(&x));
-        rows.push(r);
-    }
-    s.append(&rows).unwrap();
-    deliver_all(&s, "a", 2, 10);
-    let v = s.verify_ledger().unwrap();
-    assert!(v.iter().all(|v| v.ok()), "{v:?}");
+    suites::ledger::subjects_links_and_vendor_ids(&s);
     (dir, s)
 }
 
@@ -1081,33 +545,6 @@ fn subject_link_and_vendor_id_rows_are_covered() {
     }
 }
 
-/// A queued row about `user-<n>` (digest `<n>` as 32 hex), its id sealed by `seal`.
-fn sealed_row(n: u32, seal: &dyn Fn(&[u8; 16], &str) -> Vec<u8>) -> NewRow {
-    use base64::Engine as _;
-    let digest = format!("{n:032x}");
-    let mut r = exposed_as("a", "web", &digest, &["user.device"]);
-    let mut x = crate::ledger::codec::decode_meta(r.meta.as_ref().unwrap()).unwrap();
-    let bytes = crate::ledger::digest_bytes(&digest).unwrap();
-    x.subject_sealed = Some(base64::engine::general_purpose::STANDARD.encode(seal(&bytes, &format!("user-{n}"))));
-    r.meta = Some(crate::ledger::codec::encode_meta(&x));
-    r
-}
-
-/// Every subject's id, opened with `keys` (`None` where it does not open).
-fn subject_ids(s: &SqliteStore, keys: &StoreKeys) -> Vec<Option<String>> {
-    let mut ids = Vec::new();
-    s.ledger_subjects(&mut |r| {
-        let digest: [u8; 16] = r.digest.try_into().unwrap();
-        ids.push(
-            r.sealed
-                .and_then(|b| keys.open_subject(SubjectPart::Id, &digest, b))
-                .map(|b| String::from_utf8(b).unwrap()),
-        );
-    })
-    .unwrap();
-    ids
-}
-
 fn root_record_of(s: &SqliteStore) -> String {
     root_record(&s.writer.lock()).unwrap().unwrap()
 }
@@ -1167,96 +604,20 @@ fn a_sealed_id_moved_to_another_subject_does_not_open() {
     );
 }
 
+/// A ledger that does not verify is not re-keyed (that would hide the tampering).
 #[test]
-fn online_rotation_rewraps_the_root_key_beside_a_running_writer() {
-    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
-    let dir = TempDir::new("rewrap");
-    // `running` plays serve: opened with the old key, it keeps writing after the rotation.
-    let running = SqliteStore::open_keyed(&dir.0, &old).unwrap();
-    let keys = running.keys().unwrap();
-    let seal = |d: &[u8; 16], id: &str| keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
-    let pseudonym = crate::keyring::current_key(&running, &keys, "a").unwrap();
-    running.append(&[sealed_row(1, &seal)]).unwrap();
-    deliver_all(&running, "a", 10, 10);
-    running.append(&[sealed_row(2, &seal)]).unwrap();
-
-    let cli = SqliteStore::open(&dir.0).unwrap();
-    cli.rewrap_root(&old, &new).unwrap();
-    assert!(root_record_of(&cli).starts_with(&format!("v1:{}:", new.id())));
-    // The old key no longer rotates it either.
-    let e = cli.rewrap_root(&old, &new).unwrap_err().to_string();
-    assert!(e.contains(&new.id()), "{e}");
-    drop(cli);
-
-    // The running writer goes on: delivers, records, seals with the keys it holds.
-    deliver_all(&running, "a", 10, 20);
-    running.append(&[sealed_row(3, &seal)]).unwrap();
-    deliver_all(&running, "a", 10, 30);
-    assert!(running.verify_ledger().unwrap().iter().all(|v| v.ok()));
-    drop(running);
-
-    // A restart with the old key is refused, naming the settings; the new key opens all.
-    let e = SqliteStore::open_keyed(&dir.0, &old).err().unwrap().to_string();
-    assert!(e.contains("keys.master_key_env") && e.contains("rotate-master"), "{e}");
-    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
-    let keys = s.keys().unwrap();
-    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
-    assert_eq!(
-        subject_ids(&s, &keys),
-        ["user-1", "user-2", "user-3"].map(|s| Some(s.to_owned()))
-    );
-    assert_eq!(
-        crate::keyring::current_key(&s, &keys, "a").unwrap().pseudonym("x"),
-        pseudonym.pseudonym("x")
-    );
-}
-
-#[test]
-fn reseal_reseals_queued_records_and_rekeys_the_ledger() {
-    let (old, new) = (test_master(), MasterKey::from_bytes(&[43; 32]));
-    let dir = TempDir::new("reseal");
-    let s = SqliteStore::open_keyed(&dir.0, &old).unwrap();
-    let old_keys = s.keys().unwrap();
-    let seal = |d: &[u8; 16], id: &str| old_keys.seal_subject(SubjectPart::Id, d, id.as_bytes()).unwrap();
-    let pseudonym = crate::keyring::current_key(&s, &old_keys, "a").unwrap();
-    s.append(&[sealed_row(1, &seal)]).unwrap();
-    deliver_all(&s, "a", 10, 10);
-    s.append(&[sealed_row(2, &seal)]).unwrap(); // still queued at the rotation
-    let (done, new_keys) = s.reseal(&new).unwrap();
-    assert_eq!(
-        (done.pseudonym_keys, done.subject_ids, done.queued_records, done.batches),
-        (1, 1, 1, 1)
-    );
-    drop(s);
-
-    assert!(matches!(
-        SqliteStore::open_keyed(&dir.0, &old),
-        Err(StoreError::Keys(_))
-    ));
-    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
-    let keys = s.keys().unwrap();
-    deliver_all(&s, "a", 10, 20);
-    assert!(s.verify_ledger().unwrap().iter().all(|v| v.ok()));
-    assert_eq!(subject_ids(&s, &keys), [Some("user-1".into()), Some("user-2".into())]);
-    assert_eq!(
-        subject_ids(&s, &new_keys),
-        [Some("user-1".into()), Some("user-2".into())]
-    );
-    // The old root's keys open nothing any more: an old backup's root does not reach new data.
-    assert_eq!(subject_ids(&s, &old_keys), [None, None]);
-    assert!(crate::keyring::current_key(&s, &old_keys, "a").is_err());
-    // The pseudonym key itself is unchanged: vendors see the same pseudonyms.
-    assert_eq!(
-        crate::keyring::current_key(&s, &keys, "a").unwrap().pseudonym("x"),
-        pseudonym.pseudonym("x")
-    );
-    // A ledger that does not verify is not re-keyed (that would hide the tampering).
+fn reseal_refuses_a_tampered_ledger() {
+    let (dir, s) = six_entries_in_three_batches();
     s.writer
         .lock()
         .execute("UPDATE ledger_batches SET delivered_at = 11 WHERE id = 1", [])
         .unwrap();
-    let e = s.reseal(&old).unwrap_err().to_string();
-    assert!(e.contains("does not verify"), "{e}");
+    let e = s.reseal(&MasterKey::from_bytes(&[43; 32])).unwrap_err();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+    assert!(e.to_string().contains("does not verify"), "{e}");
+    // Nothing changed: the old key still opens the store.
+    drop(s);
+    assert!(SqliteStore::open_keyed(&dir.0, &test_master()).is_ok());
 }
 
 #[test]
@@ -1325,50 +686,12 @@ fn a_legacy_store_opens_unchanged_refuses_online_rotation_and_is_converted_by_re
     assert_eq!(elsewhere, 0);
 }
 
-/// A keyed store with two incidents written the way the incident desk writes them: created
-/// with a placeholder, saved, then changed through compare-and-swap.
+/// A keyed store with two incidents (see [`suites::two_incidents`]).
 fn two_incidents() -> (TempDir, SqliteStore) {
     let dir = TempDir::new("incident-chain");
     let s = SqliteStore::open_keyed(&dir.0, &test_master()).unwrap();
-    for n in 1..=2 {
-        let id = s.save_incident(None, "{}", 1000 * n).unwrap();
-        let doc = format!(r#"{{"id":{id},"people":{},"timeline":["opened"]}}"#, 10 * n);
-        s.save_incident(Some(id), &doc, 1000 * n + 1).unwrap();
-        let next = doc.replace(r#"["opened"]"#, r#"["opened","exported"]"#);
-        assert!(s.replace_incident(id, &doc, &next, 1000 * n + 2).unwrap());
-    }
+    suites::two_incidents(&s);
     (dir, s)
-}
-
-/// What `ledger verify` says about incidents: (name, problems), failures only.
-fn incident_failures(s: &SqliteStore) -> Vec<(String, Vec<String>)> {
-    s.verify_ledger()
-        .unwrap()
-        .into_iter()
-        .filter(|v| v.destination.starts_with("incident") && !v.ok())
-        .map(|v| (v.destination, v.incident))
-        .collect()
-}
-
-fn mentions(failures: &[(String, Vec<String>)], name: &str, what: &str) -> bool {
-    failures
-        .iter()
-        .any(|(n, problems)| n == name && problems.iter().any(|p| p.contains(what)))
-}
-
-#[test]
-fn incident_writes_extend_a_chain_that_verifies() {
-    let (_dir, s) = two_incidents();
-    let v = s.verify_ledger().unwrap();
-    let incidents: Vec<(&str, u64, bool)> = v
-        .iter()
-        .filter(|v| v.destination.starts_with("incident"))
-        .map(|v| (v.destination.as_str(), v.revisions, v.ok()))
-        .collect();
-    assert_eq!(incidents, [("incident 1", 3, true), ("incident 2", 3, true)]);
-    // A compare-and-swap that loses writes nothing, and the chain still verifies.
-    assert!(!s.replace_incident(1, "{}", "{\"x\":1}", 9000).unwrap());
-    assert!(incident_failures(&s).is_empty());
 }
 
 #[test]
@@ -1478,19 +801,6 @@ fn reordered_incident_revisions_are_caught() {
 }
 
 #[test]
-fn incidents_need_the_master_key_and_another_key_verifies_nothing() {
-    let (dir, s) = two_incidents();
-    drop(s);
-    let keyless = SqliteStore::open(&dir.0).unwrap();
-    let e = keyless.save_incident(None, "{}", 1).unwrap_err().to_string();
-    assert!(e.contains("master key"), "{e}");
-    assert_eq!(keyless.incidents().unwrap().len(), 2, "reads work without the key");
-    drop(keyless);
-    // Another master key does not open the store's root key at all.
-    assert!(SqliteStore::open_keyed(&dir.0, &MasterKey::from_bytes(&[7; 32])).is_err());
-}
-
-#[test]
 fn incidents_of_an_earlier_store_are_chained_on_its_first_keyed_open() {
     let dir = TempDir::new("incident-upgrade");
     {
@@ -1540,22 +850,14 @@ fn an_incident_chain_keyed_under_other_keys_does_not_verify() {
     assert!(mentions(&f, "incidents", "seal does not verify"), "{f:?}");
 }
 
+/// A tampered incident chain stops the rotation (it would be sealed under the new key).
 #[test]
-fn rotating_the_master_key_moves_the_incident_chain_with_it() {
-    let (dir, s) = two_incidents();
-    let new = MasterKey::from_bytes(&[45; 32]);
-    s.reseal(&new).unwrap();
-    drop(s);
-    let s = SqliteStore::open_keyed(&dir.0, &new).unwrap();
-    assert!(incident_failures(&s).is_empty());
-    let doc = s.incident(1).unwrap().unwrap();
-    assert!(s.replace_incident(1, &doc, "{}", 9000).unwrap());
-    assert!(incident_failures(&s).is_empty());
-    // A tampered incident chain stops the rotation (it would be sealed under the new key).
+fn a_tampered_incident_chain_stops_the_reseal() {
+    let (_dir, s) = two_incidents();
     s.writer
         .lock()
         .execute("UPDATE incidents SET document = '{\"x\":1}' WHERE id = 2", [])
         .unwrap();
-    let e = s.reseal(&test_master()).unwrap_err().to_string();
+    let e = s.reseal(&MasterKey::from_bytes(&[45; 32])).unwrap_err().to_string();
     assert!(e.contains("does not verify") && e.contains("incident 2"), "{e}");
 }
