@@ -417,6 +417,7 @@ fn audit(action: AuditAction) -> Result<ExitCode> {
 /// The store opened with the master key (refused without one, naming the settings), with
 /// its ledger witness if one is configured.
 fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
+    cfg.store.require_embedded().map_err(anyhow::Error::msg)?;
     let master = policy::master_key(cfg)?;
     let store = SqliteStore::open_keyed(&cfg.store.path, &master)
         .with_context(|| format!("opening the store at {}", cfg.store.path.display()))?;
@@ -430,6 +431,7 @@ fn open_keyed_store(cfg: &Config) -> Result<SqliteStore> {
 }
 
 fn open_store(cfg: &Config) -> Result<SqliteStore> {
+    cfg.store.require_embedded().map_err(anyhow::Error::msg)?;
     SqliteStore::open(&cfg.store.path).with_context(|| format!("opening the store at {}", cfg.store.path.display()))
 }
 

@@ -534,6 +534,7 @@ pub fn open_witnessed_store(
     accept_rollback: bool,
 ) -> anyhow::Result<crate::store::sqlite::SqliteStore> {
     use anyhow::Context;
+    config.store.require_embedded().map_err(anyhow::Error::msg)?;
     let mut store = crate::store::sqlite::SqliteStore::open_keyed(&config.store.path, master)
         .with_context(|| format!("opening the store at {}", config.store.path.display()))?;
     if let Some(path) = &config.ledger.witness_path {

@@ -36,6 +36,8 @@
 //! planned; errors are backend-neutral so one conformance suite covers both.
 
 pub mod files;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod space;
 pub mod sqlite;
 
