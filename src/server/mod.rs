@@ -609,6 +609,7 @@ impl Gateway {
     pub async fn start_with(config: crate::config::Config, options: StartOptions) -> anyhow::Result<Gateway> {
         use anyhow::Context;
         crate::init_crypto();
+        config.store.require_embedded().map_err(anyhow::Error::msg)?;
         let store_lock = lock_store(&config.store.path)?;
         // The listener and the TLS material first: once the workers below run, an error
         // here would leave them delivering with the store lock released.
