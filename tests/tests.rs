@@ -20,6 +20,8 @@ mod hostile;
 mod incident;
 mod ledger;
 mod notices;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod posthog;
 mod sdk;
 mod segment;

@@ -327,6 +327,7 @@ pub fn new_master_key(cfg: &Config, new_file: Option<&Path>, new_env: Option<&st
 /// running `serve` (see `policy::keys`). The audit log and the witness are keyed from the root
 /// key, so they stay as they are; the rotation is recorded in the audit log.
 pub fn rotate_master_online(cfg: &Config, new: &MasterKey) -> Result<()> {
+    cfg.store.require_embedded().map_err(anyhow::Error::msg)?;
     let old = master_key(cfg)?;
     let store = super::open_store(cfg)?;
     let keys = store.store_keys(&old)?;
@@ -349,6 +350,7 @@ pub fn rotate_master_online(cfg: &Config, new: &MasterKey) -> Result<()> {
 /// itself as `<name>.retired-<ms>` and started again, and the audit log re-keyed. Needs `serve`
 /// stopped.
 pub fn reseal(cfg: &Config, new: &MasterKey) -> Result<()> {
+    cfg.store.require_embedded().map_err(anyhow::Error::msg)?;
     let old = master_key(cfg)?;
     let _lock = crate::store::lock_exclusive(cfg)
         .context("re-sealing the store (--reseal) needs `serve` stopped on this store; without --reseal the master key is rotated while serve runs")?;

@@ -171,7 +171,11 @@ pub struct Tls {
 
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// The SQLite store's directory; with a [`Database`], where local files (the audit log by
+    /// default) go.
     pub path: PathBuf,
+    /// `[store] url`: a PostgreSQL database shared by several gateways, instead of `path`.
+    pub database: Option<Database>,
     pub group_commit_max_records: usize,
     /// `[store] min_free_bytes`: ingest is refused (retryable 503) while the store's
     /// filesystem, counting pages free inside the database, has less than this; 0: never.
@@ -179,6 +183,57 @@ pub struct Store {
     /// `[store] reserve_bytes`: the reserve file kept in the store directory; 0: none.
     pub reserve_bytes: u64,
 }
+
+impl Store {
+    /// Refuses a PostgreSQL store (`[store] url`) to commands that still open the embedded one
+    /// only (`serve`, `ledger`, `incident`, `keys`, `destination`, `outbox`): they would
+    /// otherwise open an empty SQLite store at the default path without a word.
+    pub fn require_embedded(&self) -> Result<(), String> {
+        match self.database {
+            None => Ok(()),
+            Some(_) => Err(
+                "store.url: this command does not run on a PostgreSQL store yet (the exposure ledger and incidents are not ported); use store.path"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// A PostgreSQL store (`[store] url` and the settings beside it).
+#[derive(Debug, Clone)]
+pub struct Database {
+    /// `postgres://USER@HOST:PORT/DB`; a [`Secret`] because a URL taken from the environment
+    /// may carry the password.
+    pub url: Secret,
+    /// `[store] password`.
+    pub password: Option<Secret>,
+    pub tls: DatabaseTls,
+    /// `[store] lease_secs`: how long leased outbox rows stay with the gateway that leased
+    /// them; longer than every destination's request timeout, at most a minute.
+    pub lease: Duration,
+    /// `[store] max_connections`: connections per process at most.
+    pub max_connections: usize,
+}
+
+/// `[store] tls_mode` (the meanings of libpq's `sslmode` values of the same names).
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatabaseTls {
+    /// Plain TCP (or a unix socket): for a database on the same host or a private link.
+    Disable,
+    /// Encrypted, but the server's certificate is not checked: protects against passive
+    /// eavesdropping only.
+    Require,
+    /// Encrypted, the certificate checked against `tls_ca_path` and the host name.
+    VerifyFull { ca_path: PathBuf },
+}
+
+/// Default `[store] lease_secs`: the longest allowed, so a lease outlives any request
+/// timeout up to it.
+pub const DEFAULT_LEASE_SECS: u64 = 60;
+/// The longest `[store] lease_secs`: a stopped gateway's rows are taken over within it.
+pub const MAX_LEASE_SECS: u64 = 60;
+/// Default `[store] max_connections`.
+pub const DEFAULT_DATABASE_CONNECTIONS: usize = 8;
 
 /// Default `[store] min_free_bytes`: room for delivery to record several large batches and
 /// for SQLite's write-ahead log to grow to its checkpoint size (about 4 MiB) several times.
@@ -393,8 +448,11 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
     let admin_span = root.get("admin").map(|a| a.span()).unwrap_or(0..0);
 
     let server = v.server(server, base);
+    let store_span = root.get("store").map(|s| s.span()).unwrap_or(0..0);
+    let database = v.database(&store, &store_span, base, env);
     let store = Store {
         path: base.join(store.path.as_deref().unwrap_or("var/vendorwall")),
+        database,
         group_commit_max_records: v.positive("store.group_commit_max_records", store.group_commit_max_records, 20_000),
         min_free_bytes: store.min_free_bytes.unwrap_or(DEFAULT_MIN_FREE_BYTES),
         reserve_bytes: store.reserve_bytes.unwrap_or(DEFAULT_RESERVE_BYTES),
@@ -642,6 +700,22 @@ pub fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             never_receives: t.never_receives,
             unchanged: t.unchanged.iter().map(|g| crate::policy::PathGlob::new(g)).collect(),
         });
+    }
+
+    if let Some(db) = &store.database {
+        for d in &out_destinations {
+            if d.request_timeout >= db.lease {
+                v.at_span(
+                    "store.lease_secs",
+                    Some(store_span.clone()),
+                    format!(
+                        "must be longer than destination `{}`'s request_timeout_secs ({} s), so no lease expires while a vendor request is in flight",
+                        d.name,
+                        d.request_timeout.as_secs()
+                    ),
+                );
+            }
+        }
     }
 
     let ledger = Ledger {
@@ -925,6 +999,93 @@ impl Validator<'_> {
         }
     }
 
+    /// `[store] url` and the settings beside it; `None` for an embedded store.
+    fn database(
+        &mut self,
+        s: &raw::StoreConfig,
+        span: &Span,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Database> {
+        let pg_only = [
+            ("password", s.password.is_some()),
+            ("tls_mode", s.tls_mode.is_some()),
+            ("tls_ca_path", s.tls_ca_path.is_some()),
+            ("lease_secs", s.lease_secs.is_some()),
+            ("max_connections", s.max_connections.is_some()),
+        ];
+        let Some(raw_url) = &s.url else {
+            for (key, set) in pg_only {
+                if set {
+                    self.at_span(&format!("store.{key}"), None, "applies only with store.url".into());
+                }
+            }
+            return None;
+        };
+        if s.path.is_some() {
+            self.at_span(
+                "store.url",
+                Some(span.clone()),
+                "store.path and store.url exclude each other: one store, on disk or in PostgreSQL".into(),
+            );
+        }
+        let url = self.secret("store.url", span, raw_url, env)?;
+        if let Err(problem) = check_database_url(url.expose()) {
+            self.at_span("store.url", None, problem);
+        }
+        let password = s
+            .password
+            .as_deref()
+            .and_then(|p| self.secret("store.password", span, p, env));
+        let tls = match (s.tls_mode.as_deref().unwrap_or("verify-full"), &s.tls_ca_path) {
+            ("disable", None) => DatabaseTls::Disable,
+            ("require", None) => DatabaseTls::Require,
+            ("verify-full", Some(ca)) => DatabaseTls::VerifyFull { ca_path: base.join(ca) },
+            ("verify-full", None) => {
+                self.at_span(
+                    "store.tls_ca_path",
+                    Some(span.clone()),
+                    "required with tls_mode = \"verify-full\" (the default): the CA certificates (PEM) the database's certificate is checked against; tls_mode = \"disable\" for a database reached over a private link".into(),
+                );
+                DatabaseTls::Disable
+            }
+            ("disable" | "require", Some(_)) => {
+                self.at_span(
+                    "store.tls_ca_path",
+                    Some(span.clone()),
+                    "is read only with tls_mode = \"verify-full\"".into(),
+                );
+                DatabaseTls::Disable
+            }
+            _ => {
+                self.at_span(
+                    "store.tls_mode",
+                    Some(span.clone()),
+                    "must be one of disable, require, verify-full".into(),
+                );
+                DatabaseTls::Disable
+            }
+        };
+        let lease_secs = match s.lease_secs {
+            Some(n) if n == 0 || n > MAX_LEASE_SECS => {
+                self.at_span(
+                    "store.lease_secs",
+                    Some(span.clone()),
+                    format!("must be between 1 and {MAX_LEASE_SECS}: a stopped gateway's rows are taken over after it"),
+                );
+                DEFAULT_LEASE_SECS
+            }
+            n => n.unwrap_or(DEFAULT_LEASE_SECS),
+        };
+        Some(Database {
+            url,
+            password,
+            tls,
+            lease: Duration::from_secs(lease_secs),
+            max_connections: self.positive("store.max_connections", s.max_connections, DEFAULT_DATABASE_CONNECTIONS),
+        })
+    }
+
     fn positive<T: Copy + PartialOrd + Default>(&mut self, path: &str, value: Option<T>, default: T) -> T {
         match value {
             Some(v) if v <= T::default() => {
@@ -1154,6 +1315,20 @@ impl Validator<'_> {
 
 /// Parser messages quote the offending value (`invalid type: string "…"`); a value in a
 /// config file may be a secret, so quoted text is replaced. Key names are in backticks and stay.
+/// Whether `url` names a PostgreSQL database the way `[store] url` must; the problem otherwise
+/// (never quoting the URL, which may hold a password).
+fn check_database_url(url: &str) -> Result<(), String> {
+    #[cfg(feature = "postgres")]
+    {
+        crate::store::postgres::check_url(url)
+    }
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = url;
+        Err("this build has no PostgreSQL support (built without the `postgres` feature)".into())
+    }
+}
+
 fn redact_quoted(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     let mut parts = msg.split('"');
@@ -1359,5 +1534,129 @@ sources = ["web"]
         let c = parse(EXAMPLE, Path::new("."), &env).unwrap();
         let dump = format!("{c:?}");
         assert!(!dump.contains("s3cr3t") && !dump.contains("app-side-token") && !dump.contains("real-project-token"));
+    }
+
+    /// `EXAMPLE` with its `[store]` section replaced by `store` (lines of `key = value`).
+    fn with_store(store: &str) -> String {
+        EXAMPLE.replace("[store]\npath = \"var/vendorwall\"", &format!("[store]\n{store}"))
+    }
+
+    fn store_errors(store: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+        match parse(&with_store(store), Path::new("/etc/vw"), env) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn a_database_store_takes_its_url_password_and_tls_from_the_settings() {
+        let env = |k: &str| match k {
+            "MIXPANEL_API_SECRET" => Some("s3cr3t".to_owned()),
+            "PGPASS" => Some("db-pa55word".to_owned()),
+            "DB_URL" => Some("postgres://vw:url-pa55word@db.internal:5432/vw".to_owned()),
+            _ => None,
+        };
+        let c = parse(
+            &with_store(
+                "url = \"postgres://vw@db.internal:5432/vendorwall\"\npassword = \"${PGPASS}\"\n\
+                 tls_ca_path = \"db-ca.pem\"\nlease_secs = 45\nmax_connections = 3",
+            ),
+            Path::new("/etc/vw"),
+            &env,
+        )
+        .unwrap();
+        let db = c.store.database.unwrap();
+        assert_eq!(db.url.expose(), "postgres://vw@db.internal:5432/vendorwall");
+        assert_eq!(db.password.as_ref().map(Secret::expose), Some("db-pa55word"));
+        assert_eq!(
+            db.tls,
+            DatabaseTls::VerifyFull {
+                ca_path: PathBuf::from("/etc/vw/db-ca.pem")
+            }
+        );
+        assert_eq!(db.lease, Duration::from_secs(45));
+        assert_eq!(db.max_connections, 3);
+        assert!(!format!("{db:?}").contains("pa55word"));
+        let c = parse(
+            &with_store("url = \"${DB_URL}\"\ntls_mode = \"require\""),
+            Path::new("/etc/vw"),
+            &env,
+        )
+        .unwrap();
+        let db = c.store.database.unwrap();
+        assert_eq!(db.tls, DatabaseTls::Require);
+        assert_eq!(db.lease, Duration::from_secs(DEFAULT_LEASE_SECS));
+        assert!(!format!("{db:?}").contains("pa55word"));
+        assert!(
+            parse(EXAMPLE, Path::new("/etc/vw"), &env)
+                .unwrap()
+                .store
+                .database
+                .is_none()
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn database_settings_errors_name_the_setting_and_never_the_password() {
+        let env = |k: &str| match k {
+            "MIXPANEL_API_SECRET" => Some("s3cr3t".to_owned()),
+            "BAD_URL" => Some("mysql://root:hunter2-secret@db/vw".to_owned()),
+            _ => None,
+        };
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "path = \"var/vw\"\nurl = \"postgres://vw@db/vw\"\ntls_mode = \"disable\"",
+                &["store.url", "exclude each other"],
+            ),
+            (
+                "url = \"${BAD_URL}\"\ntls_mode = \"disable\"",
+                &["store.url", "postgres://"],
+            ),
+            ("url = \"${NOT_SET}\"", &["store.url", "NOT_SET is not set"]),
+            ("url = \"postgres://vw@db/vw\"", &["store.tls_ca_path", "verify-full"]),
+            (
+                "url = \"postgres://vw@db/vw\"\ntls_mode = \"prefer\"",
+                &["store.tls_mode", "disable, require, verify-full"],
+            ),
+            (
+                "url = \"postgres://vw@db/vw\"\ntls_mode = \"disable\"\ntls_ca_path = \"ca.pem\"",
+                &["store.tls_ca_path", "only with"],
+            ),
+            (
+                "url = \"postgres://vw:hunter2-secret@db/vw?sslmode=disable\"\ntls_mode = \"disable\"",
+                &["store.url", "store.tls_mode"],
+            ),
+            (
+                "url = \"postgres://vw@db/vw\"\ntls_mode = \"disable\"\nlease_secs = 61",
+                &["store.lease_secs", "between 1 and 60"],
+            ),
+            (
+                "url = \"postgres://vw@db/vw\"\ntls_mode = \"disable\"\nlease_secs = 30",
+                &["store.lease_secs", "request_timeout_secs"],
+            ),
+            (
+                "path = \"var/vw\"\nlease_secs = 30",
+                &["store.lease_secs", "only with store.url"],
+            ),
+        ];
+        for (store, wanted) in cases {
+            let errors = store_errors(store, &env);
+            for w in *wanted {
+                assert!(errors.contains(w), "{store}: {errors}");
+            }
+            assert!(!errors.contains("hunter2"), "{store}: {errors}");
+        }
+    }
+
+    #[cfg(not(feature = "postgres"))]
+    #[test]
+    fn a_database_store_needs_the_postgres_feature() {
+        let errors = store_errors("url = \"postgres://vw@db/vw\"\ntls_mode = \"disable\"", &env);
+        assert!(
+            errors.contains("store.url") && errors.contains("`postgres` feature"),
+            "{errors}"
+        );
     }
 }

@@ -24,6 +24,18 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub path: Option<String>,
+    /// A PostgreSQL database instead of `path`: `postgres://USER@HOST:PORT/DB` (or `"${ENV}"`).
+    pub url: Option<String>,
+    /// The database role's password (`"${ENV}"`).
+    pub password: Option<String>,
+    /// `disable`, `require` (encrypted, server not verified) or `verify-full`.
+    pub tls_mode: Option<String>,
+    /// The CA certificates (PEM) `verify-full` checks the server against.
+    pub tls_ca_path: Option<String>,
+    /// How long a gateway holds outbox rows it leased before others may take them over.
+    pub lease_secs: Option<u64>,
+    /// Connections each process keeps to the database at most.
+    pub max_connections: Option<usize>,
     /// Largest number of records one group commit takes.
     pub group_commit_max_records: Option<usize>,
     /// Free space under which ingest is refused, so delivery can still record and drain.

@@ -53,6 +53,8 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod files;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod space;
 pub mod sqlite;
 
@@ -360,6 +362,7 @@ pub fn open(
     master: Option<&MasterKey>,
     space: Option<Arc<space::Space>>,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    config.store.require_embedded().map_err(StoreError::Unavailable)?;
     let mut store = match master {
         Some(m) => sqlite::SqliteStore::open_keyed(&config.store.path, m)?,
         None => sqlite::SqliteStore::open(&config.store.path)?,
@@ -390,6 +393,7 @@ pub struct StoreLock {
 /// lock. CLI commands that only read or append do not take it.
 pub fn lock_exclusive(config: &crate::config::Config) -> Result<StoreLock, StoreError> {
     use std::os::unix::fs::OpenOptionsExt;
+    config.store.require_embedded().map_err(StoreError::Unavailable)?;
     let dir = &config.store.path;
     files::secure_store_dir(dir)
         .map_err(|e| StoreError::Unavailable(format!("cannot create the store directory {}: {e}", dir.display())))?;
