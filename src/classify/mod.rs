@@ -225,19 +225,12 @@ struct Node<'a> {
 }
 
 impl Node<'_> {
-    /// The RFC 6901 pointer of this node.
+    /// The RFC 6901 pointer of this node: its length summed first, then the segments pushed
+    /// root-first into one allocation.
     fn pointer(&self) -> String {
-        // Segments root-first on the stack; records nest far less than this.
-        let mut segs: [Seg; 24] = [Seg::Root; 24];
-        let mut n = 0;
-        let mut cur = Some(self);
         let mut len = 0;
+        let mut cur = Some(self);
         while let Some(node) = cur {
-            if n == segs.len() {
-                return self.pointer_deep();
-            }
-            segs[n] = node.seg;
-            n += 1;
             len += match node.seg {
                 Seg::Root => 0,
                 Seg::Key(k, _) => 1 + k.len(),
@@ -246,19 +239,17 @@ impl Node<'_> {
             cur = node.parent;
         }
         let mut out = String::with_capacity(len + 4);
-        for seg in segs[..n].iter().rev() {
-            push_seg(&mut out, *seg);
-        }
+        self.push_path(&mut out);
         out
     }
 
-    fn pointer_deep(&self) -> String {
-        let mut out = match self.parent {
-            Some(p) => p.pointer_deep(),
-            None => String::new(),
-        };
-        push_seg(&mut out, self.seg);
-        out
+    /// Pushes the parents' segments, then this one's. The recursion is as deep as the walk,
+    /// which stops past `MAX_DEPTH`.
+    fn push_path(&self, out: &mut String) {
+        if let Some(parent) = self.parent {
+            parent.push_path(out);
+        }
+        push_seg(out, self.seg);
     }
 }
 
@@ -681,6 +672,19 @@ mod tests {
             mp::EVENT,
         );
         assert_eq!(f, vec![("/properties/a~1b~0c/1".to_string(), taxonomy::EMAIL, "email")]);
+    }
+
+    #[test]
+    fn pointers_of_deep_leaves() {
+        let mut value = json!({"a~b": ["x", "jane@example.com"]});
+        let mut expected = "/a~0b/1".to_string();
+        for i in 0..40 {
+            let key = format!("k{i}");
+            expected = format!("/{key}{expected}");
+            value = json!({ key: value });
+        }
+        let f = findings(json!({"event": "e", "properties": value}), mp::EVENT);
+        assert_eq!(f, vec![(format!("/properties{expected}"), taxonomy::EMAIL, "email")]);
     }
 
     #[test]

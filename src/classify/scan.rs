@@ -587,6 +587,9 @@ mod class {
     pub const OTHER: u8 = 32;
     /// One of `@ % : , .` (counted individually).
     pub const MARK: u8 = 64;
+    /// One of `[ ( { < &` or the lead byte of a fullwidth form (U+FF00..U+FFEF): what an
+    /// obfuscated address marker other than a spaced word or `@` starts with.
+    pub const BRACKET: u8 = 128;
 
     pub const TABLE: [u8; 256] = {
         let mut t = [NON_B64 | OTHER; 256];
@@ -604,6 +607,7 @@ mod class {
                     b'-' => 0,
                     b'+' | b'/' | b'=' | b'_' => OTHER,
                     b'@' | b'%' | b':' | b',' | b'.' => NON_B64 | OTHER | MARK,
+                    b'[' | b'(' | b'{' | b'<' | b'&' | 0xEF => NON_B64 | OTHER | BRACKET,
                     _ => NON_B64 | OTHER,
                 }
             };
@@ -907,7 +911,7 @@ pub fn scan_text(s: &str, cx: &Cx, sink: &mut Sink) {
         note!(out.trace, D::Email, false, "no `@`");
     }
     if f.has(class::OTHER) && (f.lower > 0 || f.upper > 0) {
-        obfuscated_emails(s, &mut out);
+        obfuscated_emails(s, &f, &mut out);
     }
     if f.max_word >= 9 || (f.upper >= 2 && f.digits >= 6) {
         words(s, &f, &mut out);
@@ -1241,8 +1245,11 @@ fn private_key(b: &[u8], start: usize, pend: usize) -> Option<usize> {
     .filter(|&end| end > start)
 }
 
+/// The first occurrence of `needle` in `hay`: candidates by its first byte (`memchr`), so
+/// most of a long URL is skipped without a comparison.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+    let (&first, _) = needle.split_first()?;
+    memchr::memchr_iter(first, hay).find(|&i| hay[i..].starts_with(needle))
 }
 
 /// A JWT starting at `start`: header.payload.signature, header JSON with `"alg"`.
@@ -1405,8 +1412,27 @@ fn obfuscation_at(b: &[u8], i: usize) -> Option<(Rewrite, usize)> {
 }
 
 /// Cheap test for an obfuscation marker: a bracketed `at`, spaces around `@`, a fullwidth
-/// `＠`, an HTML entity, or the words ` at ` and ` dot ` both.
-fn may_be_obfuscated(b: &[u8]) -> bool {
+/// `＠`, an HTML entity, or the words ` at ` and ` dot ` both. Without a bracket, `&` or
+/// fullwidth form in the string (the counting pass says so) only the markers next to a space
+/// remain, and the spaces are found with `memchr`.
+fn may_be_obfuscated(b: &[u8], f: &Features) -> bool {
+    if f.has(class::BRACKET) {
+        return may_be_obfuscated_bracketed(b);
+    }
+    let (mut word_at, mut word_dot) = (false, false);
+    for i in memchr::memchr_iter(b' ', b) {
+        let rest = &b[i + 1..];
+        if rest.first() == Some(&b'@') || (i > 0 && b[i - 1] == b'@') {
+            return true;
+        }
+        word_at |= rest.len() >= 3 && rest[..2].eq_ignore_ascii_case(b"at") && rest[2] == b' ';
+        word_dot |= rest.len() >= 4 && rest[..3].eq_ignore_ascii_case(b"dot") && rest[3] == b' ';
+    }
+    word_at && word_dot
+}
+
+/// [`may_be_obfuscated`] byte by byte, for strings with a bracket, `&` or a fullwidth form.
+fn may_be_obfuscated_bracketed(b: &[u8]) -> bool {
     let (mut word_at, mut word_dot) = (false, false);
     for (i, w) in b.windows(2).enumerate() {
         let before = if i > 0 { b[i - 1] } else { b' ' };
@@ -1443,9 +1469,9 @@ fn may_be_obfuscated(b: &[u8]) -> bool {
 /// The markers are rewritten and the text read by the email detector; a plain-word ` at `
 /// counts only when the domain's dots are written as words too (so "see us at shop.io" is
 /// not an address).
-fn obfuscated_emails(s: &str, out: &mut Out) {
+fn obfuscated_emails(s: &str, f: &Features, out: &mut Out) {
     let b = s.as_bytes();
-    if !may_be_obfuscated(b) {
+    if !may_be_obfuscated(b, f) {
         note!(
             out.trace,
             D::ObfuscatedEmail,
@@ -2210,4 +2236,40 @@ fn number_right(b: &[u8], mut start: usize) -> Option<(usize, f64)> {
         return None;
     }
     std::str::from_utf8(&b[start..end]).ok()?.parse().ok().map(|f| (end, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// The space-driven test for obfuscation markers answers as the byte-by-byte one on
+        /// strings without brackets, `&` or fullwidth forms (the strings it is used for).
+        #[test]
+        fn obfuscation_precheck_agrees_with_the_full_check(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                proptest::string::string_regex("[a-zA-Z0-9 .@_-]{0,8}").unwrap(),
+                proptest::prelude::Just(" at ".to_string()), proptest::prelude::Just(" AT ".to_string()),
+                proptest::prelude::Just(" dot ".to_string()), proptest::prelude::Just(" Dot ".to_string()),
+                proptest::prelude::Just(" @ ".to_string()), proptest::prelude::Just("@ ".to_string()),
+                proptest::prelude::Just(" @".to_string()), proptest::prelude::Just("  ".to_string()),
+                proptest::prelude::Just("[at]".to_string()), proptest::prelude::Just("(dot)".to_string()),
+                proptest::prelude::Just("&#64;".to_string()), proptest::prelude::Just("＠".to_string()),
+            ], 0..8),
+        ) {
+            let text = parts.concat();
+            let b = text.as_bytes();
+            proptest::prop_assert_eq!(may_be_obfuscated(b, &Features::of(b)), may_be_obfuscated_bracketed(b));
+        }
+    }
+
+    #[test]
+    fn find_matches_a_window_search() {
+        let hay = b"https://hooks.slack.com/services/T000/B000/XXXX hooks";
+        for needle in [&b"hooks.slack.com/services/"[..], b"hooks", b"XXXX", b"missing", b"s"] {
+            assert_eq!(find(hay, needle), hay.windows(needle.len()).position(|w| w == needle));
+        }
+    }
 }

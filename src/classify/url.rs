@@ -34,11 +34,15 @@ pub fn kind(s: &str) -> Option<Kind> {
         b'/' => Kind::Path,
         b'?' => Kind::Query,
         c if c.is_ascii_alphabetic() => {
-            // The scheme runs up to "://"; stop at the first byte that cannot be in one.
-            let p = b.iter().position(|&c| !scheme_char(c))?;
-            if b[p..].starts_with(b"://") && p <= 32 {
+            // The scheme runs up to "://" (32 bytes at most); stop at the first byte that
+            // cannot be in one, without reading a long word to its end. A `www.` host needs
+            // a byte after it that no scheme has (a path, a port).
+            let p = b.iter().take(33).position(|&c| !scheme_char(c));
+            if let Some(p) = p
+                && b[p..].starts_with(b"://")
+            {
                 Kind::Absolute { authority: p + 3 }
-            } else if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"www.") {
+            } else if b.len() > 4 && b[..4].eq_ignore_ascii_case(b"www.") && b.iter().any(|&c| !scheme_char(c)) {
                 Kind::Absolute { authority: 0 }
             } else {
                 return None;
@@ -380,6 +384,14 @@ mod tests {
         assert_eq!(kind("see https://x.io"), None);
         assert_eq!(kind("W/\"abc\""), None);
         assert_eq!(kind("$direct"), None);
+        // A host alone, a long word, a scheme past 32 bytes: not URLs.
+        assert_eq!(kind("www.example.com"), None);
+        assert_eq!(kind("newsletter_spring_sale_2024_variant_b_final"), None);
+        assert_eq!(kind(&format!("{}://x.io/a", "s".repeat(33))), None);
+        assert_eq!(
+            kind(&format!("{}://x.io/a", "s".repeat(32))),
+            Some(Kind::Absolute { authority: 35 })
+        );
     }
 
     #[test]

@@ -772,7 +772,38 @@ const SECRET_PARAM_WORDS: &[&str] = &[
 /// Whether a query parameter's value should not reach a vendor whatever it looks like: its
 /// name is secret- or person-bearing (see [`SECRET_PARAM_WORDS`]) or classifies as any kind of
 /// personal key (`zip`, `lat`, `iban`, `device_id`).
+///
+/// Cached per thread and name: pages repeat their parameter names (`utm_source`, `page`) on
+/// every event, and splitting a name into words allocates.
 pub fn sensitive_param(name: &str) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    /// Distinct names remembered per thread; past this the cache starts over.
+    const CAP: usize = 1024;
+    /// Longer names are judged each time (never cached), so the cache's memory is bounded.
+    const MAX_NAME: usize = 64;
+    thread_local! {
+        static SENSITIVE: RefCell<HashMap<Box<str>, bool, foldhash::fast::RandomState>> =
+            RefCell::new(HashMap::default());
+    }
+    if name.len() > MAX_NAME {
+        return sensitive_param_uncached(name);
+    }
+    SENSITIVE.with(|cache| {
+        if let Some(&known) = cache.borrow().get(name) {
+            return known;
+        }
+        let sensitive = sensitive_param_uncached(name);
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= CAP {
+            cache.clear();
+        }
+        cache.insert(name.into(), sensitive);
+        sensitive
+    })
+}
+
+fn sensitive_param_uncached(name: &str) -> bool {
     let name = percent_decode(name);
     if crate::classify::keys::classify_key(&name).kind != crate::classify::keys::KeyKind::None {
         return true;
@@ -822,7 +853,8 @@ pub fn url_without_secrets(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
     // Userinfo: `scheme://user:pass@host` loses `user:pass@`.
     let mut rest = url;
-    if let Some(p) = url.find("://") {
+    // `memchr` for the colon: `str::find` with a string needle builds a searcher per call.
+    if let Some(p) = memchr::memchr_iter(b':', url.as_bytes()).find(|&p| url[p..].starts_with("://")) {
         let auth_start = p + 3;
         let auth_end = url[auth_start..]
             .find(['/', '?', '#'])
