@@ -53,6 +53,7 @@
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod files;
+mod incident_chain;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod space;

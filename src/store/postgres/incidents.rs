@@ -16,9 +16,9 @@
 //! transaction-scoped advisory lock ([`CHAIN_LOCK`]) before reading the seal: appends are
 //! serialised, each sees the one before it, and the lock goes with the transaction.
 
+use crate::store::incident_chain::{Row, SEAL_KEY, Seal, digest, judge, link, parse_seal, seal_value};
 use postgres::Transaction;
 use ring::hmac;
-use sha2::{Digest, Sha256};
 
 use super::error;
 use crate::ledger::Verification;
@@ -27,82 +27,18 @@ use crate::store::StoreError;
 /// The advisory lock key serialising appends to the chain (`vwincide` in ASCII).
 pub(super) const CHAIN_LOCK: i64 = 0x7677_696e_6369_6465;
 
-const SEAL_KEY: &str = "incident_chain";
-
-fn digest(document: &str) -> [u8; 32] {
-    Sha256::digest(document.as_bytes()).into()
-}
-
-fn link(
-    key: &hmac::Key,
-    prev: &[u8; 32],
-    seq: i64,
-    incident: i64,
-    revision: i64,
-    at_ms: i64,
-    digest: &[u8; 32],
-) -> [u8; 32] {
-    let mut m = hmac::Context::with_key(key);
-    m.update(b"incident revision\0");
-    m.update(prev);
-    for n in [seq, incident, revision, at_ms] {
-        m.update(&n.to_le_bytes());
-    }
-    m.update(digest);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(m.sign().as_ref());
-    out
-}
-
-fn seal_mac(key: &hmac::Key, count: i64, head: &[u8; 32]) -> [u8; 32] {
-    let mut m = hmac::Context::with_key(key);
-    m.update(b"incident chain seal\0");
-    m.update(&count.to_le_bytes());
-    m.update(head);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(m.sign().as_ref());
-    out
-}
-
-enum Seal {
-    Missing,
-    /// Present but malformed, or its MAC does not verify.
-    Forged,
-    Sealed {
-        count: i64,
-        head: [u8; 32],
-    },
-}
-
 fn read_seal(tx: &mut Transaction<'_>, key: &hmac::Key) -> Result<Seal, postgres::Error> {
     let text: Option<String> = tx
         .query_opt("SELECT value FROM meta WHERE key = $1", &[&SEAL_KEY])?
         .map(|r| r.try_get(0))
         .transpose()?;
-    let Some(text) = text else {
-        return Ok(Seal::Missing);
-    };
-    let mut it = text.split(',');
-    let parsed = (|| {
-        let count = it.next()?.parse::<i64>().ok()?;
-        let head = crate::digits::unhex32(it.next()?)?;
-        let mac = crate::digits::unhex32(it.next()?)?;
-        it.next().is_none().then_some((count, head, mac))
-    })();
-    Ok(match parsed {
-        Some((count, head, mac)) if crate::config::constant_time_eq(&seal_mac(key, count, &head), &mac) => {
-            Seal::Sealed { count, head }
-        }
-        _ => Seal::Forged,
-    })
+    Ok(parse_seal(text.as_deref(), key))
 }
 
 fn write_seal(tx: &mut Transaction<'_>, key: &hmac::Key, count: i64, head: &[u8; 32]) -> Result<(), postgres::Error> {
-    use crate::ledger::witness::hex32;
-    let value = format!("{count},{},{}", hex32(head), hex32(&seal_mac(key, count, head)));
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[&SEAL_KEY, &value],
+        &[&SEAL_KEY, &seal_value(key, count, head)],
     )?;
     Ok(())
 }
@@ -165,19 +101,10 @@ pub(super) fn append(
     write_seal(tx, key, seq, &l).map_err(sql)
 }
 
-#[derive(Default)]
-struct Seen {
-    revisions: u64,
-    newest: Option<(i64, i64, [u8; 32])>,
-    problems: Vec<String>,
-}
-
 /// Recomputes the chain against the incidents table, in one consistent snapshot: one
 /// [`Verification`] per incident (`incident <id>`), and one named `incidents` for what fails
 /// chain-wide. Reports what the embedded store's verification reports, in the same words.
 pub(super) fn verify(tx: &mut Transaction<'_>, key: &hmac::Key) -> Result<Vec<Verification>, postgres::Error> {
-    use std::collections::{BTreeMap, BTreeSet};
-    type Row = (i64, i64, i64, i64, Vec<u8>, Vec<u8>);
     let rows: Vec<Row> = tx
         .query(
             "SELECT seq, incident, revision, at, digest, link FROM incident_revisions ORDER BY seq",
@@ -200,101 +127,6 @@ pub(super) fn verify(tx: &mut Transaction<'_>, key: &hmac::Key) -> Result<Vec<Ve
         .iter()
         .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
         .collect::<Result<_, postgres::Error>>()?;
-    let mut seen: BTreeMap<i64, Seen> = BTreeMap::new();
-    let mut chain_wide = Vec::new();
-    let mut prev = [0u8; 32];
-    let mut expected_seq = 1;
-    for (seq, incident, revision, at, d, l) in &rows {
-        let s = seen.entry(*incident).or_default();
-        s.revisions += 1;
-        if *seq != expected_seq {
-            s.problems.push(format!(
-                "revisions before its revision {revision} were deleted from the chain (chain positions {expected_seq} to {})",
-                seq - 1
-            ));
-        }
-        let last = s.newest.map_or(0, |(r, _, _)| r);
-        if *revision != last + 1 {
-            s.problems.push(format!(
-                "its revision {revision} follows revision {last}: revisions between were deleted or reordered"
-            ));
-        }
-        let d: [u8; 32] = d.as_slice().try_into().unwrap_or([0; 32]);
-        if link(key, &prev, *seq, *incident, *revision, *at, &d).as_slice() != l.as_slice() {
-            s.problems.push(format!(
-                "its revision {revision} does not verify under the master key (edited, reordered or inserted)"
-            ));
-        }
-        s.newest = Some((*revision, *at, d));
-        prev = l.as_slice().try_into().unwrap_or([0; 32]);
-        expected_seq = seq + 1;
-    }
-    let newest = rows.last().map_or((0, [0u8; 32]), |r| (r.0, prev));
-    match read_seal(tx, key)? {
-        Seal::Missing if rows.is_empty() && docs.is_empty() => {}
-        Seal::Missing => {
-            chain_wide.push("the chain's seal is missing (deleted, or written without the master key)".into())
-        }
-        Seal::Forged => chain_wide.push("the chain's seal does not verify under the master key".into()),
-        Seal::Sealed { count, head } => {
-            if count > newest.0 {
-                chain_wide.push(format!(
-                    "the newest {} revision(s) were removed (the chain is sealed at {count} revisions, holds {})",
-                    count - newest.0,
-                    newest.0
-                ));
-            } else if count < newest.0 {
-                chain_wide.push(format!(
-                    "revisions past the sealed head were added without the master key ({} after revision {count})",
-                    newest.0 - count
-                ));
-            } else if head != newest.1 {
-                chain_wide.push("the newest revision is not the one sealed".into());
-            }
-        }
-    }
-    let mut present = BTreeSet::new();
-    for (id, updated_at, doc) in &docs {
-        present.insert(*id);
-        let s = seen.entry(*id).or_default();
-        match s.newest {
-            None => s
-                .problems
-                .push("it has no revision in the chain (written without the master key)".into()),
-            Some((revision, at, d)) => {
-                if digest(doc) != d {
-                    s.problems
-                        .push(format!("its document does not match its revision {revision} (edited)"));
-                }
-                if *updated_at != at {
-                    s.problems.push(format!(
-                        "its update time does not match its revision {revision} (edited)"
-                    ));
-                }
-            }
-        }
-    }
-    let mut out: Vec<Verification> = seen
-        .into_iter()
-        .map(|(id, mut s)| {
-            if !present.contains(&id) {
-                s.problems
-                    .push("the incident was deleted (its revisions remain in the chain)".into());
-            }
-            Verification {
-                destination: format!("incident {id}"),
-                revisions: s.revisions,
-                incident: s.problems,
-                ..Verification::default()
-            }
-        })
-        .collect();
-    if !chain_wide.is_empty() {
-        out.push(Verification {
-            destination: "incidents".into(),
-            incident: chain_wide,
-            ..Verification::default()
-        });
-    }
-    Ok(out)
+    let seal = read_seal(tx, key)?;
+    Ok(judge(key, &rows, &docs, seal))
 }
