@@ -192,7 +192,7 @@ impl Store {
         match self.database {
             None => Ok(()),
             Some(_) => Err(
-                "store.url: this command does not run on a PostgreSQL store yet (the exposure ledger and incidents are not ported); use store.path"
+                "store.url: this command does not run on a PostgreSQL store yet (the exposure ledger is not on PostgreSQL); use store.path"
                     .into(),
             ),
         }
